@@ -1,0 +1,49 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+NPM_INSTALLED := node_modules/.installed
+VENDOR := static/vendor/htmx.min.js
+
+.PHONY: install demo test lint typecheck pytest system clean
+
+install: $(INSTALLED) $(VENDOR)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NPM_INSTALLED): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(VENDOR): $(NPM_INSTALLED)
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+
+# Debian packages the tests need (Chromium) and the PostgreSQL and Redis they talk to.
+system:
+	scripts/ensure-system.sh
+
+demo: install
+	$(BIN)/miscomp demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install system
+	$(BIN)/pytest
+
+test: install system lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,117 @@
+"""Who is asking, and may they? Every route declares the roles it admits through these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.audit.listener import set_actor
+from app.auth import security
+from app.db import SessionDep
+from app.domain.roles import (
+    ALL_ROLES,
+    ANNOTATORS,
+    AUDIT_READERS,
+    DATASET_READERS,
+    DATASET_WRITERS,
+    USER_MANAGERS,
+    Role,
+)
+from app.users import service as user_service
+from app.users.models import User
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class NotAuthenticated(Exception):
+    """No valid session or token; HTML routes redirect to the login page, the API says 401."""
+
+    def __init__(self, reason: str = "authentication required") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RoleForbidden(Exception):
+    def __init__(self, role: Role) -> None:
+        super().__init__(f"this page is not available to the {role.value} role")
+        self.message = str(self)
+
+
+class CsrfFailed(Exception):
+    pass
+
+
+def bearer_secret(request: Request) -> str | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+def current_user_optional(request: Request, session: SessionDep) -> User | None:
+    secret = bearer_secret(request)
+    if secret is not None:
+        user = user_service.user_for_token(session, secret)
+        if user is None:
+            raise NotAuthenticated("invalid or revoked API token")
+    else:
+        user_id = request.session.get("uid")
+        user = session.get(User, user_id) if isinstance(user_id, int) else None
+        if user is not None and (
+            not user.is_active
+            or request.session.get("pwf") != security.password_fingerprint(user.password_hash)
+        ):
+            request.session.clear()
+            user = None
+    if user is not None:
+        set_actor(session, actor_id=user.id, label=user.username)
+        request.state.user = user
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(current_user_optional)]
+
+
+def require_roles(roles: frozenset[Role]) -> Callable[[User | None], User]:
+    def dependency(user: OptionalUser) -> User:
+        if user is None:
+            raise NotAuthenticated()
+        if user.role not in roles:
+            raise RoleForbidden(user.role)
+        return user
+
+    return dependency
+
+
+AnyUser = Annotated[User, Depends(require_roles(ALL_ROLES))]
+AdminUser = Annotated[User, Depends(require_roles(USER_MANAGERS))]
+DatasetReader = Annotated[User, Depends(require_roles(DATASET_READERS))]
+DatasetWriter = Annotated[User, Depends(require_roles(DATASET_WRITERS))]
+AuditReader = Annotated[User, Depends(require_roles(AUDIT_READERS))]
+Annotator = Annotated[User, Depends(require_roles(ANNOTATORS))]
+
+
+def csrf_token_for(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = security.new_csrf_token()
+        request.session["csrf"] = token
+    return token
+
+
+async def csrf_protect(request: Request) -> None:
+    """Every state-changing request either carries a Bearer token or the session's CSRF token."""
+    if request.method in SAFE_METHODS or bearer_secret(request) is not None:
+        return
+    given = request.headers.get("x-csrf-token")
+    content_type = request.headers.get("content-type", "")
+    if not given and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get("csrf_token")
+        given = value if isinstance(value, str) else None
+    if not security.tokens_match(request.session.get("csrf"), given):
+        raise CsrfFailed()

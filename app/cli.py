@@ -1,0 +1,303 @@
+"""The ``miscomp`` command: thin over the services; user mistakes are one line, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import install_session_listeners
+from app.config import get_settings
+from app.datasets.models import ImportJob
+from app.db import make_engine, make_sessionmaker, session_scope
+from app.domain.roles import Role
+from app.errors import UserError
+
+app = typer.Typer(help="miscomp: find, label and measure miscompressions.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Datasets and image imports.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(datasets_app, name="datasets")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn the errors a user can cause into one clear line and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            raise fail(exc.message) from None
+        except ValidationError as exc:
+            raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                 for e in exc.errors())) from None
+        except (OperationalError, ProgrammingError) as exc:
+            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            if "no such table" in detail or "does not exist" in detail:
+                raise fail(f"the database is not migrated ({detail}); run `miscomp db upgrade`")
+            raise fail(f"database error: {detail}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _sessionmaker() -> sessionmaker[Session]:
+    install_session_listeners()
+    return make_sessionmaker(make_engine(get_settings().database_url))
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply database migrations (to the newest schema by default)."""
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}: {_redacted(settings.database_url)}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes.")] = False,
+) -> None:
+    """Run the web server (uvicorn)."""
+    import uvicorn
+
+    uvicorn.run("app.asgi:app", host=host, port=port, reload=reload, proxy_headers=True)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "cpu,gpu",
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "info",
+) -> None:
+    """Run a Celery worker on the given queues."""
+    from workers.celery_app import celery_app
+
+    celery_app.worker_main(
+        ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    )
+
+
+@users_app.command("create")
+@user_errors
+def users_create(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    role: Annotated[Role, typer.Option(help="admin, researcher or annotator.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user. The password comes from a prompt, or from stdin with --password-stdin."""
+    from app.users import service
+    from app.users.schemas import UserCreate
+
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    data = UserCreate(username=name, role=role, password=password)
+    with session_scope(_sessionmaker()) as session:
+        session.info["actor_label"] = "cli"
+        user = service.create_user(session, data)
+        typer.echo(f"created {user.role.value} {user.username!r} (id {user.id})")
+
+
+@users_app.command("list")
+@user_errors
+def users_list() -> None:
+    """List users."""
+    from app.users import service
+
+    with session_scope(_sessionmaker()) as session:
+        for user in service.list_users(session):
+            state = "" if user.is_active else " (inactive)"
+            typer.echo(f"{user.id}\t{user.username}\t{user.role.value}{state}")
+
+
+@datasets_app.command("list")
+@user_errors
+def datasets_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List datasets with their image counts."""
+    from app.datasets import service
+
+    with session_scope(_sessionmaker()) as session:
+        summaries = service.list_datasets(session)
+        if as_json:
+            typer.echo(json.dumps([
+                {"id": s.dataset.id, "name": s.dataset.name, "images": s.image_count,
+                 "license": s.dataset.license, "source": s.dataset.source}
+                for s in summaries
+            ], indent=2))
+            return
+        if not summaries:
+            typer.echo("no datasets")
+        for s in summaries:
+            typer.echo(f"{s.dataset.id}\t{s.dataset.name}\t{s.image_count} images")
+
+
+@datasets_app.command("import")
+@user_errors
+def datasets_import(
+    path: Annotated[Path, typer.Argument(help="A folder, a zip archive or one image file.")],
+    name: Annotated[str, typer.Option(help="Dataset name; created when it does not exist.")],
+    license: Annotated[str, typer.Option(help="Licence and attribution text.")] = "",
+    description: Annotated[str, typer.Option(help="What the dataset is.")] = "",
+    source: Annotated[str, typer.Option(help="Where the images come from.")] = "",
+    report: Annotated[bool, typer.Option(help="Print every file's outcome.")] = True,
+) -> None:
+    """Import images into a dataset, with a progress bar and a per-file report."""
+    job = import_path(path, name=name, license=license, description=description, source=source)
+    if report:
+        _print_report(job.id)
+    typer.echo(
+        f"import {job.id}: {job.n_imported} imported, {job.n_duplicate} duplicates, "
+        f"{job.n_failed} failed, {job.n_skipped} skipped"
+    )
+
+
+def import_path(path: Path, *, name: str, license: str = "", description: str = "",
+                source: str = "") -> ImportJob:
+    from app.datasets import importer
+    from app.datasets import service as dataset_service
+    from app.datasets.schemas import DatasetCreate
+    from app.storage import LocalMediaStorage
+
+    settings = get_settings()
+    factory = _sessionmaker()
+    with session_scope(factory) as session:
+        session.info["actor_label"] = "cli"
+        dataset = dataset_service.get_dataset_by_name(session, name)
+        if dataset is None:
+            dataset = dataset_service.create_dataset(
+                session,
+                DatasetCreate(name=name, license=license, description=description,
+                              source=source or str(path)),
+                actor=None,
+            )
+        job = importer.create_path_import(session, dataset, path, actor=None)
+        job_id = job.id
+    with Progress(
+        TextColumn("[bold]importing[/bold] {task.description}"), BarColumn(),
+        MofNCompleteColumn(), TimeRemainingColumn(), transient=False,
+    ) as progress:
+        task = progress.add_task(str(path), total=None)
+
+        def show(current: ImportJob) -> None:
+            progress.update(task, total=current.total or None, completed=current.processed)
+
+        return importer.execute_import(
+            factory, LocalMediaStorage(settings.media_root), settings, job_id,
+            actor_label="cli", progress=show,
+        )
+
+
+def _print_report(import_id: int) -> None:
+    from app.datasets import service
+
+    with session_scope(_sessionmaker()) as session:
+        for f in service.import_files(session, import_id):
+            line = f"{f.outcome:9} {f.name}"
+            typer.echo(f"{line}: {f.message}" if f.message else line)
+
+
+@app.command()
+@user_errors
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    serve: Annotated[bool, typer.Option(help="Start the web server and a worker.")] = True,
+) -> None:
+    """Set up the embedded demo (accounts, demo dataset), then run the web server and a worker."""
+    from app import demo as demo_setup
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    with session_scope(_sessionmaker()) as session:
+        session.info["actor_label"] = "demo"
+        accounts = demo_setup.ensure_accounts(session, settings)
+        demo_setup.ensure_demo_dataset(session)
+    folder = demo_setup.build_demo_folder(settings.var_dir / "demo-source")
+    job = import_path(folder, name=demo_setup.DEMO_DATASET)
+    typer.echo(f"demo dataset {demo_setup.DEMO_DATASET!r}: {job.n_imported} new images, "
+               f"{job.n_duplicate} already there, {job.n_failed} failed")
+    typer.echo("\nDemo accounts (username / password):")
+    for account in accounts:
+        typer.echo(f"  {account.role.value:11} {account.username:12} {account.password}")
+    if not serve:
+        return
+    _run_web_and_worker(host, port)
+
+
+def _run_web_and_worker(host: str, port: int) -> None:
+    python = sys.executable
+    env = dict(os.environ)
+    processes = [
+        subprocess.Popen([python, "-m", "app.cli", "worker", "--concurrency=1",
+                          "--loglevel=warning"], env=env),
+        subprocess.Popen([python, "-m", "app.cli", "serve", f"--host={host}", f"--port={port}"],
+                         env=env),
+    ]
+    typer.echo(f"\nmiscomp is running at http://{host}:{port}  (Ctrl-C stops it)")
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in processes:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [p.returncode for p in processes if p.returncode not in (0, None, -2, 130)]
+    if failed:
+        raise fail(f"a demo process exited with status {failed[0]}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

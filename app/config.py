@@ -1,0 +1,76 @@
+"""Settings from environment variables (prefix ``MISCOMP_``) and an optional ``.env`` file.
+
+The defaults are the embedded mode: SQLite and media under ``./var`` and a Celery broker on
+the local filesystem, so that ``make demo`` needs no server. Set the database and broker URLs
+to PostgreSQL and Redis and the same code runs on them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MISCOMP_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str = ""
+    media_root: Path = Path("")
+    secret_key: str = ""
+    max_image_pixels: int = Field(default=64_000_000, gt=0)
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_archive_members: int = Field(default=20_000, gt=0)
+    https_only_cookies: bool = False
+    session_max_age_s: int = 14 * 24 * 3600
+    login_delay_base_s: float = 0.25
+    login_delay_max_s: float = 5.0
+    thumbnail_px: int = 256
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        self.var_dir = self.var_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'miscomp.sqlite'}"
+        if not self.broker_url:
+            self.broker_url = "filesystem://"
+        if self.media_root == Path(""):
+            self.media_root = self.var_dir / "media"
+        self.media_root = self.media_root.resolve()
+        if not self.secret_key:
+            self.secret_key = _secret_kept_in(self.var_dir)
+        return self
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.var_dir / "broker"
+
+
+def _secret_kept_in(var_dir: Path) -> str:
+    """Generate the signing secret once and keep it, so sessions survive restarts."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,288 @@
+"""Importing images into a dataset: create an import job, then execute it file by file.
+
+The same :func:`execute_import` runs in a Celery worker (browser and API uploads) and in the
+CLI (folders and zips on disk, with a progress bar). It commits after every file so that the
+progress bar in the browser moves, and it is safe to run twice for the same job (Celery's
+``acks_late`` can deliver a task again): a rerun starts the report afresh and recognises the
+images that the first attempt already stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.datasets.models import Dataset, Image, ImportFile, ImportJob
+from app.db import utcnow
+from app.domain import sources
+from app.domain.images import ImageRejected, decode_image, thumbnail_jpeg
+from app.errors import InvalidInput, TooLarge
+from app.jobs import enqueue_after_commit
+from app.storage import MediaStorage, image_key, thumbnail_key
+from app.users.models import User
+
+IMPORT_TASK = "workers.tasks.imports.run_import"
+ProgressCallback = Callable[[ImportJob], None]
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class StagedUpload:
+    name: str
+    path: str
+
+
+def limits_for(settings: Settings) -> sources.Limits:
+    return sources.Limits(
+        max_file_bytes=settings.max_upload_bytes,
+        max_total_bytes=settings.max_upload_bytes * 10,
+        max_members=settings.max_archive_members,
+    )
+
+
+def staging_dir_for(settings: Settings) -> Path:
+    path = settings.media_root / "staging" / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    return path
+
+
+def stage_upload(
+    staging: Path, position: int, name: str, stream: BinaryIO, *, max_bytes: int
+) -> StagedUpload:
+    """Copy one uploaded file into the staging folder under a safe name, refusing oversize."""
+    display = (name or f"upload-{position}").replace("\\", "/")
+    safe = _UNSAFE_NAME.sub("_", os.path.basename(display))[:100] or "upload"
+    target = staging / f"{position:05d}-{safe}"
+    written = 0
+    with target.open("wb") as out:
+        while chunk := stream.read(1024 * 1024):
+            written += len(chunk)
+            if written > max_bytes:
+                out.close()
+                shutil.rmtree(staging, ignore_errors=True)
+                raise TooLarge(
+                    f"{display}: upload exceeds {max_bytes:,} bytes (MISCOMP_MAX_UPLOAD_BYTES)"
+                )
+            out.write(chunk)
+    return StagedUpload(name=display, path=str(target))
+
+
+def stage_uploads(
+    settings: Settings, uploads: list[tuple[str, BinaryIO]]
+) -> tuple[Path, list[StagedUpload]]:
+    """Stage every uploaded file, or none: one oversized file fails the request."""
+    staging = staging_dir_for(settings)
+    staged = [
+        stage_upload(staging, i, name, stream, max_bytes=settings.max_upload_bytes)
+        for i, (name, stream) in enumerate(uploads)
+    ]
+    return staging, staged
+
+
+def queue_upload_import(
+    session: Session, dataset: Dataset, staging: Path, uploads: list[StagedUpload], *,
+    actor: User | None,
+) -> ImportJob:
+    if not uploads:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InvalidInput("no files were uploaded")
+    job = ImportJob(
+        dataset_id=dataset.id,
+        source_kind="upload",
+        source_label=", ".join(u.name for u in uploads[:5]) + (" ..." if len(uploads) > 5 else ""),
+        staging_dir=str(staging),
+        uploads=[{"name": u.name, "path": u.path} for u in uploads],
+        created_by_id=actor.id if actor else None,
+    )
+    session.add(job)
+    session.flush()
+    enqueue_after_commit(session, IMPORT_TASK, job.id)
+    return job
+
+
+def create_path_import(
+    session: Session, dataset: Dataset, path: Path, *, actor: User | None
+) -> ImportJob:
+    """An import of a folder or a zip file on the server's disk (CLI and demo)."""
+    if path.is_symlink():
+        raise InvalidInput(f"{path}: symbolic links are refused")
+    if path.is_dir():
+        kind = "folder"
+    elif path.is_file():
+        kind = "zip" if path.suffix.lower() == ".zip" else "file"
+    else:
+        raise InvalidInput(f"{path}: no such file or folder")
+    job = ImportJob(
+        dataset_id=dataset.id,
+        source_kind=kind,
+        source_label=str(path.resolve()),
+        created_by_id=actor.id if actor else None,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _source_items(job: ImportJob, limits: sources.Limits) -> Iterator[sources.SourceItem]:
+    if job.source_kind == "folder":
+        yield from sources.iter_folder(Path(job.source_label), limits)
+    elif job.source_kind in ("zip", "file"):
+        path = Path(job.source_label)
+        yield from sources.iter_upload(path, path.name, limits)
+    else:
+        for upload in job.uploads:
+            yield from sources.iter_upload(Path(upload["path"]), upload["name"], limits)
+
+
+def _count_candidates(job: ImportJob, limits: sources.Limits) -> int:
+    """A cheap first pass for the progress bar's denominator (no decoding)."""
+    if job.source_kind == "folder":
+        return sum(len(files) for _, _, files in os.walk(job.source_label))
+    paths = (
+        [Path(job.source_label)]
+        if job.source_kind in ("zip", "file")
+        else [Path(u["path"]) for u in job.uploads]
+    )
+    total = 0
+    for path in paths:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                total += sum(1 for info in archive.infolist() if not info.is_dir())
+        except (zipfile.BadZipFile, OSError):
+            total += 1
+    return min(total, limits.max_members + len(paths))
+
+
+def execute_import(
+    factory: sessionmaker[Session],
+    storage: MediaStorage,
+    settings: Settings,
+    import_id: int,
+    *,
+    actor_label: str = "worker",
+    progress: ProgressCallback | None = None,
+) -> ImportJob:
+    limits = limits_for(settings)
+    with factory() as session:
+        session.info["actor_label"] = actor_label
+        job = session.get(ImportJob, import_id)
+        if job is None:
+            raise InvalidInput(f"import {import_id} not found")
+        session.info["actor_id"] = job.created_by_id
+        if job.status in ("done", "failed"):
+            return job
+        session.execute(delete(ImportFile).where(ImportFile.import_id == job.id))
+        job.status = "running"
+        job.started_at = utcnow()
+        job.processed = job.n_imported = job.n_duplicate = job.n_failed = job.n_skipped = 0
+        job.total = _count_candidates(job, limits)
+        session.commit()
+        if progress:
+            progress(job)
+        try:
+            for position, item in enumerate(_source_items(job, limits)):
+                _record(session, storage, settings, job, position, item)
+                job.processed += 1
+                job.total = max(job.total, job.processed)
+                session.commit()
+                if progress:
+                    progress(job)
+            job.status = "done"
+        except Exception as exc:
+            session.rollback()
+            job.status = "failed"
+            job.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            job.finished_at = utcnow()
+            if job.staging_dir:
+                shutil.rmtree(job.staging_dir, ignore_errors=True)
+            session.commit()
+            if progress:
+                progress(job)
+        return job
+
+
+def _record(
+    session: Session, storage: MediaStorage, settings: Settings, job: ImportJob, position: int,
+    item: sources.SourceItem,
+) -> None:
+    if isinstance(item, sources.SourceSkipped):
+        outcome, message, image_id = "skipped", item.reason, None
+    elif isinstance(item, sources.SourceRejected):
+        outcome, message, image_id = "failed", item.reason, None
+    else:
+        outcome, message, image_id = _import_one(session, storage, settings, job, item)
+    session.add(ImportFile(import_id=job.id, position=position, name=item.name[:1000],
+                           outcome=outcome, message=message, image_id=image_id))
+    counter = {"imported": "n_imported", "duplicate": "n_duplicate", "failed": "n_failed",
+               "skipped": "n_skipped"}[outcome]
+    setattr(job, counter, getattr(job, counter) + 1)
+
+
+def _existing(session: Session, dataset_id: int, *, source_sha256: str | None = None,
+              pixels_sha256: str | None = None) -> Image | None:
+    query = select(Image).where(Image.dataset_id == dataset_id)
+    if source_sha256 is not None:
+        query = query.where(Image.source_sha256 == source_sha256)
+    if pixels_sha256 is not None:
+        query = query.where(Image.pixels_sha256 == pixels_sha256)
+    return session.scalars(query.limit(1)).first()
+
+
+def _duplicate_outcome(image: Image, job: ImportJob) -> tuple[str, str, int]:
+    if image.import_id == job.id:
+        return "imported", "imported (recovered after a retry)", image.id
+    return "duplicate", f"already in the dataset as {image.filename!r} (image {image.id})", image.id
+
+
+def _import_one(
+    session: Session, storage: MediaStorage, settings: Settings, job: ImportJob,
+    item: sources.SourceFile,
+) -> tuple[str, str, int | None]:
+    same_bytes = _existing(
+        session, job.dataset_id, source_sha256=hashlib.sha256(item.data).hexdigest()
+    )
+    if same_bytes is not None:
+        return _duplicate_outcome(same_bytes, job)
+    try:
+        decoded = decode_image(item.data, max_pixels=settings.max_image_pixels)
+    except ImageRejected as exc:
+        return "failed", str(exc), None
+    same_pixels = _existing(session, job.dataset_id, pixels_sha256=decoded.pixels_sha256)
+    if same_pixels is not None:
+        return _duplicate_outcome(same_pixels, job)
+    key = image_key(decoded.pixels_sha256)
+    thumb = thumbnail_key(decoded.pixels_sha256, settings.thumbnail_px)
+    storage.put(key, decoded.png_bytes())
+    storage.put(thumb, thumbnail_jpeg(decoded.rgb, max_side=settings.thumbnail_px))
+    image = Image(
+        dataset_id=job.dataset_id, filename=item.name[:500], source_sha256=decoded.source_sha256,
+        pixels_sha256=decoded.pixels_sha256, width=decoded.width, height=decoded.height,
+        format=decoded.format, original_mode=decoded.original_mode, source_bytes=len(item.data),
+        storage_key=key, thumbnail_key=thumb, notes=list(decoded.notes), import_id=job.id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(image)
+    except IntegrityError:
+        # Another import stored the same pixels between our check and our insert.
+        raced = _existing(session, job.dataset_id, pixels_sha256=decoded.pixels_sha256)
+        if raced is None:
+            raise
+        return _duplicate_outcome(raced, job)
+    message = "; ".join(decoded.notes)
+    return "imported", message, image.id

@@ -1,0 +1,128 @@
+"""Dataset, image and import pages (HTML)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, Response
+from pydantic import ValidationError
+
+from app.auth.dependencies import DatasetReader, DatasetWriter
+from app.config import get_settings
+from app.datasets import importer, service
+from app.datasets.schemas import DatasetCreate
+from app.db import SessionDep
+from app.errors import UserError
+from app.storage import LocalMediaStorage
+from app.web import hx_redirect, render
+
+router = APIRouter(tags=["datasets"])
+GRID_PAGE_SIZE = 60
+MEDIA_CACHE = "private, max-age=31536000, immutable"
+
+
+@router.get("/datasets", name="datasets_list")
+def datasets_list(request: Request, user: DatasetReader, session: SessionDep) -> Response:
+    return render(request, "datasets/list.html", {"datasets": service.list_datasets(session)})
+
+
+@router.get("/datasets/new", name="datasets_new")
+def datasets_new(request: Request, user: DatasetWriter) -> Response:
+    return render(request, "datasets/new.html", {"form": {}, "error": None})
+
+
+@router.post("/datasets", name="datasets_create")
+def datasets_create(
+    request: Request, user: DatasetWriter, session: SessionDep,
+    name: Annotated[str, Form()], description: Annotated[str, Form()] = "",
+    source: Annotated[str, Form()] = "", license: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"name": name, "description": description, "source": source, "license": license}
+    try:
+        dataset = service.create_dataset(session, DatasetCreate(**form), actor=user)
+    except (ValidationError, UserError) as exc:
+        message = exc.message if isinstance(exc, UserError) else str(exc.errors()[0]["msg"])
+        status_code = exc.status_code if isinstance(exc, UserError) else 422
+        return render(request, "datasets/new.html", {"form": form, "error": message},
+                      status_code=status_code)
+    return hx_redirect(request, f"/datasets/{dataset.id}")
+
+
+@router.get("/datasets/{dataset_id}", name="datasets_detail")
+def datasets_detail(
+    request: Request, dataset_id: int, user: DatasetReader, session: SessionDep, page: int = 1
+) -> Response:
+    dataset = service.get_dataset(session, dataset_id)
+    total = service.image_count(session, dataset_id)
+    pages = max(1, -(-total // GRID_PAGE_SIZE))
+    page = min(max(1, page), pages)
+    images = service.list_images(
+        session, dataset_id, offset=(page - 1) * GRID_PAGE_SIZE, limit=GRID_PAGE_SIZE
+    )
+    return render(
+        request, "datasets/detail.html",
+        {"dataset": dataset, "images": images, "total": total, "page": page, "pages": pages,
+         "imports": service.list_imports(session, dataset_id)},
+        block="image_grid",
+    )
+
+
+@router.get("/datasets/{dataset_id}/import", name="imports_new")
+def imports_new(request: Request, dataset_id: int, user: DatasetWriter,
+                session: SessionDep) -> Response:
+    dataset = service.get_dataset(session, dataset_id)
+    return render(request, "imports/new.html",
+                  {"dataset": dataset, "max_upload_bytes": get_settings().max_upload_bytes})
+
+
+@router.post("/datasets/{dataset_id}/import", name="imports_create")
+def imports_create(
+    request: Request, dataset_id: int, user: DatasetWriter, session: SessionDep,
+    files: Annotated[list[UploadFile], File()],
+) -> Response:
+    settings = get_settings()
+    dataset = service.get_dataset(session, dataset_id)
+    staging, staged = importer.stage_uploads(
+        settings, [(f.filename or "", f.file) for f in files if f.filename or f.size]
+    )
+    job = importer.queue_upload_import(session, dataset, staging, staged, actor=user)
+    return hx_redirect(request, f"/imports/{job.id}")
+
+
+@router.get("/imports/{import_id}", name="imports_detail")
+def imports_detail(request: Request, import_id: int, user: DatasetWriter,
+                   session: SessionDep) -> Response:
+    job = service.get_import(session, import_id)
+    return render(
+        request, "imports/detail.html",
+        {"job": job, "dataset": service.get_dataset(session, job.dataset_id),
+         "files": service.import_files(session, import_id)},
+        block="progress",
+    )
+
+
+@router.get("/images/{image_id}", name="images_detail")
+def images_detail(request: Request, image_id: int, user: DatasetReader,
+                  session: SessionDep) -> Response:
+    image = service.get_image(session, image_id)
+    return render(request, "datasets/image.html",
+                  {"image": image, "dataset": service.get_dataset(session, image.dataset_id)})
+
+
+def _media_file(key: str, media_type: str) -> FileResponse:
+    path = LocalMediaStorage(get_settings().media_root).local_path(key)
+    if not path.exists():
+        raise UserError("stored file is missing")
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
+
+
+@router.get("/media/images/{image_id}/pixels.png", name="image_pixels")
+def image_pixels(image_id: int, user: DatasetReader, session: SessionDep) -> FileResponse:
+    """The stored lossless PNG, byte for byte: never re-encoded or resized on the way."""
+    return _media_file(service.get_image(session, image_id).storage_key, "image/png")
+
+
+@router.get("/media/images/{image_id}/thumbnail.jpg", name="image_thumbnail")
+def image_thumbnail(image_id: int, user: DatasetReader, session: SessionDep) -> FileResponse:
+    return _media_file(service.get_image(session, image_id).thumbnail_key, "image/jpeg")

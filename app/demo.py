@@ -1,0 +1,107 @@
+"""What ``miscomp demo`` sets up: accounts, and a demo dataset of real photographs + a test card.
+
+Running it again reuses what exists: accounts keep their passwords (kept in ``var/``), and the
+dataset import finds every image already present.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.datasets import service as dataset_service
+from app.datasets.models import Dataset
+from app.datasets.schemas import DatasetCreate
+from app.domain.roles import Role
+from app.domain.testcard import draw_test_card
+from app.users import service as user_service
+from app.users.schemas import UserCreate
+
+DEMO_DATASET = "demo-photos"
+DEMO_ACCOUNTS: tuple[tuple[str, Role], ...] = (
+    ("admin", Role.ADMIN),
+    ("researcher", Role.RESEARCHER),
+    ("annotator1", Role.ANNOTATOR),
+    ("annotator2", Role.ANNOTATOR),
+    ("annotator3", Role.ANNOTATOR),
+)
+# Photographs shipped inside scikit-image's wheel (skimage/data), with their licences in
+# scikit-image's data README; greyscale and RGBA files exercise the mode conversion.
+SKIMAGE_FILES = (
+    "astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
+    "hubble_deep_field.jpg", "retina.jpg", "ihc.png", "logo.png", "camera.png", "text.png",
+    "page.png",
+)
+DEMO_LICENSE = (
+    "Photographs from scikit-image's data module (skimage/data; public domain or CC0/CC-BY as "
+    "listed in scikit-image's data/README.txt). Test card drawn by miscomp (Apache-2.0)."
+)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: Role
+    password: str
+
+
+def ensure_accounts(session: Session, settings: Settings) -> list[DemoAccount]:
+    store = settings.var_dir / "demo-accounts.json"
+    known: dict[str, str] = json.loads(store.read_text()) if store.exists() else {}
+    accounts = []
+    for username, role in DEMO_ACCOUNTS:
+        if user_service.get_by_username(session, username) is None:
+            password = known.get(username) or secrets.token_urlsafe(9)
+            user_service.create_user(
+                session, UserCreate(username=username, role=role, password=password)
+            )
+            known[username] = password
+        accounts.append(DemoAccount(username, role, known.get(username, "(set earlier)")))
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps(known, indent=2))
+    store.chmod(0o600)
+    return accounts
+
+
+def skimage_data_dir() -> Path:
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("scikit-image is not installed; run `make demo` to install it")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def build_demo_folder(target: Path) -> Path:
+    """Gather the demo images in one folder (copies of package files plus the test card)."""
+    target.mkdir(parents=True, exist_ok=True)
+    data_dir = skimage_data_dir()
+    for name in SKIMAGE_FILES:
+        source = data_dir / name
+        if source.exists() and not (target / name).exists():
+            shutil.copyfile(source, target / name)
+    card = target / "miscomp-test-card.png"
+    if not card.exists():
+        draw_test_card().save(card)
+    return target
+
+
+def ensure_demo_dataset(session: Session) -> Dataset:
+    dataset = dataset_service.get_dataset_by_name(session, DEMO_DATASET)
+    if dataset is None:
+        dataset = dataset_service.create_dataset(
+            session,
+            DatasetCreate(
+                name=DEMO_DATASET,
+                description="Real photographs and a symbol test card for trying the platform.",
+                source="scikit-image (PyPI) data module; miscomp test card",
+                license=DEMO_LICENSE,
+            ),
+            actor=None,
+        )
+    return dataset

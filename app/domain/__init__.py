@@ -1,0 +1,1 @@
+"""The pure core: no web framework, ORM, template engine or task queue imported here."""

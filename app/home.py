@@ -1,0 +1,36 @@
+"""The landing page: what each role can do from here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.auth.dependencies import AnyUser, Annotator
+from app.datasets import service as dataset_service
+from app.db import SessionDep
+from app.domain.roles import Role
+from app.web import render
+
+router = APIRouter(tags=["home"])
+
+
+@router.get("/", name="home")
+def home(request: Request, user: AnyUser, session: SessionDep) -> Response:
+    datasets = (
+        dataset_service.list_datasets(session) if user.role != Role.ANNOTATOR else []
+    )
+    return render(request, "home.html", {"datasets": datasets})
+
+
+@router.get("/annotate", name="annotate_queue")
+def annotate_queue(request: Request, user: Annotator) -> Response:
+    # Assignment arrives with the studies capability; until then the queue is honestly empty.
+    return render(request, "annotate/queue.html", {"items": []})
+
+
+@router.get("/healthz", name="healthz", include_in_schema=False)
+def healthz(session: SessionDep) -> dict[str, str]:
+    from sqlalchemy import text
+
+    session.execute(text("SELECT 1"))
+    return {"status": "ok"}

@@ -1,0 +1,41 @@
+"""Send Celery tasks only after the database transaction that motivates them has committed.
+
+A task sent before commit can run before its rows exist (or for rows that a rollback then
+removes). Services call :func:`enqueue_after_commit`; the listeners below do the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+_JOBS_KEY = "miscomp_jobs"
+_installed = False
+
+
+def enqueue_after_commit(session: Session, task_name: str, *args: Any) -> None:
+    session.info.setdefault(_JOBS_KEY, []).append((task_name, args))
+
+
+def _send_pending(session: Session) -> None:
+    jobs = session.info.pop(_JOBS_KEY, [])
+    if not jobs:
+        return
+    from workers.celery_app import celery_app  # the web process loads Celery only when needed
+
+    for task_name, args in jobs:
+        celery_app.send_task(task_name, args=list(args))
+
+
+def _discard_pending(session: Session) -> None:
+    session.info.pop(_JOBS_KEY, None)
+
+
+def install() -> None:
+    global _installed
+    if not _installed:
+        event.listen(Session, "after_commit", _send_pending)
+        event.listen(Session, "after_rollback", _discard_pending)
+        _installed = True

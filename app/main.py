@@ -1,0 +1,173 @@
+"""The web application: routers, middleware, error pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import install_session_listeners
+from app.audit import routes as audit_routes
+from app.auth import routes as auth_routes
+from app.auth.dependencies import CsrfFailed, NotAuthenticated, RoleForbidden, csrf_protect
+from app.config import PROJECT_ROOT, Settings, get_settings
+from app.datasets import api as datasets_api
+from app.datasets import routes as datasets_routes
+from app.db import make_engine, make_sessionmaker
+from app.errors import UserError
+from app.home import router as home_router
+from app.users import api as users_api
+from app.users import routes as users_routes
+from app.web import render
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class UploadLimitMiddleware:
+    """Refuse request bodies over MISCOMP_MAX_UPLOAD_BYTES before they are parsed or stored.
+
+    The declared Content-Length is checked first; the bytes actually received are counted
+    too, because a chunked upload declares no length.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body exceeds {self.max_bytes:,} bytes (MISCOMP_MAX_UPLOAD_BYTES)"},
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+ROUTERS = (
+    auth_routes.router, home_router, users_routes.router, users_api.router,
+    datasets_routes.router, datasets_api.router, audit_routes.router,
+)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or (
+        "application/json" in request.headers.get("accept", "")
+        and "text/html" not in request.headers.get("accept", "")
+    )
+
+
+def _error(request: Request, status_code: int, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status_code)
+    return render(request, "error.html", {"status_code": status_code, "message": message},
+                  status_code=status_code)
+
+
+def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
+    settings = settings or get_settings()
+    install_session_listeners()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if "engine" in app.state._state:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="miscomp", version="0.1.0", lifespan=lifespan, dependencies=[Depends(csrf_protect)]
+    )
+    if "sessionmaker" in state:
+        app.state.sessionmaker = state["sessionmaker"]
+    else:
+        app.state.engine = make_engine(settings.database_url)
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.settings = settings
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="miscomp_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.https_only_cookies,
+    )
+    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
+
+    @app.exception_handler(NotAuthenticated)
+    async def _not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.reason}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.headers.get("HX-Request") == "true":
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    @app.exception_handler(RoleForbidden)
+    async def _forbidden(request: Request, exc: RoleForbidden) -> Response:
+        return _error(request, 403, exc.message)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> Response:
+        return _error(request, 403, "CSRF token missing or invalid; reload the page and retry")
+
+    @app.exception_handler(UserError)
+    async def _user_error(request: Request, exc: UserError) -> Response:
+        return _error(request, exc.status_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+        )
+        return _error(request, 422, message)
+
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(PROJECT_ROOT / "static")), name="static")
+    return app
+
+
+def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]

@@ -1,0 +1,62 @@
+"""Media storage behind one small interface.
+
+Keys are relative POSIX paths (``images/ab/abcdef....png``). The local backend keeps them under
+``MISCOMP_MEDIA_ROOT``; an S3-compatible backend will implement the same four methods.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+
+class MediaStorage(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def read(self, key: str) -> bytes: ...
+    def local_path(self, key: str) -> Path: ...
+
+
+class LocalMediaStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _resolve(self, key: str) -> Path:
+        parts = PurePosixPath(key).parts
+        if not parts or PurePosixPath(key).is_absolute() or ".." in parts:
+            raise ValueError(f"invalid storage key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def put(self, key: str, data: bytes) -> None:
+        """Write atomically: a crash never leaves a half-written file under a valid key."""
+        path = self._resolve(key)
+        if path.exists():
+            return  # content-addressed: same key, same bytes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._resolve(key).exists()
+
+    def read(self, key: str) -> bytes:
+        return self._resolve(key).read_bytes()
+
+    def local_path(self, key: str) -> Path:
+        return self._resolve(key)
+
+
+def image_key(pixels_sha256: str) -> str:
+    return f"images/{pixels_sha256[:2]}/{pixels_sha256}.png"
+
+
+def thumbnail_key(pixels_sha256: str, size: int) -> str:
+    return f"thumbs/{size}/{pixels_sha256[:2]}/{pixels_sha256}.jpg"

@@ -1,0 +1,97 @@
+"""Admin user management and each user's own API tokens (HTML)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from app.auth.dependencies import AdminUser, AnyUser
+from app.db import SessionDep
+from app.domain.roles import Role
+from app.errors import UserError
+from app.users import service
+from app.users.schemas import UserCreate, UserUpdate
+from app.web import hx_redirect, render
+
+router = APIRouter(tags=["users"])
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def _users_page(request: Request, session: SessionDep, *, error: str | None = None,
+                status_code: int = 200) -> Response:
+    return render(
+        request, "users/list.html",
+        {"users": service.list_users(session), "roles": list(Role), "error": error},
+        status_code=status_code,
+    )
+
+
+@router.get("/admin/users", name="users_list")
+def users_list(request: Request, user: AdminUser, session: SessionDep) -> Response:
+    return _users_page(request, session)
+
+
+@router.post("/admin/users", name="users_create")
+def users_create(
+    request: Request, user: AdminUser, session: SessionDep,
+    username: Annotated[str, Form()], role: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    try:
+        service.create_user(session, UserCreate(username=username, role=role, password=password))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return _users_page(request, session, error=_validation_message(exc), status_code=422)
+    except UserError as exc:
+        return _users_page(request, session, error=exc.message, status_code=exc.status_code)
+    return hx_redirect(request, "/admin/users")
+
+
+@router.post("/admin/users/{user_id}", name="users_update")
+def users_update(
+    request: Request, user_id: int, user: AdminUser, session: SessionDep,
+    role: Annotated[str | None, Form()] = None,
+    is_active: Annotated[str | None, Form()] = None,
+    is_active_sent: Annotated[str | None, Form()] = None,
+    password: Annotated[str | None, Form()] = None,
+) -> Response:
+    try:
+        update = UserUpdate(
+            role=role or None,  # type: ignore[arg-type]
+            # An unticked checkbox sends nothing; the hidden marker says the box was shown.
+            is_active=(is_active == "true") if is_active_sent else None,
+            password=password or None,
+        )
+        service.update_user(session, user_id, update, actor=user)
+    except ValidationError as exc:
+        return _users_page(request, session, error=_validation_message(exc), status_code=422)
+    except UserError as exc:
+        return _users_page(request, session, error=exc.message, status_code=exc.status_code)
+    return hx_redirect(request, "/admin/users")
+
+
+@router.get("/account/tokens", name="tokens_list")
+def tokens_list(request: Request, user: AnyUser, session: SessionDep) -> Response:
+    return render(request, "account/tokens.html",
+                  {"tokens": service.list_tokens(session, user), "new_token": None})
+
+
+@router.post("/account/tokens", name="tokens_create")
+def tokens_create(
+    request: Request, user: AnyUser, session: SessionDep,
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+) -> Response:
+    token, secret = service.create_token(session, user, name)
+    return render(request, "account/tokens.html",
+                  {"tokens": service.list_tokens(session, user), "new_token": secret})
+
+
+@router.post("/account/tokens/{token_id}/revoke", name="tokens_revoke")
+def tokens_revoke(request: Request, token_id: int, user: AnyUser, session: SessionDep) -> Response:
+    service.revoke_token(session, user, token_id)
+    return hx_redirect(request, "/account/tokens")

@@ -1,0 +1,46 @@
+"""Templates: one Jinja template serves a full page or, for htmx, just one block of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from jinja2_fragments.fastapi import Jinja2Blocks
+
+from app.auth.dependencies import csrf_token_for
+from app.config import PROJECT_ROOT
+
+templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
+
+
+def render(
+    request: Request,
+    name: str,
+    ctx: dict[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    fragment = (
+        block is not None
+        and request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+    context = {
+        "user": getattr(request.state, "user", None),
+        "csrf_token": csrf_token_for(request),
+        **(ctx or {}),
+    }
+    response: Response = templates.TemplateResponse(
+        request, name, context, status_code=status_code, block_name=block if fragment else None
+    )
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def hx_redirect(request: Request, url: str) -> Response:
+    """After an htmx POST, tell htmx to navigate; plain forms get a 303."""
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return Response(status_code=303, headers={"Location": url})

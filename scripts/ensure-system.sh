@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Make sure what the test suite needs from the system is there:
+#  - Debian's chromium (Playwright drives it; its own browser download cannot work offline),
+#  - PostgreSQL and Redis answering on loopback: used as they are when they answer, started
+#    when installed but stopped, installed from Debian's packages when missing.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+wait_for() {
+  for _ in $(seq 1 60); do answers "$1" && return 0; sleep 0.5; done
+  echo "error: nothing answers on 127.0.0.1:$1 after starting $2" >&2; return 1
+}
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Debian's chromium for the browser tests"
+  apt_install chromium
+fi
+
+if ! answers 5432; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "installing PostgreSQL from Debian's packages"
+    apt_install postgresql
+    hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+    # A throwaway test server on loopback only: trust local TCP connections, as CI's does.
+    as_root sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+  fi
+  echo "starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  wait_for 5432 PostgreSQL
+fi
+
+if ! answers 6379; then
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "installing Redis from Debian's packages"
+    apt_install redis-server
+  fi
+  echo "starting Redis"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for 6379 Redis
+fi
+echo "system ready: chromium, PostgreSQL :5432, Redis :6379"

@@ -1,0 +1,150 @@
+"""Test fixtures: a real PostgreSQL database migrated once per run, a savepoint per test, and a
+real Redis database index for the Celery broker.
+
+Settings are read from the environment at first use, so they are set here before anything
+from ``app`` is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_VAR = Path(tempfile.mkdtemp(prefix=f"miscomp-test-{_WORKER}-"))
+PG_ADMIN_URL = os.environ.get(
+    "MISCOMP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TEST_DB = f"miscomp_test_{_WORKER}"
+TEST_DB_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DB}"
+TEST_REDIS_URL = os.environ.get("MISCOMP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+os.environ.update({
+    "MISCOMP_VAR_DIR": str(_VAR),
+    "MISCOMP_DATABASE_URL": TEST_DB_URL,
+    "MISCOMP_BROKER_URL": TEST_REDIS_URL,
+    "MISCOMP_MEDIA_ROOT": str(_VAR / "media"),
+    "MISCOMP_MAX_IMAGE_PIXELS": str(20_000_000),
+    "MISCOMP_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),
+    "MISCOMP_LOGIN_DELAY_BASE_S": "0.2",
+    "MISCOMP_LOGIN_DELAY_MAX_S": "1.0",
+})
+
+import pytest  # noqa: E402
+import redis  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import Engine, create_engine, text  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from app import install_session_listeners  # noqa: E402
+from app.db import get_session, make_engine, make_sessionmaker  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.models import Base  # noqa: E402
+from app.users.models import User  # noqa: E402
+from tests.factories import DEFAULT_PASSWORD  # noqa: E402
+
+
+def _recreate_database() -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"
+        ), {"name": TEST_DB})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DB}"'))
+        conn.execute(text(f'CREATE DATABASE "{TEST_DB}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    _recreate_database()
+    upgrade(TEST_DB_URL)
+    install_session_listeners()
+    engine = make_engine(TEST_DB_URL)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session inside an outer transaction that is rolled back: each test starts clean."""
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint",
+                      expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def app(db: Session, redis_client: redis.Redis) -> FastAPI:
+    application = create_app(sessionmaker=make_sessionmaker(db.get_bind()))
+
+    def _test_session() -> Iterator[Session]:
+        try:
+            yield db
+            db.commit()
+        except Exception:
+            db.rollback()
+            raise
+
+    application.dependency_overrides[get_session] = _test_session
+    return application
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as test_client:
+        yield test_client
+
+
+CSRF_PATTERN = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def csrf_of(client: TestClient) -> str:
+    page = client.get("/login")
+    match = CSRF_PATTERN.search(page.text)
+    if match is None:
+        raise AssertionError("no CSRF token on the login page")
+    return match.group(1)
+
+
+def login(client: TestClient, user: User, password: str = DEFAULT_PASSWORD) -> str:
+    """Log in by the form, as a browser does; returns the session's CSRF token."""
+    token = csrf_of(client)
+    response = client.post(
+        "/login", data={"username": user.username, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/account/tokens")
+    match = CSRF_PATTERN.search(page.text)
+    assert match is not None
+    return match.group(1)
+
+
+@pytest.fixture
+def committed_db(engine: Engine, redis_client: redis.Redis) -> Iterator[Engine]:
+    """For tests where another process or thread (a Celery worker, a browser) must see the
+    data: everything is really committed, and every table is emptied afterwards."""
+    yield engine
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

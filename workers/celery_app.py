@@ -1,0 +1,39 @@
+"""The Celery application. Tasks live in ``workers.tasks.*`` and take ids, never objects."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from app.config import Settings, get_settings
+
+QUEUES = ("cpu", "gpu")
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("miscomp", include=["workers.tasks.imports"])
+    app.conf.broker_url = settings.broker_url
+    if settings.is_embedded_broker:
+        queue_dir = settings.broker_dir / "queue"
+        processed = settings.broker_dir / "processed"
+        for folder in (queue_dir, processed):
+            folder.mkdir(parents=True, exist_ok=True)
+        app.conf.broker_transport_options = {
+            "data_folder_in": str(queue_dir),
+            "data_folder_out": str(queue_dir),
+            "processed_folder": str(processed),
+            "store_processed": False,
+        }
+    app.conf.update(
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="cpu",
+        task_routes={"workers.tasks.imports.*": {"queue": "cpu"}},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+celery_app = make_celery(get_settings())

@@ -1,0 +1,23 @@
+"""Image imports uploaded through the browser or the API."""
+
+from __future__ import annotations
+
+from celery import Task
+from sqlalchemy.exc import OperationalError
+
+from app.config import get_settings
+from app.datasets import importer
+from app.storage import LocalMediaStorage
+from workers.celery_app import celery_app
+from workers.db import worker_sessionmaker
+
+
+@celery_app.task(  # type: ignore[untyped-decorator]
+    bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=5, max_retries=3,
+    name="workers.tasks.imports.run_import",
+)
+def run_import(self: Task, import_id: int) -> None:
+    settings = get_settings()
+    importer.execute_import(
+        worker_sessionmaker(), LocalMediaStorage(settings.media_root), settings, import_id
+    )
