@@ -148,3 +148,23 @@ def committed_db(engine: Engine, redis_client: redis.Redis) -> Iterator[Engine]:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def committed_client(committed_db: Engine) -> Iterator[TestClient]:
+    """A client of the app as deployed: each request commits for real (see committed_db)."""
+    application = create_app(sessionmaker=make_sessionmaker(committed_db))
+    with TestClient(application, follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def celery_worker_thread(committed_db: Engine) -> Iterator[None]:
+    """A real Celery worker consuming the test Redis broker, in a thread of this process."""
+    from celery.contrib.testing.worker import start_worker
+
+    from workers.celery_app import celery_app
+
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING",
+                      shutdown_timeout=30):
+        yield

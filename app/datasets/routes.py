@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
 from app.config import get_settings
 from app.datasets import importer, service
+from app.datasets.models import ImportJob
 from app.datasets.schemas import DatasetCreate
 from app.db import SessionDep
 from app.errors import UserError
 from app.storage import LocalMediaStorage
+from app.users.models import User
 from app.web import hx_redirect, render
 
 router = APIRouter(tags=["datasets"])
@@ -77,17 +82,24 @@ def imports_new(request: Request, dataset_id: int, user: DatasetWriter,
 
 
 @router.post("/datasets/{dataset_id}/import", name="imports_create")
-def imports_create(
-    request: Request, dataset_id: int, user: DatasetWriter, session: SessionDep,
-    files: Annotated[list[UploadFile], File()],
+async def imports_create(
+    request: Request, dataset_id: int, user: DatasetWriter, session: SessionDep
 ) -> Response:
-    settings = get_settings()
+    # Read the form by hand: an empty file input arrives as a plain string, not a file.
+    form = await request.form()
+    files = [f for f in form.getlist("files") if isinstance(f, StarletteUploadFile) and f.filename]
+    job = await run_in_threadpool(_queue_uploads, session, dataset_id, user, files)
+    return hx_redirect(request, f"/imports/{job.id}")
+
+
+def _queue_uploads(
+    session: Session, dataset_id: int, user: User, files: list[StarletteUploadFile]
+) -> ImportJob:
     dataset = service.get_dataset(session, dataset_id)
     staging, staged = importer.stage_uploads(
-        settings, [(f.filename or "", f.file) for f in files if f.filename or f.size]
+        get_settings(), [(f.filename or "", f.file) for f in files]
     )
-    job = importer.queue_upload_import(session, dataset, staging, staged, actor=user)
-    return hx_redirect(request, f"/imports/{job.id}")
+    return importer.queue_upload_import(session, dataset, staging, staged, actor=user)
 
 
 @router.get("/imports/{import_id}", name="imports_detail")

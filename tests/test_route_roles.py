@@ -1,0 +1,162 @@
+"""Walk every route of the web UI and the JSON API as every role (and as nobody).
+
+A new route must be added to EXPECTED with the roles it admits, or this test fails: access
+rules are never left to chance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.config import get_settings
+from app.datasets.models import Image, ImportJob
+from app.domain.images import decode_image, thumbnail_jpeg
+from app.domain.roles import Role
+from app.main import ROUTERS
+from app.storage import LocalMediaStorage, image_key, thumbnail_key
+from app.users import service as user_service
+from tests.conftest import login
+from tests.factories import image_bytes, make_dataset, make_user
+
+PUBLIC = "public"
+ADMIN = frozenset({Role.ADMIN})
+READERS = frozenset({Role.ADMIN, Role.RESEARCHER})
+EVERYONE = frozenset(Role)
+ANNOTATOR = frozenset({Role.ANNOTATOR})
+
+EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/"): EVERYONE,
+    ("GET", "/account/tokens"): EVERYONE,
+    ("POST", "/account/tokens"): EVERYONE,
+    ("POST", "/account/tokens/{token_id}/revoke"): EVERYONE,
+    ("GET", "/api/me"): EVERYONE,
+    ("GET", "/api/tokens"): EVERYONE,
+    ("POST", "/api/tokens"): EVERYONE,
+    ("DELETE", "/api/tokens/{token_id}"): EVERYONE,
+    ("GET", "/annotate"): ANNOTATOR,
+    ("GET", "/admin/users"): ADMIN,
+    ("POST", "/admin/users"): ADMIN,
+    ("POST", "/admin/users/{user_id}"): ADMIN,
+    ("GET", "/api/users"): ADMIN,
+    ("POST", "/api/users"): ADMIN,
+    ("PATCH", "/api/users/{user_id}"): ADMIN,
+    ("GET", "/admin/audit"): ADMIN,
+    ("GET", "/api/audit"): ADMIN,
+    ("GET", "/datasets"): READERS,
+    ("GET", "/datasets/new"): ADMIN,
+    ("POST", "/datasets"): ADMIN,
+    ("GET", "/datasets/{dataset_id}"): READERS,
+    ("GET", "/datasets/{dataset_id}/import"): ADMIN,
+    ("POST", "/datasets/{dataset_id}/import"): ADMIN,
+    ("GET", "/imports/{import_id}"): ADMIN,
+    ("GET", "/images/{image_id}"): READERS,
+    ("GET", "/media/images/{image_id}/pixels.png"): READERS,
+    ("GET", "/media/images/{image_id}/thumbnail.jpg"): READERS,
+    ("GET", "/api/datasets"): READERS,
+    ("POST", "/api/datasets"): ADMIN,
+    ("GET", "/api/datasets/{dataset_id}"): READERS,
+    ("GET", "/api/datasets/{dataset_id}/images"): READERS,
+    ("POST", "/api/datasets/{dataset_id}/imports"): ADMIN,
+    ("GET", "/api/imports/{import_id}"): ADMIN,
+    ("GET", "/api/images/{image_id}"): READERS,
+}
+
+
+@dataclass
+class World:
+    ids: dict[str, int]
+
+
+def _all_routes() -> list[tuple[str, str]]:
+    return sorted(
+        (method, route.path)
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    )
+
+
+def test_every_route_has_an_access_rule() -> None:
+    assert set(_all_routes()) == set(EXPECTED)
+
+
+@pytest.fixture
+def world(db: Session) -> World:
+    dataset = make_dataset(db)
+    decoded = decode_image(image_bytes(), max_pixels=10_000)
+    storage = LocalMediaStorage(get_settings().media_root)
+    storage.put(image_key(decoded.pixels_sha256), decoded.png_bytes())
+    storage.put(thumbnail_key(decoded.pixels_sha256, 256),
+                thumbnail_jpeg(decoded.rgb, max_side=256))
+    job = ImportJob(dataset_id=dataset.id, source_kind="upload", status="done")
+    db.add(job)
+    db.flush()
+    image = Image(
+        dataset_id=dataset.id, filename="a.png", source_sha256="0" * 64,
+        pixels_sha256=decoded.pixels_sha256, width=decoded.width, height=decoded.height,
+        format="PNG", original_mode="RGB", source_bytes=100,
+        storage_key=image_key(decoded.pixels_sha256),
+        thumbnail_key=thumbnail_key(decoded.pixels_sha256, 256), import_id=job.id,
+    )
+    db.add(image)
+    other = make_user(db, Role.ANNOTATOR)
+    token, _ = user_service.create_token(db, other, "t")
+    # Commit (a savepoint release here): a request that fails rolls back to the last commit.
+    db.commit()
+    return World(ids={"dataset_id": dataset.id, "image_id": image.id, "import_id": job.id,
+                      "user_id": other.id, "token_id": token.id})
+
+
+def _request(client: TestClient, method: str, path: str, world: World,
+             headers: dict[str, str]) -> int:
+    url = path.format(**world.ids)
+    return client.request(method, url, headers=headers).status_code
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_reaches_exactly_its_routes(
+    client: TestClient, db: Session, world: World, role: Role
+) -> None:
+    user = make_user(db, role)
+    csrf = login(client, user)
+    _, secret = user_service.create_token(db, user, "walk")
+    db.commit()
+    failures = []
+    for method, path in _all_routes():
+        rule = EXPECTED[(method, path)]
+        if path in ("/logout", "/login"):
+            continue  # logging in or out mid-walk would change who is asking
+        for auth in ({"X-CSRF-Token": csrf}, {"Authorization": f"Bearer {secret}"}):
+            if "Authorization" in auth and not path.startswith("/api/"):
+                continue
+            status = _request(client, method, path, world, auth)
+            allowed = rule == PUBLIC or role in rule
+            if allowed and status in (401, 403):
+                failures.append(f"{role.value} refused {method} {path}: {status}")
+            if not allowed and status != 403:
+                failures.append(f"{role.value} reached {method} {path}: {status}")
+    assert not failures, "\n".join(failures)
+
+
+def test_nobody_logged_in_reaches_only_public_routes(client: TestClient, world: World) -> None:
+    csrf = client.get("/login")  # a session with a CSRF token, but no user
+    assert csrf.status_code == 200
+    token = csrf.text.split('name="csrf-token" content="')[1].split('"')[0]
+    for method, path in _all_routes():
+        if EXPECTED[(method, path)] == PUBLIC:
+            continue
+        status = _request(client, method, path, world, {"X-CSRF-Token": token})
+        if path.startswith("/api/"):
+            assert status == 401, (method, path, status)
+        else:
+            assert status == 303, (method, path, status)
