@@ -46,6 +46,7 @@ from app.main import create_app  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Base  # noqa: E402
 from app.users.models import User  # noqa: E402
+from tests.demo_site import DemoSite, run_demo_site  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD  # noqa: E402
 
 
@@ -168,3 +169,8 @@ def celery_worker_thread(committed_db: Engine) -> Iterator[None]:
     with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING",
                       shutdown_timeout=30):
         yield
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
+    yield from run_demo_site(tmp_path_factory.mktemp("demo-var"))
