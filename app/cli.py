@@ -1,4 +1,4 @@
-"""The ``miscomp`` command: thin over the services; user mistakes are one line, never a traceback."""
+"""The `miscomp` command: thin over the services; user mistakes get one line, no traceback."""
 
 from __future__ import annotations
 
@@ -52,12 +52,15 @@ def user_errors(func: F) -> F:
         except UserError as exc:
             raise fail(exc.message) from None
         except ValidationError as exc:
-            raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                 for e in exc.errors())) from None
+            raise fail(
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            ) from None
         except (OperationalError, ProgrammingError) as exc:
             detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             if "no such table" in detail or "does not exist" in detail:
-                raise fail(f"the database is not migrated ({detail}); run `miscomp db upgrade`")
+                raise fail(
+                    f"the database is not migrated ({detail}); run `miscomp db upgrade`"
+                ) from None
             raise fail(f"database error: {detail}") from None
 
     return wrapper  # type: ignore[return-value]
@@ -159,11 +162,21 @@ def datasets_list(
     with session_scope(_sessionmaker()) as session:
         summaries = service.list_datasets(session)
         if as_json:
-            typer.echo(json.dumps([
-                {"id": s.dataset.id, "name": s.dataset.name, "images": s.image_count,
-                 "license": s.dataset.license, "source": s.dataset.source}
-                for s in summaries
-            ], indent=2))
+            typer.echo(
+                json.dumps(
+                    [
+                        {
+                            "id": s.dataset.id,
+                            "name": s.dataset.name,
+                            "images": s.image_count,
+                            "license": s.dataset.license,
+                            "source": s.dataset.source,
+                        }
+                        for s in summaries
+                    ],
+                    indent=2,
+                )
+            )
             return
         if not summaries:
             typer.echo("no datasets")
@@ -191,8 +204,9 @@ def datasets_import(
     )
 
 
-def import_path(path: Path, *, name: str, license: str = "", description: str = "",
-                source: str = "") -> ImportJob:
+def import_path(
+    path: Path, *, name: str, license: str = "", description: str = "", source: str = ""
+) -> ImportJob:
     from app.datasets import importer
     from app.datasets import service as dataset_service
     from app.datasets.schemas import DatasetCreate
@@ -206,15 +220,19 @@ def import_path(path: Path, *, name: str, license: str = "", description: str = 
         if dataset is None:
             dataset = dataset_service.create_dataset(
                 session,
-                DatasetCreate(name=name, license=license, description=description,
-                              source=source or str(path)),
+                DatasetCreate(
+                    name=name, license=license, description=description, source=source or str(path)
+                ),
                 actor=None,
             )
         job = importer.create_path_import(session, dataset, path, actor=None)
         job_id = job.id
     with Progress(
-        TextColumn("[bold]importing[/bold] {task.description}"), BarColumn(),
-        MofNCompleteColumn(), TimeRemainingColumn(), transient=False,
+        TextColumn("[bold]importing[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=False,
     ) as progress:
         task = progress.add_task(str(path), total=None)
 
@@ -222,8 +240,12 @@ def import_path(path: Path, *, name: str, license: str = "", description: str = 
             progress.update(task, total=current.total or None, completed=current.processed)
 
         return importer.execute_import(
-            factory, LocalMediaStorage(settings.media_root), settings, job_id,
-            actor_label="cli", progress=show,
+            factory,
+            LocalMediaStorage(settings.media_root),
+            settings,
+            job_id,
+            actor_label="cli",
+            progress=show,
         )
 
 
@@ -256,8 +278,10 @@ def demo(
         demo_setup.ensure_demo_dataset(session)
     folder = demo_setup.build_demo_folder(settings.var_dir / "demo-source")
     job = import_path(folder, name=demo_setup.DEMO_DATASET)
-    typer.echo(f"demo dataset {demo_setup.DEMO_DATASET!r}: {job.n_imported} new images, "
-               f"{job.n_duplicate} already there, {job.n_failed} failed")
+    typer.echo(
+        f"demo dataset {demo_setup.DEMO_DATASET!r}: {job.n_imported} new images, "
+        f"{job.n_duplicate} already there, {job.n_failed} failed"
+    )
     typer.echo("\nDemo accounts (username / password):")
     for account in accounts:
         typer.echo(f"  {account.role.value:11} {account.username:12} {account.password}")
@@ -270,10 +294,12 @@ def _run_web_and_worker(host: str, port: int) -> None:
     python = sys.executable
     env = dict(os.environ)
     processes = [
-        subprocess.Popen([python, "-m", "app.cli", "worker", "--concurrency=1",
-                          "--loglevel=warning"], env=env),
-        subprocess.Popen([python, "-m", "app.cli", "serve", f"--host={host}", f"--port={port}"],
-                         env=env),
+        subprocess.Popen(
+            [python, "-m", "app.cli", "worker", "--concurrency=1", "--loglevel=warning"], env=env
+        ),
+        subprocess.Popen(
+            [python, "-m", "app.cli", "serve", f"--host={host}", f"--port={port}"], env=env
+        ),
     ]
     typer.echo(f"\nmiscomp is running at http://{host}:{port}  (Ctrl-C stops it)")
     try:

@@ -35,8 +35,17 @@ DEMO_ACCOUNTS: tuple[tuple[str, Role], ...] = (
 # Photographs shipped inside scikit-image's wheel (skimage/data), with their licences in
 # scikit-image's data README; greyscale and RGBA files exercise the mode conversion.
 SKIMAGE_FILES = (
-    "astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png",
-    "hubble_deep_field.jpg", "retina.jpg", "ihc.png", "logo.png", "camera.png", "text.png",
+    "astronaut.png",
+    "coffee.png",
+    "chelsea.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+    "ihc.png",
+    "logo.png",
+    "camera.png",
+    "text.png",
     "page.png",
 )
 DEMO_LICENSE = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.auth.dependencies import AnyUser, Annotator
+from app.auth.dependencies import Annotator, AnyUser
 from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain.roles import Role
@@ -16,9 +16,7 @@ router = APIRouter(tags=["home"])
 
 @router.get("/", name="home")
 def home(request: Request, user: AnyUser, session: SessionDep) -> Response:
-    datasets = (
-        dataset_service.list_datasets(session) if user.role != Role.ANNOTATOR else []
-    )
+    datasets = dataset_service.list_datasets(session) if user.role != Role.ANNOTATOR else []
     return render(request, "home.html", {"datasets": datasets})
 
 

@@ -83,8 +83,13 @@ class UploadLimitMiddleware:
 
 
 ROUTERS = (
-    auth_routes.router, home_router, users_routes.router, users_api.router,
-    datasets_routes.router, datasets_api.router, audit_routes.router,
+    auth_routes.router,
+    home_router,
+    users_routes.router,
+    users_api.router,
+    datasets_routes.router,
+    datasets_api.router,
+    audit_routes.router,
 )
 
 
@@ -98,8 +103,12 @@ def _wants_json(request: Request) -> bool:
 def _error(request: Request, status_code: int, message: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status_code)
-    return render(request, "error.html", {"status_code": status_code, "message": message},
-                  status_code=status_code)
+    return render(
+        request,
+        "error.html",
+        {"status_code": status_code, "message": message},
+        status_code=status_code,
+    )
 
 
 def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
@@ -135,8 +144,9 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
     @app.exception_handler(NotAuthenticated)
     async def _not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
         if _wants_json(request):
-            return JSONResponse({"detail": exc.reason}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"detail": exc.reason}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if request.headers.get("HX-Request") == "true":
             return Response(status_code=401, headers={"HX-Redirect": "/login"})

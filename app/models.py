@@ -5,5 +5,14 @@ from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
 from app.users.models import ApiToken, LoginAttempt, User
 
-__all__ = ["ApiToken", "AuditLog", "Base", "Dataset", "Image", "ImportFile", "ImportJob",
-           "LoginAttempt", "User"]
+__all__ = [
+    "ApiToken",
+    "AuditLog",
+    "Base",
+    "Dataset",
+    "Image",
+    "ImportFile",
+    "ImportJob",
+    "LoginAttempt",
+    "User",
+]

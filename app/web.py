@@ -28,7 +28,7 @@ def render(
         and request.headers.get("HX-History-Restore-Request") != "true"
     )
     context = {
-        "user": getattr(request.state, "user", None),
+        "user": getattr(request.state, "viewer", None),
         "csrf_token": csrf_token_for(request),
         **(ctx or {}),
     }

@@ -22,16 +22,18 @@ TEST_DB = f"miscomp_test_{_WORKER}"
 TEST_DB_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DB}"
 TEST_REDIS_URL = os.environ.get("MISCOMP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-os.environ.update({
-    "MISCOMP_VAR_DIR": str(_VAR),
-    "MISCOMP_DATABASE_URL": TEST_DB_URL,
-    "MISCOMP_BROKER_URL": TEST_REDIS_URL,
-    "MISCOMP_MEDIA_ROOT": str(_VAR / "media"),
-    "MISCOMP_MAX_IMAGE_PIXELS": str(20_000_000),
-    "MISCOMP_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),
-    "MISCOMP_LOGIN_DELAY_BASE_S": "0.2",
-    "MISCOMP_LOGIN_DELAY_MAX_S": "1.0",
-})
+os.environ.update(
+    {
+        "MISCOMP_VAR_DIR": str(_VAR),
+        "MISCOMP_DATABASE_URL": TEST_DB_URL,
+        "MISCOMP_BROKER_URL": TEST_REDIS_URL,
+        "MISCOMP_MEDIA_ROOT": str(_VAR / "media"),
+        "MISCOMP_MAX_IMAGE_PIXELS": str(20_000_000),
+        "MISCOMP_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),
+        "MISCOMP_LOGIN_DELAY_BASE_S": "0.2",
+        "MISCOMP_LOGIN_DELAY_MAX_S": "1.0",
+    }
+)
 
 import pytest  # noqa: E402
 import redis  # noqa: E402
@@ -53,9 +55,10 @@ from tests.factories import DEFAULT_PASSWORD  # noqa: E402
 def _recreate_database() -> None:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"
-        ), {"name": TEST_DB})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+            {"name": TEST_DB},
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DB}"'))
         conn.execute(text(f'CREATE DATABASE "{TEST_DB}"'))
     admin.dispose()
@@ -76,8 +79,9 @@ def db(engine: Engine) -> Iterator[Session]:
     """A session inside an outer transaction that is rolled back: each test starts clean."""
     connection = engine.connect()
     outer = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint",
-                      expire_on_commit=False)
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     try:
         yield session
     finally:
@@ -166,8 +170,9 @@ def celery_worker_thread(committed_db: Engine) -> Iterator[None]:
 
     from workers.celery_app import celery_app
 
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=30):
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+    ):
         yield
 
 

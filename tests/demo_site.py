@@ -38,13 +38,22 @@ def embedded_env(var: Path) -> dict[str, str]:
 
 def run_demo_site(var: Path) -> Iterator[DemoSite]:
     env = embedded_env(var)
-    setup = subprocess.run([sys.executable, "-m", "app.cli", "demo", "--no-serve"], env=env,
-                           capture_output=True, text=True, timeout=300, check=True)
+    setup = subprocess.run(
+        [sys.executable, "-m", "app.cli", "demo", "--no-serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     port = _free_port()
     log = (var / "demo.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "demo", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -21,11 +21,16 @@ DEFAULT_PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
 
 
-def make_user(session: Session, role: Role = Role.ADMIN, username: str | None = None,
-              password: str = DEFAULT_PASSWORD) -> User:
+def make_user(
+    session: Session,
+    role: Role = Role.ADMIN,
+    username: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+) -> User:
     name = username or f"{role.value}{next(_counter)}"
-    return user_service.create_user(session, UserCreate(username=name, role=role,
-                                                        password=password))
+    return user_service.create_user(
+        session, UserCreate(username=name, role=role, password=password)
+    )
 
 
 def make_dataset(session: Session, name: str | None = None, **fields: str) -> Dataset:
@@ -33,13 +38,23 @@ def make_dataset(session: Session, name: str | None = None, **fields: str) -> Da
     return dataset_service.create_dataset(session, data, actor=None)
 
 
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (32, 24), mode: str = "RGB",
-                colour: object = None, **save: object) -> bytes:
+def image_bytes(
+    fmt: str = "PNG",
+    size: tuple[int, int] = (32, 24),
+    mode: str = "RGB",
+    colour: object = None,
+    **save: object,
+) -> bytes:
     """A small image with varied pixels (so that two calls with different seeds differ)."""
     seed = next(_counter)
     image = Image.new("RGB", size)
-    image.putdata([((x * 7 + seed) % 256, (y * 11) % 256, (x * y + seed * 3) % 256)
-                   for y in range(size[1]) for x in range(size[0])])
+    image.putdata(
+        [
+            ((x * 7 + seed) % 256, (y * 11) % 256, (x * y + seed * 3) % 256)
+            for y in range(size[1])
+            for x in range(size[0])
+        ]
+    )
     if colour is not None:
         image = Image.new("RGB", size, colour)  # type: ignore[arg-type]
     if mode != "RGB":
@@ -56,6 +71,6 @@ def zip_bytes(members: dict[str, bytes], *, symlinks: dict[str, str] | None = No
             archive.writestr(name, data)
         for name, target in (symlinks or {}).items():
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             archive.writestr(info, target)
     return buffer.getvalue()

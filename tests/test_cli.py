@@ -14,17 +14,33 @@ from typer.testing import CliRunner
 from app import cli
 from tests.factories import image_bytes
 
-COMMANDS = [[], ["db"], ["db", "upgrade"], ["serve"], ["worker"], ["demo"], ["users"],
-            ["users", "create"], ["users", "list"], ["datasets"], ["datasets", "import"],
-            ["datasets", "list"]]
+COMMANDS = [
+    [],
+    ["db"],
+    ["db", "upgrade"],
+    ["serve"],
+    ["worker"],
+    ["demo"],
+    ["users"],
+    ["users", "create"],
+    ["users", "list"],
+    ["datasets"],
+    ["datasets", "import"],
+    ["datasets", "list"],
+]
 
 
 def miscomp(var: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MISCOMP_")}
     env["MISCOMP_VAR_DIR"] = str(var)
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], input=stdin, capture_output=True, text=True,
-        env=env, timeout=120, check=False,
+        [sys.executable, "-m", "app.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -38,17 +54,17 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_user_mistakes_are_one_line_errors_not_tracebacks(tmp_path: Path) -> None:
     not_migrated = miscomp(tmp_path, "datasets", "list")
     assert not_migrated.returncode == 1
-    assert not_migrated.stderr.strip().splitlines() == [
-        not_migrated.stderr.strip().splitlines()[0]
-    ]
+    assert not_migrated.stderr.strip().splitlines() == [not_migrated.stderr.strip().splitlines()[0]]
     assert "miscomp db upgrade" in not_migrated.stderr and "Traceback" not in not_migrated.stderr
 
     assert miscomp(tmp_path, "db", "upgrade").returncode == 0
-    created = miscomp(tmp_path, "users", "create", "alice", "--role", "admin",
-                      stdin="a long enough password\n")
+    created = miscomp(
+        tmp_path, "users", "create", "alice", "--role", "admin", stdin="a long enough password\n"
+    )
     assert created.returncode == 0 and "created admin 'alice'" in created.stdout
-    duplicate = miscomp(tmp_path, "users", "create", "alice", "--role", "annotator",
-                        stdin="another password\n")
+    duplicate = miscomp(
+        tmp_path, "users", "create", "alice", "--role", "annotator", stdin="another password\n"
+    )
     assert (duplicate.returncode, duplicate.stderr) == (1, "error: user 'alice' already exists\n")
     short = miscomp(tmp_path, "users", "create", "bob", "--role", "researcher", stdin="short\n")
     assert short.returncode == 1 and short.stderr.startswith("error: password")
@@ -70,8 +86,9 @@ def test_import_a_folder_with_progress_and_report(tmp_path: Path) -> None:
     var = tmp_path / "var"
     assert miscomp(var, "db", "upgrade").returncode == 0
 
-    first = miscomp(var, "datasets", "import", str(folder), "--name", "photos",
-                    "--license", "CC0 1.0")
+    first = miscomp(
+        var, "datasets", "import", str(folder), "--name", "photos", "--license", "CC0 1.0"
+    )
     assert first.returncode == 0, first.stderr
     assert "imported  a.png" in first.stdout and "failed    c.txt" in first.stdout
     assert "2 imported, 0 duplicates, 1 failed" in first.stdout
@@ -79,8 +96,6 @@ def test_import_a_folder_with_progress_and_report(tmp_path: Path) -> None:
     assert "0 imported, 2 duplicates, 1 failed" in again.stdout
 
     listing = json.loads(miscomp(var, "datasets", "list", "--json").stdout)
-    assert [(d["name"], d["images"], d["license"]) for d in listing] == [
-        ("photos", 2, "CC0 1.0")
-    ]
+    assert [(d["name"], d["images"], d["license"]) for d in listing] == [("photos", 2, "CC0 1.0")]
     assert (var / "media" / "images").is_dir()
     assert (var / "secret_key").stat().st_mode & 0o077 == 0

@@ -42,5 +42,4 @@ def test_migration_files_have_date_slug_names() -> None:
     names = sorted(p.name for p in versions.glob("*.py"))
     assert names
 
-
     assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{4}_[a-z0-9_]+\.py", n) for n in names), names

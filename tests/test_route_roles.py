@@ -96,29 +96,45 @@ def world(db: Session) -> World:
     decoded = decode_image(image_bytes(), max_pixels=10_000)
     storage = LocalMediaStorage(get_settings().media_root)
     storage.put(image_key(decoded.pixels_sha256), decoded.png_bytes())
-    storage.put(thumbnail_key(decoded.pixels_sha256, 256),
-                thumbnail_jpeg(decoded.rgb, max_side=256))
+    storage.put(
+        thumbnail_key(decoded.pixels_sha256, 256), thumbnail_jpeg(decoded.rgb, max_side=256)
+    )
     job = ImportJob(dataset_id=dataset.id, source_kind="upload", status="done")
     db.add(job)
     db.flush()
     image = Image(
-        dataset_id=dataset.id, filename="a.png", source_sha256="0" * 64,
-        pixels_sha256=decoded.pixels_sha256, width=decoded.width, height=decoded.height,
-        format="PNG", original_mode="RGB", source_bytes=100,
+        dataset_id=dataset.id,
+        filename="a.png",
+        source_sha256="0" * 64,
+        pixels_sha256=decoded.pixels_sha256,
+        width=decoded.width,
+        height=decoded.height,
+        format="PNG",
+        original_mode="RGB",
+        source_bytes=100,
         storage_key=image_key(decoded.pixels_sha256),
-        thumbnail_key=thumbnail_key(decoded.pixels_sha256, 256), import_id=job.id,
+        thumbnail_key=thumbnail_key(decoded.pixels_sha256, 256),
+        import_id=job.id,
     )
     db.add(image)
     other = make_user(db, Role.ANNOTATOR)
     token, _ = user_service.create_token(db, other, "t")
     # Commit (a savepoint release here): a request that fails rolls back to the last commit.
     db.commit()
-    return World(ids={"dataset_id": dataset.id, "image_id": image.id, "import_id": job.id,
-                      "user_id": other.id, "token_id": token.id})
+    return World(
+        ids={
+            "dataset_id": dataset.id,
+            "image_id": image.id,
+            "import_id": job.id,
+            "user_id": other.id,
+            "token_id": token.id,
+        }
+    )
 
 
-def _request(client: TestClient, method: str, path: str, world: World,
-             headers: dict[str, str]) -> int:
+def _request(
+    client: TestClient, method: str, path: str, world: World, headers: dict[str, str]
+) -> int:
     url = path.format(**world.ids)
     return client.request(method, url, headers=headers).status_code
 

@@ -56,7 +56,9 @@ def _snapshot(obj: Any, *, before: bool) -> dict[str, Any]:
 def _changed_fields(obj: Any) -> set[str]:
     state = inspect(obj)
     return {
-        attr.key for attr in state.mapper.column_attrs if state.attrs[attr.key].history.has_changes()
+        attr.key
+        for attr in state.mapper.column_attrs
+        if state.attrs[attr.key].history.has_changes()
     }
 
 
@@ -67,12 +69,17 @@ def _after_flush(session: Session, _flush_context: UOWTransaction) -> None:
     now = utcnow()
 
     def row(obj: Any, action: str, before: Any, after: Any) -> dict[str, Any]:
-        identity = inspect(obj).identity
+        # The identity key is not set yet for new objects in after_flush; the primary key is.
+        key = inspect(obj).mapper.primary_key_from_instance(obj)
         return {
-            "created_at": now, "actor_id": actor_id, "actor_label": label, "action": action,
+            "created_at": now,
+            "actor_id": actor_id,
+            "actor_label": label,
+            "action": action,
             "entity_type": obj.__tablename__,
-            "entity_id": None if identity is None else ":".join(str(i) for i in identity),
-            "before": before, "after": after,
+            "entity_id": ":".join(str(k) for k in key) if None not in key else None,
+            "before": before,
+            "after": after,
         }
 
     for obj in session.new:
@@ -86,13 +93,19 @@ def _after_flush(session: Session, _flush_context: UOWTransaction) -> None:
             continue
         before = _snapshot(obj, before=True)
         after = _snapshot(obj, before=False)
-        rows.append(row(obj, "update", {k: before[k] for k in sorted(changed)},
-                        {k: after[k] for k in sorted(changed)}))
+        rows.append(
+            row(
+                obj,
+                "update",
+                {k: before[k] for k in sorted(changed)},
+                {k: after[k] for k in sorted(changed)},
+            )
+        )
     for obj in session.deleted:
         if getattr(obj, "__audited__", False):
             rows.append(row(obj, "delete", _snapshot(obj, before=False), None))
     if rows:
-        session.connection().execute(insert(AuditLog.__table__), rows)
+        session.connection().execute(insert(AuditLog), rows)
 
 
 def install() -> None:

@@ -19,22 +19,35 @@ PAGE_SIZE = 100
 
 @router.get("/admin/audit", name="audit_list")
 def audit_list(
-    request: Request, user: AuditReader, session: SessionDep,
-    entity_type: str | None = None, page: Annotated[int, Query(ge=1)] = 1,
+    request: Request,
+    user: AuditReader,
+    session: SessionDep,
+    entity_type: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
     total, entries = service.list_entries(
         session, entity_type=entity_type, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
-    return render(request, "audit/list.html", {
-        "entries": entries, "total": total, "page": page, "entity_type": entity_type or "",
-        "pages": max(1, -(-total // PAGE_SIZE)),
-    })
+    return render(
+        request,
+        "audit/list.html",
+        {
+            "entries": entries,
+            "total": total,
+            "page": page,
+            "entity_type": entity_type or "",
+            "pages": max(1, -(-total // PAGE_SIZE)),
+        },
+    )
 
 
 @router.get("/api/audit", response_model=AuditPage)
 def audit_api(
-    user: AuditReader, session: SessionDep, entity_type: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    user: AuditReader,
+    session: SessionDep,
+    entity_type: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     total, entries = service.list_entries(
         session, entity_type=entity_type, offset=offset, limit=limit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -23,6 +24,16 @@ from app.users import service as user_service
 from app.users.models import User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking, for templates: plain values that outlive the request's DB session
+    (an error page renders after a rollback has expired the ORM objects)."""
+
+    id: int
+    username: str
+    role: Role
 
 
 class NotAuthenticated(Exception):
@@ -67,7 +78,7 @@ def current_user_optional(request: Request, session: SessionDep) -> User | None:
             user = None
     if user is not None:
         set_actor(session, actor_id=user.id, label=user.username)
-        request.state.user = user
+        request.state.viewer = Viewer(user.id, user.username, user.role)
     return user
 
 

@@ -52,25 +52,35 @@ async def login(
     settings = get_settings()
     ip = client_ip(request)
     delay = await run_in_threadpool(
-        user_service.throttle_delay, session, username, ip,
-        base_s=settings.login_delay_base_s, max_s=settings.login_delay_max_s,
+        user_service.throttle_delay,
+        session,
+        username,
+        ip,
+        base_s=settings.login_delay_base_s,
+        max_s=settings.login_delay_max_s,
     )
     if delay:
         await asyncio.sleep(delay)
     user = await run_in_threadpool(user_service.authenticate, session, username, password, ip)
     if user is None:
         return render(
-            request, "auth/login.html",
-            {"next": _safe_next(next), "error": "Wrong username or password.",
-             "username": username},
+            request,
+            "auth/login.html",
+            {
+                "next": _safe_next(next),
+                "error": "Wrong username or password.",
+                "username": username,
+            },
             status_code=401,
         )
     request.session.clear()
-    request.session.update({
-        "uid": user.id,
-        "pwf": security.password_fingerprint(user.password_hash),
-        "csrf": security.new_csrf_token(),
-    })
+    request.session.update(
+        {
+            "uid": user.id,
+            "pwf": security.password_fingerprint(user.password_hash),
+            "csrf": security.new_csrf_token(),
+        }
+    )
     return RedirectResponse(_safe_next(next), status_code=303)
 
 

@@ -46,22 +46,31 @@ def get_dataset(dataset_id: int, user: DatasetReader, session: SessionDep) -> Da
 
 @router.get("/datasets/{dataset_id}/images", response_model=ImagePage)
 def list_images(
-    dataset_id: int, user: DatasetReader, session: SessionDep,
+    dataset_id: int,
+    user: DatasetReader,
+    session: SessionDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)] = 100,
 ) -> ImagePage:
     service.get_dataset(session, dataset_id)
     images = service.list_images(session, dataset_id, offset=offset, limit=limit)
     return ImagePage(
-        total=service.image_count(session, dataset_id), offset=offset, limit=limit,
+        total=service.image_count(session, dataset_id),
+        offset=offset,
+        limit=limit,
         items=[ImageRead.model_validate(i) for i in images],
     )
 
 
-@router.post("/datasets/{dataset_id}/imports", response_model=ImportRead,
-             status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/datasets/{dataset_id}/imports",
+    response_model=ImportRead,
+    status_code=status.HTTP_202_ACCEPTED,
+)
 def create_import(
-    dataset_id: int, user: DatasetWriter, session: SessionDep,
+    dataset_id: int,
+    user: DatasetWriter,
+    session: SessionDep,
     files: Annotated[list[UploadFile], File()],
 ) -> ImportRead:
     settings = get_settings()

@@ -93,7 +93,11 @@ def stage_uploads(
 
 
 def queue_upload_import(
-    session: Session, dataset: Dataset, staging: Path, uploads: list[StagedUpload], *,
+    session: Session,
+    dataset: Dataset,
+    staging: Path,
+    uploads: list[StagedUpload],
+    *,
     actor: User | None,
 ) -> ImportJob:
     if not uploads:
@@ -217,7 +221,11 @@ def execute_import(
 
 
 def _record(
-    session: Session, storage: MediaStorage, settings: Settings, job: ImportJob, position: int,
+    session: Session,
+    storage: MediaStorage,
+    settings: Settings,
+    job: ImportJob,
+    position: int,
     item: sources.SourceItem,
 ) -> None:
     if isinstance(item, sources.SourceSkipped):
@@ -226,15 +234,32 @@ def _record(
         outcome, message, image_id = "failed", item.reason, None
     else:
         outcome, message, image_id = _import_one(session, storage, settings, job, item)
-    session.add(ImportFile(import_id=job.id, position=position, name=item.name[:1000],
-                           outcome=outcome, message=message, image_id=image_id))
-    counter = {"imported": "n_imported", "duplicate": "n_duplicate", "failed": "n_failed",
-               "skipped": "n_skipped"}[outcome]
+    session.add(
+        ImportFile(
+            import_id=job.id,
+            position=position,
+            name=item.name[:1000],
+            outcome=outcome,
+            message=message,
+            image_id=image_id,
+        )
+    )
+    counter = {
+        "imported": "n_imported",
+        "duplicate": "n_duplicate",
+        "failed": "n_failed",
+        "skipped": "n_skipped",
+    }[outcome]
     setattr(job, counter, getattr(job, counter) + 1)
 
 
-def _existing(session: Session, dataset_id: int, *, source_sha256: str | None = None,
-              pixels_sha256: str | None = None) -> Image | None:
+def _existing(
+    session: Session,
+    dataset_id: int,
+    *,
+    source_sha256: str | None = None,
+    pixels_sha256: str | None = None,
+) -> Image | None:
     query = select(Image).where(Image.dataset_id == dataset_id)
     if source_sha256 is not None:
         query = query.where(Image.source_sha256 == source_sha256)
@@ -250,7 +275,10 @@ def _duplicate_outcome(image: Image, job: ImportJob) -> tuple[str, str, int]:
 
 
 def _import_one(
-    session: Session, storage: MediaStorage, settings: Settings, job: ImportJob,
+    session: Session,
+    storage: MediaStorage,
+    settings: Settings,
+    job: ImportJob,
     item: sources.SourceFile,
 ) -> tuple[str, str, int | None]:
     same_bytes = _existing(
@@ -270,10 +298,19 @@ def _import_one(
     storage.put(key, decoded.png_bytes())
     storage.put(thumb, thumbnail_jpeg(decoded.rgb, max_side=settings.thumbnail_px))
     image = Image(
-        dataset_id=job.dataset_id, filename=item.name[:500], source_sha256=decoded.source_sha256,
-        pixels_sha256=decoded.pixels_sha256, width=decoded.width, height=decoded.height,
-        format=decoded.format, original_mode=decoded.original_mode, source_bytes=len(item.data),
-        storage_key=key, thumbnail_key=thumb, notes=list(decoded.notes), import_id=job.id,
+        dataset_id=job.dataset_id,
+        filename=item.name[:500],
+        source_sha256=decoded.source_sha256,
+        pixels_sha256=decoded.pixels_sha256,
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        original_mode=decoded.original_mode,
+        source_bytes=len(item.data),
+        storage_key=key,
+        thumbnail_key=thumb,
+        notes=list(decoded.notes),
+        import_id=job.id,
     )
     try:
         with session.begin_nested():

@@ -55,8 +55,19 @@ class ImportJob(Base):
     __audited__ = True
     # Progress ticks are not user actions; creating and deleting an import is.
     __audit_ignore__ = frozenset(
-        {"status", "total", "processed", "n_imported", "n_duplicate", "n_failed", "n_skipped",
-         "error", "started_at", "finished_at", "staging_dir"}
+        {
+            "status",
+            "total",
+            "processed",
+            "n_imported",
+            "n_duplicate",
+            "n_failed",
+            "n_skipped",
+            "error",
+            "started_at",
+            "finished_at",
+            "staging_dir",
+        }
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -39,9 +39,13 @@ def datasets_new(request: Request, user: DatasetWriter) -> Response:
 
 @router.post("/datasets", name="datasets_create")
 def datasets_create(
-    request: Request, user: DatasetWriter, session: SessionDep,
-    name: Annotated[str, Form()], description: Annotated[str, Form()] = "",
-    source: Annotated[str, Form()] = "", license: Annotated[str, Form()] = "",
+    request: Request,
+    user: DatasetWriter,
+    session: SessionDep,
+    name: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+    source: Annotated[str, Form()] = "",
+    license: Annotated[str, Form()] = "",
 ) -> Response:
     form = {"name": name, "description": description, "source": source, "license": license}
     try:
@@ -49,8 +53,9 @@ def datasets_create(
     except (ValidationError, UserError) as exc:
         message = exc.message if isinstance(exc, UserError) else str(exc.errors()[0]["msg"])
         status_code = exc.status_code if isinstance(exc, UserError) else 422
-        return render(request, "datasets/new.html", {"form": form, "error": message},
-                      status_code=status_code)
+        return render(
+            request, "datasets/new.html", {"form": form, "error": message}, status_code=status_code
+        )
     return hx_redirect(request, f"/datasets/{dataset.id}")
 
 
@@ -66,19 +71,30 @@ def datasets_detail(
         session, dataset_id, offset=(page - 1) * GRID_PAGE_SIZE, limit=GRID_PAGE_SIZE
     )
     return render(
-        request, "datasets/detail.html",
-        {"dataset": dataset, "images": images, "total": total, "page": page, "pages": pages,
-         "imports": service.list_imports(session, dataset_id)},
+        request,
+        "datasets/detail.html",
+        {
+            "dataset": dataset,
+            "images": images,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "imports": service.list_imports(session, dataset_id),
+        },
         block="image_grid",
     )
 
 
 @router.get("/datasets/{dataset_id}/import", name="imports_new")
-def imports_new(request: Request, dataset_id: int, user: DatasetWriter,
-                session: SessionDep) -> Response:
+def imports_new(
+    request: Request, dataset_id: int, user: DatasetWriter, session: SessionDep
+) -> Response:
     dataset = service.get_dataset(session, dataset_id)
-    return render(request, "imports/new.html",
-                  {"dataset": dataset, "max_upload_bytes": get_settings().max_upload_bytes})
+    return render(
+        request,
+        "imports/new.html",
+        {"dataset": dataset, "max_upload_bytes": get_settings().max_upload_bytes},
+    )
 
 
 @router.post("/datasets/{dataset_id}/import", name="imports_create")
@@ -103,23 +119,32 @@ def _queue_uploads(
 
 
 @router.get("/imports/{import_id}", name="imports_detail")
-def imports_detail(request: Request, import_id: int, user: DatasetWriter,
-                   session: SessionDep) -> Response:
+def imports_detail(
+    request: Request, import_id: int, user: DatasetWriter, session: SessionDep
+) -> Response:
     job = service.get_import(session, import_id)
     return render(
-        request, "imports/detail.html",
-        {"job": job, "dataset": service.get_dataset(session, job.dataset_id),
-         "files": service.import_files(session, import_id)},
+        request,
+        "imports/detail.html",
+        {
+            "job": job,
+            "dataset": service.get_dataset(session, job.dataset_id),
+            "files": service.import_files(session, import_id),
+        },
         block="progress",
     )
 
 
 @router.get("/images/{image_id}", name="images_detail")
-def images_detail(request: Request, image_id: int, user: DatasetReader,
-                  session: SessionDep) -> Response:
+def images_detail(
+    request: Request, image_id: int, user: DatasetReader, session: SessionDep
+) -> Response:
     image = service.get_image(session, image_id)
-    return render(request, "datasets/image.html",
-                  {"image": image, "dataset": service.get_dataset(session, image.dataset_id)})
+    return render(
+        request,
+        "datasets/image.html",
+        {"image": image, "dataset": service.get_dataset(session, image.dataset_id)},
+    )
 
 
 def _media_file(key: str, media_type: str) -> FileResponse:

@@ -50,9 +50,7 @@ def image_count(session: Session, dataset_id: int) -> int:
 
 
 def list_datasets(session: Session) -> list[DatasetSummary]:
-    counts = (
-        select(Image.dataset_id, func.count().label("n")).group_by(Image.dataset_id).subquery()
-    )
+    counts = select(Image.dataset_id, func.count().label("n")).group_by(Image.dataset_id).subquery()
     rows = session.execute(
         select(Dataset, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.dataset_id == Dataset.id)
@@ -90,8 +88,8 @@ def get_import(session: Session, import_id: int) -> ImportJob:
 
 
 def import_files(session: Session, import_id: int, *, limit: int | None = None) -> list[ImportFile]:
-    query = select(ImportFile).where(ImportFile.import_id == import_id).order_by(
-        ImportFile.position
+    query = (
+        select(ImportFile).where(ImportFile.import_id == import_id).order_by(ImportFile.position)
     )
     if limit is not None:
         query = query.limit(limit)

@@ -67,8 +67,9 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
         )
     fmt = image.format or "unknown"
     notes: list[str] = []
-    if getattr(image, "n_frames", 1) > 1:
-        notes.append(f"{image.n_frames} frames; the first was imported")
+    frames = int(getattr(image, "n_frames", 1))
+    if frames > 1:
+        notes.append(f"{frames} frames; the first was imported")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -16,11 +16,28 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 ARCHIVE_SUFFIXES = (
-    ".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".lz", ".lzma", ".jar",
+    ".zip",
+    ".tar",
+    ".tgz",
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".zst",
+    ".7z",
+    ".rar",
+    ".lz",
+    ".lzma",
+    ".jar",
 )
 _ARCHIVE_MAGIC = (
-    b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"7z\xbc\xaf\x27\x1c",
-    b"Rar!\x1a\x07", b"\x28\xb5\x2f\xfd",
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ\x00",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+    b"\x28\xb5\x2f\xfd",
 )
 _SKIPPED_DIRS = ("__MACOSX",)
 
@@ -54,8 +71,10 @@ class Limits:
 
 
 def looks_like_archive(name: str, head: bytes) -> bool:
-    return name.lower().endswith(ARCHIVE_SUFFIXES) or head.startswith(_ARCHIVE_MAGIC) or (
-        len(head) > 262 and head[257:262] == b"ustar"
+    return (
+        name.lower().endswith(ARCHIVE_SUFFIXES)
+        or head.startswith(_ARCHIVE_MAGIC)
+        or (len(head) > 262 and head[257:262] == b"ustar")
     )
 
 

@@ -46,8 +46,9 @@ def draw_test_card() -> Image.Image:
     draw.text((24, 140), "ABCDEFGHIJKLMNOPQRSTUVWXYZ", fill=(10, 10, 10), font=_font(30))
 
     # A licence plate: the paper's running example of changed digits.
-    draw.rounded_rectangle([(24, 250), (384, 330)], radius=8, fill=(250, 250, 250),
-                           outline=(0, 0, 0), width=4)
+    draw.rounded_rectangle(
+        [(24, 250), (384, 330)], radius=8, fill=(250, 250, 250), outline=(0, 0, 0), width=4
+    )
     draw.rectangle([(28, 254), (62, 326)], fill=(0, 51, 153))
     draw.text((80, 258), "B-MC 2264", fill=(0, 0, 0), font=_font(54))
 
@@ -66,8 +67,12 @@ def draw_test_card() -> Image.Image:
     # Fine print at shrinking sizes: where a codec must either blur or invent.
     y = 370
     for size in (24, 18, 14, 11, 9):
-        draw.text((24, y), f"{size}px  Invoice 4711/2026  EUR 1.380,50  ID 8B0O-1lI", fill=(0, 0, 0),
-                  font=_font(size))
+        draw.text(
+            (24, y),
+            f"{size}px  Invoice 4711/2026  EUR 1.380,50  ID 8B0O-1lI",
+            fill=(0, 0, 0),
+            font=_font(size),
+        )
         y += size + 10
 
     # Brake light and traffic-light colours: the AMPLITUDE examples.
@@ -86,5 +91,7 @@ def draw_test_card() -> Image.Image:
         draw.text((910 + dx, 610 + dy), label, fill=(0, 0, 0), font=_font(22), anchor="mm")
     draw.line([(910, 610), (910, 560)], fill=(0, 0, 0), width=4)
     draw.line([(910, 610), (950, 630)], fill=(0, 0, 0), width=3)
-    draw.text((24, 700), "Sign: EXIT 7 ->  Speed 30  Platform 9 3/4", fill=(0, 0, 0), font=_font(28))
+    draw.text(
+        (24, 700), "Sign: EXIT 7 ->  Speed 30  Platform 9 3/4", fill=(0, 0, 0), font=_font(28)
+    )
     return image

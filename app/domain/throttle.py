@@ -10,4 +10,4 @@ def login_delay_s(recent_failures: int, *, base_s: float, max_s: float) -> float
     """
     if recent_failures <= 0:
         return 0.0
-    return min(max_s, base_s * 2 ** (recent_failures - 1))
+    return min(max_s, base_s * 2.0 ** (recent_failures - 1))

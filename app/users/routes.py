@@ -23,10 +23,12 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
-def _users_page(request: Request, session: SessionDep, *, error: str | None = None,
-                status_code: int = 200) -> Response:
+def _users_page(
+    request: Request, session: SessionDep, *, error: str | None = None, status_code: int = 200
+) -> Response:
     return render(
-        request, "users/list.html",
+        request,
+        "users/list.html",
         {"users": service.list_users(session), "roles": list(Role), "error": error},
         status_code=status_code,
     )
@@ -39,12 +41,15 @@ def users_list(request: Request, user: AdminUser, session: SessionDep) -> Respon
 
 @router.post("/admin/users", name="users_create")
 def users_create(
-    request: Request, user: AdminUser, session: SessionDep,
-    username: Annotated[str, Form()], role: Annotated[str, Form()],
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    username: Annotated[str, Form()],
+    role: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
     try:
-        service.create_user(session, UserCreate(username=username, role=role, password=password))  # type: ignore[arg-type]
+        service.create_user(session, UserCreate(username=username, role=role, password=password))
     except ValidationError as exc:
         return _users_page(request, session, error=_validation_message(exc), status_code=422)
     except UserError as exc:
@@ -54,7 +59,10 @@ def users_create(
 
 @router.post("/admin/users/{user_id}", name="users_update")
 def users_update(
-    request: Request, user_id: int, user: AdminUser, session: SessionDep,
+    request: Request,
+    user_id: int,
+    user: AdminUser,
+    session: SessionDep,
     role: Annotated[str | None, Form()] = None,
     is_active: Annotated[str | None, Form()] = None,
     is_active_sent: Annotated[str | None, Form()] = None,
@@ -62,7 +70,7 @@ def users_update(
 ) -> Response:
     try:
         update = UserUpdate(
-            role=role or None,  # type: ignore[arg-type]
+            role=role or None,
             # An unticked checkbox sends nothing; the hidden marker says the box was shown.
             is_active=(is_active == "true") if is_active_sent else None,
             password=password or None,
@@ -77,18 +85,26 @@ def users_update(
 
 @router.get("/account/tokens", name="tokens_list")
 def tokens_list(request: Request, user: AnyUser, session: SessionDep) -> Response:
-    return render(request, "account/tokens.html",
-                  {"tokens": service.list_tokens(session, user), "new_token": None})
+    return render(
+        request,
+        "account/tokens.html",
+        {"tokens": service.list_tokens(session, user), "new_token": None},
+    )
 
 
 @router.post("/account/tokens", name="tokens_create")
 def tokens_create(
-    request: Request, user: AnyUser, session: SessionDep,
+    request: Request,
+    user: AnyUser,
+    session: SessionDep,
     name: Annotated[str, Form(min_length=1, max_length=100)],
 ) -> Response:
     token, secret = service.create_token(session, user, name)
-    return render(request, "account/tokens.html",
-                  {"tokens": service.list_tokens(session, user), "new_token": secret})
+    return render(
+        request,
+        "account/tokens.html",
+        {"tokens": service.list_tokens(session, user), "new_token": secret},
+    )
 
 
 @router.post("/account/tokens/{token_id}/revoke", name="tokens_revoke")

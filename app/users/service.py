@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth import security
@@ -70,25 +70,32 @@ class LoginCheck:
 
 def recent_failures(session: Session, username: str, client_ip: str) -> int:
     since = utcnow() - THROTTLE_WINDOW
-    by_name = session.scalar(
-        select(func.count()).where(
-            func.lower(LoginAttempt.username) == username.lower(),
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.created_at >= since,
+    by_name = (
+        session.scalar(
+            select(func.count()).where(
+                func.lower(LoginAttempt.username) == username.lower(),
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.created_at >= since,
+            )
         )
-    ) or 0
-    by_ip = session.scalar(
-        select(func.count()).where(
-            LoginAttempt.client_ip == client_ip,
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.created_at >= since,
+        or 0
+    )
+    by_ip = (
+        session.scalar(
+            select(func.count()).where(
+                LoginAttempt.client_ip == client_ip,
+                LoginAttempt.succeeded.is_(False),
+                LoginAttempt.created_at >= since,
+            )
         )
-    ) or 0
+        or 0
+    )
     return max(by_name, by_ip)
 
 
-def throttle_delay(session: Session, username: str, client_ip: str, *, base_s: float,
-                   max_s: float) -> float:
+def throttle_delay(
+    session: Session, username: str, client_ip: str, *, base_s: float, max_s: float
+) -> float:
     return login_delay_s(recent_failures(session, username, client_ip), base_s=base_s, max_s=max_s)
 
 
@@ -142,6 +149,7 @@ def user_for_token(session: Session, secret: str) -> User | None:
         return None
     # Not audited as an update: last_used_at is bookkeeping, written without the ORM's listener.
     session.execute(
-        ApiToken.__table__.update().where(ApiToken.id == token.id).values(last_used_at=utcnow())
+        update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=utcnow()),
+        execution_options={"synchronize_session": False},
     )
     return user

@@ -37,8 +37,11 @@ def _bomb() -> bytes:
 
 def _media_files() -> set[str]:
     root = get_settings().media_root
-    return {p.relative_to(root).as_posix() for p in root.rglob("*")
-            if p.is_file() and not p.relative_to(root).as_posix().startswith("staging/")}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not p.relative_to(root).as_posix().startswith("staging/")
+    }
 
 
 def _run(factory: sessionmaker[Session], path: Path, dataset_name: str) -> ImportJob:
@@ -48,8 +51,9 @@ def _run(factory: sessionmaker[Session], path: Path, dataset_name: str) -> Impor
         assert dataset is not None
         job = importer.create_path_import(session, dataset, path, actor=None)
         job_id = job.id
-    return importer.execute_import(factory, LocalMediaStorage(settings.media_root), settings,
-                                   job_id, actor_label="test")
+    return importer.execute_import(
+        factory, LocalMediaStorage(settings.media_root), settings, job_id, actor_label="test"
+    )
 
 
 def _outcomes(factory: sessionmaker[Session], job_id: int) -> dict[str, tuple[str, str]]:
@@ -97,8 +101,13 @@ def test_folder_import_reports_each_file_and_stores_only_good_ones(
     with factory() as session:
         images = session.scalars(select(Image).where(Image.dataset_id == job.dataset_id)).all()
         modes = {i.filename: i.original_mode for i in images}
-    assert modes == {"photo.jpg": "RGB", "grey.png": "L", "palette.gif": "P",
-                     "cmyk.tif": "CMYK", "sub/alpha.png": "RGBA"}
+    assert modes == {
+        "photo.jpg": "RGB",
+        "grey.png": "L",
+        "palette.gif": "P",
+        "cmyk.tif": "CMYK",
+        "sub/alpha.png": "RGBA",
+    }
     # One lossless PNG and one thumbnail per accepted image, nothing for the rejects.
     added = _media_files() - before
     assert len([k for k in added if k.startswith("images/")]) == 5
@@ -122,8 +131,9 @@ def test_reimporting_the_same_files_creates_no_duplicates(
         second_job = importer.create_path_import(session, dataset, tmp_path, actor=None)
         second_id = second_job.id
     settings = get_settings()
-    second = importer.execute_import(factory, LocalMediaStorage(settings.media_root), settings,
-                                     second_id)
+    second = importer.execute_import(
+        factory, LocalMediaStorage(settings.media_root), settings, second_id
+    )
     assert (first.n_imported, second.n_imported, second.n_duplicate) == (3, 0, 3)
     with factory() as session:
         count = session.scalar(select(func.count()).where(Image.dataset_id == dataset_id))
@@ -134,17 +144,27 @@ def test_hostile_zip_writes_nothing_outside_and_keeps_the_good_members(
     factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
     archive = tmp_path / "hostile.zip"
-    archive.write_bytes(zip_bytes(
-        {"ok.png": image_bytes(), "../../escape.png": image_bytes(),
-         "/tmp/absolute.png": image_bytes(), "inner.zip": zip_bytes({"a.png": image_bytes()})},
-        symlinks={"evil-link": "/etc/passwd"},
-    ))
+    archive.write_bytes(
+        zip_bytes(
+            {
+                "ok.png": image_bytes(),
+                "../../escape.png": image_bytes(),
+                "/tmp/absolute.png": image_bytes(),
+                "inner.zip": zip_bytes({"a.png": image_bytes()}),
+            },
+            symlinks={"evil-link": "/etc/passwd"},
+        )
+    )
     job = _run(factory, archive, "hostile")
     outcomes = _outcomes(factory, job.id)
     assert outcomes["hostile.zip/ok.png"][0] == "imported"
     refused = {n: m for n, (o, m) in outcomes.items() if o == "failed"}
-    assert set(refused) == {"hostile.zip/../../escape.png", "hostile.zip//tmp/absolute.png",
-                            "hostile.zip/inner.zip", "hostile.zip/evil-link"}
+    assert set(refused) == {
+        "hostile.zip/../../escape.png",
+        "hostile.zip//tmp/absolute.png",
+        "hostile.zip/inner.zip",
+        "hostile.zip/evil-link",
+    }
     assert not list(tmp_path.parent.rglob("escape.png"))
     assert not Path("/tmp/absolute.png").exists()
 
@@ -157,8 +177,9 @@ def test_running_an_import_twice_is_idempotent(
     with factory.begin() as session:
         session.get(ImportJob, job.id).status = "running"  # type: ignore[union-attr]
     settings = get_settings()
-    again = importer.execute_import(factory, LocalMediaStorage(settings.media_root), settings,
-                                    job.id)
+    again = importer.execute_import(
+        factory, LocalMediaStorage(settings.media_root), settings, job.id
+    )
     assert (again.n_imported, again.n_duplicate) == (1, 0)
     assert len(_outcomes(factory, job.id)) == 1
 
@@ -169,17 +190,20 @@ def admin_client(client: TestClient, db: Session) -> Iterator[tuple[TestClient, 
     dataset = make_dataset(db, "uploads")
     db.commit()
     csrf = login(client, admin)
-    yield client, csrf, dataset.id
+    return client, csrf, dataset.id
 
 
 def test_api_upload_queues_a_celery_task_after_commit(
     admin_client: tuple[TestClient, str, int], db: Session, redis_client: redis.Redis
 ) -> None:
     client, csrf, dataset_id = admin_client
-    files = [("files", ("a.png", image_bytes(), "image/png")),
-             ("files", ("b.zip", zip_bytes({"c.jpg": image_bytes("JPEG")}), "application/zip"))]
-    response = client.post(f"/api/datasets/{dataset_id}/imports", files=files,
-                           headers={"X-CSRF-Token": csrf})
+    files = [
+        ("files", ("a.png", image_bytes(), "image/png")),
+        ("files", ("b.zip", zip_bytes({"c.jpg": image_bytes("JPEG")}), "application/zip")),
+    ]
+    response = client.post(
+        f"/api/datasets/{dataset_id}/imports", files=files, headers={"X-CSRF-Token": csrf}
+    )
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["status"] == "queued"
@@ -200,9 +224,11 @@ def test_oversized_upload_is_refused_and_stores_nothing(
     staging = get_settings().media_root / "staging"
     before = set(staging.iterdir()) if staging.exists() else set()
     too_big = b"\0" * (get_settings().max_upload_bytes + 1)
-    response = client.post(f"/api/datasets/{dataset_id}/imports",
-                           files=[("files", ("big.png", too_big, "image/png"))],
-                           headers={"X-CSRF-Token": csrf})
+    response = client.post(
+        f"/api/datasets/{dataset_id}/imports",
+        files=[("files", ("big.png", too_big, "image/png"))],
+        headers={"X-CSRF-Token": csrf},
+    )
     assert response.status_code == 413
     assert "MISCOMP_MAX_UPLOAD_BYTES" in response.json()["detail"]
     assert db.scalar(select(func.count()).select_from(ImportJob)) == 0
@@ -214,9 +240,11 @@ def test_upload_without_files_is_a_clear_error(
     admin_client: tuple[TestClient, str, int], db: Session
 ) -> None:
     client, csrf, dataset_id = admin_client
-    response = client.post(f"/datasets/{dataset_id}/import",
-                           files=[("files", ("", b"", "application/octet-stream"))],
-                           data={"csrf_token": csrf})
+    response = client.post(
+        f"/datasets/{dataset_id}/import",
+        files=[("files", ("", b"", "application/octet-stream"))],
+        data={"csrf_token": csrf},
+    )
     assert response.status_code == 422
     assert "no files were uploaded" in response.text
     assert db.scalar(select(func.count()).select_from(ImportJob)) == 0
@@ -226,8 +254,11 @@ def test_browser_form_upload_redirects_to_the_progress_page(
     admin_client: tuple[TestClient, str, int], db: Session
 ) -> None:
     client, csrf, dataset_id = admin_client
-    response = client.post(f"/datasets/{dataset_id}/import", data={"csrf_token": csrf},
-                           files=[("files", ("a.png", image_bytes(), "image/png"))])
+    response = client.post(
+        f"/datasets/{dataset_id}/import",
+        data={"csrf_token": csrf},
+        files=[("files", ("a.png", image_bytes(), "image/png"))],
+    )
     assert response.status_code == 303
     job_id = int(response.headers["location"].rsplit("/", 1)[1])
     page = client.get(f"/imports/{job_id}")

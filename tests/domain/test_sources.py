@@ -26,19 +26,21 @@ def _outcomes(items):  # type: ignore[no-untyped-def]
 def test_zip_members_are_checked_one_by_one(tmp_path: Path) -> None:
     inner = zip_bytes({"x.png": image_bytes()})
     archive = tmp_path / "upload.zip"
-    archive.write_bytes(zip_bytes(
-        {
-            "good.png": image_bytes(),
-            "sub/also-good.jpg": image_bytes("JPEG"),
-            "../escape.png": image_bytes(),
-            "/etc/absolute.png": image_bytes(),
-            "nested.zip": inner,
-            "disguised.png": inner,
-            "__MACOSX/._good.png": b"junk",
-            ".DS_Store": b"junk",
-        },
-        symlinks={"link.png": "/etc/passwd"},
-    ))
+    archive.write_bytes(
+        zip_bytes(
+            {
+                "good.png": image_bytes(),
+                "sub/also-good.jpg": image_bytes("JPEG"),
+                "../escape.png": image_bytes(),
+                "/etc/absolute.png": image_bytes(),
+                "nested.zip": inner,
+                "disguised.png": inner,
+                "__MACOSX/._good.png": b"junk",
+                ".DS_Store": b"junk",
+            },
+            symlinks={"link.png": "/etc/passwd"},
+        )
+    )
     got = _outcomes(iter_zip(archive, LIMITS))
     assert got["good.png"][0] == "SourceFile"
     assert got["sub/also-good.jpg"][0] == "SourceFile"
@@ -66,7 +68,7 @@ def _mark_encrypted(archive: Path, name: str) -> None:
     """Set the 'encrypted' flag in the central directory, as a password-protected zip has."""
     data = bytearray(archive.read_bytes())
     entry = data.index(b"PK\x01\x02")
-    while data[entry + 46: entry + 46 + len(name)] != name.encode():
+    while data[entry + 46 : entry + 46 + len(name)] != name.encode():
         entry = data.index(b"PK\x01\x02", entry + 4)
     data[entry + 8] |= 0x1
     archive.write_bytes(bytes(data))

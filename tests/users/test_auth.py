@@ -24,8 +24,10 @@ def test_password_is_stored_as_argon2_hash(db: Session) -> None:
 def test_login_sets_a_signed_httponly_samesite_cookie(client: TestClient, db: Session) -> None:
     user = make_user(db, Role.RESEARCHER)
     token = csrf_of(client)
-    response = client.post("/login", data={"username": user.username,
-                                           "password": DEFAULT_PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/login",
+        data={"username": user.username, "password": DEFAULT_PASSWORD, "csrf_token": token},
+    )
     assert response.status_code == 303
     cookie = response.headers["set-cookie"].lower()
     assert "miscomp_session=" in cookie
@@ -35,8 +37,10 @@ def test_login_sets_a_signed_httponly_samesite_cookie(client: TestClient, db: Se
 
 def test_wrong_password_is_refused_and_recorded(client: TestClient, db: Session) -> None:
     user = make_user(db, Role.ADMIN)
-    response = client.post("/login", data={"username": user.username, "password": "nope-nope",
-                                           "csrf_token": csrf_of(client)})
+    response = client.post(
+        "/login",
+        data={"username": user.username, "password": "nope-nope", "csrf_token": csrf_of(client)},
+    )
     assert response.status_code == 401
     assert "Wrong username or password" in response.text
     assert client.get("/api/me").status_code == 401
@@ -48,11 +52,15 @@ def test_failed_logins_are_slowed_down(client: TestClient, db: Session) -> None:
     user = make_user(db, Role.ADMIN)
     token = csrf_of(client)
     for _ in range(3):
-        client.post("/login", data={"username": user.username, "password": "wrong-wrong",
-                                    "csrf_token": token})
+        client.post(
+            "/login",
+            data={"username": user.username, "password": "wrong-wrong", "csrf_token": token},
+        )
     started = time.monotonic()
-    response = client.post("/login", data={"username": user.username,
-                                           "password": DEFAULT_PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/login",
+        data={"username": user.username, "password": DEFAULT_PASSWORD, "csrf_token": token},
+    )
     # Three recent failures: base 0.2 s doubled twice = 0.8 s before the password is checked.
     assert time.monotonic() - started >= 0.8
     assert response.status_code == 303
@@ -61,8 +69,7 @@ def test_failed_logins_are_slowed_down(client: TestClient, db: Session) -> None:
 def test_login_without_csrf_token_is_refused(client: TestClient, db: Session) -> None:
     user = make_user(db, Role.ADMIN)
     client.get("/login")
-    response = client.post("/login", data={"username": user.username,
-                                           "password": DEFAULT_PASSWORD})
+    response = client.post("/login", data={"username": user.username, "password": DEFAULT_PASSWORD})
     assert response.status_code == 403
     assert client.get("/api/me").status_code == 401
 
@@ -87,18 +94,22 @@ def test_deactivated_user_loses_the_session(client: TestClient, db: Session) -> 
 
 def test_open_redirect_after_login_is_prevented(client: TestClient, db: Session) -> None:
     user = make_user(db, Role.ADMIN)
-    response = client.post("/login", data={
-        "username": user.username, "password": DEFAULT_PASSWORD,
-        "csrf_token": csrf_of(client), "next": "https://evil.example/",
-    })
+    response = client.post(
+        "/login",
+        data={
+            "username": user.username,
+            "password": DEFAULT_PASSWORD,
+            "csrf_token": csrf_of(client),
+            "next": "https://evil.example/",
+        },
+    )
     assert response.headers["location"] == "/"
 
 
 def test_api_token_lifecycle(client: TestClient, db: Session) -> None:
     user = make_user(db, Role.RESEARCHER)
     csrf = login(client, user)
-    created = client.post("/api/tokens", json={"name": "script"},
-                          headers={"X-CSRF-Token": csrf})
+    created = client.post("/api/tokens", json={"name": "script"}, headers={"X-CSRF-Token": csrf})
     assert created.status_code == 201
     secret = created.json()["token"]
     stored = db.scalars(select(ApiToken)).one()

@@ -37,12 +37,19 @@ def test_worker_imports_an_upload_and_reports_each_file(
     csrf = login(committed_client, admin)
     files = [
         ("files", ("one.png", image_bytes(), "image/png")),
-        ("files", ("batch.zip", zip_bytes({"two.jpg": image_bytes("JPEG"),
-                                          "../bad.png": image_bytes()}), "application/zip")),
+        (
+            "files",
+            (
+                "batch.zip",
+                zip_bytes({"two.jpg": image_bytes("JPEG"), "../bad.png": image_bytes()}),
+                "application/zip",
+            ),
+        ),
         ("files", ("broken.png", b"\x89PNG\r\n\x1a\n broken", "image/png")),
     ]
-    response = committed_client.post(f"/api/datasets/{dataset_id}/imports", files=files,
-                                     headers={"X-CSRF-Token": csrf})
+    response = committed_client.post(
+        f"/api/datasets/{dataset_id}/imports", files=files, headers={"X-CSRF-Token": csrf}
+    )
     assert response.status_code == 202
 
     report = _wait_for_import(committed_client, response.json()["id"])
@@ -50,8 +57,12 @@ def test_worker_imports_an_upload_and_reports_each_file(
     assert report["status"] == "done"
     assert (report["n_imported"], report["n_failed"]) == (2, 2)
     outcomes = {f["name"]: f["outcome"] for f in report["files"]}
-    assert outcomes == {"one.png": "imported", "batch.zip/two.jpg": "imported",
-                        "batch.zip/../bad.png": "failed", "broken.png": "failed"}
+    assert outcomes == {
+        "one.png": "imported",
+        "batch.zip/two.jpg": "imported",
+        "batch.zip/../bad.png": "failed",
+        "broken.png": "failed",
+    }
     images = committed_client.get(f"/api/datasets/{dataset_id}/images").json()
     assert images["total"] == 2
     pixels = committed_client.get(f"/media/images/{images['items'][0]['id']}/pixels.png")

@@ -13,7 +13,11 @@ from workers.db import worker_sessionmaker
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]
-    bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=5, max_retries=3,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=5,
+    max_retries=3,
     name="workers.tasks.imports.run_import",
 )
 def run_import(self: Task, import_id: int) -> None:
