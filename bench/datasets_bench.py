@@ -89,11 +89,12 @@ def main() -> None:
         dataset = make_dataset(session, "bench-import")
         job_id = importer.create_path_import(session, dataset, folder, actor=None).id
     started = time.perf_counter()
-    job = importer.execute_import(factory, LocalMediaStorage(settings.media_root), settings,
-                                  job_id)
+    job = importer.execute_import(factory, LocalMediaStorage(settings.media_root), settings, job_id)
     elapsed = time.perf_counter() - started
-    print(f"import: {job.n_imported} images of 512x384 in {elapsed:.2f} s "
-          f"= {job.n_imported / elapsed:.1f} images/s (one process)")
+    print(
+        f"import: {job.n_imported} images of 512x384 in {elapsed:.2f} s "
+        f"= {job.n_imported / elapsed:.1f} images/s (one process)"
+    )
 
     # Browsing: a small and a big dataset, rows inserted directly.
     with factory.begin() as session:
@@ -105,13 +106,22 @@ def main() -> None:
     for name, count in (("small", 60), ("big", args.images)):
         for i in range(count):
             digest = f"{name}{i:060d}"[-64:]
-            rows.append({
-                "dataset_id": ids[name], "filename": f"{name}-{i:05d}.png",
-                "source_sha256": digest, "pixels_sha256": digest, "width": 512, "height": 384,
-                "format": "PNG", "original_mode": "RGB", "source_bytes": 1000,
-                "storage_key": f"images/{digest}.png", "thumbnail_key": f"thumbs/{digest}.jpg",
-                "notes": [],
-            })
+            rows.append(
+                {
+                    "dataset_id": ids[name],
+                    "filename": f"{name}-{i:05d}.png",
+                    "source_sha256": digest,
+                    "pixels_sha256": digest,
+                    "width": 512,
+                    "height": 384,
+                    "format": "PNG",
+                    "original_mode": "RGB",
+                    "source_bytes": 1000,
+                    "storage_key": f"images/{digest}.png",
+                    "thumbnail_key": f"thumbs/{digest}.jpg",
+                    "notes": [],
+                }
+            )
     with engine.begin() as conn:
         conn.execute(insert(Image), rows)
         if engine.dialect.name == "postgresql":
@@ -123,26 +133,35 @@ def main() -> None:
     csrf = page.split('name="csrf-token" content="')[1].split('"')[0]
     from tests.factories import DEFAULT_PASSWORD
 
-    client.post("/login", data={"username": admin.username, "password": DEFAULT_PASSWORD,
-                                "csrf_token": csrf})
+    client.post(
+        "/login",
+        data={"username": admin.username, "password": DEFAULT_PASSWORD, "csrf_token": csrf},
+    )
     last_page = -(-args.images // 60)
     cases = {
         "grid page 1": (f"/datasets/{ids['small']}", f"/datasets/{ids['big']}"),
-        "grid last page": (f"/datasets/{ids['small']}?page=1",
-                           f"/datasets/{ids['big']}?page={last_page}"),
-        "API first 100": (f"/api/datasets/{ids['small']}/images?limit=100",
-                          f"/api/datasets/{ids['big']}/images?limit=100"),
-        "API last 100": (f"/api/datasets/{ids['small']}/images?limit=100",
-                         f"/api/datasets/{ids['big']}/images?offset={args.images - 100}"
-                         "&limit=100"),
+        "grid last page": (
+            f"/datasets/{ids['small']}?page=1",
+            f"/datasets/{ids['big']}?page={last_page}",
+        ),
+        "API first 100": (
+            f"/api/datasets/{ids['small']}/images?limit=100",
+            f"/api/datasets/{ids['big']}/images?limit=100",
+        ),
+        "API last 100": (
+            f"/api/datasets/{ids['small']}/images?limit=100",
+            f"/api/datasets/{ids['big']}/images?offset={args.images - 100}&limit=100",
+        ),
     }
     print(f"browse ({engine.dialect.name}; median of 15; baseline = 60-image dataset):")
     for label, (baseline_url, big_url) in cases.items():
         assert client.get(big_url).status_code == 200
         baseline = _time(lambda u=baseline_url: client.get(u))
         measured = _time(lambda u=big_url: client.get(u))
-        print(f"  {label:15} {args.images} images: {measured:6.1f} ms   "
-              f"60 images: {baseline:6.1f} ms   ratio {measured / baseline:.2f}")
+        print(
+            f"  {label:15} {args.images} images: {measured:6.1f} ms   "
+            f"60 images: {baseline:6.1f} ms   ratio {measured / baseline:.2f}"
+        )
     engine.dispose()
 
 

@@ -10,8 +10,9 @@ from playwright.sync_api import sync_playwright
 
 def main(url: str, username: str, password: str) -> None:
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page(viewport={"width": 1366, "height": 820})
         page.goto(f"{url}/login")
         page.get_by_label("Username").fill(username)
