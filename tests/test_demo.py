@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
+import httpx2 as httpx
 
 from tests.demo_site import DemoSite, embedded_env
 from tests.factories import image_bytes
