@@ -1,0 +1,168 @@
+"""Classical codecs run in process through Pillow: JPEG, WebP, AVIF, JPEG XL.
+
+Encoder flags that change the bits (JPEG chroma subsampling, optimize, progressive) are part
+of the codec's identity and stored with every result: at low quality they change bpp by up
+to 2x.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from PIL import Image, features
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.domain.codecs.base import (
+    RGB8,
+    BitsSource,
+    CodecError,
+    CodecOutput,
+    CodecUnavailable,
+    timed,
+)
+
+_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+
+
+class PillowCodec:
+    """Encode to the format's bytes with Pillow, decode them back; bits = file size."""
+
+    name: ClassVar[str]
+    pil_format: ClassVar[str]
+    ladder: ClassVar[Sequence[int]] = range(1, 101)
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+        quality: int = Field(default=75, ge=0, le=100)
+
+    def __init__(self, **params: Any) -> None:
+        self.config = self.Config(**params)
+        self._check_available()
+
+    def _check_available(self) -> None:
+        pass
+
+    def identity(self) -> dict[str, Any]:
+        return {"codec": self.name, **self.config.model_dump()}
+
+    def save_options(self) -> dict[str, Any]:
+        return {"quality": self.config.quality}
+
+    def quality_ladder(self) -> Sequence[int]:
+        return self.ladder
+
+    def at_quality(self, quality: int) -> PillowCodec:
+        return type(self)(**{**self.config.model_dump(), "quality": quality})
+
+    def encode(self, rgb: RGB8) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(rgb, mode="RGB").save(buffer, format=self.pil_format, **self.save_options())
+        return buffer.getvalue()
+
+    def encode_decode(self, rgb: RGB8, *, seed: int | None = None) -> CodecOutput:
+        data, encode_s = timed(lambda: self.encode(rgb))
+
+        def decode() -> RGB8:
+            with Image.open(io.BytesIO(data)) as decoded:
+                return np.asarray(decoded.convert("RGB"), dtype=np.uint8)
+
+        try:
+            recon, decode_s = timed(decode)
+        except OSError as exc:
+            raise CodecError(f"{self.name} could not decode its own output: {exc}") from exc
+        return CodecOutput(
+            recon,
+            bits=len(data) * 8,
+            bits_source=BitsSource.FILE,
+            encode_s=encode_s,
+            decode_s=decode_s,
+            extra={"bitstream": data},
+        )
+
+
+class JpegCodec(PillowCodec):
+    name = "jpeg"
+    pil_format = "JPEG"
+
+    class Config(PillowCodec.Config):
+        # Pillow's defaults, as in CompressAI's published JPEG curve: 4:2:0, no optimize.
+        subsampling: Literal["4:4:4", "4:2:2", "4:2:0"] = "4:2:0"
+        optimize: bool = False
+        progressive: bool = False
+        quality: int = Field(default=75, ge=1, le=100)
+
+    config: Config
+
+    def save_options(self) -> dict[str, Any]:
+        return {
+            "quality": self.config.quality,
+            "subsampling": _SUBSAMPLING[self.config.subsampling],
+            "optimize": self.config.optimize,
+            "progressive": self.config.progressive,
+        }
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "libjpeg": features.version("jpg")}
+
+
+class WebpCodec(PillowCodec):
+    name = "webp"
+    pil_format = "WEBP"
+
+    class Config(PillowCodec.Config):
+        method: int = Field(default=4, ge=0, le=6)
+
+    config: Config
+
+    def _check_available(self) -> None:
+        if not features.check("webp"):
+            raise CodecUnavailable("Pillow was built without WebP support")
+
+    def save_options(self) -> dict[str, Any]:
+        return {"quality": self.config.quality, "method": self.config.method, "lossless": False}
+
+
+class AvifCodec(PillowCodec):
+    name = "avif"
+    pil_format = "AVIF"
+
+    class Config(PillowCodec.Config):
+        speed: int = Field(default=6, ge=0, le=10)
+        subsampling: Literal["4:4:4", "4:2:0"] = "4:2:0"
+
+    config: Config
+
+    def _check_available(self) -> None:
+        if not features.check("avif"):
+            raise CodecUnavailable("Pillow was built without AVIF support (Pillow >= 11.2)")
+
+    def save_options(self) -> dict[str, Any]:
+        return {
+            "quality": self.config.quality,
+            "speed": self.config.speed,
+            "subsampling": self.config.subsampling,
+        }
+
+
+class JpegXlCodec(PillowCodec):
+    name = "jpegxl"
+    pil_format = "JXL"
+
+    class Config(PillowCodec.Config):
+        effort: int = Field(default=7, ge=1, le=9)
+
+    config: Config
+
+    def _check_available(self) -> None:
+        try:
+            import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+        except ImportError:
+            raise CodecUnavailable(
+                "JPEG XL needs the pillow-jxl-plugin package (pip install pillow-jxl-plugin)"
+            ) from None
+
+    def save_options(self) -> dict[str, Any]:
+        return {"quality": self.config.quality, "effort": self.config.effort}

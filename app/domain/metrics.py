@@ -1,0 +1,159 @@
+"""Full-reference metrics and distortion maps of a reconstruction against its original.
+
+Both images are 8-bit RGB arrays of the same shape, as CompressAI's evaluation rounds
+reconstructions to 8 bits before measuring. MS-SSIM follows pytorch-msssim exactly (Gaussian
+window 11 / sigma 1.5, valid filtering, 2x2 average pooling with zero padding, the five
+Wang et al. weights), in NumPy so that it needs no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.domain.codecs.base import RGB8
+
+F64 = NDArray[np.float64]
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+DIFFERENCE_GAIN = 8
+"""Fixed for every codec, so that difference images compare across codecs and bitrates."""
+
+
+def _check(original: RGB8, reconstruction: RGB8) -> None:
+    if original.shape != reconstruction.shape or original.ndim != 3 or original.shape[2] != 3:
+        raise ValueError(f"shapes differ or are not RGB: {original.shape} {reconstruction.shape}")
+
+
+def psnr_rgb(original: RGB8, reconstruction: RGB8) -> float:
+    """PSNR over all RGB samples; +inf for identical images."""
+    _check(original, reconstruction)
+    diff = original.astype(np.float64) - reconstruction.astype(np.float64)
+    mse = float(np.mean(diff * diff))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> F64:
+    coords = np.arange(size, dtype=np.float64) - size // 2
+    g: F64 = np.exp(-(coords**2) / (2 * sigma**2))
+    normalised: F64 = g / g.sum()
+    return normalised
+
+
+def _filter_valid(x: F64, window: F64) -> F64:
+    """Separable 'valid' convolution over the last two axes (as pytorch-msssim's conv2d)."""
+    size = window.size
+    h, w = x.shape[-2:]
+    rows: F64 = sum(window[k] * x[..., k : h - size + 1 + k, :] for k in range(size))
+    out: F64 = sum(window[k] * rows[..., :, k : w - size + 1 + k] for k in range(size))
+    return out
+
+
+def _ssim_parts(x: F64, y: F64, window: F64, data_range: float) -> tuple[F64, F64]:
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu1, mu2 = _filter_valid(x, window), _filter_valid(y, window)
+    mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+    sigma1 = _filter_valid(x * x, window) - mu1_sq
+    sigma2 = _filter_valid(y * y, window) - mu2_sq
+    sigma12 = _filter_valid(x * y, window) - mu12
+    cs_map = (2 * sigma12 + c2) / (sigma1 + sigma2 + c2)
+    ssim_map = ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
+    return ssim_map, cs_map
+
+
+def _avg_pool2(x: F64) -> F64:
+    """2x2 average pooling with zero padding on odd sizes (count_include_pad=True)."""
+    h, w = x.shape[-2:]
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(h % 2, h % 2), (w % 2, w % 2)])
+    ph, pw = padded.shape[-2:]
+    ph, pw = (ph - 2) // 2 + 1, (pw - 2) // 2 + 1
+    p = padded[..., : ph * 2, : pw * 2]
+    return (p[..., 0::2, 0::2] + p[..., 1::2, 0::2] + p[..., 0::2, 1::2] + p[..., 1::2, 1::2]) / 4
+
+
+def ms_ssim_rgb(original: RGB8, reconstruction: RGB8) -> float | None:
+    """MS-SSIM on 0-255 RGB, channels averaged. None when the image is too small (the five
+    scales need the smaller side above 160 pixels)."""
+    _check(original, reconstruction)
+    window = _gaussian_window()
+    if min(original.shape[:2]) <= (window.size - 1) * 2**4:
+        return None
+    x = np.moveaxis(original.astype(np.float64), 2, 0)
+    y = np.moveaxis(reconstruction.astype(np.float64), 2, 0)
+    factors = []
+    for level in range(len(MS_SSIM_WEIGHTS)):
+        ssim_map, cs_map = _ssim_parts(x, y, window, 255.0)
+        if level < len(MS_SSIM_WEIGHTS) - 1:
+            factors.append(np.maximum(cs_map.mean(axis=(1, 2)), 0))
+            x, y = _avg_pool2(x), _avg_pool2(y)
+        else:
+            factors.append(np.maximum(ssim_map.mean(axis=(1, 2)), 0))
+    stacked = np.stack(factors)  # levels x channels
+    weights = np.asarray(MS_SSIM_WEIGHTS)[:, None]
+    return float(np.prod(stacked**weights, axis=0).mean())
+
+
+def ssim_map(original: RGB8, reconstruction: RGB8) -> NDArray[np.float32]:
+    """Per-pixel SSIM (Wang et al. settings), averaged over channels, same size as the image."""
+    from skimage.metrics import structural_similarity
+
+    _check(original, reconstruction)
+    _, full = structural_similarity(  # type: ignore[no-untyped-call]
+        original,
+        reconstruction,
+        channel_axis=2,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+        full=True,
+    )
+    return np.asarray(full.mean(axis=2), dtype=np.float32)
+
+
+def ciede2000_map(original: RGB8, reconstruction: RGB8) -> NDArray[np.float32]:
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    _check(original, reconstruction)
+    lab1 = rgb2lab(original)
+    lab2 = rgb2lab(reconstruction)
+    delta = deltaE_ciede2000(lab1, lab2)  # type: ignore[no-untyped-call]
+    return np.asarray(delta, dtype=np.float32)
+
+
+def amplified_difference(original: RGB8, reconstruction: RGB8, gain: int = DIFFERENCE_GAIN) -> RGB8:
+    """|original - reconstruction| per channel times a fixed gain, clipped to 8 bits."""
+    _check(original, reconstruction)
+    diff = np.abs(original.astype(np.int16) - reconstruction.astype(np.int16))
+    amplified: RGB8 = np.clip(diff * gain, 0, 255).astype(np.uint8)
+    return amplified
+
+
+@dataclass(frozen=True)
+class Metrics:
+    psnr_rgb: float
+    ms_ssim_rgb: float | None
+    ciede2000_mean: float
+    max_abs_diff: int
+
+    def as_json(self) -> dict[str, float | int | None]:
+        return {
+            "psnr_rgb": None if math.isinf(self.psnr_rgb) else round(self.psnr_rgb, 4),
+            "ms_ssim_rgb": None if self.ms_ssim_rgb is None else round(self.ms_ssim_rgb, 6),
+            "ciede2000_mean": round(self.ciede2000_mean, 4),
+            "max_abs_diff": self.max_abs_diff,
+        }
+
+
+def measure(
+    original: RGB8, reconstruction: RGB8, *, ciede: NDArray[np.float32] | None = None
+) -> Metrics:
+    delta = ciede if ciede is not None else ciede2000_map(original, reconstruction)
+    return Metrics(
+        psnr_rgb=psnr_rgb(original, reconstruction),
+        ms_ssim_rgb=ms_ssim_rgb(original, reconstruction),
+        ciede2000_mean=float(delta.mean()),
+        max_abs_diff=int(np.abs(original.astype(np.int16) - reconstruction).max()),
+    )

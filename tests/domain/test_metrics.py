@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from app.domain.metrics import (
+    DIFFERENCE_GAIN,
+    amplified_difference,
+    ciede2000_map,
+    measure,
+    ms_ssim_rgb,
+    psnr_rgb,
+    ssim_map,
+)
+
+# pytorch-msssim 1.0.0 (torch 2.13, float64) on the pair below gives 0.943643074167119; the
+# 2e-6 gap comes from pytorch-msssim building its Gaussian window in float32.
+PYTORCH_MSSSIM_GOLDEN = 0.943643074167119
+
+
+def _pair() -> tuple[np.ndarray, np.ndarray]:
+    y, x = np.mgrid[0:300, 0:433]
+    a = np.stack(
+        [x * 255 / 432, y * 255 / 299, 127.5 + 127.5 * np.sin(x / 7.0) * np.cos(y / 11.0)],
+        axis=2,
+    )
+    a = np.rint(a).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    b = np.clip(a.astype(int) + rng.integers(-12, 13, a.shape), 0, 255).astype(np.uint8)
+    return a, b
+
+
+def test_psnr_of_a_constant_offset_is_exact() -> None:
+    a = np.full((8, 8, 3), 100, np.uint8)
+    assert psnr_rgb(a, a + 1) == pytest.approx(10 * math.log10(255**2))
+    assert psnr_rgb(a, a) == math.inf
+
+
+def test_ms_ssim_matches_pytorch_msssim() -> None:
+    a, b = _pair()
+    assert ms_ssim_rgb(a, b) == pytest.approx(PYTORCH_MSSSIM_GOLDEN, abs=1e-5)
+    assert ms_ssim_rgb(a, a) == pytest.approx(1.0)
+
+
+def test_ms_ssim_is_undefined_on_small_images() -> None:
+    a = np.zeros((160, 400, 3), np.uint8)
+    assert ms_ssim_rgb(a, a) is None
+
+
+def test_maps_are_aligned_with_the_image() -> None:
+    a, b = _pair()
+    assert ssim_map(a, b).shape == a.shape[:2]
+    delta = ciede2000_map(a, b)
+    assert delta.shape == a.shape[:2]
+    assert float(ciede2000_map(a, a).max()) == 0.0
+    assert float(delta.mean()) > 0.5
+
+
+def test_difference_uses_the_fixed_gain_and_clips() -> None:
+    a = np.zeros((2, 2, 3), np.uint8)
+    b = a.copy()
+    b[0, 0] = (3, 100, 0)
+    diff = amplified_difference(a, b)
+    assert diff[0, 0].tolist() == [3 * DIFFERENCE_GAIN, 255, 0]
+    assert diff[1, 1].tolist() == [0, 0, 0]
+
+
+def test_measure_reports_json_ready_values() -> None:
+    a, b = _pair()
+    report = measure(a, b).as_json()
+    assert report["psnr_rgb"] == pytest.approx(31.0765, abs=1e-3)
+    assert report["max_abs_diff"] == 12
+    identical = measure(a, a).as_json()
+    assert identical["psnr_rgb"] is None  # infinite: JSON has no infinity
