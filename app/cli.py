@@ -33,6 +33,10 @@ datasets_app = typer.Typer(help="Datasets and image imports.", no_args_is_help=T
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(datasets_app, name="datasets")
+runs_app = typer.Typer(help="Codec runs over datasets.", no_args_is_help=True)
+codecs_app = typer.Typer(help="Codecs available on this machine.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(codecs_app, name="codecs")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,7 +107,9 @@ def serve(
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "cpu,gpu",
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues to consume.")
+    ] = "cpu,gpu,post",
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "info",
 ) -> None:
@@ -256,6 +262,198 @@ def _print_report(import_id: int) -> None:
         for f in service.import_files(session, import_id):
             line = f"{f.outcome:9} {f.name}"
             typer.echo(f"{line}: {f.message}" if f.message else line)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    """k=v pairs; values are read as JSON where they parse (numbers, booleans, lists)."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--param {pair!r}: expected KEY=VALUE")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+@codecs_app.command("list")
+def codecs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Registered codecs, whether they can run here, and why not."""
+    from app.domain.codecs import registry
+
+    rows = [registry.availability(name) for name in registry.names()]
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+        return
+    for row in rows:
+        state = "available" if row.available else "UNAVAILABLE"
+        typer.echo(f"{row.name:12} {state:12} {row.detail}")
+
+
+@runs_app.command("create")
+@user_errors
+def runs_create(
+    dataset: Annotated[str, typer.Option(help="Dataset name.")],
+    codec: Annotated[str, typer.Option(help="Codec name (see `miscomp codecs list`).")],
+    param: Annotated[list[str] | None, typer.Option(help="Codec parameter KEY=VALUE.")] = None,
+    seed: Annotated[list[int] | None, typer.Option(help="Seed; repeat for several.")] = None,
+    match_jpeg: Annotated[
+        bool | None,
+        typer.Option(
+            "--match-jpeg/--no-match-jpeg",
+            help="Add a JPEG matched to each reconstruction's bpp (default: neural).",
+        ),
+    ] = None,
+    jpeg_param: Annotated[
+        list[str] | None, typer.Option(help="JPEG reference flag KEY=VALUE (subsampling...).")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
+) -> None:
+    """Queue a codec run over a dataset."""
+    from app.codec_runs import service
+    from app.codec_runs.schemas import RunCreate
+    from app.datasets import service as dataset_service
+
+    with session_scope(_sessionmaker()) as session:
+        session.info["actor_label"] = "cli"
+        found = dataset_service.get_dataset_by_name(session, dataset)
+        if found is None:
+            raise UserError(f"no dataset named {dataset!r}")
+        run = service.create_run(
+            session,
+            RunCreate(
+                dataset_id=found.id,
+                codec=codec,
+                params=_parse_params(param or []),
+                seeds=seed or [0],
+                match_jpeg=match_jpeg,
+                jpeg_params=_parse_params(jpeg_param or []),
+            ),
+            actor=None,
+        )
+        run_id = run.id
+    typer.echo(f"run {run_id} queued")
+    if wait:
+        _follow_run(run_id)
+
+
+def _follow_run(run_id: int) -> None:
+    from app.codec_runs import service
+
+    factory = _sessionmaker()
+    with Progress(
+        TextColumn(f"[bold]run {run_id}[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    ) as bar:
+        task = bar.add_task("run", total=None, rate="")
+        while True:
+            with factory() as session:
+                run = service.get_run(session, run_id)
+                progress = service.progress(session, run)
+                status = run.status
+            rate = f"{progress.images_per_s:.2f} img/s" if progress.images_per_s else ""
+            bar.update(task, total=progress.total, completed=progress.finished, rate=rate)
+            if status in ("done", "cancelled") or not progress.active:
+                break
+            time.sleep(0.5)
+    typer.echo(
+        f"run {run_id} {status}: {progress.done} done, {progress.failed} failed, "
+        f"{progress.invalid} invalid, {progress.cancelled} cancelled"
+    )
+
+
+@runs_app.command("list")
+@user_errors
+def runs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Codec runs, newest first, with their progress."""
+    from app.codec_runs import service
+    from app.codec_runs.schemas import RunRead
+
+    with session_scope(_sessionmaker()) as session:
+        runs = [
+            RunRead.model_validate(r).model_copy(update={"progress": service.progress(session, r)})
+            for r in service.list_runs(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
+        return
+    for r in runs:
+        p = r.progress
+        assert p is not None
+        typer.echo(
+            f"{r.id}\t{r.codec}\t{json.dumps(r.params)}\t{r.status}\t"
+            f"{p.done}/{p.total} done, {p.failed} failed"
+        )
+
+
+@runs_app.command("show")
+@user_errors
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Every result, machine-readable.")
+    ] = False,
+) -> None:
+    """A run and every result: files, bits, bpp, metrics, the matched JPEG, errors."""
+    from app.codec_runs.reports import run_report
+
+    settings = get_settings()
+    with session_scope(_sessionmaker()) as session:
+        report = run_report(session, run_id, media_root=settings.media_root)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    p = report.progress
+    assert p is not None
+    typer.echo(
+        f"run {report.id}: {report.codec} {json.dumps(report.params)} on dataset "
+        f"{report.dataset_id}, {report.status}, {p.done}/{p.total} done"
+    )
+    for r in report.results:
+        psnr = r.metrics.get("psnr_rgb")
+        line = f"  {r.image_filename:30} seed {r.seed}  {r.status:9}"
+        if r.bpp is not None:
+            line += f" {r.bpp:.4f} bpp"
+        if psnr is not None:
+            line += f"  {psnr:.2f} dB"
+        if r.jpeg_quality is not None:
+            line += f"  JPEG q{r.jpeg_quality} {r.jpeg_bpp:.4f} bpp ({r.jpeg_status})"
+        if r.error:
+            line += f"  error: {r.error}"
+        typer.echo(line)
+
+
+@runs_app.command("cancel")
+@user_errors
+def runs_cancel(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Stop a run: queued work is dropped; work in progress finishes its current step."""
+    from app.codec_runs import service
+
+    with session_scope(_sessionmaker()) as session:
+        session.info["actor_label"] = "cli"
+        service.cancel_run(session, run_id)
+    typer.echo(f"run {run_id} cancelled")
+
+
+@runs_app.command("retry")
+@user_errors
+def runs_retry(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Queue a run's failed and invalid results again."""
+    from app.codec_runs import service
+
+    with session_scope(_sessionmaker()) as session:
+        session.info["actor_label"] = "cli"
+        count = service.retry_run(session, run_id)
+    typer.echo(f"run {run_id}: {count} results queued again")
 
 
 @app.command()

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     login_delay_base_s: float = 0.25
     login_delay_max_s: float = 5.0
     thumbnail_px: int = 256
+    weights_dir: Path = Path("")
+    """Where neural codec weights are read from (never downloaded); default var/weights."""
+    task_lease_s: float = Field(default=3600, gt=0)
+    """After this long, a result claimed by a silent worker may be taken by another task."""
+    task_visibility_timeout_s: int = Field(default=3600, gt=0)
+    """Redis broker: an unacknowledged task (its worker killed) is redelivered after this."""
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:
@@ -46,6 +52,8 @@ class Settings(BaseSettings):
         if self.media_root == Path(""):
             self.media_root = self.var_dir / "media"
         self.media_root = self.media_root.resolve()
+        if self.weights_dir == Path(""):
+            self.weights_dir = self.var_dir / "weights"
         if not self.secret_key:
             self.secret_key = _secret_kept_in(self.var_dir)
         return self

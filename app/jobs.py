@@ -15,8 +15,11 @@ _JOBS_KEY = "miscomp_jobs"
 _installed = False
 
 
-def enqueue_after_commit(session: Session, task_name: str, *args: Any) -> None:
-    session.info.setdefault(_JOBS_KEY, []).append((task_name, args))
+def enqueue_after_commit(
+    session: Session, task_name: str, *args: Any, queue: str | None = None
+) -> None:
+    """Queue a task for after the commit; ``queue`` overrides the task's routed queue."""
+    session.info.setdefault(_JOBS_KEY, []).append((task_name, args, queue))
 
 
 def _send_pending(session: Session) -> None:
@@ -25,8 +28,9 @@ def _send_pending(session: Session) -> None:
         return
     from workers.celery_app import celery_app  # the web process loads Celery only when needed
 
-    for task_name, args in jobs:
-        celery_app.send_task(task_name, args=list(args))
+    for task_name, args, queue in jobs:
+        options = {"queue": queue} if queue else {}
+        celery_app.send_task(task_name, args=list(args), **options)
 
 
 def _discard_pending(session: Session) -> None:

@@ -17,6 +17,8 @@ from app import install_session_listeners
 from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
 from app.auth.dependencies import CsrfFailed, NotAuthenticated, RoleForbidden, csrf_protect
+from app.codec_runs import api as runs_api
+from app.codec_runs import routes as runs_routes
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.datasets import api as datasets_api
 from app.datasets import routes as datasets_routes
@@ -90,6 +92,8 @@ ROUTERS = (
     datasets_routes.router,
     datasets_api.router,
     audit_routes.router,
+    runs_routes.router,
+    runs_api.router,
 )
 
 

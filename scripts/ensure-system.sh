@@ -22,6 +22,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium
 fi
 
+# Real command-line codecs for the external-codec tests.
+missing=()
+command -v cwebp >/dev/null 2>&1 && command -v dwebp >/dev/null 2>&1 || missing+=(webp)
+command -v cjpeg >/dev/null 2>&1 && command -v djpeg >/dev/null 2>&1 || missing+=(libjpeg-turbo-progs)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} for the command-line codec tests"
+  apt_install "${missing[@]}"
+fi
+
 if ! answers 5432; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
     echo "installing PostgreSQL from Debian's packages"
@@ -46,4 +55,4 @@ if ! answers 6379; then
     --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for 6379 Redis
 fi
-echo "system ready: chromium, PostgreSQL :5432, Redis :6379"
+echo "system ready: chromium, cwebp/dwebp, cjpeg/djpeg, PostgreSQL :5432, Redis :6379"

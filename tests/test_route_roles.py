@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.codec_runs.models import CodecResult, CodecRun
 from app.config import get_settings
 from app.datasets.models import Image, ImportJob
 from app.domain.images import decode_image, thumbnail_jpeg
@@ -68,6 +69,19 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/datasets/{dataset_id}/imports"): ADMIN,
     ("GET", "/api/imports/{import_id}"): ADMIN,
     ("GET", "/api/images/{image_id}"): READERS,
+    ("GET", "/runs"): READERS,
+    ("GET", "/runs/new"): ADMIN,
+    ("POST", "/runs"): ADMIN,
+    ("GET", "/runs/{run_id}"): READERS,
+    ("POST", "/runs/{run_id}/cancel"): ADMIN,
+    ("POST", "/runs/{run_id}/retry"): ADMIN,
+    ("GET", "/media/results/{result_id}/{kind}.png"): READERS,
+    ("GET", "/api/codecs"): READERS,
+    ("GET", "/api/runs"): READERS,
+    ("POST", "/api/runs"): ADMIN,
+    ("GET", "/api/runs/{run_id}"): READERS,
+    ("POST", "/api/runs/{run_id}/cancel"): ADMIN,
+    ("POST", "/api/runs/{run_id}/retry"): ADMIN,
 }
 
 
@@ -117,6 +131,18 @@ def world(db: Session) -> World:
         import_id=job.id,
     )
     db.add(image)
+    db.flush()
+    run = CodecRun(dataset_id=dataset.id, codec="jpeg", params={"quality": 20}, seeds=[0])
+    db.add(run)
+    db.flush()
+    result = CodecResult(
+        run_id=run.id,
+        image_id=image.id,
+        seed=0,
+        status="done",
+        recon_key=image_key(decoded.pixels_sha256),
+    )
+    db.add(result)
     other = make_user(db, Role.ANNOTATOR)
     token, _ = user_service.create_token(db, other, "t")
     # Commit (a savepoint release here): a request that fails rolls back to the last commit.
@@ -128,6 +154,9 @@ def world(db: Session) -> World:
             "import_id": job.id,
             "user_id": other.id,
             "token_id": token.id,
+            "run_id": run.id,
+            "result_id": result.id,
+            "kind": "reconstruction",
         }
     )
 

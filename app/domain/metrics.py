@@ -58,9 +58,11 @@ def _ssim_parts(x: F64, y: F64, window: F64, data_range: float) -> tuple[F64, F6
     sigma1 = _filter_valid(x * x, window) - mu1_sq
     sigma2 = _filter_valid(y * y, window) - mu2_sq
     sigma12 = _filter_valid(x * y, window) - mu12
-    cs_map = (2 * sigma12 + c2) / (sigma1 + sigma2 + c2)
-    ssim_map = ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
-    return ssim_map, cs_map
+    cs_map: F64 = np.asarray((2 * sigma12 + c2) / (sigma1 + sigma2 + c2), dtype=np.float64)
+    ssim_values: F64 = np.asarray(
+        ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map, dtype=np.float64
+    )
+    return ssim_values, cs_map
 
 
 def _avg_pool2(x: F64) -> F64:
@@ -70,7 +72,10 @@ def _avg_pool2(x: F64) -> F64:
     ph, pw = padded.shape[-2:]
     ph, pw = (ph - 2) // 2 + 1, (pw - 2) // 2 + 1
     p = padded[..., : ph * 2, : pw * 2]
-    return (p[..., 0::2, 0::2] + p[..., 1::2, 0::2] + p[..., 0::2, 1::2] + p[..., 1::2, 1::2]) / 4
+    pooled: F64 = (
+        p[..., 0::2, 0::2] + p[..., 1::2, 0::2] + p[..., 0::2, 1::2] + p[..., 1::2, 1::2]
+    ) / 4
+    return pooled
 
 
 def ms_ssim_rgb(original: RGB8, reconstruction: RGB8) -> float | None:

@@ -55,7 +55,8 @@ class CodecOutput:
 class Codec(Protocol):
     """One configured codec (name plus every parameter that defines its output)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def identity(self) -> dict[str, Any]:
         """Every parameter that changes the output, stored with each result."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 from PIL import Image, features
@@ -42,8 +42,16 @@ class PillowCodec:
         self.config = self.Config(**params)
         self._check_available()
 
-    def _check_available(self) -> None:
+    @classmethod
+    def _check_available(cls) -> None:
         pass
+
+    @classmethod
+    def probe(cls) -> str:
+        cls._check_available()
+        from importlib.metadata import version
+
+        return f"in process, Pillow {version('pillow')}"
 
     def identity(self) -> dict[str, Any]:
         return {"codec": self.name, **self.config.model_dump()}
@@ -54,7 +62,7 @@ class PillowCodec:
     def quality_ladder(self) -> Sequence[int]:
         return self.ladder
 
-    def at_quality(self, quality: int) -> PillowCodec:
+    def at_quality(self, quality: int) -> Self:
         return type(self)(**{**self.config.model_dump(), "quality": quality})
 
     def encode(self, rgb: RGB8) -> bytes:
@@ -117,7 +125,8 @@ class WebpCodec(PillowCodec):
 
     config: Config
 
-    def _check_available(self) -> None:
+    @classmethod
+    def _check_available(cls) -> None:
         if not features.check("webp"):
             raise CodecUnavailable("Pillow was built without WebP support")
 
@@ -135,7 +144,8 @@ class AvifCodec(PillowCodec):
 
     config: Config
 
-    def _check_available(self) -> None:
+    @classmethod
+    def _check_available(cls) -> None:
         if not features.check("avif"):
             raise CodecUnavailable("Pillow was built without AVIF support (Pillow >= 11.2)")
 
@@ -156,7 +166,8 @@ class JpegXlCodec(PillowCodec):
 
     config: Config
 
-    def _check_available(self) -> None:
+    @classmethod
+    def _check_available(cls) -> None:
         try:
             import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
         except ImportError:

@@ -1,0 +1,297 @@
+"""What the workers do for one result: encode and decode it (on the codec's queue), then
+measure it, draw its maps and find its bpp-matched JPEG (on the post-processing queue).
+
+Both steps claim the result row with a conditional UPDATE, so a duplicated task finds the row
+already taken or finished and does nothing, while a task redelivered after its worker was
+killed (same task id) takes its own row back and redoes the step. Artefacts are stored under
+content addresses, so a redone step writes the same keys again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import platform
+from datetime import timedelta
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image as PILImage
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.codec_runs.models import CodecResult, CodecRun
+from app.config import Settings
+from app.datasets.models import Image
+from app.db import utcnow
+from app.domain import heatmaps, metrics
+from app.domain.codecs import registry
+from app.domain.codecs.base import RGB8, CodecError, CodecOutput, CodecUnavailable, check_output
+from app.domain.codecs.classical import JpegCodec
+from app.domain.codecs.rate import match_bpp
+from app.jobs import enqueue_after_commit
+from app.storage import MediaStorage
+
+POSTPROCESS_TASK = "workers.tasks.codec_runs.postprocess_result"
+ENCODE_TASK = "workers.tasks.codec_runs.encode_result"
+FINAL_STATUSES = ("done", "failed", "invalid", "cancelled")
+ACTIVE_STATUSES = ("pending", "encoding", "encoded", "postprocessing")
+
+
+def artefact_key(kind: str, data: bytes, suffix: str) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    return f"{kind}/{digest[:2]}/{digest}{suffix}"
+
+
+def load_rgb(storage: MediaStorage, key: str) -> RGB8:
+    with PILImage.open(io.BytesIO(storage.read(key))) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _claim(
+    session: Session, result_id: int, *, ready: str, working: str, task_id: str, lease_s: float
+) -> CodecResult | None:
+    now = utcnow()
+    stale = now - timedelta(seconds=lease_s)
+    claimed = session.execute(  # type: ignore[attr-defined]
+        update(CodecResult)
+        .where(
+            CodecResult.id == result_id,
+            or_(
+                CodecResult.status == ready,
+                and_(
+                    CodecResult.status == working,
+                    or_(CodecResult.claimed_by == task_id, CodecResult.claimed_at < stale),
+                ),
+            ),
+        )
+        .values(
+            status=working, claimed_by=task_id, claimed_at=now, attempts=CodecResult.attempts + 1
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        return None
+    session.commit()
+    result = session.get(CodecResult, result_id, populate_existing=True)
+    return result
+
+
+def _run_is_cancelled(session: Session, result: CodecResult) -> bool:
+    run = session.get(CodecRun, result.run_id)
+    if run is None or run.status == "cancelled":
+        result.status = "cancelled"
+        result.finished_at = utcnow()
+        return True
+    if run.status == "queued":
+        run.status = "running"
+        run.started_at = utcnow()
+    return False
+
+
+def _fail(result: CodecResult, message: str, *, status: str = "failed") -> None:
+    result.status = status
+    result.error = message[:5000]
+    result.finished_at = utcnow()
+
+
+def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    versions = {}
+    for package in ("pillow", "numpy", "scikit-image", "torch", "compressai"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": platform.python_version(),
+        "machine": platform.node(),
+        "packages": versions,
+        **(extra or {}),
+    }
+
+
+def codec_params(run: CodecRun, settings: Settings) -> dict[str, Any]:
+    params = dict(run.params)
+    if registry.is_neural(run.codec) and "weights_dir" in params and not params["weights_dir"]:
+        params["weights_dir"] = str(settings.weights_dir)
+    return params
+
+
+def encode_result(
+    factory: sessionmaker[Session],
+    storage: MediaStorage,
+    settings: Settings,
+    result_id: int,
+    task_id: str,
+) -> str:
+    """Encode and decode one image; returns the result's status afterwards."""
+    with factory() as session:
+        session.info["actor_label"] = "worker"
+        result = _claim(
+            session,
+            result_id,
+            ready="pending",
+            working="encoding",
+            task_id=task_id,
+            lease_s=settings.task_lease_s,
+        )
+        if result is None:
+            current = session.get(CodecResult, result_id)
+            return current.status if current else "missing"
+        if _run_is_cancelled(session, result):
+            session.commit()
+            return result.status
+        run = session.get(CodecRun, result.run_id)
+        image = session.get(Image, result.image_id)
+        if run is None or image is None:
+            raise LookupError(f"result {result_id}: its run or image was deleted")
+        result.started_at = result.started_at or utcnow()
+        try:
+            original = load_rgb(storage, image.storage_key)
+            codec = registry.build(run.codec, **codec_params(run, settings))
+            output = check_output(original, codec.encode_decode(original, seed=result.seed))
+        except (CodecError, CodecUnavailable, ValueError, OSError) as exc:
+            _fail(result, f"{type(exc).__name__}: {exc}")
+            session.commit()
+            _finish_run_if_complete(session, result.run_id)
+            return result.status
+        _store_reconstruction(storage, result, output, codec.identity())
+        if output.invalid_reason:
+            _fail(result, output.invalid_reason, status="invalid")
+            session.commit()
+            _finish_run_if_complete(session, result.run_id)
+            return result.status
+        result.status = "encoded"
+        enqueue_after_commit(session, POSTPROCESS_TASK, result.id)
+        session.commit()
+        return result.status
+
+
+def _store_reconstruction(
+    storage: MediaStorage, result: CodecResult, output: CodecOutput, identity: dict[str, Any]
+) -> None:
+    png = heatmaps.png_bytes(output.reconstruction)
+    key = artefact_key("recon", png, ".png")
+    storage.put(key, png)
+    result.recon_key = key
+    result.bits = output.bits
+    result.bpp = output.bpp()
+    result.bits_source = output.bits_source.value
+    result.encode_s = output.encode_s
+    result.decode_s = output.decode_s
+    result.device = output.device
+    result.notes = list(output.notes)
+    result.environment = environment(
+        {
+            "codec": identity,
+            "seed": result.seed,
+            **{k: v for k, v in output.extra.items() if k != "bitstream"},
+        }
+    )
+
+
+def postprocess_result(
+    factory: sessionmaker[Session],
+    storage: MediaStorage,
+    settings: Settings,
+    result_id: int,
+    task_id: str,
+) -> str:
+    """Metrics, difference images and the bpp-matched JPEG of one reconstruction."""
+    with factory() as session:
+        session.info["actor_label"] = "worker"
+        result = _claim(
+            session,
+            result_id,
+            ready="encoded",
+            working="postprocessing",
+            task_id=task_id,
+            lease_s=settings.task_lease_s,
+        )
+        if result is None:
+            current = session.get(CodecResult, result_id)
+            return current.status if current else "missing"
+        if _run_is_cancelled(session, result):
+            session.commit()
+            _finish_run_if_complete(session, result.run_id)
+            return result.status
+        run = session.get(CodecRun, result.run_id)
+        image = session.get(Image, result.image_id)
+        if run is None or image is None or result.recon_key is None:
+            raise LookupError(f"result {result_id}: run, image or reconstruction is missing")
+        original = load_rgb(storage, image.storage_key)
+        recon = load_rgb(storage, result.recon_key)
+        ciede = metrics.ciede2000_map(original, recon)
+        result.maps = _maps(storage, original, recon, run.maps, ciede=ciede)
+        result.metrics = metrics.measure(original, recon, ciede=ciede).as_json()
+        if run.match_jpeg and result.bpp:
+            _match_jpeg(storage, run, result, original)
+        result.status = "done"
+        result.finished_at = utcnow()
+        session.commit()
+        _finish_run_if_complete(session, result.run_id)
+        return result.status
+
+
+def _maps(
+    storage: MediaStorage,
+    original: RGB8,
+    recon: RGB8,
+    wanted: list[str],
+    *,
+    ciede: NDArray[np.float32],
+) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    if "difference" in wanted:
+        png = heatmaps.png_bytes(metrics.amplified_difference(original, recon))
+        keys["difference"] = artefact_key("maps/difference", png, ".png")
+        storage.put(keys["difference"], png)
+        keys["difference_gain"] = str(metrics.DIFFERENCE_GAIN)
+    if "ssim" in wanted:
+        values = metrics.ssim_map(original, recon)
+        png = heatmaps.png_bytes(heatmaps.heatmap(1.0 - values, heatmaps.SSIM_LOSS_RANGE))
+        raw = heatmaps.npz_bytes(ssim=values.astype(np.float16))
+        keys["ssim"] = artefact_key("maps/ssim", png, ".png")
+        keys["ssim_raw"] = artefact_key("maps/ssim-raw", raw, ".npz")
+        storage.put(keys["ssim"], png)
+        storage.put(keys["ssim_raw"], raw)
+    if "ciede2000" in wanted:
+        png = heatmaps.png_bytes(heatmaps.heatmap(ciede, heatmaps.CIEDE2000_RANGE))
+        raw = heatmaps.npz_bytes(ciede2000=ciede.astype(np.float16))
+        keys["ciede2000"] = artefact_key("maps/ciede2000", png, ".png")
+        keys["ciede2000_raw"] = artefact_key("maps/ciede2000-raw", raw, ".npz")
+        storage.put(keys["ciede2000"], png)
+        storage.put(keys["ciede2000_raw"], raw)
+    return keys
+
+
+def _match_jpeg(storage: MediaStorage, run: CodecRun, result: CodecResult, original: RGB8) -> None:
+    assert result.bpp is not None
+    match = match_bpp(JpegCodec(**run.jpeg_params), original, result.bpp)
+    png = heatmaps.png_bytes(match.output.reconstruction)
+    key = artefact_key("recon", png, ".png")
+    storage.put(key, png)
+    result.jpeg_status = match.status.value
+    result.jpeg_target_bpp = match.target_bpp
+    result.jpeg_quality = match.quality
+    result.jpeg_bpp = match.achieved_bpp
+    result.jpeg_encodes = match.encodes
+    result.jpeg_key = key
+    result.jpeg_metrics = metrics.measure(original, match.output.reconstruction).as_json()
+
+
+def _finish_run_if_complete(session: Session, run_id: int) -> None:
+    active = session.scalar(
+        select(func.count()).where(
+            CodecResult.run_id == run_id, CodecResult.status.in_(ACTIVE_STATUSES)
+        )
+    )
+    if active:
+        return
+    run = session.get(CodecRun, run_id)
+    if run is not None and run.status in ("queued", "running"):
+        run.status = "done"
+        run.finished_at = utcnow()
+        session.commit()

@@ -1,0 +1,163 @@
+"""Codec run pages (HTML): create, follow live, cancel, retry; result images."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import ValidationError
+
+from app.auth.dependencies import DatasetReader, DatasetWriter
+from app.codec_runs import service
+from app.codec_runs.models import CodecResult
+from app.codec_runs.schemas import ALL_MAPS, RunCreate
+from app.config import get_settings
+from app.datasets import service as dataset_service
+from app.db import SessionDep
+from app.domain.codecs import registry
+from app.errors import NotFound, UserError
+from app.storage import LocalMediaStorage
+from app.web import hx_redirect, render
+
+router = APIRouter(tags=["codec runs"])
+RESULT_FILES = {"reconstruction": "recon_key", "jpeg": "jpeg_key"}
+MAP_FILES = ("difference", "ssim", "ciede2000")
+
+
+def _form_page(
+    request: Request,
+    session: SessionDep,
+    *,
+    form: dict[str, Any],
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "runs/new.html",
+        {
+            "datasets": dataset_service.list_datasets(session),
+            "codecs": [registry.availability(n) for n in registry.names()],
+            "maps": ALL_MAPS,
+            "form": form,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/runs", name="runs_list")
+def runs_list(request: Request, user: DatasetReader, session: SessionDep) -> Response:
+    runs = [(run, service.progress(session, run)) for run in service.list_runs(session)]
+    return render(request, "runs/list.html", {"runs": runs})
+
+
+@router.get("/runs/new", name="runs_new")
+def runs_new(request: Request, user: DatasetWriter, session: SessionDep) -> Response:
+    return _form_page(request, session, form={"params": "{}", "seeds": "0", "maps": ALL_MAPS})
+
+
+@router.post("/runs", name="runs_create")
+def runs_create(
+    request: Request,
+    user: DatasetWriter,
+    session: SessionDep,
+    dataset_id: Annotated[int, Form()],
+    codec: Annotated[str, Form()],
+    params: Annotated[str, Form()] = "{}",
+    seeds: Annotated[str, Form()] = "0",
+    match_jpeg: Annotated[str, Form()] = "default",
+    maps: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    form = {
+        "dataset_id": dataset_id,
+        "codec": codec,
+        "params": params,
+        "seeds": seeds,
+        "match_jpeg": match_jpeg,
+        "maps": maps or [],
+    }
+    try:
+        parsed = json.loads(params or "{}")
+        if not isinstance(parsed, dict):
+            raise ValueError("parameters must be a JSON object")
+        seed_list = [int(s) for s in seeds.replace(",", " ").split()] or [0]
+        data = RunCreate(
+            dataset_id=dataset_id,
+            codec=codec,
+            params=parsed,
+            seeds=seed_list,
+            match_jpeg=None if match_jpeg == "default" else match_jpeg == "yes",
+            maps=maps or [],
+        )
+        run = service.create_run(session, data, actor=user)
+    except (ValueError, ValidationError) as exc:
+        message = (
+            "; ".join(e["msg"] for e in exc.errors())
+            if isinstance(exc, ValidationError)
+            else str(exc)
+        )
+        return _form_page(request, session, form=form, error=message, status_code=422)
+    except UserError as exc:
+        return _form_page(
+            request, session, form=form, error=exc.message, status_code=exc.status_code
+        )
+    return hx_redirect(request, f"/runs/{run.id}")
+
+
+@router.get("/runs/{run_id}", name="runs_detail")
+def runs_detail(
+    request: Request, run_id: int, user: DatasetReader, session: SessionDep
+) -> Response:
+    run = service.get_run(session, run_id)
+    return render(
+        request,
+        "runs/detail.html",
+        {
+            "run": run,
+            "progress": service.progress(session, run),
+            "dataset": dataset_service.get_dataset(session, run.dataset_id),
+            "results": service.results(session, run_id),
+        },
+        block="run_status",
+    )
+
+
+@router.post("/runs/{run_id}/cancel", name="runs_cancel")
+def runs_cancel(
+    request: Request, run_id: int, user: DatasetWriter, session: SessionDep
+) -> Response:
+    service.cancel_run(session, run_id)
+    return hx_redirect(request, f"/runs/{run_id}")
+
+
+@router.post("/runs/{run_id}/retry", name="runs_retry")
+def runs_retry(request: Request, run_id: int, user: DatasetWriter, session: SessionDep) -> Response:
+    service.retry_run(session, run_id)
+    return hx_redirect(request, f"/runs/{run_id}")
+
+
+@router.get("/media/results/{result_id}/{kind}.png", name="result_image")
+def result_image(
+    result_id: int, kind: str, user: DatasetReader, session: SessionDep
+) -> FileResponse:
+    """Reconstructions, matched JPEGs and maps, served as stored (lossless PNG)."""
+    result = session.get(CodecResult, result_id)
+    if result is None:
+        raise NotFound(f"result {result_id} not found")
+    if kind in RESULT_FILES:
+        key = getattr(result, RESULT_FILES[kind])
+    elif kind in MAP_FILES:
+        key = result.maps.get(kind)
+    else:
+        raise NotFound(f"no {kind!r} image; choose from {sorted([*RESULT_FILES, *MAP_FILES])}")
+    if not key:
+        raise NotFound(f"result {result_id} has no {kind} image (yet)")
+    path = LocalMediaStorage(get_settings().media_root).local_path(key)
+    return FileResponse(
+        path,
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )

@@ -1,0 +1,180 @@
+"""Codec runs as the web, the API and the CLI see them: create, follow, cancel, retry.
+
+Nothing here imports a codec's heavy dependencies: parameters are validated against the
+codec's configuration model only; the workers build and run codecs (processing.py).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs.processing import ACTIVE_STATUSES, ENCODE_TASK
+from app.codec_runs.schemas import RunCreate, RunProgress
+from app.datasets import service as dataset_service
+from app.datasets.models import Image
+from app.db import utcnow
+from app.domain.codecs import registry
+from app.errors import Conflict, InvalidInput, NotFound
+from app.jobs import enqueue_after_commit
+from app.users.models import User
+
+
+def create_run(session: Session, data: RunCreate, *, actor: User | None) -> CodecRun:
+    dataset = dataset_service.get_dataset(session, data.dataset_id)
+    try:
+        params = registry.validate(data.codec, data.params)
+        jpeg_params = registry.validate("jpeg", data.jpeg_params)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    jpeg_params.pop("quality", None)  # the rate match chooses the quality
+    query = select(Image.id).where(Image.dataset_id == dataset.id).order_by(Image.id)
+    if data.image_ids is not None:
+        query = query.where(Image.id.in_(data.image_ids))
+    image_ids = list(session.scalars(query))
+    if data.image_ids is not None and len(image_ids) != len(set(data.image_ids)):
+        missing = sorted(set(data.image_ids) - set(image_ids))
+        raise InvalidInput(f"images not in dataset {dataset.name!r}: {missing[:10]}")
+    if not image_ids:
+        raise InvalidInput(f"dataset {dataset.name!r} has no images")
+    neural = registry.is_neural(data.codec)
+    run = CodecRun(
+        dataset_id=dataset.id,
+        codec=data.codec,
+        params=params,
+        seeds=sorted(set(data.seeds)),
+        image_ids=data.image_ids,
+        match_jpeg=neural if data.match_jpeg is None else data.match_jpeg,
+        jpeg_params=jpeg_params,
+        maps=list(dict.fromkeys(data.maps)),
+        queue="gpu" if neural else "cpu",
+        created_by_id=actor.id if actor else None,
+    )
+    session.add(run)
+    session.flush()
+    session.execute(
+        insert(CodecResult),
+        [
+            {
+                "run_id": run.id,
+                "image_id": image_id,
+                "seed": seed,
+                "status": "pending",
+                "metrics": {},
+                "maps": {},
+                "environment": {},
+                "notes": [],
+                "jpeg_metrics": {},
+                "attempts": 0,
+            }
+            for image_id in image_ids
+            for seed in run.seeds
+        ],
+    )
+    _enqueue(session, run, statuses=("pending",))
+    return run
+
+
+def _enqueue(session: Session, run: CodecRun, *, statuses: tuple[str, ...]) -> None:
+    ids = session.scalars(
+        select(CodecResult.id)
+        .where(CodecResult.run_id == run.id, CodecResult.status.in_(statuses))
+        .order_by(CodecResult.id)
+    )
+    for result_id in ids:
+        enqueue_after_commit(session, ENCODE_TASK, result_id, queue=run.queue)
+
+
+def get_run(session: Session, run_id: int) -> CodecRun:
+    run = session.get(CodecRun, run_id)
+    if run is None:
+        raise NotFound(f"codec run {run_id} not found")
+    return run
+
+
+def list_runs(session: Session, *, dataset_id: int | None = None) -> list[CodecRun]:
+    query = select(CodecRun).order_by(CodecRun.id.desc())
+    if dataset_id is not None:
+        query = query.where(CodecRun.dataset_id == dataset_id)
+    return list(session.scalars(query))
+
+
+def progress(session: Session, run: CodecRun) -> RunProgress:
+    counts = dict(
+        session.execute(
+            select(CodecResult.status, func.count())
+            .where(CodecResult.run_id == run.id)
+            .group_by(CodecResult.status)
+        ).all()
+    )
+    total = sum(counts.values())
+    finished = sum(counts.get(s, 0) for s in ("done", "failed", "invalid", "cancelled"))
+    rate = eta = None
+    if run.started_at is not None and finished:
+        first_start = (
+            session.scalar(
+                select(func.min(CodecResult.started_at)).where(CodecResult.run_id == run.id)
+            )
+            or run.started_at
+        )
+        last_end = run.finished_at or utcnow()
+        elapsed = (last_end - first_start).total_seconds()
+        if elapsed > 0:
+            rate = finished / elapsed
+            active = total - finished
+            eta = active / rate if active else 0.0
+    return RunProgress(
+        total=total,
+        done=counts.get("done", 0),
+        failed=counts.get("failed", 0),
+        invalid=counts.get("invalid", 0),
+        cancelled=counts.get("cancelled", 0),
+        active=sum(counts.get(s, 0) for s in ACTIVE_STATUSES),
+        images_per_s=rate,
+        eta_s=eta,
+    )
+
+
+def cancel_run(session: Session, run_id: int) -> CodecRun:
+    run = get_run(session, run_id)
+    if run.status in ("done", "cancelled"):
+        raise Conflict(f"run {run_id} is already {run.status}")
+    run.status = "cancelled"
+    run.finished_at = utcnow()
+    # Results a worker holds right now finish their step and then see the cancellation.
+    session.execute(
+        update(CodecResult)
+        .where(CodecResult.run_id == run.id, CodecResult.status.in_(("pending", "encoded")))
+        .values(status="cancelled", finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return run
+
+
+def retry_run(session: Session, run_id: int) -> int:
+    """Queue the failed and invalid results of a run again; returns how many."""
+    run = get_run(session, run_id)
+    retried = session.execute(  # type: ignore[attr-defined]
+        update(CodecResult)
+        .where(CodecResult.run_id == run.id, CodecResult.status.in_(("failed", "invalid")))
+        .values(status="pending", error=None, claimed_by=None, claimed_at=None, finished_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if retried:
+        run.status = "running" if run.started_at else "queued"
+        run.finished_at = None
+        session.flush()
+        _enqueue(session, run, statuses=("pending",))
+    return int(retried)
+
+
+def results(session: Session, run_id: int) -> list[tuple[CodecResult, Image]]:
+    rows = session.execute(
+        select(CodecResult, Image)
+        .join(Image, Image.id == CodecResult.image_id)
+        .where(CodecResult.run_id == run_id)
+        .order_by(CodecResult.image_id, CodecResult.seed)
+    )
+    return [(result, image) for result, image in rows.tuples()]

@@ -1,0 +1,335 @@
+"""Learned codecs from CompressAI: the zoo's image architectures and any compatible checkpoint.
+
+torch and compressai are imported only when a codec is built, inside a worker, so the web
+process (which validates parameters through the Config models) never loads them, and a GPU
+worker never touches CUDA before its pool forks.
+
+Weights come only from local files. Zoo weights are looked up under the weights directory by
+CompressAI's own file names (the 8 hex digits in each name are the start of its sha256, which
+is checked); a missing file is an error naming the file and where its owner publishes it.
+Bits are counted from the real ``compress()`` strings, and every decode is checked against
+``forward()``: a disagreement marks the result invalid (an entropy-coding desync is not a
+miscompression and must never reach annotators).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import time
+from collections import OrderedDict
+from pathlib import Path
+from threading import Lock
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.domain.codecs.base import RGB8, BitsSource, CodecOutput, CodecUnavailable
+
+ZOO_QUALITIES: dict[str, range] = {
+    "bmshj2018-factorized": range(1, 9),
+    "bmshj2018-hyperprior": range(1, 9),
+    "mbt2018-mean": range(1, 9),
+    "mbt2018": range(1, 9),
+    "cheng2020-anchor": range(1, 7),
+    "cheng2020-attn": range(1, 7),
+}
+AUTOREGRESSIVE = frozenset({"mbt2018", "cheng2020-anchor", "cheng2020-attn"})
+"""CompressAI advises running these on the CPU: their entropy coder runs sequentially."""
+ZooArch = Literal[
+    "bmshj2018-factorized",
+    "bmshj2018-hyperprior",
+    "mbt2018-mean",
+    "mbt2018",
+    "cheng2020-anchor",
+    "cheng2020-attn",
+]
+PAD_MULTIPLE = 64
+# Decodes whose 8-bit output differs from forward() by more than this are invalid. Measured:
+# 0 for the hyperprior and about 0.006 (in [0, 1], i.e. under 2 levels) for mbt2018 on CPU.
+MAX_DECODE_MISMATCH = 4
+MODEL_CACHE_SIZE = 4
+
+
+def torch_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "compressai"))
+
+
+class LearnedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    check_decode: bool = True
+
+
+class CompressAIConfig(LearnedConfig):
+    arch: ZooArch
+    quality: int = Field(ge=1, le=8)
+    metric: Literal["mse", "ms-ssim"] = "mse"
+    pretrained: bool = True
+    """False builds the architecture with random weights (tests, smoke runs)."""
+    weights_dir: str = ""
+    """Folder with CompressAI's weight files; empty for the platform's MISCOMP_WEIGHTS_DIR."""
+    init_seed: int = 0
+    """Seed of the random initialisation when pretrained is False."""
+
+    @model_validator(mode="after")
+    def _quality_in_range(self) -> CompressAIConfig:
+        qualities = ZOO_QUALITIES[self.arch]
+        if self.quality not in qualities:
+            raise ValueError(f"{self.arch} has qualities {qualities.start}-{qualities.stop - 1}")
+        return self
+
+
+class CheckpointConfig(LearnedConfig):
+    path: str = Field(min_length=1)
+    arch: ZooArch
+    sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
+    """When given, the file must have this sha256."""
+
+
+_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_cache_lock = Lock()
+
+
+def _cached_model(key: tuple[Any, ...], build: Any) -> Any:
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    model = build()
+    with _cache_lock:
+        _cache[key] = model
+        while len(_cache) > MODEL_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return model
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def zoo_weights_file(arch: str, metric: str, quality: int) -> tuple[str, str]:
+    """(CompressAI's file name, the URL where its owner publishes it)."""
+    from compressai.zoo.image import model_urls
+
+    try:
+        url: str = model_urls[arch][metric][quality]
+    except KeyError:
+        raise CodecUnavailable(
+            f"CompressAI publishes no weights for {arch} {metric} quality {quality}"
+        ) from None
+    return url.rsplit("/", 1)[1], url
+
+
+def _state_dict_from(path: Path) -> dict[str, Any]:
+    import torch
+
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(loaded, dict):
+        for key in ("network", "state_dict", "model_state_dict"):
+            if key in loaded and isinstance(loaded[key], dict):
+                loaded = loaded[key]
+                break
+    if not isinstance(loaded, dict):
+        raise CodecUnavailable(f"{path} is not a CompressAI state dict or checkpoint")
+    return loaded
+
+
+def _model_from_state_dict(arch: str, state_dict: dict[str, Any], *, update: bool) -> Any:
+    from compressai.zoo.image import model_architectures
+    from compressai.zoo.pretrained import load_pretrained
+
+    model = model_architectures[arch].from_state_dict(load_pretrained(state_dict))
+    if update:
+        model.update(force=True)
+    return model.eval()
+
+
+class _TorchCodec:
+    """Shared compress/decompress/consistency logic of the CompressAI adapters."""
+
+    name: str
+    config: LearnedConfig
+    arch: str
+    weights_sha256: str | None = None
+
+    @staticmethod
+    def probe() -> str:
+        if not torch_available():
+            raise CodecUnavailable(
+                "needs PyTorch and CompressAI: pip install -e '.[neural]' on the worker"
+            )
+        from importlib.metadata import version
+
+        return f"torch {version('torch')}, compressai {version('compressai')}"
+
+    def _device(self) -> str:
+        import torch
+
+        wanted = self.config.device
+        if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()):
+            if not torch.cuda.is_available():
+                raise CodecUnavailable("device cuda requested but no GPU is visible")
+            if self.arch in AUTOREGRESSIVE and wanted == "auto":
+                return "cpu"
+            return "cuda"
+        return "cpu"
+
+    def _model(self, device: str) -> Any:
+        raise NotImplementedError
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "codec": self.name,
+            **self.config.model_dump(mode="json"),
+            "weights_sha256": self.weights_sha256,
+        }
+
+    def encode_decode(self, rgb: RGB8, *, seed: int | None = None) -> CodecOutput:
+        import torch
+        import torch.nn.functional as functional
+        from compressai.ops import compute_padding
+
+        device = self._device()
+        model = self._model(device)
+        height, width = rgb.shape[:2]
+        pad, unpad = compute_padding(height, width, min_div=PAD_MULTIPLE)
+        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float().div(255.0)
+        x = functional.pad(x.unsqueeze(0).to(device), pad, mode="constant", value=0)
+        with torch.no_grad():
+            if device == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            encoded = model.compress(x)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            encode_s = time.perf_counter() - started
+            started = time.perf_counter()
+            decoded = model.decompress(encoded["strings"], encoded["shape"])
+            if device == "cuda":
+                torch.cuda.synchronize()
+            decode_s = time.perf_counter() - started
+            recon = self._to_rgb8(functional.pad(decoded["x_hat"], unpad))
+            bits = sum(len(s) for strings in encoded["strings"] for s in strings) * 8
+            notes: list[str] = []
+            invalid = None
+            extra: dict[str, Any] = {"padded_to": list(x.shape[-2:])}
+            if self.config.check_decode:
+                forward = self._to_rgb8(functional.pad(model(x)["x_hat"], unpad))
+                mismatch = int(np.abs(forward.astype(np.int16) - recon).max())
+                extra["decode_forward_max_abs_diff"] = mismatch
+                if mismatch > MAX_DECODE_MISMATCH:
+                    invalid = (
+                        f"invalid decode: decompress() differs from forward() by up to "
+                        f"{mismatch} levels (limit {MAX_DECODE_MISMATCH})"
+                    )
+        if (height, width) != tuple(x.shape[-2:]):
+            notes.append(f"zero-padded to {x.shape[-1]}x{x.shape[-2]} for the model")
+        return CodecOutput(
+            recon,
+            bits=bits,
+            bits_source=BitsSource.BITSTREAM,
+            encode_s=encode_s,
+            decode_s=decode_s,
+            device=device,
+            notes=tuple(notes),
+            invalid_reason=invalid,
+            extra=extra,
+        )
+
+    @staticmethod
+    def _to_rgb8(tensor: Any) -> RGB8:
+        array = tensor.squeeze(0).clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
+        return np.ascontiguousarray(array.cpu().numpy())
+
+
+class CompressAICodec(_TorchCodec):
+    name = "compressai"
+    Config = CompressAIConfig
+
+    def __init__(self, **params: Any) -> None:
+        self.config: CompressAIConfig = CompressAIConfig(**params)
+        self.arch = self.config.arch
+        self.probe()
+        self._weights: Path | None = None
+        if self.config.pretrained:
+            filename, url = zoo_weights_file(self.arch, self.config.metric, self.config.quality)
+            folder = Path(self.config.weights_dir).expanduser()
+            path = folder / filename
+            if not path.is_file():
+                raise CodecUnavailable(
+                    f"weights file {filename} not found in {folder}; CompressAI publishes it at "
+                    f"{url} (copy it there; nothing is downloaded)"
+                )
+            expected = filename.rsplit("-", 1)[1].split(".", 1)[0]
+            actual = sha256_of(path)
+            if not actual.startswith(expected):
+                raise CodecUnavailable(
+                    f"{path}: sha256 {actual[:8]}... does not match the {expected} in its name"
+                )
+            self._weights = path
+            self.weights_sha256 = actual
+
+    def _model(self, device: str) -> Any:
+        config = self.config
+        key = (
+            "zoo",
+            config.arch,
+            config.metric,
+            config.quality,
+            str(self._weights),
+            config.init_seed,
+            device,
+        )
+
+        def build() -> Any:
+            import torch
+            from compressai.zoo import image_models
+
+            if self._weights is not None:
+                model = _model_from_state_dict(
+                    config.arch, _state_dict_from(self._weights), update=False
+                )
+            else:
+                torch.manual_seed(config.init_seed)
+                model = image_models[config.arch](
+                    quality=config.quality, metric=config.metric, pretrained=False
+                )
+                model.update(force=True)
+            return model.eval().to(device)
+
+        return _cached_model(key, build)
+
+
+class CheckpointCodec(_TorchCodec):
+    """Any CompressAI-compatible checkpoint file given by path (bare state dict or a training
+    checkpoint with ``state_dict``/``network``/``model_state_dict``)."""
+
+    name = "checkpoint"
+    Config = CheckpointConfig
+
+    def __init__(self, **params: Any) -> None:
+        self.config: CheckpointConfig = CheckpointConfig(**params)
+        self.arch = self.config.arch
+        self.probe()
+        self._path = Path(self.config.path).expanduser()
+        if not self._path.is_file():
+            raise CodecUnavailable(f"checkpoint file {self._path} not found")
+        self.weights_sha256 = sha256_of(self._path)
+        if self.config.sha256 and self.weights_sha256 != self.config.sha256:
+            raise CodecUnavailable(f"{self._path}: sha256 {self.weights_sha256} does not match")
+
+    def _model(self, device: str) -> Any:
+        key = ("checkpoint", str(self._path), self.weights_sha256, device)
+
+        def build() -> Any:
+            # Training checkpoints may lack up-to-date entropy tables: rebuild them.
+            model = _model_from_state_dict(self.arch, _state_dict_from(self._path), update=True)
+            return model.to(device)
+
+        return _cached_model(key, build)

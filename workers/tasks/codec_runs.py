@@ -1,0 +1,39 @@
+"""Codec run tasks: one per (image, codec, parameters, seed) to encode and decode, then one
+on the post-processing queue for metrics, maps and the matched JPEG."""
+
+from __future__ import annotations
+
+from celery import Task
+from sqlalchemy.exc import OperationalError
+
+from app.codec_runs import processing
+from app.config import get_settings
+from app.storage import LocalMediaStorage
+from workers.celery_app import celery_app
+from workers.db import worker_sessionmaker
+
+_RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 5, "max_retries": 3}
+
+
+@celery_app.task(bind=True, acks_late=True, name=processing.ENCODE_TASK, **_RETRY)  # type: ignore[untyped-decorator]
+def encode_result(self: Task, result_id: int) -> str:
+    settings = get_settings()
+    return processing.encode_result(
+        worker_sessionmaker(),
+        LocalMediaStorage(settings.media_root),
+        settings,
+        result_id,
+        task_id=str(self.request.id),
+    )
+
+
+@celery_app.task(bind=True, acks_late=True, name=processing.POSTPROCESS_TASK, **_RETRY)  # type: ignore[untyped-decorator]
+def postprocess_result(self: Task, result_id: int) -> str:
+    settings = get_settings()
+    return processing.postprocess_result(
+        worker_sessionmaker(),
+        LocalMediaStorage(settings.media_root),
+        settings,
+        result_id,
+        task_id=str(self.request.id),
+    )
