@@ -171,7 +171,12 @@ def celery_worker_thread(committed_db: Engine) -> Iterator[None]:
     from workers.celery_app import celery_app
 
     with start_worker(
-        celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+        celery_app,
+        pool="solo",
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+        queues=["cpu", "gpu", "post"],
     ):
         yield
 

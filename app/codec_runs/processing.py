@@ -68,7 +68,11 @@ def _claim(
             ),
         )
         .values(
-            status=working, claimed_by=task_id, claimed_at=now, attempts=CodecResult.attempts + 1
+            status=working,
+            claimed_by=task_id,
+            claimed_at=now,
+            # Attempts count encodes: the figure an admin reads to spot flaky codecs.
+            attempts=CodecResult.attempts + (1 if working == "encoding" else 0),
         )
         .execution_options(synchronize_session=False)
     ).rowcount

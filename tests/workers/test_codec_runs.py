@@ -1,0 +1,395 @@
+"""Codec runs end to end: web/API, PostgreSQL, Redis and real Celery workers (a thread, or
+subprocesses where one must be killed)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image as PILImage
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from app.codec_runs import processing, service
+from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs.schemas import RunCreate
+from app.config import get_settings
+from app.datasets.models import Dataset, Image
+from app.db import make_sessionmaker
+from app.domain.images import decode_image, thumbnail_jpeg
+from app.domain.roles import Role
+from app.domain.testcard import draw_test_card
+from app.storage import LocalMediaStorage, image_key, thumbnail_key
+from tests.conftest import login
+from tests.factories import make_dataset, make_user
+
+pytestmark = pytest.mark.worker
+SLOW_WEBP = {
+    "label": "slow cwebp",
+    "encode": 'sh -c \'sleep {quality}; cwebp -quiet -q 50 "$0" -o "$1"\' {input} {output}',
+    "decode": "dwebp -quiet {input} -o {output}",
+    "compressed_suffix": ".webp",
+}
+
+
+def _dataset_with_images(engine: Engine, count: int, size: tuple[int, int] = (192, 176)) -> int:
+    """Crops of the test card, stored as an import would store them."""
+    card = draw_test_card()
+    storage = LocalMediaStorage(get_settings().media_root)
+    with Session(engine, expire_on_commit=False) as session:
+        dataset = make_dataset(session, f"runs-{uuid.uuid4().hex[:8]}")
+        for i in range(count):
+            crop = card.crop((i * 150, i * 90, i * 150 + size[0], i * 90 + size[1]))
+            buffer = io.BytesIO()
+            crop.save(buffer, format="PNG")
+            decoded = decode_image(buffer.getvalue(), max_pixels=10_000_000)
+            storage.put(image_key(decoded.pixels_sha256), decoded.png_bytes())
+            storage.put(
+                thumbnail_key(decoded.pixels_sha256, 256), thumbnail_jpeg(decoded.rgb, max_side=256)
+            )
+            session.add(
+                Image(
+                    dataset_id=dataset.id,
+                    filename=f"crop-{i}.png",
+                    source_sha256=decoded.source_sha256,
+                    pixels_sha256=decoded.pixels_sha256,
+                    width=decoded.width,
+                    height=decoded.height,
+                    format="PNG",
+                    original_mode="RGB",
+                    source_bytes=len(buffer.getvalue()),
+                    storage_key=image_key(decoded.pixels_sha256),
+                    thumbnail_key=thumbnail_key(decoded.pixels_sha256, 256),
+                )
+            )
+        session.commit()
+        return dataset.id
+
+
+def _wait(check: Callable[[], Any], timeout_s: float = 120, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def _run_status(engine: Engine, run_id: int) -> str:
+    with Session(engine) as session:
+        run = session.get(CodecRun, run_id)
+        assert run is not None
+        return run.status
+
+
+def _results(engine: Engine, run_id: int) -> list[CodecResult]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(CodecResult).where(CodecResult.run_id == run_id).order_by(CodecResult.id)
+            )
+        )
+
+
+def test_neural_and_jpeg_runs_complete_with_every_artefact(
+    committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
+) -> None:
+    dataset_id = _dataset_with_images(committed_db, 2)
+    with Session(committed_db, expire_on_commit=False) as session:
+        admin = make_user(session, Role.ADMIN)
+        session.commit()
+    csrf = {"X-CSRF-Token": login(committed_client, admin)}
+    neural = committed_client.post(
+        "/api/runs",
+        headers=csrf,
+        json={
+            "dataset_id": dataset_id,
+            "codec": "compressai",
+            "params": {"arch": "bmshj2018-hyperprior", "quality": 1, "pretrained": False},
+        },
+    )
+    assert neural.status_code == 201, neural.text
+    assert neural.json()["match_jpeg"] is True and neural.json()["queue"] == "gpu"
+    jpeg = committed_client.post(
+        "/api/runs",
+        headers=csrf,
+        json={
+            "dataset_id": dataset_id,
+            "codec": "jpeg",
+            "params": {"quality": 25},
+        },
+    )
+    assert jpeg.json()["match_jpeg"] is False and jpeg.json()["params"]["subsampling"] == "4:2:0"
+
+    for run in (neural.json(), jpeg.json()):
+        _wait(lambda r=run: _run_status(committed_db, r["id"]) == "done", what="run done")
+
+    storage = LocalMediaStorage(get_settings().media_root)
+    report = committed_client.get(f"/api/runs/{neural.json()['id']}").json()
+    assert report["progress"]["done"] == report["progress"]["total"] == 2
+    for result in report["results"]:
+        assert result["status"] == "done", result["error"]
+        assert result["bits_source"] == "bitstream"
+        assert result["bpp"] == pytest.approx(result["bits"] / (192 * 176))
+        assert result["metrics"]["psnr_rgb"] > 0
+        assert 0 < result["metrics"]["ms_ssim_rgb"] <= 1
+        assert result["metrics"]["ciede2000_mean"] >= 0
+        assert set(result["maps"]) >= {
+            "difference",
+            "ssim",
+            "ssim_raw",
+            "ciede2000",
+            "ciede2000_raw",
+        }
+        assert all(
+            storage.exists(key) for name, key in result["maps"].items() if name != "difference_gain"
+        )
+        assert result["jpeg_status"] in ("matched", "unreachable_below", "unreachable_above")
+        assert result["jpeg_target_bpp"] == result["bpp"]
+        assert 1 <= result["jpeg_quality"] <= 100 and result["jpeg_encodes"] >= 1
+        assert storage.exists(result["jpeg_key"]) if "jpeg_key" in result else True
+        assert result["environment"]["packages"]["compressai"] == "1.2.8"
+        assert result["environment"]["codec"]["arch"] == "bmshj2018-hyperprior"
+        recon = committed_client.get(f"/media/results/{result['id']}/reconstruction.png")
+        assert PILImage.open(io.BytesIO(recon.content)).size == (192, 176)
+        matched = committed_client.get(f"/media/results/{result['id']}/jpeg.png")
+        assert matched.status_code == 200
+
+    jpeg_report = committed_client.get(f"/api/runs/{jpeg.json()['id']}").json()
+    assert {r["bits_source"] for r in jpeg_report["results"]} == {"file"}
+    assert {r["jpeg_quality"] for r in jpeg_report["results"]} == {None}
+    page = committed_client.get(f"/runs/{neural.json()['id']}")
+    assert 'data-testid="run-status">done' in page.text
+    assert "/media/results/" in page.text
+
+
+def test_a_duplicated_task_makes_no_second_result(
+    committed_db: Engine, celery_worker_thread: None
+) -> None:
+    dataset_id = _dataset_with_images(committed_db, 1)
+    factory = make_sessionmaker(committed_db)
+    with factory.begin() as session:
+        run = service.create_run(
+            session,
+            RunCreate(dataset_id=dataset_id, codec="jpeg", params={"quality": 30}),
+            actor=None,
+        )
+        run_id = run.id
+    _wait(lambda: _run_status(committed_db, run_id) == "done", what="run done")
+    (result,) = _results(committed_db, run_id)
+    settings = get_settings()
+    storage = LocalMediaStorage(settings.media_root)
+    # The same task delivered again (say, by a retry) and a stray second task both find the
+    # result finished and leave it alone.
+    for task_id in ("duplicate-1", "duplicate-2"):
+        assert processing.encode_result(factory, storage, settings, result.id, task_id) == "done"
+        assert (
+            processing.postprocess_result(factory, storage, settings, result.id, task_id) == "done"
+        )
+    (after,) = _results(committed_db, run_id)
+    assert (after.attempts, after.recon_key, after.metrics) == (
+        result.attempts,
+        result.recon_key,
+        result.metrics,
+    )
+    with Session(committed_db) as session:
+        count = session.scalar(select(func.count()).where(CodecResult.run_id == run_id))
+    assert count == 1
+
+
+def test_a_claimed_result_is_not_taken_by_another_task(committed_db: Engine) -> None:
+    dataset_id = _dataset_with_images(committed_db, 1)
+    factory = make_sessionmaker(committed_db)
+    with factory.begin() as session:
+        run = service.create_run(
+            session,
+            RunCreate(dataset_id=dataset_id, codec="jpeg", params={"quality": 30}),
+            actor=None,
+        )
+        run_id = run.id
+        session.info.pop("miscomp_jobs", None)  # no worker here: claim by hand
+    (result,) = _results(committed_db, run_id)
+    with factory() as session:
+        assert (
+            processing._claim(
+                session,
+                result.id,
+                ready="pending",
+                working="encoding",
+                task_id="first",
+                lease_s=3600,
+            )
+            is not None
+        )
+    with factory() as session:
+        assert (
+            processing._claim(
+                session,
+                result.id,
+                ready="pending",
+                working="encoding",
+                task_id="second",
+                lease_s=3600,
+            )
+            is None
+        )
+        # The first task, redelivered after its worker died, takes its own claim back.
+        assert (
+            processing._claim(
+                session,
+                result.id,
+                ready="pending",
+                working="encoding",
+                task_id="first",
+                lease_s=3600,
+            )
+            is not None
+        )
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "worker",
+            "--queues=cpu,gpu,post",
+            "--concurrency=1",
+            "--loglevel=warning",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_a_killed_workers_task_is_redone_after_restart(committed_db: Engine) -> None:
+    dataset_id = _dataset_with_images(committed_db, 1)
+    factory = make_sessionmaker(committed_db)
+    with factory.begin() as session:
+        run = service.create_run(
+            session,
+            RunCreate(
+                dataset_id=dataset_id, codec="external", params={**SLOW_WEBP, "quality": 4}, maps=[]
+            ),
+            actor=None,
+        )
+        run_id = run.id
+    env = {**os.environ, "MISCOMP_TASK_VISIBILITY_TIMEOUT_S": "3"}
+    first = _start_worker(env)
+    try:
+        _wait(
+            lambda: _results(committed_db, run_id)[0].status == "encoding",
+            60,
+            "the first worker to start encoding",
+        )
+    finally:
+        _stop(first, signal.SIGKILL)
+    assert _results(committed_db, run_id)[0].status == "encoding"
+    second = _start_worker(env)
+    try:
+        _wait(lambda: _run_status(committed_db, run_id) == "done", 120, "the run to finish")
+    finally:
+        _stop(second, signal.SIGTERM)
+    (result,) = _results(committed_db, run_id)
+    assert result.status == "done"
+    assert result.attempts == 2  # claimed by the killed worker, then by the restarted one
+    assert result.bits and result.bits > 0
+
+
+def test_cancel_stops_the_run(
+    committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
+) -> None:
+    dataset_id = _dataset_with_images(committed_db, 5)
+    with Session(committed_db, expire_on_commit=False) as session:
+        admin = make_user(session, Role.ADMIN)
+        session.commit()
+    csrf = {"X-CSRF-Token": login(committed_client, admin)}
+    created = committed_client.post(
+        "/api/runs",
+        headers=csrf,
+        json={
+            "dataset_id": dataset_id,
+            "codec": "external",
+            "params": {**SLOW_WEBP, "quality": 1},
+            "maps": [],
+        },
+    ).json()
+    _wait(
+        lambda: any(r.status == "done" for r in _results(committed_db, created["id"])),
+        what="a first result",
+    )
+    cancelled = committed_client.post(f"/api/runs/{created['id']}/cancel", headers=csrf)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    _wait(
+        lambda: (
+            not any(
+                r.status in processing.ACTIVE_STATUSES
+                for r in _results(committed_db, created["id"])
+            )
+        ),
+        what="quiet",
+    )
+    statuses = [r.status for r in _results(committed_db, created["id"])]
+    assert statuses.count("cancelled") >= 2
+    assert set(statuses) <= {"done", "cancelled"}
+    assert _run_status(committed_db, created["id"]) == "cancelled"
+    again = committed_client.post(f"/api/runs/{created['id']}/cancel", headers=csrf)
+    assert again.status_code == 409
+
+
+def test_failed_images_are_recorded_and_retried(
+    committed_db: Engine, celery_worker_thread: None
+) -> None:
+    dataset_id = _dataset_with_images(committed_db, 2)
+    factory = make_sessionmaker(committed_db)
+    broken = {**SLOW_WEBP, "quality": 0, "decode": "sh -c 'exit 7' {input} {output}"}
+    with factory.begin() as session:
+        run_id = service.create_run(
+            session,
+            RunCreate(dataset_id=dataset_id, codec="external", params=broken, maps=[]),
+            actor=None,
+        ).id
+    _wait(lambda: _run_status(committed_db, run_id) == "done", what="run done")
+    results = _results(committed_db, run_id)
+    assert {r.status for r in results} == {"failed"}
+    assert all("decode exited with status 7" in (r.error or "") for r in results)
+    with factory.begin() as session:
+        run = session.get(CodecRun, run_id)
+        assert run is not None
+        run.params = {**broken, "decode": SLOW_WEBP["decode"]}  # the admin fixed the codec
+        assert service.retry_run(session, run_id) == 2
+    _wait(
+        lambda: (
+            _run_status(committed_db, run_id) == "done"
+            and all(r.status == "done" for r in _results(committed_db, run_id))
+        ),
+        what="retry",
+    )
+    with Session(committed_db) as session:
+        dataset = session.get(Dataset, dataset_id)
+        assert dataset is not None
+    assert np.all([r.attempts == 2 for r in _results(committed_db, run_id)])
