@@ -369,6 +369,38 @@ def _follow_run(run_id: int) -> None:
     )
 
 
+@runs_app.command("import")
+@user_errors
+def runs_import(
+    manifest: Annotated[Path, typer.Argument(help="CSV or JSON manifest of reconstructions.")],
+    dataset: Annotated[str, typer.Option(help="Dataset the originals belong to.")],
+    match_jpeg: Annotated[
+        bool, typer.Option("--match-jpeg/--no-match-jpeg", help="Add bpp-matched JPEGs.")
+    ] = True,
+    wait: Annotated[bool, typer.Option(help="Follow the post-processing.")] = False,
+) -> None:
+    """Import reconstructions made elsewhere (one run per codec label and parameters)."""
+    from app.codec_runs.imports import import_manifest
+    from app.datasets import service as dataset_service
+    from app.storage import LocalMediaStorage
+
+    settings = get_settings()
+    with session_scope(_sessionmaker()) as session:
+        session.info["actor_label"] = "cli"
+        found = dataset_service.get_dataset_by_name(session, dataset)
+        if found is None:
+            raise UserError(f"no dataset named {dataset!r}")
+        runs = import_manifest(
+            session, LocalMediaStorage(settings.media_root), found, manifest, match_jpeg=match_jpeg
+        )
+        summary = [(run.id, run.params["label"], len(run.image_ids or [])) for run in runs]
+    for run_id, label, count in summary:
+        typer.echo(f"run {run_id}: {label}, {count} images imported")
+    if wait:
+        for run_id, _, _ in summary:
+            _follow_run(run_id)
+
+
 @runs_app.command("list")
 @user_errors
 def runs_list(

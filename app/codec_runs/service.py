@@ -23,6 +23,8 @@ from app.users.models import User
 
 def create_run(session: Session, data: RunCreate, *, actor: User | None) -> CodecRun:
     dataset = dataset_service.get_dataset(session, data.dataset_id)
+    if data.codec == "imported":
+        raise InvalidInput("imported reconstructions come from a manifest: `miscomp runs import`")
     try:
         params = registry.validate(data.codec, data.params)
         jpeg_params = registry.validate("jpeg", data.jpeg_params)

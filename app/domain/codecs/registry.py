@@ -19,6 +19,7 @@ _FACTORIES: dict[str, str] = {
     "external": "app.domain.codecs.external:ExternalCodec",
     "compressai": "app.domain.codecs.learned:CompressAICodec",
     "checkpoint": "app.domain.codecs.learned:CheckpointCodec",
+    "imported": "app.domain.codecs.imported:ImportedReconstructions",
 }
 NEURAL = frozenset({"compressai", "checkpoint"})
 

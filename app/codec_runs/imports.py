@@ -1,0 +1,169 @@
+"""Runs of reconstructions made elsewhere, imported from a manifest (app/domain/manifest.py).
+
+The whole manifest is validated before anything is stored: every row must name an image of
+the dataset, and its reconstruction must be a readable 8-bit RGB image of exactly the
+original's size. One bad row refuses the import, listing every problem, so a half-imported
+benchmark never enters an analysis. Accepted rows become results with bits "reported", which
+the post-processing queue measures like any other codec's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs.processing import POSTPROCESS_TASK, artefact_key
+from app.codec_runs.schemas import ALL_MAPS
+from app.datasets.models import Dataset, Image
+from app.domain import heatmaps
+from app.domain.codecs.base import RGB8, BitsSource
+from app.domain.manifest import ManifestError, ManifestRow, parse_manifest
+from app.errors import InvalidInput
+from app.jobs import enqueue_after_commit
+from app.storage import MediaStorage
+from app.users.models import User
+
+MAX_PROBLEMS_SHOWN = 50
+
+
+def _find_image(session: Session, dataset: Dataset, reference: str) -> Image | None:
+    return session.scalars(
+        select(Image)
+        .where(
+            Image.dataset_id == dataset.id,
+            or_(
+                Image.filename == reference,
+                Image.source_sha256 == reference.lower(),
+                Image.pixels_sha256 == reference.lower(),
+            ),
+        )
+        .order_by(Image.id)
+        .limit(1)
+    ).first()
+
+
+def _read_reconstruction(row: ManifestRow, image: Image) -> tuple[RGB8, str | None]:
+    try:
+        with PILImage.open(row.reconstruction) as handle:
+            handle.load()
+            mode, size = handle.mode, handle.size
+            pixels = np.asarray(handle.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError:
+        return np.empty(0, dtype=np.uint8), f"{row.reconstruction} does not exist"
+    except (UnidentifiedImageError, OSError) as exc:
+        return np.empty(0, dtype=np.uint8), f"{row.reconstruction} is not a readable image: {exc}"
+    if mode != "RGB":
+        return pixels, f"{row.reconstruction} is {mode}; expected 8-bit RGB"
+    if size != (image.width, image.height):
+        return pixels, (
+            f"{row.reconstruction} is {size[0]}x{size[1]}, the original "
+            f"{image.filename} is {image.width}x{image.height}"
+        )
+    return pixels, None
+
+
+def import_manifest(
+    session: Session,
+    storage: MediaStorage,
+    dataset: Dataset,
+    manifest: Path,
+    *,
+    match_jpeg: bool = True,
+    actor: User | None = None,
+) -> list[CodecRun]:
+    try:
+        rows = parse_manifest(manifest)
+    except ManifestError as exc:
+        raise InvalidInput(str(exc)) from None
+    problems: list[str] = []
+    accepted: list[tuple[ManifestRow, Image, RGB8]] = []
+    seen: set[tuple[int, str, str, int]] = set()
+    for row in rows:
+        image = _find_image(session, dataset, row.image)
+        if image is None:
+            problems.append(f"row {row.line}: no image {row.image!r} in dataset {dataset.name!r}")
+            continue
+        identity = (image.id, row.codec, json.dumps(row.params, sort_keys=True), row.seed)
+        if identity in seen:
+            problems.append(
+                f"row {row.line}: a second reconstruction of {image.filename} "
+                f"for the same codec, parameters and seed"
+            )
+            continue
+        seen.add(identity)
+        pixels, problem = _read_reconstruction(row, image)
+        if problem:
+            problems.append(f"row {row.line}: {problem}")
+            continue
+        accepted.append((row, image, pixels))
+    if problems:
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        more = len(problems) - len(shown)
+        raise InvalidInput(
+            "manifest refused, nothing imported: "
+            + "; ".join(shown)
+            + (f"; and {more} more" if more else "")
+        )
+
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    groups: dict[tuple[str, str], list[tuple[ManifestRow, Image, RGB8]]] = defaultdict(list)
+    for entry in accepted:
+        groups[(entry[0].codec, json.dumps(entry[0].params, sort_keys=True))].append(entry)
+    runs = []
+    for (label, params_json), entries in groups.items():
+        run = CodecRun(
+            dataset_id=dataset.id,
+            codec="imported",
+            params={
+                "label": label,
+                "params": json.loads(params_json),
+                "manifest": str(manifest.resolve()),
+                "manifest_sha256": digest,
+            },
+            seeds=sorted({row.seed for row, _, _ in entries}),
+            image_ids=sorted({image.id for _, image, _ in entries}),
+            match_jpeg=match_jpeg,
+            jpeg_params={},
+            maps=list(ALL_MAPS),
+            queue="post",
+            status="running",
+            created_by_id=actor.id if actor else None,
+        )
+        session.add(run)
+        session.flush()
+        for row, image, pixels in entries:
+            png = heatmaps.png_bytes(pixels)
+            key = artefact_key("recon", png, ".png")
+            storage.put(key, png)
+            bits = row.bits(image.width, image.height)
+            result = CodecResult(
+                run_id=run.id,
+                image_id=image.id,
+                seed=row.seed,
+                status="encoded",
+                recon_key=key,
+                bits=bits,
+                bpp=bits / (image.width * image.height),
+                bits_source=BitsSource.REPORTED.value,
+                device="elsewhere",
+                environment={"imported_from": str(row.reconstruction), "manifest_line": row.line},
+                metrics={},
+                maps={},
+                notes=[],
+                jpeg_metrics={},
+                attempts=0,
+            )
+            session.add(result)
+            session.flush()
+            enqueue_after_commit(session, POSTPROCESS_TASK, result.id)
+        runs.append(run)
+    return runs
