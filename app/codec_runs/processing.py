@@ -249,20 +249,24 @@ def _maps(
 ) -> dict[str, str]:
     keys: dict[str, str] = {}
     if "difference" in wanted:
-        png = heatmaps.png_bytes(metrics.amplified_difference(original, recon))
+        png = heatmaps.png_bytes(metrics.amplified_difference(original, recon), compress_level=1)
         keys["difference"] = artefact_key("maps/difference", png, ".png")
         storage.put(keys["difference"], png)
         keys["difference_gain"] = str(metrics.DIFFERENCE_GAIN)
     if "ssim" in wanted:
         values = metrics.ssim_map(original, recon)
-        png = heatmaps.png_bytes(heatmaps.heatmap(1.0 - values, heatmaps.SSIM_LOSS_RANGE))
+        png = heatmaps.png_bytes(
+            heatmaps.heatmap(1.0 - values, heatmaps.SSIM_LOSS_RANGE), compress_level=1
+        )
         raw = heatmaps.npz_bytes(ssim=values.astype(np.float16))
         keys["ssim"] = artefact_key("maps/ssim", png, ".png")
         keys["ssim_raw"] = artefact_key("maps/ssim-raw", raw, ".npz")
         storage.put(keys["ssim"], png)
         storage.put(keys["ssim_raw"], raw)
     if "ciede2000" in wanted:
-        png = heatmaps.png_bytes(heatmaps.heatmap(ciede, heatmaps.CIEDE2000_RANGE))
+        png = heatmaps.png_bytes(
+            heatmaps.heatmap(ciede, heatmaps.CIEDE2000_RANGE), compress_level=1
+        )
         raw = heatmaps.npz_bytes(ciede2000=ciede.astype(np.float16))
         keys["ciede2000"] = artefact_key("maps/ciede2000", png, ".png")
         keys["ciede2000_raw"] = artefact_key("maps/ciede2000-raw", raw, ".npz")

@@ -36,9 +36,10 @@ def heatmap(
     return rgb
 
 
-def png_bytes(rgb: NDArray[np.uint8]) -> bytes:
+def png_bytes(rgb: NDArray[np.uint8], *, compress_level: int = 6) -> bytes:
+    """Lossless PNG; maps use level 1 (noisy images gain little from more effort)."""
     buffer = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=6)
+    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from app.domain.codecs.base import RGB8
 
 F64 = NDArray[np.float64]
+F32 = NDArray[np.float32]
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 DIFFERENCE_GAIN = 8
 """Fixed for every codec, so that difference images compare across codecs and bitrates."""
@@ -42,37 +43,37 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> F64:
     return normalised
 
 
-def _filter_valid(x: F64, window: F64) -> F64:
-    """Separable 'valid' convolution over the last two axes (as pytorch-msssim's conv2d)."""
-    size = window.size
-    h, w = x.shape[-2:]
-    rows: F64 = sum(window[k] * x[..., k : h - size + 1 + k, :] for k in range(size))
-    out: F64 = sum(window[k] * rows[..., :, k : w - size + 1 + k] for k in range(size))
+def _filter_valid(x: F32, window: NDArray[np.float32]) -> F32:
+    """Separable Gaussian filtering over the last two axes, keeping only the 'valid' part
+    (as pytorch-msssim's conv2d without padding)."""
+    from scipy.ndimage import correlate1d
+
+    r = window.size // 2
+    rows = correlate1d(x, window, axis=-2, mode="constant")[..., r:-r, :]
+    out: F32 = correlate1d(rows, window, axis=-1, mode="constant")[..., :, r:-r]
     return out
 
 
-def _ssim_parts(x: F64, y: F64, window: F64, data_range: float) -> tuple[F64, F64]:
+def _ssim_parts(x: F32, y: F32, window: NDArray[np.float32], data_range: float) -> tuple[F32, F32]:
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu1, mu2 = _filter_valid(x, window), _filter_valid(y, window)
+    # One filtering pass over the five stacked moments instead of five passes.
+    moments = _filter_valid(np.stack([x, y, x * x, y * y, x * y]), window)
+    mu1, mu2, xx, yy, xy = moments
     mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    sigma1 = _filter_valid(x * x, window) - mu1_sq
-    sigma2 = _filter_valid(y * y, window) - mu2_sq
-    sigma12 = _filter_valid(x * y, window) - mu12
-    cs_map: F64 = np.asarray((2 * sigma12 + c2) / (sigma1 + sigma2 + c2), dtype=np.float64)
-    ssim_values: F64 = np.asarray(
-        ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map, dtype=np.float64
-    )
+    sigma1, sigma2, sigma12 = xx - mu1_sq, yy - mu2_sq, xy - mu12
+    cs_map: F32 = (2 * sigma12 + c2) / (sigma1 + sigma2 + c2)
+    ssim_values: F32 = ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
     return ssim_values, cs_map
 
 
-def _avg_pool2(x: F64) -> F64:
+def _avg_pool2(x: F32) -> F32:
     """2x2 average pooling with zero padding on odd sizes (count_include_pad=True)."""
     h, w = x.shape[-2:]
     padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(h % 2, h % 2), (w % 2, w % 2)])
     ph, pw = padded.shape[-2:]
     ph, pw = (ph - 2) // 2 + 1, (pw - 2) // 2 + 1
     p = padded[..., : ph * 2, : pw * 2]
-    pooled: F64 = (
+    pooled: F32 = (
         p[..., 0::2, 0::2] + p[..., 1::2, 0::2] + p[..., 0::2, 1::2] + p[..., 1::2, 1::2]
     ) / 4
     return pooled
@@ -82,11 +83,12 @@ def ms_ssim_rgb(original: RGB8, reconstruction: RGB8) -> float | None:
     """MS-SSIM on 0-255 RGB, channels averaged. None when the image is too small (the five
     scales need the smaller side above 160 pixels)."""
     _check(original, reconstruction)
-    window = _gaussian_window()
+    window = _gaussian_window().astype(np.float32)
     if min(original.shape[:2]) <= (window.size - 1) * 2**4:
         return None
-    x = np.moveaxis(original.astype(np.float64), 2, 0)
-    y = np.moveaxis(reconstruction.astype(np.float64), 2, 0)
+    # float32, as pytorch-msssim computes by default.
+    x = np.moveaxis(original.astype(np.float32), 2, 0)
+    y = np.moveaxis(reconstruction.astype(np.float32), 2, 0)
     factors = []
     for level in range(len(MS_SSIM_WEIGHTS)):
         ssim_map, cs_map = _ssim_parts(x, y, window, 255.0)
@@ -95,7 +97,7 @@ def ms_ssim_rgb(original: RGB8, reconstruction: RGB8) -> float | None:
             x, y = _avg_pool2(x), _avg_pool2(y)
         else:
             factors.append(np.maximum(ssim_map.mean(axis=(1, 2)), 0))
-    stacked = np.stack(factors)  # levels x channels
+    stacked = np.stack(factors).astype(np.float64)  # levels x channels
     weights = np.asarray(MS_SSIM_WEIGHTS)[:, None]
     return float(np.prod(stacked**weights, axis=0).mean())
 
@@ -106,8 +108,8 @@ def ssim_map(original: RGB8, reconstruction: RGB8) -> NDArray[np.float32]:
 
     _check(original, reconstruction)
     _, full = structural_similarity(  # type: ignore[no-untyped-call]
-        original,
-        reconstruction,
+        original.astype(np.float32),
+        reconstruction.astype(np.float32),
         channel_axis=2,
         gaussian_weights=True,
         sigma=1.5,
@@ -122,8 +124,8 @@ def ciede2000_map(original: RGB8, reconstruction: RGB8) -> NDArray[np.float32]:
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     _check(original, reconstruction)
-    lab1 = rgb2lab(original)
-    lab2 = rgb2lab(reconstruction)
+    lab1 = rgb2lab(original.astype(np.float32) / 255)
+    lab2 = rgb2lab(reconstruction.astype(np.float32) / 255)
     delta = deltaE_ciede2000(lab1, lab2)  # type: ignore[no-untyped-call]
     return np.asarray(delta, dtype=np.float32)
 
