@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx2 as httpx
 
@@ -84,3 +86,63 @@ def test_demo_worker_imports_uploads_over_the_embedded_broker(demo_site: DemoSit
             time.sleep(0.3)
             report = client.get(f"/api/imports/{job['id']}").json()
     assert (report["status"], report["n_imported"]) == ("done", 1)
+
+
+def _miscomp(site: DemoSite, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=embedded_env(site.var),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_cli_codec_run_on_the_embedded_worker(demo_site: DemoSite) -> None:
+    codecs = _miscomp(demo_site, "codecs", "list", "--json")
+    available = {c["name"]: c["available"] for c in json.loads(codecs.stdout)}
+    assert available["jpeg"] and available["compressai"] and available["external"]
+
+    created = _miscomp(
+        demo_site,
+        "runs",
+        "create",
+        "--dataset",
+        "demo-photos",
+        "--codec",
+        "webp",
+        "--param",
+        "quality=10",
+        "--match-jpeg",
+        "--wait",
+    )
+    assert created.returncode == 0, created.stderr
+    run_id = int(created.stdout.split()[1])
+    assert f"run {run_id} done: 13 done, 0 failed" in created.stdout
+
+    report = json.loads(_miscomp(demo_site, "runs", "show", str(run_id), "--json").stdout)
+    assert report["status"] == "done" and len(report["results"]) == 13
+    for result in report["results"]:
+        assert Path(result["recon_path"]).is_file()
+        assert Path(result["jpeg_path"]).is_file()
+        assert result["bits_source"] == "file"
+        assert result["jpeg_quality"] is not None and result["metrics"]["psnr_rgb"] > 10
+    listing = json.loads(_miscomp(demo_site, "runs", "list", "--json").stdout)
+    assert run_id in [r["id"] for r in listing]
+
+    unknown = _miscomp(demo_site, "runs", "create", "--dataset", "demo-photos", "--codec", "x")
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("error: unknown codec 'x'; known: avif, checkpoint,")
+    bad = _miscomp(
+        demo_site,
+        "runs",
+        "create",
+        "--dataset",
+        "demo-photos",
+        "--codec",
+        "jpeg",
+        "--param",
+        "quality=500",
+    )
+    assert bad.returncode == 1 and "quality" in bad.stderr and "Traceback" not in bad.stderr

@@ -75,6 +75,24 @@ def test_failures_are_clear_errors(card: np.ndarray) -> None:
         ExternalCodec(**silent).encode_decode(card)
 
 
+def test_seeds_and_estimated_bits_for_stochastic_research_codecs(card: np.ndarray) -> None:
+    # A stand-in for CDC's wrapper: it writes the seed into the file and its bit estimate
+    # into {output}.bits, as docs/codecs.md's recipe does.
+    stochastic = {
+        **WEBP,
+        "encode": 'sh -c \'cwebp -quiet -q 50 "$0" -o "$1" && echo $(( 1000 + $2 )) > "$1.bits"\''
+        " {input} {output} {seed}",
+        "bits_from": "sidecar",
+    }
+    codec = ExternalCodec(**stochastic)
+    first, second = codec.encode_decode(card, seed=1), codec.encode_decode(card, seed=7)
+    assert (first.bits, second.bits) == (1001, 1007)
+    assert first.bits_source is BitsSource.ESTIMATE
+    without = {**stochastic, "encode": "cwebp -quiet -q 50 {input} -o {output}"}
+    with pytest.raises(CodecError, match="no readable compressed.webp.bits"):
+        ExternalCodec(**without).encode_decode(card)
+
+
 def test_bad_configurations_are_refused() -> None:
     with pytest.raises(CodecUnavailable, match="not found on PATH"):
         ExternalCodec(**{**WEBP, "encode": "no-such-codec {input} {output}"})

@@ -3,7 +3,9 @@
 This is how HiFiC (tfci.py), Minnen & Singh 2020, CDC, BPG or VTM are run (docs/codecs.md has
 worked recipes). Placeholders: ``{input}`` and ``{output}`` in both templates (the original
 image and the compressed file when encoding; the compressed file and the reconstruction when
-decoding), ``{quality}`` for the quality parameter. Bits are the compressed file's size.
+decoding), ``{quality}`` for the quality parameter, ``{seed}`` for stochastic codecs. Bits
+are the compressed file's size, or, for research codecs that only estimate their rate (CDC),
+the integer the encoder writes to ``{output}.bits`` (``bits_from="sidecar"``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class ExternalConfig(BaseModel):
     compressed_suffix: str = Field(default=".bin", pattern=r"^\.[A-Za-z0-9]{1,10}$")
     reconstruction_suffix: str = Field(default=".png", pattern=r"^\.(png|ppm|pnm|bmp|tif|tiff)$")
     timeout_s: float = Field(default=600, gt=0)
+    bits_from: Literal["file", "sidecar"] = "file"
 
     @field_validator("encode", "decode")
     @classmethod
@@ -73,11 +76,12 @@ class ExternalCodec:
     def at_quality(self, quality: int) -> Self:
         return type(self)(**{**self.config.model_dump(), "quality": quality})
 
-    def _command(self, template: str, source: Path, target: Path) -> list[str]:
+    def _command(self, template: str, source: Path, target: Path, seed: int | None) -> list[str]:
         values = {
             "input": str(source),
             "output": str(target),
             "quality": "" if self.config.quality is None else str(self.config.quality),
+            "seed": "0" if seed is None else str(seed),
         }
         return [part.format(**values) for part in shlex.split(template)]
 
@@ -103,21 +107,26 @@ class ExternalCodec:
             compressed = work / f"compressed{self.config.compressed_suffix}"
             reconstruction = work / f"reconstruction{self.config.reconstruction_suffix}"
             Image.fromarray(rgb, mode="RGB").save(source)
-            encode_s = self._run(self._command(self.config.encode, source, compressed), "encode")
+            encode_s = self._run(
+                self._command(self.config.encode, source, compressed, seed), "encode"
+            )
             if not compressed.exists() or compressed.stat().st_size == 0:
                 raise CodecError("encode wrote no compressed file")
             decode_s = self._run(
-                self._command(self.config.decode, compressed, reconstruction), "decode"
+                self._command(self.config.decode, compressed, reconstruction, seed), "decode"
             )
             try:
                 with Image.open(reconstruction) as decoded:
                     recon = np.asarray(decoded.convert("RGB"), dtype=np.uint8)
             except (OSError, ValueError) as exc:
                 raise CodecError(f"decode wrote no readable image: {exc}") from None
+            bits, bits_source = compressed.stat().st_size * 8, BitsSource.FILE
+            if self.config.bits_from == "sidecar":
+                sidecar = compressed.with_name(compressed.name + ".bits")
+                try:
+                    bits, bits_source = int(sidecar.read_text().strip()), BitsSource.ESTIMATE
+                except (OSError, ValueError) as exc:
+                    raise CodecError(f"encode wrote no readable {sidecar.name}: {exc}") from None
             return CodecOutput(
-                recon,
-                bits=compressed.stat().st_size * 8,
-                bits_source=BitsSource.FILE,
-                encode_s=encode_s,
-                decode_s=decode_s,
+                recon, bits=bits, bits_source=bits_source, encode_s=encode_s, decode_s=decode_s
             )
