@@ -77,6 +77,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/runs/{run_id}/retry"): ADMIN,
     ("GET", "/media/results/{result_id}/{kind}.png"): READERS,
     ("GET", "/api/codecs"): READERS,
+    ("GET", "/datasets/{dataset_id}/rd.{fmt}"): READERS,
     ("GET", "/api/runs"): READERS,
     ("POST", "/api/runs"): ADMIN,
     ("GET", "/api/runs/{run_id}"): READERS,
@@ -157,6 +158,7 @@ def world(db: Session) -> World:
             "run_id": run.id,
             "result_id": result.id,
             "kind": "reconstruction",
+            "fmt": "svg",
         }
     )
 

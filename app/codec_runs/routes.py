@@ -16,6 +16,7 @@ from app.codec_runs.schemas import ALL_MAPS, RunCreate
 from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.db import SessionDep
+from app.domain import rd
 from app.domain.codecs import registry
 from app.errors import NotFound, UserError
 from app.storage import LocalMediaStorage
@@ -160,4 +161,24 @@ def result_image(
         path,
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )
+
+
+@router.get("/datasets/{dataset_id}/rd.{fmt}", name="dataset_rd_plot")
+def dataset_rd_plot(
+    dataset_id: int, fmt: str, user: DatasetReader, session: SessionDep
+) -> Response:
+    """The dataset's rate-distortion plot (bpp vs PSNR and MS-SSIM, one curve per codec)."""
+    if fmt not in rd.FORMATS:
+        raise NotFound(f"no {fmt!r} format; choose from {', '.join(rd.FORMATS)}")
+    dataset = dataset_service.get_dataset(session, dataset_id)
+    curves = rd.curves(service.rd_points(session, dataset_id))
+    if not curves:
+        raise NotFound(f"dataset {dataset.name!r} has no finished codec results yet")
+    body = rd.render(curves, title=f"Rate-distortion on {dataset.name}", fmt=fmt)  # type: ignore[arg-type]
+    filename = f"rd-{dataset.name}.{fmt}".replace('"', "")
+    return Response(
+        body,
+        media_type=rd.FORMATS[fmt],
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
     )

@@ -16,6 +16,7 @@ from app.datasets import service as dataset_service
 from app.datasets.models import Image
 from app.db import utcnow
 from app.domain.codecs import registry
+from app.domain.rd import RunPoints
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobs import enqueue_after_commit
 from app.users.models import User
@@ -179,4 +180,30 @@ def results(session: Session, run_id: int) -> list[tuple[CodecResult, Image]]:
         .where(CodecResult.run_id == run_id)
         .order_by(CodecResult.image_id, CodecResult.seed)
     )
-    return [(result, image) for result, image in rows.tuples()]
+    return [(result, image) for result, image in rows]
+
+
+def rd_points(session: Session, dataset_id: int) -> list[RunPoints]:
+    """Per-image figures of every run of a dataset, for its rate-distortion plot."""
+    rows = session.execute(
+        select(CodecRun, CodecResult)
+        .join(CodecResult, CodecResult.run_id == CodecRun.id)
+        .where(CodecRun.dataset_id == dataset_id, CodecResult.status == "done")
+        .order_by(CodecRun.id)
+    )
+    by_run: dict[int, RunPoints] = {}
+    for run, result in rows:
+        points = by_run.setdefault(run.id, RunPoints(run.codec, run.params, [], []))
+        if result.bpp is not None:
+            points.points.append(
+                (result.bpp, result.metrics.get("psnr_rgb"), result.metrics.get("ms_ssim_rgb"))
+            )
+        if result.jpeg_bpp is not None and result.jpeg_status == "matched":
+            points.jpeg_points.append(
+                (
+                    result.jpeg_bpp,
+                    result.jpeg_metrics.get("psnr_rgb"),
+                    result.jpeg_metrics.get("ms_ssim_rgb"),
+                )
+            )
+    return list(by_run.values())

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
+from app.codec_runs import service as run_service
 from app.config import get_settings
 from app.datasets import importer, service
 from app.datasets.models import ImportJob
@@ -80,6 +81,7 @@ def datasets_detail(
             "page": page,
             "pages": pages,
             "imports": service.list_imports(session, dataset_id),
+            "runs": run_service.list_runs(session, dataset_id=dataset_id),
         },
         block="image_grid",
     )

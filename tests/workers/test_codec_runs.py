@@ -173,6 +173,15 @@ def test_neural_and_jpeg_runs_complete_with_every_artefact(
     assert 'data-testid="run-status">done' in page.text
     assert "/media/results/" in page.text
 
+    svg = committed_client.get(f"/datasets/{dataset_id}/rd.svg")
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert "bmshj2018-hyperprior (mse), random weights" in svg.text
+    assert "jpeg (optimize=False, progressive=False, subsampling=4:2:0)" in svg.text
+    assert svg.content == committed_client.get(f"/datasets/{dataset_id}/rd.svg").content
+    pdf = committed_client.get(f"/datasets/{dataset_id}/rd.pdf")
+    assert pdf.content.startswith(b"%PDF") and pdf.headers["content-type"] == "application/pdf"
+    assert committed_client.get(f"/datasets/{dataset_id}/rd.gif").status_code == 404
+
 
 def test_a_duplicated_task_makes_no_second_result(
     committed_db: Engine, celery_worker_thread: None

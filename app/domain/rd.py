@@ -1,0 +1,116 @@
+"""Rate-distortion curves: mean bpp against mean PSNR and MS-SSIM, one curve per codec.
+
+Runs of the same codec that differ only in quality form one curve (a quality ladder); the
+bpp-matched JPEG references of neural runs form a curve of their own.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from statistics import mean
+from typing import Any, Literal
+
+LADDER_KEYS = frozenset({"quality", "qp"})
+FORMATS: dict[str, str] = {"svg": "image/svg+xml", "pdf": "application/pdf", "png": "image/png"}
+
+
+@dataclass(frozen=True)
+class RunPoints:
+    """Per-image figures of one run: (bpp, psnr, ms-ssim) triples."""
+
+    codec: str
+    params: dict[str, Any]
+    points: list[tuple[float, float | None, float | None]]
+    jpeg_points: list[tuple[float, float | None, float | None]]
+
+
+@dataclass(frozen=True)
+class Curve:
+    label: str
+    bpp: list[float]
+    psnr: list[float | None]
+    ms_ssim: list[float | None]
+
+
+def curve_label(codec: str, params: dict[str, Any]) -> str:
+    if codec == "imported":
+        return str(params.get("label", "imported"))
+    if codec == "external":
+        return str(params.get("label", "external"))
+    rest = {
+        k: v
+        for k, v in params.items()
+        if k not in LADDER_KEYS and k not in ("weights_dir", "device", "check_decode")
+    }
+    if codec == "compressai":
+        return f"{rest.get('arch')} ({rest.get('metric', 'mse')})" + (
+            "" if rest.get("pretrained", True) else ", random weights"
+        )
+    flags = ", ".join(f"{k}={v}" for k, v in sorted(rest.items()))
+    return f"{codec} ({flags})" if flags else codec
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return mean(known) if known else None
+
+
+def curves(runs: Iterable[RunPoints]) -> list[Curve]:
+    grouped: dict[str, list[tuple[float, float | None, float | None]]] = defaultdict(list)
+    for run in runs:
+        for label, points in (
+            (curve_label(run.codec, run.params), run.points),
+            ("JPEG at matched bpp", run.jpeg_points),
+        ):
+            if points:
+                grouped[label].append(
+                    (
+                        mean(p[0] for p in points),
+                        _mean(p[1] for p in points),
+                        _mean(p[2] for p in points),
+                    )
+                )
+    result = []
+    for label, triples in sorted(grouped.items()):
+        triples.sort()
+        result.append(
+            Curve(label, [t[0] for t in triples], [t[1] for t in triples], [t[2] for t in triples])
+        )
+    return result
+
+
+def render(
+    curve_list: list[Curve], *, title: str, fmt: Literal["svg", "pdf", "png"] = "svg"
+) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = figure.subplots(1, 2)
+    for axis, metric, ylabel in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):
+        for curve in curve_list:
+            pairs = [
+                (b, v)
+                for b, v in zip(curve.bpp, getattr(curve, metric), strict=True)
+                if v is not None
+            ]
+            if pairs:
+                xs, ys = zip(*pairs, strict=True)
+                axis.plot(xs, ys, marker="o", label=curve.label)
+        axis.set_xlabel("bits per pixel")
+        axis.set_ylabel(ylabel)
+        axis.grid(True, alpha=0.3)
+    axes[0].legend(fontsize="small")
+    figure.suptitle(title)
+    buffer = io.BytesIO()
+    # Fixed metadata so the same data gives the same bytes (no creation date).
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {}}[fmt]
+    # A fixed salt for the SVG's element ids, too: the same figure is the same file.
+    with matplotlib.rc_context({"svg.hashsalt": "miscomp"}):
+        figure.savefig(buffer, format=fmt, metadata=metadata)
+    return buffer.getvalue()
