@@ -512,6 +512,11 @@ def demo(
         f"demo dataset {demo_setup.DEMO_DATASET!r}: {job.n_imported} new images, "
         f"{job.n_duplicate} already there, {job.n_failed} failed"
     )
+    with session_scope(_sessionmaker()) as session:
+        session.info["actor_label"] = "demo"
+        dataset = demo_setup.ensure_demo_dataset(session)
+        for message in demo_setup.ensure_demo_runs(session, dataset):
+            typer.echo(message)
     typer.echo("\nDemo accounts (username / password):")
     for account in accounts:
         typer.echo(f"  {account.role.value:11} {account.username:12} {account.password}")

@@ -114,3 +114,60 @@ def ensure_demo_dataset(session: Session) -> Dataset:
             actor=None,
         )
     return dataset
+
+
+DEMO_RUN_IMAGES = ("miscomp-test-card.png", "astronaut.png", "coffee.png", "chelsea.png")
+DEMO_NEURAL_PARAMS: dict[str, object] = {
+    "arch": "mbt2018-mean",
+    "quality": 1,
+    "pretrained": False,
+}
+"""Random weights until the project's own trained models ship: the run shows the pipeline
+(bitstream, decode check, metrics, maps, bpp-matched JPEG), not a codec's real quality."""
+
+
+def ensure_demo_runs(session: Session, dataset: Dataset) -> list[str]:
+    """Queue the demo's codec runs once: a neural run with matched JPEG, and a WebP run."""
+    from sqlalchemy import select
+
+    from app.codec_runs import service as run_service
+    from app.codec_runs.schemas import RunCreate
+    from app.datasets.models import Image
+    from app.domain.codecs import registry
+
+    image_ids = list(
+        session.scalars(
+            select(Image.id)
+            .where(Image.dataset_id == dataset.id, Image.filename.in_(DEMO_RUN_IMAGES))
+            .order_by(Image.id)
+        )
+    )
+    if not image_ids:
+        return []
+    existing = {
+        (run.codec, str(sorted(run.params.items())))
+        for run in run_service.list_runs(session, dataset_id=dataset.id)
+    }
+    wanted: list[tuple[str, dict[str, object]]] = [("webp", {"quality": 8})]
+    messages = []
+    if registry.availability("compressai").available:
+        wanted.insert(0, ("compressai", DEMO_NEURAL_PARAMS))
+    else:
+        messages.append("neural demo run skipped: PyTorch and CompressAI are not installed")
+    for codec, params in wanted:
+        validated = registry.validate(codec, dict(params))
+        if (codec, str(sorted(validated.items()))) in existing:
+            continue
+        run = run_service.create_run(
+            session,
+            RunCreate(
+                dataset_id=dataset.id,
+                codec=codec,
+                params=dict(params),
+                image_ids=image_ids,
+                match_jpeg=True,
+            ),
+            actor=None,
+        )
+        messages.append(f"queued codec run {run.id}: {codec} {validated}")
+    return messages

@@ -59,6 +59,28 @@ def test_demo_creates_accounts_and_the_demo_dataset(demo_site: DemoSite) -> None
     assert ("demo-photos", 13) in [(d["name"], d["image_count"]) for d in datasets]
 
 
+def test_demo_queues_a_neural_run_with_matched_jpeg_and_shows_it(demo_site: DemoSite) -> None:
+    assert "queued codec run" in demo_site.setup_output
+    with _login(demo_site, "admin") as client:
+        runs = {r["codec"]: r for r in client.get("/api/runs").json()}
+        neural = runs["compressai"]
+        assert neural["match_jpeg"] and neural["params"]["arch"] == "mbt2018-mean"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            report = client.get(f"/api/runs/{neural['id']}").json()
+            if report["status"] == "done":
+                break
+            time.sleep(0.5)
+        assert report["status"] == "done"
+        assert {r["status"] for r in report["results"]} == {"done"}
+        assert len(report["results"]) == 4
+        assert all(r["jpeg_quality"] for r in report["results"])
+        page = client.get(f"/runs/{neural['id']}")
+        assert "miscomp-test-card.png" in page.text and "Matched JPEG" in page.text
+        dataset_page = client.get(f"/datasets/{neural['dataset_id']}").text
+        assert f"/datasets/{neural['dataset_id']}/rd.svg" in dataset_page
+
+
 def test_running_demo_again_reuses_what_exists(demo_site: DemoSite) -> None:
     again = subprocess.run(
         [sys.executable, "-m", "app.cli", "demo", "--no-serve"],
@@ -69,6 +91,7 @@ def test_running_demo_again_reuses_what_exists(demo_site: DemoSite) -> None:
         check=True,
     )
     assert "0 new images, 13 already there" in again.stdout
+    assert "queued codec run" not in again.stdout
     for username, password in demo_site.passwords.items():
         assert f"{username:12} {password}" in again.stdout
 
