@@ -311,11 +311,15 @@ def runs_create(
     jpeg_param: Annotated[
         list[str] | None, typer.Option(help="JPEG reference flag KEY=VALUE (subsampling...).")
     ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Map to compute: difference, ssim, ciede2000 (default all)."),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
 ) -> None:
     """Queue a codec run over a dataset."""
     from app.codec_runs import service
-    from app.codec_runs.schemas import RunCreate
+    from app.codec_runs.schemas import ALL_MAPS, RunCreate
     from app.datasets import service as dataset_service
 
     with session_scope(_sessionmaker()) as session:
@@ -332,6 +336,7 @@ def runs_create(
                 seeds=seed or [0],
                 match_jpeg=match_jpeg,
                 jpeg_params=_parse_params(jpeg_param or []),
+                maps=map_ if map_ is not None else list(ALL_MAPS),
             ),
             actor=None,
         )

@@ -75,13 +75,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
-        try:
-            yield session
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
+    with session_scope(request.app.state.sessionmaker) as session:
+        yield session
 
 
 # scope="function": the commit runs before the response is sent, so a client never sees a

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.auth.dependencies import csrf_token_for
-from app.config import PROJECT_ROOT
+from app.config import PROJECT_ROOT, get_settings
+from app.errors import NotFound
+from app.storage import LocalMediaStorage
 
 templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
 
@@ -37,6 +39,17 @@ def render(
     )
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+MEDIA_CACHE = "private, max-age=31536000, immutable"
+
+
+def media_file(key: str, media_type: str) -> FileResponse:
+    """A stored file, byte for byte (never re-encoded); content-addressed, so cacheable."""
+    path = LocalMediaStorage(get_settings().media_root).local_path(key)
+    if not path.exists():
+        raise NotFound("the stored file is missing from the media root")
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
 
 
 def hx_redirect(request: Request, url: str) -> Response:

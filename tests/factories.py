@@ -9,10 +9,14 @@ import zipfile
 from PIL import Image
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.datasets.models import Dataset
+from app.datasets.models import Image as StoredImage
 from app.datasets.schemas import DatasetCreate
+from app.domain.images import decode_image, thumbnail_jpeg
 from app.domain.roles import Role
+from app.storage import LocalMediaStorage, image_key, thumbnail_key
 from app.users import service as user_service
 from app.users.models import User
 from app.users.schemas import UserCreate
@@ -36,6 +40,38 @@ def make_user(
 def make_dataset(session: Session, name: str | None = None, **fields: str) -> Dataset:
     data = DatasetCreate(name=name or f"dataset-{next(_counter)}", **fields)
     return dataset_service.create_dataset(session, data, actor=None)
+
+
+def store_image(
+    session: Session, dataset_id: int, picture: Image.Image, filename: str
+) -> StoredImage:
+    """An image stored as an import stores it (lossless PNG and thumbnail), without the
+    import machinery: for tests that need images in a dataset."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    decoded = decode_image(buffer.getvalue(), max_pixels=50_000_000)
+    storage = LocalMediaStorage(get_settings().media_root)
+    key = image_key(decoded.pixels_sha256)
+    thumb = thumbnail_key(decoded.pixels_sha256, 256)
+    storage.put(key, decoded.png_bytes())
+    storage.put(thumb, thumbnail_jpeg(decoded.rgb, max_side=256))
+    image = StoredImage(
+        dataset_id=dataset_id,
+        filename=filename,
+        source_sha256=decoded.source_sha256,
+        pixels_sha256=decoded.pixels_sha256,
+        width=decoded.width,
+        height=decoded.height,
+        format="PNG",
+        original_mode=decoded.original_mode,
+        source_bytes=len(buffer.getvalue()),
+        storage_key=key,
+        thumbnail_key=thumb,
+        notes=[],
+    )
+    session.add(image)
+    session.flush()
+    return image
 
 
 def image_bytes(

@@ -6,23 +6,22 @@ rules are never left to chance.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
 from app.codec_runs.models import CodecResult, CodecRun
-from app.config import get_settings
-from app.datasets.models import Image, ImportJob
-from app.domain.images import decode_image, thumbnail_jpeg
+from app.datasets.models import ImportJob
 from app.domain.roles import Role
 from app.main import ROUTERS
-from app.storage import LocalMediaStorage, image_key, thumbnail_key
 from app.users import service as user_service
 from tests.conftest import login
-from tests.factories import image_bytes, make_dataset, make_user
+from tests.factories import image_bytes, make_dataset, make_user, store_image
 
 PUBLIC = "public"
 ADMIN = frozenset({Role.ADMIN})
@@ -108,31 +107,11 @@ def test_every_route_has_an_access_rule() -> None:
 @pytest.fixture
 def world(db: Session) -> World:
     dataset = make_dataset(db)
-    decoded = decode_image(image_bytes(), max_pixels=10_000)
-    storage = LocalMediaStorage(get_settings().media_root)
-    storage.put(image_key(decoded.pixels_sha256), decoded.png_bytes())
-    storage.put(
-        thumbnail_key(decoded.pixels_sha256, 256), thumbnail_jpeg(decoded.rgb, max_side=256)
-    )
     job = ImportJob(dataset_id=dataset.id, source_kind="upload", status="done")
     db.add(job)
     db.flush()
-    image = Image(
-        dataset_id=dataset.id,
-        filename="a.png",
-        source_sha256="0" * 64,
-        pixels_sha256=decoded.pixels_sha256,
-        width=decoded.width,
-        height=decoded.height,
-        format="PNG",
-        original_mode="RGB",
-        source_bytes=100,
-        storage_key=image_key(decoded.pixels_sha256),
-        thumbnail_key=thumbnail_key(decoded.pixels_sha256, 256),
-        import_id=job.id,
-    )
-    db.add(image)
-    db.flush()
+    image = store_image(db, dataset.id, PILImage.open(io.BytesIO(image_bytes())), "a.png")
+    image.import_id = job.id
     run = CodecRun(dataset_id=dataset.id, codec="jpeg", params={"quality": 20}, seeds=[0])
     db.add(run)
     db.flush()
@@ -141,7 +120,7 @@ def world(db: Session) -> World:
         image_id=image.id,
         seed=0,
         status="done",
-        recon_key=image_key(decoded.pixels_sha256),
+        recon_key=image.storage_key,
     )
     db.add(result)
     other = make_user(db, Role.ANNOTATOR)

@@ -95,6 +95,35 @@ def _run_is_cancelled(session: Session, result: CodecResult) -> bool:
     return False
 
 
+def _start_step(
+    session: Session,
+    result_id: int,
+    ready: str,
+    working: str,
+    task_id: str,
+    settings: Settings,
+) -> CodecResult | str:
+    """Claim the result for one step; the status to return instead when there is nothing to
+    do (another task holds it, it is finished, or its run was cancelled)."""
+    session.info["actor_label"] = "worker"
+    result = _claim(
+        session,
+        result_id,
+        ready=ready,
+        working=working,
+        task_id=task_id,
+        lease_s=settings.task_lease_s,
+    )
+    if result is None:
+        current = session.get(CodecResult, result_id)
+        return current.status if current else "missing"
+    if _run_is_cancelled(session, result):
+        session.commit()
+        _finish_run_if_complete(session, result.run_id)
+        return result.status
+    return result
+
+
 def _fail(result: CodecResult, message: str, *, status: str = "failed") -> None:
     result.status = status
     result.error = message[:5000]
@@ -132,21 +161,9 @@ def encode_result(
 ) -> str:
     """Encode and decode one image; returns the result's status afterwards."""
     with factory() as session:
-        session.info["actor_label"] = "worker"
-        result = _claim(
-            session,
-            result_id,
-            ready="pending",
-            working="encoding",
-            task_id=task_id,
-            lease_s=settings.task_lease_s,
-        )
-        if result is None:
-            current = session.get(CodecResult, result_id)
-            return current.status if current else "missing"
-        if _run_is_cancelled(session, result):
-            session.commit()
-            return result.status
+        result = _start_step(session, result_id, "pending", "encoding", task_id, settings)
+        if isinstance(result, str):
+            return result
         run = session.get(CodecRun, result.run_id)
         image = session.get(Image, result.image_id)
         if run is None or image is None:
@@ -205,22 +222,9 @@ def postprocess_result(
 ) -> str:
     """Metrics, difference images and the bpp-matched JPEG of one reconstruction."""
     with factory() as session:
-        session.info["actor_label"] = "worker"
-        result = _claim(
-            session,
-            result_id,
-            ready="encoded",
-            working="postprocessing",
-            task_id=task_id,
-            lease_s=settings.task_lease_s,
-        )
-        if result is None:
-            current = session.get(CodecResult, result_id)
-            return current.status if current else "missing"
-        if _run_is_cancelled(session, result):
-            session.commit()
-            _finish_run_if_complete(session, result.run_id)
-            return result.status
+        result = _start_step(session, result_id, "encoded", "postprocessing", task_id, settings)
+        if isinstance(result, str):
+            return result
         run = session.get(CodecRun, result.run_id)
         image = session.get(Image, result.image_id)
         if run is None or image is None or result.recon_key is None:

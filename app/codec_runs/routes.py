@@ -13,14 +13,12 @@ from app.auth.dependencies import DatasetReader, DatasetWriter
 from app.codec_runs import service
 from app.codec_runs.models import CodecResult
 from app.codec_runs.schemas import ALL_MAPS, RunCreate
-from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain import rd
 from app.domain.codecs import registry
 from app.errors import NotFound, UserError
-from app.storage import LocalMediaStorage
-from app.web import hx_redirect, render
+from app.web import hx_redirect, media_file, render
 
 router = APIRouter(tags=["codec runs"])
 RESULT_FILES = {"reconstruction": "recon_key", "jpeg": "jpeg_key"}
@@ -156,12 +154,7 @@ def result_image(
         raise NotFound(f"no {kind!r} image; choose from {sorted([*RESULT_FILES, *MAP_FILES])}")
     if not key:
         raise NotFound(f"result {result_id} has no {kind} image (yet)")
-    path = LocalMediaStorage(get_settings().media_root).local_path(key)
-    return FileResponse(
-        path,
-        media_type="image/png",
-        headers={"Cache-Control": "private, max-age=31536000, immutable"},
-    )
+    return media_file(key, "image/png")
 
 
 @router.get("/datasets/{dataset_id}/rd.{fmt}", name="dataset_rd_plot")

@@ -19,13 +19,11 @@ from app.datasets.models import ImportJob
 from app.datasets.schemas import DatasetCreate
 from app.db import SessionDep
 from app.errors import UserError
-from app.storage import LocalMediaStorage
 from app.users.models import User
-from app.web import hx_redirect, render
+from app.web import hx_redirect, media_file, render
 
 router = APIRouter(tags=["datasets"])
 GRID_PAGE_SIZE = 60
-MEDIA_CACHE = "private, max-age=31536000, immutable"
 
 
 @router.get("/datasets", name="datasets_list")
@@ -149,19 +147,12 @@ def images_detail(
     )
 
 
-def _media_file(key: str, media_type: str) -> FileResponse:
-    path = LocalMediaStorage(get_settings().media_root).local_path(key)
-    if not path.exists():
-        raise UserError("stored file is missing")
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
-
-
 @router.get("/media/images/{image_id}/pixels.png", name="image_pixels")
 def image_pixels(image_id: int, user: DatasetReader, session: SessionDep) -> FileResponse:
     """The stored lossless PNG, byte for byte: never re-encoded or resized on the way."""
-    return _media_file(service.get_image(session, image_id).storage_key, "image/png")
+    return media_file(service.get_image(session, image_id).storage_key, "image/png")
 
 
 @router.get("/media/images/{image_id}/thumbnail.jpg", name="image_thumbnail")
 def image_thumbnail(image_id: int, user: DatasetReader, session: SessionDep) -> FileResponse:
-    return _media_file(service.get_image(session, image_id).thumbnail_key, "image/jpeg")
+    return media_file(service.get_image(session, image_id).thumbnail_key, "image/jpeg")

@@ -111,3 +111,32 @@ def test_annotator_sees_only_their_queue(page: Page, demo_site: DemoSite) -> Non
     page.goto(f"{demo_site.url}/")
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(f"{demo_site.url}/login")
+
+
+def test_admin_queues_a_codec_run_and_watches_it_finish(page: Page, demo_site: DemoSite) -> None:
+    _log_in(page, demo_site, "admin")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Codec runs").click()
+    page.get_by_role("link", name="New codec run").click()
+    page.get_by_label("Dataset").select_option(label="demo-photos (13 images)")
+    page.get_by_label("Codec").select_option("jpeg")
+    page.get_by_label("Parameters (JSON)").fill('{"quality": 5, "subsampling": "4:4:4"}')
+    page.get_by_label("ssim").uncheck()
+    page.get_by_role("button", name="Queue run").click()
+    expect(page.get_by_test_id("run-status")).to_have_text("done", timeout=120_000)
+    expect(page.get_by_text('"subsampling": "4:4:4"')).to_be_visible()
+    rows = page.locator("table.report tbody tr")
+    expect(rows).to_have_count(13)
+    difference = page.get_by_role("link", name="difference").first
+    response = page.request.get(demo_site.url + difference.get_attribute("href"))
+    assert response.status == 200 and response.headers["content-type"] == "image/png"
+    expect(page.get_by_role("link", name="ssim")).to_have_count(0)
+
+
+def test_run_form_keeps_input_and_explains_errors(page: Page, demo_site: DemoSite) -> None:
+    _log_in(page, demo_site, "admin")
+    page.goto(f"{demo_site.url}/runs/new")
+    page.get_by_label("Codec").select_option("jpeg")
+    page.get_by_label("Parameters (JSON)").fill('{"quality": 0}')
+    page.get_by_role("button", name="Queue run").click()
+    expect(page.get_by_role("alert")).to_contain_text("quality")
+    expect(page.get_by_label("Parameters (JSON)")).to_have_value('{"quality": 0}')

@@ -3,46 +3,26 @@ media served byte for byte."""
 
 from __future__ import annotations
 
+import io
 import re
 
 from fastapi.testclient import TestClient
+from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.datasets.models import Image
-from app.domain.images import decode_image, thumbnail_jpeg
 from app.domain.roles import Role
-from app.storage import LocalMediaStorage, image_key, thumbnail_key
+from app.storage import LocalMediaStorage
 from tests.conftest import login
-from tests.factories import image_bytes, make_dataset, make_user
+from tests.factories import image_bytes, make_dataset, make_user, store_image
 
 
 def _add_images(db: Session, dataset_id: int, count: int) -> list[Image]:
-    storage = LocalMediaStorage(get_settings().media_root)
-    images = []
-    for i in range(count):
-        data = image_bytes()
-        decoded = decode_image(data, max_pixels=10_000)
-        storage.put(image_key(decoded.pixels_sha256), decoded.png_bytes())
-        storage.put(
-            thumbnail_key(decoded.pixels_sha256, 256), thumbnail_jpeg(decoded.rgb, max_side=256)
-        )
-        images.append(
-            Image(
-                dataset_id=dataset_id,
-                filename=f"img-{i:03d}.png",
-                source_sha256=decoded.source_sha256,
-                pixels_sha256=decoded.pixels_sha256,
-                width=decoded.width,
-                height=decoded.height,
-                format="PNG",
-                original_mode="RGB",
-                source_bytes=len(data),
-                storage_key=image_key(decoded.pixels_sha256),
-                thumbnail_key=thumbnail_key(decoded.pixels_sha256, 256),
-            )
-        )
-    db.add_all(images)
+    images = [
+        store_image(db, dataset_id, PILImage.open(io.BytesIO(image_bytes())), f"img-{i:03d}.png")
+        for i in range(count)
+    ]
     db.commit()
     return images
 

@@ -24,14 +24,13 @@ from app.codec_runs import processing, service
 from app.codec_runs.models import CodecResult, CodecRun
 from app.codec_runs.schemas import RunCreate
 from app.config import get_settings
-from app.datasets.models import Dataset, Image
+from app.datasets.models import Dataset
 from app.db import make_sessionmaker
-from app.domain.images import decode_image, thumbnail_jpeg
 from app.domain.roles import Role
 from app.domain.testcard import draw_test_card
-from app.storage import LocalMediaStorage, image_key, thumbnail_key
+from app.storage import LocalMediaStorage
 from tests.conftest import login
-from tests.factories import make_dataset, make_user
+from tests.factories import make_dataset, make_user, store_image
 
 pytestmark = pytest.mark.worker
 SLOW_WEBP = {
@@ -45,33 +44,11 @@ SLOW_WEBP = {
 def _dataset_with_images(engine: Engine, count: int, size: tuple[int, int] = (192, 176)) -> int:
     """Crops of the test card, stored as an import would store them."""
     card = draw_test_card()
-    storage = LocalMediaStorage(get_settings().media_root)
     with Session(engine, expire_on_commit=False) as session:
         dataset = make_dataset(session, f"runs-{uuid.uuid4().hex[:8]}")
         for i in range(count):
-            crop = card.crop((i * 150, i * 90, i * 150 + size[0], i * 90 + size[1]))
-            buffer = io.BytesIO()
-            crop.save(buffer, format="PNG")
-            decoded = decode_image(buffer.getvalue(), max_pixels=10_000_000)
-            storage.put(image_key(decoded.pixels_sha256), decoded.png_bytes())
-            storage.put(
-                thumbnail_key(decoded.pixels_sha256, 256), thumbnail_jpeg(decoded.rgb, max_side=256)
-            )
-            session.add(
-                Image(
-                    dataset_id=dataset.id,
-                    filename=f"crop-{i}.png",
-                    source_sha256=decoded.source_sha256,
-                    pixels_sha256=decoded.pixels_sha256,
-                    width=decoded.width,
-                    height=decoded.height,
-                    format="PNG",
-                    original_mode="RGB",
-                    source_bytes=len(buffer.getvalue()),
-                    storage_key=image_key(decoded.pixels_sha256),
-                    thumbnail_key=thumbnail_key(decoded.pixels_sha256, 256),
-                )
-            )
+            box = (i * 150, i * 90, i * 150 + size[0], i * 90 + size[1])
+            store_image(session, dataset.id, card.crop(box), f"crop-{i}.png")
         session.commit()
         return dataset.id
 
