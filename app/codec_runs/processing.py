@@ -231,11 +231,12 @@ def postprocess_result(
             raise LookupError(f"result {result_id}: run, image or reconstruction is missing")
         original = load_rgb(storage, image.storage_key)
         recon = load_rgb(storage, result.recon_key)
-        ciede = metrics.ciede2000_map(original, recon)
+        original_lab = metrics.lab_of(original)  # shared by the reconstruction and its JPEG
+        ciede = metrics.ciede2000_map(original, recon, original_lab=original_lab)
         result.maps = _maps(storage, original, recon, run.maps, ciede=ciede)
         result.metrics = metrics.measure(original, recon, ciede=ciede).as_json()
         if run.match_jpeg and result.bpp:
-            _match_jpeg(storage, run, result, original)
+            _match_jpeg(storage, run, result, original, original_lab)
         result.status = "done"
         result.finished_at = utcnow()
         session.commit()
@@ -279,7 +280,13 @@ def _maps(
     return keys
 
 
-def _match_jpeg(storage: MediaStorage, run: CodecRun, result: CodecResult, original: RGB8) -> None:
+def _match_jpeg(
+    storage: MediaStorage,
+    run: CodecRun,
+    result: CodecResult,
+    original: RGB8,
+    original_lab: NDArray[np.float32],
+) -> None:
     assert result.bpp is not None
     match = match_bpp(JpegCodec(**run.jpeg_params), original, result.bpp)
     png = heatmaps.png_bytes(match.output.reconstruction)
@@ -291,7 +298,9 @@ def _match_jpeg(storage: MediaStorage, run: CodecRun, result: CodecResult, origi
     result.jpeg_bpp = match.achieved_bpp
     result.jpeg_encodes = match.encodes
     result.jpeg_key = key
-    result.jpeg_metrics = metrics.measure(original, match.output.reconstruction).as_json()
+    result.jpeg_metrics = metrics.measure(
+        original, match.output.reconstruction, original_lab=original_lab
+    ).as_json()
 
 
 def _finish_run_if_complete(session: Session, run_id: int) -> None:

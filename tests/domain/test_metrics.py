@@ -8,6 +8,7 @@ import pytest
 from app.domain.metrics import (
     DIFFERENCE_GAIN,
     amplified_difference,
+    ciede2000,
     ciede2000_map,
     measure,
     ms_ssim_rgb,
@@ -74,3 +75,27 @@ def test_measure_reports_json_ready_values() -> None:
     assert report["max_abs_diff"] == 12
     identical = measure(a, a).as_json()
     assert identical["psnr_rgb"] is None  # infinite: JSON has no infinity
+
+
+# Sharma, Wu and Dalal (2005), "The CIEDE2000 color-difference formula: implementation notes,
+# supplementary test data, and mathematical observations": pairs 1, 7, 17 and 25.
+SHARMA_PAIRS = [
+    ((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+    ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+    ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+]
+
+
+@pytest.mark.parametrize(("lab1", "lab2", "expected"), SHARMA_PAIRS)
+def test_ciede2000_reproduces_sharmas_test_data(lab1: tuple, lab2: tuple, expected: float) -> None:  # type: ignore[type-arg]
+    value = ciede2000(np.array([lab1], np.float32), np.array([lab2], np.float32))[0]
+    assert value == pytest.approx(expected, abs=1e-3)
+
+
+def test_ciede2000_map_matches_scikit_image() -> None:
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    a, b = _pair()
+    reference = deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
+    assert np.abs(ciede2000_map(a, b) - reference).max() < 2e-3
