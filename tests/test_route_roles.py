@@ -79,6 +79,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/datasets/{dataset_id}/rd.{fmt}"): READERS,
     ("GET", "/api/runs"): READERS,
     ("POST", "/api/runs"): ADMIN,
+    ("POST", "/api/runs/import"): ADMIN,
     ("GET", "/api/runs/{run_id}"): READERS,
     ("POST", "/api/runs/{run_id}/cancel"): ADMIN,
     ("POST", "/api/runs/{run_id}/retry"): ADMIN,

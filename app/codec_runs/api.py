@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile, status
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
 from app.codec_runs import service
+from app.codec_runs.imports import import_uploaded_manifest
 from app.codec_runs.reports import run_report
 from app.codec_runs.schemas import RunCreate, RunRead, RunReport
+from app.config import get_settings
+from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain.codecs import registry
+from app.storage import LocalMediaStorage
 
 router = APIRouter(prefix="/api", tags=["codec runs"])
 
@@ -35,6 +41,31 @@ def list_runs(user: DatasetReader, session: SessionDep) -> list[RunRead]:
 def create_run(data: RunCreate, user: DatasetWriter, session: SessionDep) -> RunRead:
     run = service.create_run(session, data, actor=user)
     return _read(session, run.id)
+
+
+@router.post("/runs/import", response_model=list[RunRead], status_code=status.HTTP_201_CREATED)
+def import_runs(
+    user: DatasetWriter,
+    session: SessionDep,
+    dataset_id: Annotated[int, Form()],
+    manifest: Annotated[UploadFile, File(description="CSV or JSON manifest")],
+    archive: Annotated[UploadFile | None, File(description="zip of reconstructions")] = None,
+    match_jpeg: Annotated[bool, Form()] = True,
+) -> list[RunRead]:
+    """Reconstructions made elsewhere: a manifest plus a zip of the files it names."""
+    settings = get_settings()
+    runs = import_uploaded_manifest(
+        session,
+        LocalMediaStorage(settings.media_root),
+        settings,
+        dataset_service.get_dataset(session, dataset_id),
+        manifest_name=manifest.filename or "manifest.csv",
+        manifest=manifest.file,
+        archive=archive.file if archive is not None else None,
+        match_jpeg=match_jpeg,
+        actor=user,
+    )
+    return [_read(session, run.id) for run in runs]
 
 
 @router.get("/runs/{run_id}", response_model=RunReport)

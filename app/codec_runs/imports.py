@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections import defaultdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image as PILImage
@@ -23,10 +25,13 @@ from sqlalchemy.orm import Session
 from app.codec_runs.models import CodecResult, CodecRun
 from app.codec_runs.processing import POSTPROCESS_TASK, artefact_key
 from app.codec_runs.schemas import ALL_MAPS
+from app.config import Settings
+from app.datasets.importer import limits_for, stage_upload, staging_dir_for
 from app.datasets.models import Dataset, Image
 from app.domain import heatmaps
 from app.domain.codecs.base import RGB8, BitsSource
 from app.domain.manifest import ManifestError, ManifestRow, parse_manifest
+from app.domain.sources import Limits, SourceFile, SourceRejected, iter_zip
 from app.errors import InvalidInput
 from app.jobs import enqueue_after_commit
 from app.storage import MediaStorage
@@ -167,3 +172,64 @@ def import_manifest(
             enqueue_after_commit(session, POSTPROCESS_TASK, result.id)
         runs.append(run)
     return runs
+
+
+def import_uploaded_manifest(
+    session: Session,
+    storage: MediaStorage,
+    settings: Settings,
+    dataset: Dataset,
+    *,
+    manifest_name: str,
+    manifest: BinaryIO,
+    archive: BinaryIO | None,
+    match_jpeg: bool = True,
+    actor: User | None = None,
+) -> list[CodecRun]:
+    """The API's form of an import: the manifest and a zip of the reconstructions it names
+    (paths inside the zip, as relative paths in the manifest). The zip is read with the same
+    limits as image imports; nothing of it stays on disk afterwards."""
+    suffix = Path(manifest_name).suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise InvalidInput(f"manifest {manifest_name!r}: expected a .csv or .json file")
+    staging = staging_dir_for(settings)
+    try:
+        manifest_path = stage_upload(
+            staging, 0, f"manifest{suffix}", manifest, max_bytes=settings.max_upload_bytes
+        )
+        if archive is not None:
+            zip_path = stage_upload(
+                staging, 1, "reconstructions.zip", archive, max_bytes=settings.max_upload_bytes
+            )
+            _unpack(Path(zip_path.path), staging / "files", limits_for(settings))
+        return import_manifest(
+            session,
+            storage,
+            dataset,
+            _rebased(Path(manifest_path.path), staging / "files"),
+            match_jpeg=match_jpeg,
+            actor=actor,
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _unpack(archive: Path, target: Path, limits: Limits) -> None:
+    problems = []
+    for item in iter_zip(archive, limits):
+        if isinstance(item, SourceFile):
+            path = target.joinpath(*PurePosixPath(item.name.replace("\\", "/")).parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(item.data)
+        elif isinstance(item, SourceRejected):
+            problems.append(f"{item.name}: {item.reason}")
+    if problems:
+        raise InvalidInput("reconstructions archive refused: " + "; ".join(problems[:20]))
+
+
+def _rebased(manifest: Path, files: Path) -> Path:
+    """Put the manifest beside the unpacked files, so its relative paths resolve there."""
+    files.mkdir(parents=True, exist_ok=True)
+    moved = files / manifest.name
+    shutil.move(manifest, moved)
+    return moved

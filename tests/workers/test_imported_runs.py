@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -16,8 +18,11 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.config import get_settings
 from app.datasets.models import Dataset, Image
 from app.db import make_sessionmaker
+from app.domain.roles import Role
 from app.errors import InvalidInput
 from app.storage import LocalMediaStorage
+from tests.conftest import login
+from tests.factories import make_user, zip_bytes
 from tests.workers.test_codec_runs import _dataset_with_images, _run_status, _wait
 
 pytestmark = pytest.mark.worker
@@ -153,3 +158,54 @@ def test_malformed_manifests_are_refused(tmp_path: Path, content: str, message: 
     manifest.write_text(content)
     with pytest.raises(ManifestError, match=message):
         parse_manifest(manifest)
+
+
+def _staging_dirs() -> set[Path]:
+    staging = get_settings().media_root / "staging"
+    return set(staging.iterdir()) if staging.exists() else set()
+
+
+def test_api_import_takes_a_manifest_and_a_zip_of_reconstructions(
+    committed_client: TestClient, committed_db: Engine, tmp_path: Path
+) -> None:
+    dataset_id = _dataset_with_images(committed_db, 1)
+    ((image, pixels),) = _originals(committed_db, dataset_id)
+    with Session(committed_db, expire_on_commit=False) as session:
+        admin = make_user(session, Role.ADMIN)
+        session.commit()
+    csrf = {"X-CSRF-Token": login(committed_client, admin)}
+    staged_before = _staging_dirs()
+    recon = io.BytesIO()
+    PILImage.fromarray(pixels).save(recon, format="PNG")
+    manifest = f"image,reconstruction,bpp,codec\n{image.filename},out/a.png,0.2,hific-lo\n"
+    good_zip = zip_bytes({"out/a.png": recon.getvalue()})
+    response = committed_client.post(
+        "/api/runs/import",
+        headers=csrf,
+        data={"dataset_id": str(dataset_id)},
+        files=[
+            ("manifest", ("m.csv", manifest.encode(), "text/csv")),
+            ("archive", ("r.zip", good_zip, "application/zip")),
+        ],
+    )
+    assert response.status_code == 201, response.text
+    (run,) = response.json()
+    assert run["codec"] == "imported" and run["params"]["label"] == "hific-lo"
+    assert run["progress"]["total"] == 1
+
+    hostile = zip_bytes({"out/a.png": recon.getvalue(), "../escape.png": b"x"})
+    refused = committed_client.post(
+        "/api/runs/import",
+        headers=csrf,
+        data={"dataset_id": str(dataset_id)},
+        files=[
+            ("manifest", ("m.csv", manifest.encode(), "text/csv")),
+            ("archive", ("r.zip", hostile, "application/zip")),
+        ],
+    )
+    assert refused.status_code == 422
+    assert "../escape.png: path with '..' refused" in refused.json()["detail"]
+    with Session(committed_db) as session:
+        assert session.scalar(select(func.count()).select_from(CodecRun)) == 1
+    assert not list(tmp_path.parent.rglob("escape.png"))
+    assert _staging_dirs() == staged_before, "the upload's staging folder is removed"
