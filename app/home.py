@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import text
 
 from app.auth.dependencies import Annotator, AnyUser
 from app.datasets import service as dataset_service
@@ -28,7 +29,5 @@ def annotate_queue(request: Request, user: Annotator) -> Response:
 
 @router.get("/healthz", name="healthz", include_in_schema=False)
 def healthz(session: SessionDep) -> dict[str, str]:
-    from sqlalchemy import text
-
     session.execute(text("SELECT 1"))
     return {"status": "ok"}
