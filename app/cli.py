@@ -294,6 +294,78 @@ def codecs_list(
         typer.echo(f"{row.name:12} {state:12} {row.detail}")
 
 
+@codecs_app.command("train")
+@user_errors
+def codecs_train(
+    data: Annotated[Path, typer.Option(help="Folder of training photographs.")],
+    out: Annotated[Path, typer.Option(help="Weights file to write (plus .json/.md card).")],
+    arch: Annotated[str, typer.Option(help="mbt2018-mean, bmshj2018-hyperprior, ...")] = (
+        "mbt2018-mean"
+    ),
+    n: Annotated[int, typer.Option("--N", help="Channels N.")] = 64,
+    m: Annotated[int, typer.Option("--M", help="Channels M.")] = 96,
+    lmbda: Annotated[float, typer.Option(help="Rate-distortion lambda (MSE).")] = 0.0035,
+    steps: Annotated[int, typer.Option(help="Total training steps.")] = 100_000,
+    resume: Annotated[Path | None, typer.Option(help="Training state to resume from.")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    val: Annotated[Path | None, typer.Option(help="Folder of validation photographs.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Crops per step.")] = 8,
+    patch: Annotated[int, typer.Option(help="Crop size in pixels.")] = 256,
+    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
+    checkpoint_every: Annotated[int, typer.Option(help="Save state every N steps.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
+) -> None:
+    """Train a learned codec (CompressAI architecture) with real-bitstream validation.
+
+    The training state is saved beside OUT as OUT.training every --checkpoint-every steps;
+    `--resume OUT.training` continues exactly where it stopped."""
+    from app.domain.codecs.training import TrainConfig, train
+
+    config = TrainConfig(
+        data=data,
+        out=out,
+        arch=arch,
+        N=n,
+        M=m,
+        lmbda=lmbda,
+        steps=steps,
+        device=device,
+        val=val,
+        batch_size=batch_size,
+        patch=patch,
+        val_every=val_every,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        threads=threads,
+    )
+    for folder in (data, val):
+        if folder is not None and not folder.is_dir():
+            raise UserError(f"{folder}: no such folder")
+    if resume is not None and not resume.is_file():
+        raise UserError(f"{resume}: no such training state")
+    with Progress(
+        TextColumn("[bold]training[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[figures]}"),
+        TimeRemainingColumn(),
+    ) as bar:
+        task = bar.add_task("train", total=steps, figures="")
+
+        def show(p: Any) -> None:
+            figures = f"loss {p.loss:.3f} bpp {p.bpp:.3f} PSNR {p.psnr:.2f}"
+            if p.validation:
+                figures += f" | val {p.validation['bpp']:.3f} bpp {p.validation['psnr_rgb']:.2f} dB"
+            bar.update(task, completed=p.step, figures=figures)
+
+        try:
+            card = train(config, resume=resume, report=show)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    typer.echo(f"wrote {out} (sha256 {card['weights_sha256'][:12]}...) and its model card")
+
+
 @runs_app.command("create")
 @user_errors
 def runs_create(

@@ -333,3 +333,17 @@ class CheckpointCodec(_TorchCodec):
             return model.to(device)
 
         return _cached_model(key, build)
+
+
+class InMemoryCodec(_TorchCodec):
+    """A model being trained, coded exactly as a stored checkpoint would be (validation)."""
+
+    name = "in-memory"
+
+    def __init__(self, model: Any, arch: str, device: Literal["cpu", "cuda"] = "cpu") -> None:
+        self.config = LearnedConfig(device=device, check_decode=False)
+        self.arch = arch
+        self._in_memory = model
+
+    def _model(self, device: str) -> Any:
+        return self._in_memory
