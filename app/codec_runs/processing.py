@@ -232,9 +232,9 @@ def postprocess_result(
         original = load_rgb(storage, image.storage_key)
         recon = load_rgb(storage, result.recon_key)
         original_lab = metrics.lab_of(original)  # shared by the reconstruction and its JPEG
-        ciede = metrics.ciede2000_map(original, recon, original_lab=original_lab)
-        result.maps = _maps(storage, original, recon, run.maps, ciede=ciede)
-        result.metrics = metrics.measure(original, recon, ciede=ciede).as_json()
+        analysis = metrics.analyse(original, recon, original_lab=original_lab)
+        result.maps = _maps(storage, original, recon, run.maps, analysis)
+        result.metrics = analysis.metrics.as_json()
         if run.match_jpeg and result.bpp:
             _match_jpeg(storage, run, result, original, original_lab)
         result.status = "done"
@@ -249,8 +249,7 @@ def _maps(
     original: RGB8,
     recon: RGB8,
     wanted: list[str],
-    *,
-    ciede: NDArray[np.float32],
+    analysis: metrics.Analysis,
 ) -> dict[str, str]:
     keys: dict[str, str] = {}
     if "difference" in wanted:
@@ -259,24 +258,45 @@ def _maps(
         storage.put(keys["difference"], png)
         keys["difference_gain"] = str(metrics.DIFFERENCE_GAIN)
     if "ssim" in wanted:
-        values = metrics.ssim_map(original, recon)
-        png = heatmaps.png_bytes(
-            heatmaps.heatmap(1.0 - values, heatmaps.SSIM_LOSS_RANGE), compress_level=1
+        keys.update(
+            _store_heatmap(
+                storage,
+                "ssim",
+                analysis.ssim_map,
+                shown=1.0 - analysis.ssim_map,
+                value_range=heatmaps.SSIM_LOSS_RANGE,
+            )
         )
-        raw = heatmaps.npz_bytes(ssim=values.astype(np.float16))
-        keys["ssim"] = artefact_key("maps/ssim", png, ".png")
-        keys["ssim_raw"] = artefact_key("maps/ssim-raw", raw, ".npz")
-        storage.put(keys["ssim"], png)
-        storage.put(keys["ssim_raw"], raw)
     if "ciede2000" in wanted:
-        png = heatmaps.png_bytes(
-            heatmaps.heatmap(ciede, heatmaps.CIEDE2000_RANGE), compress_level=1
+        keys.update(
+            _store_heatmap(
+                storage,
+                "ciede2000",
+                analysis.ciede2000_map,
+                shown=analysis.ciede2000_map,
+                value_range=heatmaps.CIEDE2000_RANGE,
+            )
         )
-        raw = heatmaps.npz_bytes(ciede2000=ciede.astype(np.float16))
-        keys["ciede2000"] = artefact_key("maps/ciede2000", png, ".png")
-        keys["ciede2000_raw"] = artefact_key("maps/ciede2000-raw", raw, ".npz")
-        storage.put(keys["ciede2000"], png)
-        storage.put(keys["ciede2000_raw"], raw)
+    return keys
+
+
+def _store_heatmap(
+    storage: MediaStorage,
+    name: str,
+    values: NDArray[np.float32],
+    *,
+    shown: NDArray[np.float32],
+    value_range: tuple[float, float],
+) -> dict[str, str]:
+    """The map as a PNG heat map of ``shown`` and its raw ``values`` (float16 .npz)."""
+    png = heatmaps.png_bytes(heatmaps.heatmap(shown, value_range), compress_level=1)
+    raw = heatmaps.npz_bytes(**{name: values.astype(np.float16)})
+    keys = {
+        name: artefact_key(f"maps/{name}", png, ".png"),
+        f"{name}_raw": artefact_key(f"maps/{name}-raw", raw, ".npz"),
+    }
+    storage.put(keys[name], png)
+    storage.put(keys[f"{name}_raw"], raw)
     return keys
 
 

@@ -79,45 +79,44 @@ def _avg_pool2(x: F32) -> F32:
     return pooled
 
 
-def ms_ssim_rgb(original: RGB8, reconstruction: RGB8) -> float | None:
-    """MS-SSIM on 0-255 RGB, channels averaged. None when the image is too small (the five
-    scales need the smaller side above 160 pixels)."""
+def structural_similarity(
+    original: RGB8, reconstruction: RGB8
+) -> tuple[float | None, NDArray[np.float32]]:
+    """MS-SSIM and the full-resolution SSIM map from one pass over the five scales.
+
+    The map is the first scale's SSIM (Wang et al.: Gaussian sigma 1.5), averaged over the
+    channels; its 5-pixel border, where the window does not fit, repeats the nearest values.
+    MS-SSIM is None when the image is too small (the smaller side must exceed 160 pixels).
+    """
     _check(original, reconstruction)
     window = _gaussian_window().astype(np.float32)
-    if min(original.shape[:2]) <= (window.size - 1) * 2**4:
-        return None
     # float32, as pytorch-msssim computes by default.
     x = np.moveaxis(original.astype(np.float32), 2, 0)
     y = np.moveaxis(reconstruction.astype(np.float32), 2, 0)
-    factors = []
-    for level in range(len(MS_SSIM_WEIGHTS)):
-        ssim_map, cs_map = _ssim_parts(x, y, window, 255.0)
-        if level < len(MS_SSIM_WEIGHTS) - 1:
-            factors.append(np.maximum(cs_map.mean(axis=(1, 2)), 0))
-            x, y = _avg_pool2(x), _avg_pool2(y)
-        else:
-            factors.append(np.maximum(ssim_map.mean(axis=(1, 2)), 0))
+    first_ssim, cs_map = _ssim_parts(x, y, window, 255.0)
+    r = window.size // 2
+    full_map = np.pad(first_ssim.mean(axis=0), r, mode="edge").astype(np.float32)
+    if min(original.shape[:2]) <= (window.size - 1) * 2**4:
+        return None, full_map
+    factors = [np.maximum(cs_map.mean(axis=(1, 2)), 0)]
+    for level in range(1, len(MS_SSIM_WEIGHTS)):
+        x, y = _avg_pool2(x), _avg_pool2(y)
+        ssim_values, cs_map = _ssim_parts(x, y, window, 255.0)
+        last = level == len(MS_SSIM_WEIGHTS) - 1
+        factors.append(np.maximum((ssim_values if last else cs_map).mean(axis=(1, 2)), 0))
     stacked = np.stack(factors).astype(np.float64)  # levels x channels
     weights = np.asarray(MS_SSIM_WEIGHTS)[:, None]
-    return float(np.prod(stacked**weights, axis=0).mean())
+    return float(np.prod(stacked**weights, axis=0).mean()), full_map
+
+
+def ms_ssim_rgb(original: RGB8, reconstruction: RGB8) -> float | None:
+    """MS-SSIM on 0-255 RGB, channels averaged, as pytorch-msssim computes it."""
+    return structural_similarity(original, reconstruction)[0]
 
 
 def ssim_map(original: RGB8, reconstruction: RGB8) -> NDArray[np.float32]:
     """Per-pixel SSIM (Wang et al. settings), averaged over channels, same size as the image."""
-    from skimage.metrics import structural_similarity
-
-    _check(original, reconstruction)
-    _, full = structural_similarity(  # type: ignore[no-untyped-call]
-        original.astype(np.float32),
-        reconstruction.astype(np.float32),
-        channel_axis=2,
-        gaussian_weights=True,
-        sigma=1.5,
-        use_sample_covariance=False,
-        data_range=255,
-        full=True,
-    )
-    return np.asarray(full.mean(axis=2), dtype=np.float32)
+    return structural_similarity(original, reconstruction)[1]
 
 
 _SRGB_TO_XYZ = np.array(
@@ -225,21 +224,26 @@ class Metrics:
         }
 
 
-def measure(
-    original: RGB8,
-    reconstruction: RGB8,
-    *,
-    ciede: NDArray[np.float32] | None = None,
-    original_lab: F32 | None = None,
-) -> Metrics:
-    delta = (
-        ciede
-        if ciede is not None
-        else ciede2000_map(original, reconstruction, original_lab=original_lab)
-    )
-    return Metrics(
+@dataclass(frozen=True)
+class Analysis:
+    """Metrics and the per-pixel maps they came from, computed once."""
+
+    metrics: Metrics
+    ssim_map: NDArray[np.float32]
+    ciede2000_map: NDArray[np.float32]
+
+
+def analyse(original: RGB8, reconstruction: RGB8, *, original_lab: F32 | None = None) -> Analysis:
+    ms_ssim, ssim_values = structural_similarity(original, reconstruction)
+    delta = ciede2000_map(original, reconstruction, original_lab=original_lab)
+    metrics = Metrics(
         psnr_rgb=psnr_rgb(original, reconstruction),
-        ms_ssim_rgb=ms_ssim_rgb(original, reconstruction),
+        ms_ssim_rgb=ms_ssim,
         ciede2000_mean=float(delta.mean()),
         max_abs_diff=int(np.abs(original.astype(np.int16) - reconstruction).max()),
     )
+    return Analysis(metrics, ssim_values, delta)
+
+
+def measure(original: RGB8, reconstruction: RGB8, *, original_lab: F32 | None = None) -> Metrics:
+    return analyse(original, reconstruction, original_lab=original_lab).metrics

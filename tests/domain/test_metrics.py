@@ -99,3 +99,23 @@ def test_ciede2000_map_matches_scikit_image() -> None:
     a, b = _pair()
     reference = deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
     assert np.abs(ciede2000_map(a, b) - reference).max() < 2e-3
+
+
+def test_ssim_map_is_wang_ssim_as_scikit_image_computes_it() -> None:
+    from skimage.metrics import structural_similarity
+
+    a, b = _pair()
+    _, reference = structural_similarity(
+        a,
+        b,
+        channel_axis=2,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+        full=True,
+    )
+    ours = ssim_map(a, b)
+    assert ours.shape == a.shape[:2]
+    # Inside the border the window fits and both agree; the 5-pixel border is padded.
+    assert np.abs(ours[5:-5, 5:-5] - reference.mean(axis=2)[5:-5, 5:-5]).max() < 1e-3
