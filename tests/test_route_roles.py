@@ -70,6 +70,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/images/{image_id}"): READERS,
     ("GET", "/runs"): READERS,
     ("GET", "/runs/new"): ADMIN,
+    ("GET", "/runs/import"): ADMIN,
+    ("POST", "/runs/import"): ADMIN,
     ("POST", "/runs"): ADMIN,
     ("GET", "/runs/{run_id}"): READERS,
     ("POST", "/runs/{run_id}/cancel"): ADMIN,

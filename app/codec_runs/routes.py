@@ -6,18 +6,25 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
 from app.codec_runs import service
-from app.codec_runs.models import CodecResult
+from app.codec_runs.imports import import_uploaded_manifest
+from app.codec_runs.models import CodecResult, CodecRun
 from app.codec_runs.schemas import ALL_MAPS, RunCreate
+from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain import rd
 from app.domain.codecs import registry
-from app.errors import NotFound, UserError
+from app.errors import InvalidInput, NotFound, UserError
+from app.storage import LocalMediaStorage
+from app.users.models import User
 from app.web import hx_redirect, media_file, render
 
 router = APIRouter(tags=["codec runs"])
@@ -104,6 +111,67 @@ def runs_create(
             request, session, form=form, error=exc.message, status_code=exc.status_code
         )
     return hx_redirect(request, f"/runs/{run.id}")
+
+
+@router.get("/runs/import", name="runs_import_form")
+def runs_import_form(request: Request, user: DatasetWriter, session: SessionDep) -> Response:
+    return render(
+        request,
+        "runs/import.html",
+        {"datasets": dataset_service.list_datasets(session), "error": None},
+    )
+
+
+@router.post("/runs/import", name="runs_import")
+async def runs_import(request: Request, user: DatasetWriter, session: SessionDep) -> Response:
+    """Reconstructions made elsewhere: a manifest and a zip of the files it names."""
+    form = await request.form()
+    manifest, archive = form.get("manifest"), form.get("archive")
+    try:
+        if not isinstance(manifest, StarletteUploadFile) or not manifest.filename:
+            raise InvalidInput("choose a manifest file (.csv or .json)")
+        dataset_id = int(str(form.get("dataset_id", "")))
+        has_archive = isinstance(archive, StarletteUploadFile) and bool(archive.filename)
+        runs = await run_in_threadpool(
+            _import_uploaded,
+            session,
+            dataset_id,
+            user,
+            manifest,
+            archive if has_archive else None,
+            form.get("match_jpeg") == "yes",
+        )
+    except (UserError, ValueError) as exc:
+        message = exc.message if isinstance(exc, UserError) else "choose a dataset"
+        return render(
+            request,
+            "runs/import.html",
+            {"datasets": dataset_service.list_datasets(session), "error": message},
+            status_code=422,
+        )
+    return hx_redirect(request, f"/runs/{runs[0].id}" if len(runs) == 1 else "/runs")
+
+
+def _import_uploaded(
+    session: Session,
+    dataset_id: int,
+    user: User,
+    manifest: StarletteUploadFile,
+    archive: Any,
+    match_jpeg: bool,
+) -> list[CodecRun]:
+    settings = get_settings()
+    return import_uploaded_manifest(
+        session,
+        LocalMediaStorage(settings.media_root),
+        settings,
+        dataset_service.get_dataset(session, dataset_id),
+        manifest_name=manifest.filename or "manifest.csv",
+        manifest=manifest.file,
+        archive=archive.file if archive is not None else None,
+        match_jpeg=match_jpeg,
+        actor=user,
+    )
 
 
 @router.get("/runs/{run_id}", name="runs_detail")

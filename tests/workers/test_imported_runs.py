@@ -209,3 +209,45 @@ def test_api_import_takes_a_manifest_and_a_zip_of_reconstructions(
         assert session.scalar(select(func.count()).select_from(CodecRun)) == 1
     assert not list(tmp_path.parent.rglob("escape.png"))
     assert _staging_dirs() == staged_before, "the upload's staging folder is removed"
+
+
+def test_browser_form_imports_reconstructions(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    dataset_id = _dataset_with_images(committed_db, 1)
+    ((image, pixels),) = _originals(committed_db, dataset_id)
+    with Session(committed_db, expire_on_commit=False) as session:
+        admin = make_user(session, Role.ADMIN)
+        session.commit()
+    csrf = login(committed_client, admin)
+    recon = io.BytesIO()
+    PILImage.fromarray(pixels).save(recon, format="PNG")
+    archive = zip_bytes({"a.png": recon.getvalue()})
+    form = {"csrf_token": csrf, "dataset_id": str(dataset_id), "match_jpeg": "yes"}
+
+    bad = f"image,reconstruction,bpp,codec\nmissing.png,a.png,0.2,vtm\n{image.filename},a.png,,x\n"
+    refused = committed_client.post(
+        "/runs/import",
+        data=form,
+        files=[
+            ("manifest", ("m.csv", bad.encode(), "text/csv")),
+            ("archive", ("r.zip", archive, "application/zip")),
+        ],
+    )
+    assert refused.status_code == 422
+    assert "give bytes or bpp" in refused.text
+
+    good = f"image,reconstruction,bpp,codec\n{image.filename},a.png,0.2,vtm-17\n"
+    accepted = committed_client.post(
+        "/runs/import",
+        data=form,
+        files=[
+            ("manifest", ("m.csv", good.encode(), "text/csv")),
+            ("archive", ("r.zip", archive, "application/zip")),
+        ],
+    )
+    assert accepted.status_code == 303
+    page = committed_client.get(accepted.headers["location"])
+    assert "imported" in page.text and "vtm-17" in page.text
+    with Session(committed_db) as session:
+        assert session.scalar(select(func.count()).select_from(CodecRun)) == 1
