@@ -44,12 +44,13 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from app import install_session_listeners  # noqa: E402
 from app.db import get_session, make_engine, make_sessionmaker  # noqa: E402
+from app.domain.roles import Role  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Base  # noqa: E402
 from app.users.models import User  # noqa: E402
 from tests.demo_site import DemoSite, run_demo_site  # noqa: E402
-from tests.factories import DEFAULT_PASSWORD  # noqa: E402
+from tests.factories import DEFAULT_PASSWORD, make_user  # noqa: E402
 
 
 def _recreate_database() -> None:
@@ -184,3 +185,11 @@ def celery_worker_thread(committed_db: Engine) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     yield from run_demo_site(tmp_path_factory.mktemp("demo-var"))
+
+
+def login_new_admin(client: TestClient, engine: Engine) -> str:
+    """Commit a new admin and log the client in as them; returns the CSRF token."""
+    with Session(engine, expire_on_commit=False) as session:
+        admin = make_user(session, Role.ADMIN)
+        session.commit()
+    return login(client, admin)

@@ -26,11 +26,10 @@ from app.codec_runs.schemas import RunCreate
 from app.config import get_settings
 from app.datasets.models import Dataset
 from app.db import make_sessionmaker
-from app.domain.roles import Role
 from app.domain.testcard import draw_test_card
 from app.storage import LocalMediaStorage
-from tests.conftest import login
-from tests.factories import make_dataset, make_user, store_image
+from tests.conftest import login_new_admin
+from tests.factories import make_dataset, store_image
 
 pytestmark = pytest.mark.worker
 SLOW_WEBP = {
@@ -83,10 +82,7 @@ def test_neural_and_jpeg_runs_complete_with_every_artefact(
     committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
 ) -> None:
     dataset_id = _dataset_with_images(committed_db, 2)
-    with Session(committed_db, expire_on_commit=False) as session:
-        admin = make_user(session, Role.ADMIN)
-        session.commit()
-    csrf = {"X-CSRF-Token": login(committed_client, admin)}
+    csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     neural = committed_client.post(
         "/api/runs",
         headers=csrf,
@@ -310,10 +306,7 @@ def test_cancel_stops_the_run(
     committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
 ) -> None:
     dataset_id = _dataset_with_images(committed_db, 5)
-    with Session(committed_db, expire_on_commit=False) as session:
-        admin = make_user(session, Role.ADMIN)
-        session.commit()
-    csrf = {"X-CSRF-Token": login(committed_client, admin)}
+    csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     created = committed_client.post(
         "/api/runs",
         headers=csrf,

@@ -18,11 +18,10 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.config import get_settings
 from app.datasets.models import Dataset, Image
 from app.db import make_sessionmaker
-from app.domain.roles import Role
 from app.errors import InvalidInput
 from app.storage import LocalMediaStorage
-from tests.conftest import login
-from tests.factories import make_user, zip_bytes
+from tests.conftest import login_new_admin
+from tests.factories import zip_bytes
 from tests.workers.test_codec_runs import _dataset_with_images, _run_status, _wait
 
 pytestmark = pytest.mark.worker
@@ -170,10 +169,7 @@ def test_api_import_takes_a_manifest_and_a_zip_of_reconstructions(
 ) -> None:
     dataset_id = _dataset_with_images(committed_db, 1)
     ((image, pixels),) = _originals(committed_db, dataset_id)
-    with Session(committed_db, expire_on_commit=False) as session:
-        admin = make_user(session, Role.ADMIN)
-        session.commit()
-    csrf = {"X-CSRF-Token": login(committed_client, admin)}
+    csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     staged_before = _staging_dirs()
     recon = io.BytesIO()
     PILImage.fromarray(pixels).save(recon, format="PNG")
@@ -216,10 +212,7 @@ def test_browser_form_imports_reconstructions(
 ) -> None:
     dataset_id = _dataset_with_images(committed_db, 1)
     ((image, pixels),) = _originals(committed_db, dataset_id)
-    with Session(committed_db, expire_on_commit=False) as session:
-        admin = make_user(session, Role.ADMIN)
-        session.commit()
-    csrf = login(committed_client, admin)
+    csrf = login_new_admin(committed_client, committed_db)
     recon = io.BytesIO()
     PILImage.fromarray(pixels).save(recon, format="PNG")
     archive = zip_bytes({"a.png": recon.getvalue()})
