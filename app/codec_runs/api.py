@@ -8,14 +8,11 @@ from fastapi import APIRouter, File, Form, UploadFile, status
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
 from app.codec_runs import service
-from app.codec_runs.imports import import_uploaded_manifest
+from app.codec_runs.imports import import_uploads
 from app.codec_runs.reports import run_report
 from app.codec_runs.schemas import RunCreate, RunRead, RunReport
-from app.config import get_settings
-from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain.codecs import registry
-from app.storage import LocalMediaStorage
 
 router = APIRouter(prefix="/api", tags=["codec runs"])
 
@@ -53,12 +50,9 @@ def import_runs(
     match_jpeg: Annotated[bool, Form()] = True,
 ) -> list[RunRead]:
     """Reconstructions made elsewhere: a manifest plus a zip of the files it names."""
-    settings = get_settings()
-    runs = import_uploaded_manifest(
+    runs = import_uploads(
         session,
-        LocalMediaStorage(settings.media_root),
-        settings,
-        dataset_service.get_dataset(session, dataset_id),
+        dataset_id,
         manifest_name=manifest.filename or "manifest.csv",
         manifest=manifest.file,
         archive=archive.file if archive is not None else None,

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from app.codec_runs.models import CodecResult, CodecRun
 from app.codec_runs.processing import POSTPROCESS_TASK, artefact_key
 from app.codec_runs.schemas import ALL_MAPS
-from app.config import Settings
+from app.config import Settings, get_settings
+from app.datasets import service as dataset_service
 from app.datasets.importer import limits_for, stage_upload, staging_dir_for
 from app.datasets.models import Dataset, Image
 from app.domain import heatmaps
@@ -34,7 +35,7 @@ from app.domain.manifest import ManifestError, ManifestRow, parse_manifest
 from app.domain.sources import Limits, SourceFile, SourceRejected, iter_zip
 from app.errors import InvalidInput
 from app.jobs import enqueue_after_commit
-from app.storage import MediaStorage
+from app.storage import LocalMediaStorage, MediaStorage
 from app.users.models import User
 
 MAX_PROBLEMS_SHOWN = 50
@@ -212,6 +213,31 @@ def import_uploaded_manifest(
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def import_uploads(
+    session: Session,
+    dataset_id: int,
+    *,
+    manifest_name: str,
+    manifest: BinaryIO,
+    archive: BinaryIO | None,
+    match_jpeg: bool = True,
+    actor: User | None = None,
+) -> list[CodecRun]:
+    """:func:`import_uploaded_manifest` with the configured media storage (web and API)."""
+    settings = get_settings()
+    return import_uploaded_manifest(
+        session,
+        LocalMediaStorage(settings.media_root),
+        settings,
+        dataset_service.get_dataset(session, dataset_id),
+        manifest_name=manifest_name,
+        manifest=manifest,
+        archive=archive,
+        match_jpeg=match_jpeg,
+        actor=actor,
+    )
 
 
 def _unpack(archive: Path, target: Path, limits: Limits) -> None:

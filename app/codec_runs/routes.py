@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
@@ -9,22 +10,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
 from app.codec_runs import service
-from app.codec_runs.imports import import_uploaded_manifest
-from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs.imports import import_uploads
+from app.codec_runs.models import CodecResult
 from app.codec_runs.schemas import ALL_MAPS, RunCreate
-from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain import rd
 from app.domain.codecs import registry
 from app.errors import InvalidInput, NotFound, UserError
-from app.storage import LocalMediaStorage
-from app.users.models import User
 from app.web import hx_redirect, media_file, render
 
 router = APIRouter(tags=["codec runs"])
@@ -131,15 +128,20 @@ async def runs_import(request: Request, user: DatasetWriter, session: SessionDep
         if not isinstance(manifest, StarletteUploadFile) or not manifest.filename:
             raise InvalidInput("choose a manifest file (.csv or .json)")
         dataset_id = int(str(form.get("dataset_id", "")))
-        has_archive = isinstance(archive, StarletteUploadFile) and bool(archive.filename)
+        archive_file = (
+            archive.file if isinstance(archive, StarletteUploadFile) and archive.filename else None
+        )
         runs = await run_in_threadpool(
-            _import_uploaded,
-            session,
-            dataset_id,
-            user,
-            manifest,
-            archive if has_archive else None,
-            form.get("match_jpeg") == "yes",
+            functools.partial(
+                import_uploads,
+                session,
+                dataset_id,
+                manifest_name=manifest.filename,
+                manifest=manifest.file,
+                archive=archive_file,
+                match_jpeg=form.get("match_jpeg") == "yes",
+                actor=user,
+            )
         )
     except (UserError, ValueError) as exc:
         message = exc.message if isinstance(exc, UserError) else "choose a dataset"
@@ -150,28 +152,6 @@ async def runs_import(request: Request, user: DatasetWriter, session: SessionDep
             status_code=422,
         )
     return hx_redirect(request, f"/runs/{runs[0].id}" if len(runs) == 1 else "/runs")
-
-
-def _import_uploaded(
-    session: Session,
-    dataset_id: int,
-    user: User,
-    manifest: StarletteUploadFile,
-    archive: Any,
-    match_jpeg: bool,
-) -> list[CodecRun]:
-    settings = get_settings()
-    return import_uploaded_manifest(
-        session,
-        LocalMediaStorage(settings.media_root),
-        settings,
-        dataset_service.get_dataset(session, dataset_id),
-        manifest_name=manifest.filename or "manifest.csv",
-        manifest=manifest.file,
-        archive=archive.file if archive is not None else None,
-        match_jpeg=match_jpeg,
-        actor=user,
-    )
 
 
 @router.get("/runs/{run_id}", name="runs_detail")
