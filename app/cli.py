@@ -37,6 +37,8 @@ runs_app = typer.Typer(help="Codec runs over datasets.", no_args_is_help=True)
 codecs_app = typer.Typer(help="Codecs available on this machine.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(codecs_app, name="codecs")
+metrics_app = typer.Typer(help="Learned perceptual metrics on this machine.", no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -294,6 +296,36 @@ def codecs_list(
         typer.echo(f"{row.name:12} {state:12} {row.detail}")
 
 
+@metrics_app.command("list")
+def metrics_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Learned perceptual metrics (LPIPS, DISTS): computed where their backbones are local."""
+    from app.domain.perceptual import BACKBONES, availability
+
+    weights_dir = get_settings().weights_dir
+    rows = [availability(name, weights_dir) for name in BACKBONES]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "name": r.name,
+                        "available": r.available,
+                        "path": str(r.path or ""),
+                        "detail": r.reason,
+                    }
+                    for r in rows
+                ],
+                indent=2,
+            )
+        )
+        return
+    for row in rows:
+        state = "available" if row.available else "UNAVAILABLE"
+        typer.echo(f"{row.name:12} {state:12} {row.path or row.reason}")
+
+
 @codecs_app.command("train")
 @user_errors
 def codecs_train(
@@ -311,6 +343,7 @@ def codecs_train(
     val: Annotated[Path | None, typer.Option(help="Folder of validation photographs.")] = None,
     batch_size: Annotated[int, typer.Option(help="Crops per step.")] = 8,
     patch: Annotated[int, typer.Option(help="Crop size in pixels.")] = 256,
+    lr: Annotated[float, typer.Option(help="Learning rate (Adam).")] = 1e-4,
     val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 1000,
     checkpoint_every: Annotated[int, typer.Option(help="Save state every N steps.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -334,6 +367,7 @@ def codecs_train(
         val=val,
         batch_size=batch_size,
         patch=patch,
+        lr=lr,
         val_every=val_every,
         checkpoint_every=checkpoint_every,
         seed=seed,

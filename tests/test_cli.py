@@ -27,6 +27,8 @@ COMMANDS = [
     ["datasets"],
     ["datasets", "import"],
     ["datasets", "list"],
+    ["metrics"],
+    ["metrics", "list"],
 ]
 
 
@@ -99,3 +101,19 @@ def test_import_a_folder_with_progress_and_report(tmp_path: Path) -> None:
     assert [(d["name"], d["images"], d["license"]) for d in listing] == [("photos", 2, "CC0 1.0")]
     assert (var / "media" / "images").is_dir()
     assert (var / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_metrics_list_says_which_backbone_is_missing_and_where_it_is_published(
+    tmp_path: Path,
+) -> None:
+    result = miscomp(tmp_path, "metrics", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == {"lpips_alex", "dists"}
+    for name, file_name in (("lpips_alex", "alexnet-owt-7be5be79.pth"), ("dists", "vgg16-")):
+        if rows[name]["available"]:  # a machine with the backbone in torch's cache
+            assert file_name in rows[name]["path"]
+            continue
+        assert file_name in rows[name]["detail"]
+        assert str(tmp_path / "weights") in rows[name]["detail"]
+        assert "https://download.pytorch.org/models/" in rows[name]["detail"]

@@ -13,7 +13,9 @@ import hashlib
 import io
 import platform
 from datetime import timedelta
+from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,7 @@ from app.domain.codecs import registry
 from app.domain.codecs.base import RGB8, CodecError, CodecOutput, CodecUnavailable, check_output
 from app.domain.codecs.classical import JpegCodec
 from app.domain.codecs.rate import match_bpp
+from app.domain.perceptual import PerceptualMetrics
 from app.jobs import enqueue_after_commit
 from app.storage import MediaStorage
 
@@ -234,14 +237,22 @@ def postprocess_result(
         original_lab = metrics.lab_of(original)  # shared by the reconstruction and its JPEG
         analysis = metrics.analyse(original, recon, original_lab=original_lab)
         result.maps = _maps(storage, original, recon, run.maps, analysis)
-        result.metrics = analysis.metrics.as_json()
+        learned = perceptual_metrics(str(settings.weights_dir))
+        result.metrics = {**analysis.metrics.as_json(), **learned.measure(original, recon)}
         if run.match_jpeg and result.bpp:
-            _match_jpeg(storage, run, result, original, original_lab)
+            _match_jpeg(storage, run, result, original, original_lab, learned)
         result.status = "done"
         result.finished_at = utcnow()
         session.commit()
         _finish_run_if_complete(session, result.run_id)
         return result.status
+
+
+@cache
+def perceptual_metrics(weights_dir: str) -> PerceptualMetrics:
+    """LPIPS/DISTS where their backbones are in the weights folder; looked up once per worker
+    process (restart workers after adding a backbone)."""
+    return PerceptualMetrics(Path(weights_dir))
 
 
 def _maps(
@@ -306,6 +317,7 @@ def _match_jpeg(
     result: CodecResult,
     original: RGB8,
     original_lab: NDArray[np.float32],
+    learned: PerceptualMetrics,
 ) -> None:
     assert result.bpp is not None
     match = match_bpp(JpegCodec(**run.jpeg_params), original, result.bpp)
@@ -318,9 +330,11 @@ def _match_jpeg(
     result.jpeg_bpp = match.achieved_bpp
     result.jpeg_encodes = match.encodes
     result.jpeg_key = key
-    result.jpeg_metrics = metrics.measure(
-        original, match.output.reconstruction, original_lab=original_lab
-    ).as_json()
+    jpeg = match.output.reconstruction
+    result.jpeg_metrics = {
+        **metrics.measure(original, jpeg, original_lab=original_lab).as_json(),
+        **learned.measure(original, jpeg),
+    }
 
 
 def _finish_run_if_complete(session: Session, run_id: int) -> None:

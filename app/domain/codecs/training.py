@@ -197,12 +197,12 @@ def train(
         aux_loss.backward()
         aux_optimizer.step()
         step += 1
-        mse = float(losses["mse_loss"])
+        mse = losses["mse_loss"].item()
         progress = Progress(
             step,
             config.steps,
-            float(losses["loss"]),
-            float(losses["bpp_loss"]),
+            losses["loss"].item(),
+            losses["bpp_loss"].item(),
             10 * np.log10(1.0 / max(mse, 1e-12)),
         )
         if val_files and (step % config.val_every == 0 or step == config.steps):
@@ -223,6 +223,9 @@ def train(
         if report:
             report(progress)
     model.eval()
+    if val_files and not validation:
+        # A resumed training that was already at its last step still reports real figures.
+        validation = validate(model, config.arch, val_files, config.device)
     model.update(force=True)
     wall = elapsed_before + time.perf_counter() - started
     torch.save(model.state_dict(), config.out)
