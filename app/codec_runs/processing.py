@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import platform
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from importlib import metadata
@@ -32,7 +34,7 @@ from app.domain import heatmaps, metrics
 from app.domain.codecs import registry
 from app.domain.codecs.base import RGB8, CodecError, CodecOutput, CodecUnavailable, check_output
 from app.domain.codecs.classical import JpegCodec
-from app.domain.codecs.rate import match_bpp
+from app.domain.codecs.rate import RateMatch, match_bpp
 from app.domain.perceptual import PerceptualMetrics
 from app.jobs import enqueue_after_commit
 from app.storage import MediaStorage
@@ -235,12 +237,20 @@ def postprocess_result(
         original = load_rgb(storage, image.storage_key)
         recon = load_rgb(storage, result.recon_key)
         original_lab = metrics.lab_of(original)  # shared by the reconstruction and its JPEG
-        analysis = metrics.analyse(original, recon, original_lab=original_lab)
-        result.maps = _maps(storage, original, recon, run.maps, analysis)
         learned = perceptual_metrics(str(settings.weights_dir))
-        result.metrics = {**analysis.metrics.as_json(), **learned.measure(original, recon)}
-        if run.match_jpeg and result.bpp:
-            _match_jpeg(storage, run, result, original, original_lab, learned)
+        # The matched JPEG is made and measured on a second thread: NumPy, SciPy and Pillow
+        # release the GIL, so the two halves of the step use two cores.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            jpeg = None
+            if run.match_jpeg and result.bpp:
+                jpeg = pool.submit(
+                    _jpeg_reference, storage, run, result.bpp, original, original_lab, learned
+                )
+            analysis = metrics.analyse(original, recon, original_lab=original_lab)
+            result.maps = _maps(storage, original, recon, run.maps, analysis)
+            result.metrics = {**analysis.metrics.as_json(), **learned.measure(original, recon)}
+            if jpeg is not None:
+                _apply_jpeg_reference(result, jpeg.result())
         result.status = "done"
         result.finished_at = utcnow()
         session.commit()
@@ -300,7 +310,7 @@ def _store_heatmap(
     value_range: tuple[float, float],
 ) -> dict[str, str]:
     """The map as a PNG heat map of ``shown`` and its raw ``values`` (float16 .npz)."""
-    png = heatmaps.png_bytes(heatmaps.heatmap(shown, value_range), compress_level=1)
+    png = heatmaps.heatmap_png(shown, value_range)
     raw = heatmaps.npz_bytes(**{name: values.astype(np.float16)})
     keys = {
         name: artefact_key(f"maps/{name}", png, ".png"),
@@ -311,30 +321,43 @@ def _store_heatmap(
     return keys
 
 
-def _match_jpeg(
+@dataclass(frozen=True)
+class JpegReference:
+    match: RateMatch
+    key: str
+    metrics: dict[str, Any]
+
+
+def _jpeg_reference(
     storage: MediaStorage,
     run: CodecRun,
-    result: CodecResult,
+    target_bpp: float,
     original: RGB8,
     original_lab: NDArray[np.float32],
     learned: PerceptualMetrics,
-) -> None:
-    assert result.bpp is not None
-    match = match_bpp(JpegCodec(**run.jpeg_params), original, result.bpp)
-    png = heatmaps.png_bytes(match.output.reconstruction)
+) -> JpegReference:
+    """The JPEG matched to ``target_bpp``, stored and measured (touches no database row)."""
+    match = match_bpp(JpegCodec(**run.jpeg_params), original, target_bpp)
+    jpeg = match.output.reconstruction
+    png = heatmaps.png_bytes(jpeg)
     key = artefact_key("recon", png, ".png")
     storage.put(key, png)
+    measured = {
+        **metrics.measure(original, jpeg, original_lab=original_lab).as_json(),
+        **learned.measure(original, jpeg),
+    }
+    return JpegReference(match, key, measured)
+
+
+def _apply_jpeg_reference(result: CodecResult, reference: JpegReference) -> None:
+    match = reference.match
     result.jpeg_status = match.status.value
     result.jpeg_target_bpp = match.target_bpp
     result.jpeg_quality = match.quality
     result.jpeg_bpp = match.achieved_bpp
     result.jpeg_encodes = match.encodes
-    result.jpeg_key = key
-    jpeg = match.output.reconstruction
-    result.jpeg_metrics = {
-        **metrics.measure(original, jpeg, original_lab=original_lab).as_json(),
-        **learned.measure(original, jpeg),
-    }
+    result.jpeg_key = reference.key
+    result.jpeg_metrics = reference.metrics
 
 
 def _finish_run_if_complete(session: Session, run_id: int) -> None:

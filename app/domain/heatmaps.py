@@ -4,6 +4,7 @@ maps of different codecs and images compare."""
 from __future__ import annotations
 
 import io
+import zipfile
 from functools import cache
 from typing import Any
 
@@ -26,14 +27,34 @@ def _lut(name: str = "inferno") -> NDArray[np.uint8]:
     return np.asarray(np.rint(table * 255), dtype=np.uint8)
 
 
+def colour_indices(
+    values: NDArray[np.floating[Any]], value_range: tuple[float, float]
+) -> NDArray[np.uint8]:
+    """Each value's entry (0-255, rounded) in the colour scale; outside the range saturates."""
+    lo, hi = value_range
+    scale = np.float32(255 / (hi - lo))
+    scaled = (values.astype(np.float32) - np.float32(lo)) * scale + np.float32(0.5)
+    indices: NDArray[np.uint8] = np.clip(scaled, 0, 255).astype(np.uint8)
+    return indices
+
+
 def heatmap(
     values: NDArray[np.floating[Any]], value_range: tuple[float, float]
 ) -> NDArray[np.uint8]:
-    lo, hi = value_range
-    scaled = np.clip((values.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
-    indices = np.rint(scaled * 255).astype(np.uint8)
-    rgb: NDArray[np.uint8] = _lut()[indices]
+    """The heat map as RGB pixels."""
+    rgb: NDArray[np.uint8] = _lut()[colour_indices(values, value_range)]
     return rgb
+
+
+def heatmap_png(values: NDArray[np.floating[Any]], value_range: tuple[float, float]) -> bytes:
+    """The heat map as a palette PNG: the same pixels as ``heatmap`` once decoded, with a
+    third of the data to compress (the colour scale has 256 entries)."""
+    indices = colour_indices(values, value_range)
+    image = Image.frombytes("P", (indices.shape[1], indices.shape[0]), indices.tobytes())
+    image.putpalette(_lut().tobytes())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def png_bytes(rgb: NDArray[np.uint8], *, compress_level: int = 6) -> bytes:
@@ -44,6 +65,12 @@ def png_bytes(rgb: NDArray[np.uint8], *, compress_level: int = 6) -> bytes:
 
 
 def npz_bytes(**arrays: NDArray[np.generic]) -> bytes:
+    """An ``.npz`` (read with ``np.load``) deflated at level 1: float maps are noise to zlib,
+    so higher levels cost a third more time for under 1 % smaller files."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.save(member, array)
+            archive.writestr(f"{name}.npy", member.getvalue())
     return buffer.getvalue()

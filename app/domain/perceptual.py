@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from threading import Lock
 from typing import Any
 
 import numpy as np
@@ -212,15 +213,19 @@ class PerceptualMetrics:
         self.status = {name: availability(name, weights_dir) for name in BACKBONES}
         self.device = device
         self._metrics: dict[str, Any] = {}
+        self._lock = Lock()  # the reconstruction and its JPEG are measured on two threads
 
     def _metric(self, name: str) -> Any:
-        if name not in self._metrics:
-            import torch
+        with self._lock:
+            return self._metrics.get(name) or self._build(name)
 
-            path = self.status[name].path
-            assert path is not None
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            self._metrics[name] = METRIC_CLASSES[name](state, self.device)
+    def _build(self, name: str) -> Any:
+        import torch
+
+        path = self.status[name].path
+        assert path is not None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self._metrics[name] = METRIC_CLASSES[name](state, self.device)
         return self._metrics[name]
 
     def measure(self, original: RGB8, reconstruction: RGB8) -> dict[str, float]:

@@ -119,3 +119,22 @@ def test_ssim_map_is_wang_ssim_as_scikit_image_computes_it() -> None:
     assert ours.shape == a.shape[:2]
     # Inside the border the window fits and both agree; the 5-pixel border is padded.
     assert np.abs(ours[5:-5, 5:-5] - reference.mean(axis=2)[5:-5, 5:-5]).max() < 1e-3
+
+
+def test_palette_heat_map_decodes_to_the_rgb_heat_map_and_raw_values_round_trip() -> None:
+    import io
+
+    from PIL import Image
+
+    from app.domain import heatmaps
+
+    values = np.linspace(-2, 25, 64 * 48, dtype=np.float32).reshape(48, 64)
+    png = Image.open(io.BytesIO(heatmaps.heatmap_png(values, heatmaps.CIEDE2000_RANGE)))
+    assert png.mode == "P" and png.size == (64, 48)
+    rgb = heatmaps.heatmap(values, heatmaps.CIEDE2000_RANGE)
+    assert np.array_equal(np.asarray(png.convert("RGB")), rgb)
+    assert (rgb[0, 0] == heatmaps._lut()[0]).all() and (rgb[-1, -1] == heatmaps._lut()[255]).all()
+    middle = heatmaps.colour_indices(np.array([10.0], dtype=np.float32), (0.0, 20.0))
+    assert middle.tolist() == [128]  # 127.5 rounds half up
+    raw = np.load(io.BytesIO(heatmaps.npz_bytes(ciede2000=values.astype(np.float16))))
+    assert np.array_equal(raw["ciede2000"], values.astype(np.float16))

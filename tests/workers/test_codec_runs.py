@@ -297,7 +297,7 @@ def test_a_killed_workers_task_is_redone_after_restart(committed_db: Engine) -> 
     finally:
         _stop(second, signal.SIGTERM)
     (result,) = _results(committed_db, run_id)
-    assert result.status == "done"
+    assert result.status == "done", result.error
     assert result.attempts == 2  # claimed by the killed worker, then by the restarted one
     assert result.bits and result.bits > 0
 
