@@ -293,7 +293,7 @@ def codecs_list(
         return
     for row in rows:
         state = "available" if row.available else "UNAVAILABLE"
-        typer.echo(f"{row.name:12} {state:12} {row.detail}")
+        typer.echo(f"{row.name:16} {state:12} {row.detail}")
 
 
 @metrics_app.command("list")
@@ -398,6 +398,25 @@ def codecs_train(
         except ValueError as exc:
             raise UserError(str(exc)) from None
     typer.echo(f"wrote {out} (sha256 {card['weights_sha256'][:12]}...) and its model card")
+
+
+@codecs_app.command("pack")
+@user_errors
+def codecs_pack(
+    weights: Annotated[Path, typer.Argument(help="Weights written by `miscomp codecs train`.")],
+    out: Annotated[Path, typer.Argument(help="Packed weights file (card written beside it).")],
+) -> None:
+    """Pack trained weights for shipping: float16, with the model card updated."""
+    from app.domain.codecs.training import pack_for_shipping
+
+    if not weights.is_file():
+        raise UserError(f"{weights}: no such file")
+    try:
+        card = pack_for_shipping(weights, out)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    size = out.stat().st_size / 1e6
+    typer.echo(f"wrote {out} ({size:.2f} MB, sha256 {card['weights_sha256'][:12]}...)")
 
 
 @runs_app.command("create")

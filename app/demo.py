@@ -117,13 +117,8 @@ def ensure_demo_dataset(session: Session) -> Dataset:
 
 
 DEMO_RUN_IMAGES = ("miscomp-test-card.png", "astronaut.png", "coffee.png", "chelsea.png")
-DEMO_NEURAL_PARAMS: dict[str, object] = {
-    "arch": "mbt2018-mean",
-    "quality": 1,
-    "pretrained": False,
-}
-"""Random weights until the project's own trained models ship: the run shows the pipeline
-(bitstream, decode check, metrics, maps, bpp-matched JPEG), not a codec's real quality."""
+DEMO_NEURAL_CODEC = "miscomp-mbt-low"
+"""The project's own shipped low-rate model: trained weights that need no download."""
 
 
 def ensure_demo_runs(session: Session, dataset: Dataset) -> list[str]:
@@ -150,8 +145,8 @@ def ensure_demo_runs(session: Session, dataset: Dataset) -> list[str]:
     }
     wanted: list[tuple[str, dict[str, object]]] = [("webp", {"quality": 8})]
     messages = []
-    if registry.availability("compressai").available:
-        wanted.insert(0, ("compressai", DEMO_NEURAL_PARAMS))
+    if registry.availability(DEMO_NEURAL_CODEC).available:
+        wanted.insert(0, (DEMO_NEURAL_CODEC, {}))
     else:
         messages.append("neural demo run skipped: PyTorch and CompressAI are not installed")
     for codec, params in wanted:

@@ -27,6 +27,7 @@ COMMANDS = [
     ["datasets"],
     ["datasets", "import"],
     ["datasets", "list"],
+    ["codecs", "pack"],
     ["metrics"],
     ["metrics", "list"],
 ]

@@ -63,8 +63,8 @@ def test_demo_queues_a_neural_run_with_matched_jpeg_and_shows_it(demo_site: Demo
     assert "queued codec run" in demo_site.setup_output
     with _login(demo_site, "admin") as client:
         runs = {r["codec"]: r for r in client.get("/api/runs").json()}
-        neural = runs["compressai"]
-        assert neural["match_jpeg"] and neural["params"]["arch"] == "mbt2018-mean"
+        neural = runs["miscomp-mbt-low"]
+        assert neural["match_jpeg"]
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             report = client.get(f"/api/runs/{neural['id']}").json()
@@ -126,6 +126,7 @@ def test_cli_codec_run_on_the_embedded_worker(demo_site: DemoSite) -> None:
     codecs = _miscomp(demo_site, "codecs", "list", "--json")
     available = {c["name"]: c["available"] for c in json.loads(codecs.stdout)}
     assert available["jpeg"] and available["compressai"] and available["external"]
+    assert available["miscomp-mbt-low"]
 
     created = _miscomp(
         demo_site,

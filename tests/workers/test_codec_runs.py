@@ -104,8 +104,15 @@ def test_neural_and_jpeg_runs_complete_with_every_artefact(
         },
     )
     assert jpeg.json()["match_jpeg"] is False and jpeg.json()["params"]["subsampling"] == "4:2:0"
+    shipped = committed_client.post(
+        "/api/runs",
+        headers=csrf,
+        json={"dataset_id": dataset_id, "codec": "miscomp-mbt-low", "params": {}},
+    )
+    assert shipped.status_code == 201, shipped.text
+    assert shipped.json()["match_jpeg"] is True
 
-    for run in (neural.json(), jpeg.json()):
+    for run in (neural.json(), jpeg.json(), shipped.json()):
         _wait(lambda r=run: _run_status(committed_db, r["id"]) == "done", what="run done")
 
     storage = LocalMediaStorage(get_settings().media_root)
@@ -139,6 +146,14 @@ def test_neural_and_jpeg_runs_complete_with_every_artefact(
         matched = committed_client.get(f"/media/results/{result['id']}/jpeg.png")
         assert matched.status_code == 200
 
+    shipped_report = committed_client.get(f"/api/runs/{shipped.json()['id']}").json()
+    for result in shipped_report["results"]:
+        assert result["status"] == "done", result["error"]
+        assert result["bits_source"] == "bitstream" and result["bits"] > 0
+        assert result["environment"]["codec"]["model"] == "miscomp-mbt-low"
+        assert len(result["environment"]["codec"]["weights_sha256"]) == 64
+        assert result["environment"]["decode_forward_max_abs_diff"] <= 4
+
     jpeg_report = committed_client.get(f"/api/runs/{jpeg.json()['id']}").json()
     assert {r["bits_source"] for r in jpeg_report["results"]} == {"file"}
     assert {r["jpeg_quality"] for r in jpeg_report["results"]} == {None}
@@ -149,6 +164,7 @@ def test_neural_and_jpeg_runs_complete_with_every_artefact(
     svg = committed_client.get(f"/datasets/{dataset_id}/rd.svg")
     assert svg.headers["content-type"] == "image/svg+xml"
     assert "bmshj2018-hyperprior (mse), random weights" in svg.text
+    assert "miscomp-mbt-low" in svg.text
     assert "jpeg (optimize=False, progressive=False, subsampling=4:2:0)" in svg.text
     assert svg.content == committed_client.get(f"/datasets/{dataset_id}/rd.svg").content
     pdf = committed_client.get(f"/datasets/{dataset_id}/rd.pdf")

@@ -20,8 +20,9 @@ _FACTORIES: dict[str, str] = {
     "compressai": "app.domain.codecs.learned:CompressAICodec",
     "checkpoint": "app.domain.codecs.learned:CheckpointCodec",
     "imported": "app.domain.codecs.imported:ImportedReconstructions",
+    "miscomp-mbt-low": "app.domain.codecs.shipped:MiscompMbtLow",
 }
-NEURAL = frozenset({"compressai", "checkpoint"})
+NEURAL = frozenset({"compressai", "checkpoint", "miscomp-mbt-low"})
 
 
 class UnknownCodec(ValueError):

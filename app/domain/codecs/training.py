@@ -232,6 +232,35 @@ def train(
     return write_model_card(config, files, validation, wall)
 
 
+def pack_for_shipping(weights: Path, out: Path) -> dict[str, Any]:
+    """Write trained weights as a shipped model (float16; see codecs/shipped.py) with its
+    model card, whose weights file and sha256 now describe the packed file."""
+    import torch
+
+    from app.domain.codecs.shipped import pack_weights
+
+    card_path = weights.with_suffix(".json")
+    if not card_path.is_file():
+        raise ValueError(f"{card_path}: no model card beside the weights")
+    card: dict[str, Any] = json.loads(card_path.read_text())
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(pack_weights(state), out)
+    card.update(
+        weights_file=out.name,
+        weights_sha256=_sha256(out),
+        storage="float16 (entropy tables rebuilt on load)",
+        trained_weights_sha256=card.get("weights_sha256"),
+    )
+    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    markdown = weights.with_suffix(".md")
+    if markdown.is_file():
+        text = markdown.read_text().replace(weights.name, out.name)
+        text = text.replace(str(card["trained_weights_sha256"]), card["weights_sha256"])
+        out.with_suffix(".md").write_text(text)
+    return card
+
+
 def training_state_path(out: Path) -> Path:
     return out.with_name(out.name + ".training")
 
