@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 NPM_INSTALLED := node_modules/.installed
 VENDOR := static/vendor/htmx.min.js
 
-.PHONY: install demo test lint typecheck pytest system clean
+.PHONY: install demo test lint typecheck pytest system runtime-tools clean
 
 install: $(INSTALLED) $(VENDOR)
 
@@ -26,11 +26,16 @@ $(VENDOR): $(NPM_INSTALLED)
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 
-# Debian packages the tests need (Chromium) and the PostgreSQL and Redis they talk to.
+# Debian packages the tests need (Chromium, command-line codecs, Tesseract) and the
+# PostgreSQL and Redis they talk to.
 system:
 	scripts/ensure-system.sh
 
-demo: install
+# Debian packages the platform itself runs (Tesseract).
+runtime-tools:
+	scripts/ensure-system.sh runtime
+
+demo: install runtime-tools
 	$(BIN)/miscomp demo
 
 lint: install

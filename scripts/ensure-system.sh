@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Make sure what the test suite needs from the system is there:
+# Make sure what the platform and its test suite need from the system is there
+# (`ensure-system.sh runtime`: only what the platform runs, for `make demo`):
+#  - Debian's tesseract-ocr (OCR for text crop proposals),
 #  - Debian's chromium (Playwright drives it; its own browser download cannot work offline),
 #  - PostgreSQL and Redis answering on loopback: used as they are when they answer, started
 #    when installed but stopped, installed from Debian's packages when missing.
@@ -16,6 +18,15 @@ wait_for() {
   for _ in $(seq 1 60); do answers "$1" && return 0; sleep 0.5; done
   echo "error: nothing answers on 127.0.0.1:$1 after starting $2" >&2; return 1
 }
+
+# What the platform itself runs: Tesseract finds text and symbol changes (crop proposals).
+if ! command -v tesseract >/dev/null 2>&1; then
+  echo "installing Debian's tesseract-ocr for text and symbol crop proposals"
+  apt_install tesseract-ocr tesseract-ocr-eng
+fi
+if [ "${1:-}" = "runtime" ]; then
+  exit 0
+fi
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "installing Debian's chromium for the browser tests"
