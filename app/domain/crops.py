@@ -307,4 +307,4 @@ def log_bpp_bucket(bpp: float, per_octave: int = 2) -> float:
     if bpp <= 0:
         return 0.0
     step = math.floor(math.log2(bpp) * per_octave) / per_octave
-    return round(2.0**step, 4)
+    return round(float(2.0**step), 4)
