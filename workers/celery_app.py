@@ -11,7 +11,10 @@ QUEUES = ("cpu", "gpu", "post")
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("miscomp", include=["workers.tasks.imports", "workers.tasks.codec_runs"])
+    app = Celery(
+        "miscomp",
+        include=["workers.tasks.imports", "workers.tasks.codec_runs", "workers.tasks.studies"],
+    )
     app.conf.broker_url = settings.broker_url
     if settings.is_embedded_broker:
         queue_dir = settings.broker_dir / "queue"
@@ -42,6 +45,7 @@ def make_celery(settings: Settings) -> Celery:
             "workers.tasks.imports.*": {"queue": "cpu"},
             "workers.tasks.codec_runs.encode_result": {"queue": "cpu"},
             "workers.tasks.codec_runs.postprocess_result": {"queue": "post"},
+            "workers.tasks.studies.*": {"queue": "post"},
         },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

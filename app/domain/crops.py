@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from app.domain.codecs.base import RGB8
 
-Method = Literal["guided", "text", "random"]
+Method = Literal["guided", "text", "random", "control"]
 DEFAULT_SIZES = (64, 128, 256)
 
 

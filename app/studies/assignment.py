@@ -1,0 +1,237 @@
+"""Handing items to annotators: leases that expire, k distinct raters per item, caps.
+
+Safe under concurrency by construction:
+- An item's ``active_count`` (live leases plus finished ratings) only changes through
+  conditional UPDATEs (``... WHERE active_count < k``): two annotators racing for the last
+  place on an item cannot both get it, whatever the isolation level.
+- (item, rater) is unique in the assignment table: nobody sees an item twice.
+- On PostgreSQL, each rater's requests are serialised by a row lock on the rater, so the
+  per-rater cap holds; candidate items are read with SKIP LOCKED so that annotators do not
+  queue behind each other. SQLite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import Conflict, NotFound
+from app.studies.models import Assignment, Study, StudyItem
+from app.users.models import User
+
+CANDIDATES_PER_TRY = 8
+FINAL = ("done", "skipped")
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def release_expired(session: Session, study_id: int, now: datetime) -> int:
+    """Expire leases past their time and give their places back to the items."""
+    expired = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.study_id == study_id,
+            Assignment.status == "leased",
+            Assignment.lease_expires_at < now,
+        )
+        .values(status="expired", finished_at=now)
+        .returning(Assignment.item_id)
+    ).all()
+    for (item_id,) in sorted(expired):
+        session.execute(
+            update(StudyItem)
+            .where(StudyItem.id == item_id)
+            .values(active_count=StudyItem.active_count - 1)
+        )
+    return len(expired)
+
+
+def _current_lease(session: Session, study: Study, user: User, now: datetime) -> Assignment | None:
+    return session.scalar(
+        select(Assignment)
+        .where(
+            Assignment.study_id == study.id,
+            Assignment.user_id == user.id,
+            Assignment.status == "leased",
+            Assignment.lease_expires_at >= now,
+        )
+        .order_by(Assignment.id)
+        .limit(1)
+    )
+
+
+def _used(session: Session, study: Study, user: User) -> int:
+    from sqlalchemy import func
+
+    return (
+        session.scalar(
+            select(func.count()).where(
+                Assignment.study_id == study.id,
+                Assignment.user_id == user.id,
+                Assignment.status.in_(("leased", "done")),
+            )
+        )
+        or 0
+    )
+
+
+def _pane_map(study: Study, rng: random.Random) -> dict[str, str]:
+    """Shown label -> pane. Blind studies name the compared panes A, B... in a random order
+    per (rater, item); the original is always the original."""
+    compared = [p for p in study.panes if p in ("reconstruction", "jpeg")]
+    if study.blind:
+        rng.shuffle(compared)
+        labels = [chr(ord("A") + i) for i in range(len(compared))]
+    else:
+        labels = list(compared)
+    mapping = {"original": "original", **dict(zip(labels, compared, strict=True))}
+    if "difference" in study.panes:
+        mapping["difference"] = "difference"
+    return mapping
+
+
+def next_item(
+    session: Session, study: Study, user: User, *, now: datetime | None = None
+) -> Assignment | None:
+    """The rater's current lease, or a new one on an item they have not seen whose k places
+    are not taken; None when nothing is left for them (or their cap is reached).
+    Commits: the lease must be visible to other annotators at once."""
+    now = now or utcnow()
+    if study.status != "open":
+        raise Conflict(f"study {study.name!r} is {study.status}, not open")
+    if _is_postgres(session):
+        session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    release_expired(session, study.id, now)
+    current = _current_lease(session, study, user, now)
+    if current is not None:
+        session.commit()
+        return current
+    if study.per_rater_cap is not None and _used(session, study, user) >= study.per_rater_cap:
+        session.commit()
+        return None
+    seen = exists().where(Assignment.item_id == StudyItem.id, Assignment.user_id == user.id)
+    query = (
+        select(StudyItem.id)
+        .where(
+            StudyItem.study_id == study.id,
+            StudyItem.active_count < study.raters_per_item,
+            ~seen,
+        )
+        # Partly rated items first, so that items complete; then the random order.
+        .order_by(StudyItem.active_count.desc(), StudyItem.position)
+        .limit(CANDIDATES_PER_TRY)
+    )
+    # SKIP LOCKED first, so annotators do not queue behind each other's candidates; when
+    # everything left is locked for a moment, the plain query finds it and the conditional
+    # UPDATE below waits for the lock instead of reporting "nothing left" too early.
+    locking = query.with_for_update(skip_locked=True, of=StudyItem)
+    postgres = _is_postgres(session)
+    rng = random.Random()
+    while True:
+        candidates = list(session.scalars(locking)) if postgres else []
+        if not candidates:
+            candidates = list(session.scalars(query))
+        if not candidates:
+            session.commit()
+            return None
+        for item_id in candidates:
+            taken = session.execute(
+                update(StudyItem)
+                .where(
+                    StudyItem.id == item_id,
+                    StudyItem.active_count < study.raters_per_item,
+                )
+                .values(active_count=StudyItem.active_count + 1)
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            if not taken:
+                continue
+            assignment = Assignment(
+                study_id=study.id,
+                item_id=item_id,
+                user_id=user.id,
+                status="leased",
+                leased_at=now,
+                lease_expires_at=now + timedelta(seconds=study.lease_s),
+                pane_map=_pane_map(study, rng),
+            )
+            session.add(assignment)
+            session.commit()
+            return assignment
+
+
+def finish(
+    session: Session,
+    assignment_id: int,
+    user: User,
+    *,
+    status: str = "done",
+    now: datetime | None = None,
+) -> Assignment:
+    """Record a rating (done) or a skip. Idempotent: finishing twice changes nothing. A lease
+    that expired while its item still has a free place is accepted, so that no work is lost."""
+    if status not in FINAL:
+        raise ValueError(f"status must be one of {FINAL}")
+    now = now or utcnow()
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None or assignment.user_id != user.id:
+        raise NotFound(f"assignment {assignment_id} not found")
+    if assignment.status in FINAL:
+        if assignment.status != status:
+            raise Conflict(f"this item was already {assignment.status}")
+        return assignment
+    if assignment.status == "expired":
+        study = session.get(Study, assignment.study_id)
+        assert study is not None
+        # The place was given back: take it again if it is still free.
+        retaken = session.execute(
+            update(StudyItem)
+            .where(
+                StudyItem.id == assignment.item_id,
+                StudyItem.active_count < study.raters_per_item,
+            )
+            .values(active_count=StudyItem.active_count + 1)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if not retaken:
+            session.rollback()
+            raise Conflict("the lease expired and the item went to other raters")
+    claimed = session.execute(
+        update(Assignment)
+        .where(Assignment.id == assignment.id, Assignment.status.in_(("leased", "expired")))
+        .values(status=status, finished_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if not claimed:  # a concurrent finish got there first
+        session.rollback()
+        return finish(session, assignment_id, user, status=status, now=now)
+    values = (
+        {"done_count": StudyItem.done_count + 1}
+        if status == "done"
+        else {"active_count": StudyItem.active_count - 1}
+    )
+    session.execute(
+        update(StudyItem)
+        .where(StudyItem.id == assignment.item_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.refresh(assignment)
+    return assignment
+
+
+def item_has_rater(session: Session, item_id: int, user_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(and_(Assignment.item_id == item_id, Assignment.user_id == user_id))
+            )
+        )
+    )

@@ -1,0 +1,149 @@
+"""Studies: which crops of which codec runs are shown, to how many raters, and how.
+
+An item is one crop (or a control) that k raters label. Assignments lease items to raters;
+the counters on the item row (``active_count``, ``done_count``) are changed only by
+conditional UPDATEs, so under any number of concurrent annotators no item gets more than k
+ratings, on PostgreSQL and on the embedded SQLite alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class TaxonomyVersion(Base):
+    """A version of a labelling taxonomy. Versions are never edited: adding a category (the
+    paper names TEXTURE as an extension) makes a new version, and every annotation records
+    the version it was made under."""
+
+    __tablename__ = "taxonomy_version"
+    __audited__ = True
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    categories: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """[{key, label, description, kind: category|modifier, shortcut}]"""
+    verdicts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Study(Base):
+    __tablename__ = "study"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    """Markdown shown to annotators."""
+    status: Mapped[str] = mapped_column(String(16), default="proposing")
+    """proposing (crops being proposed), open, closed, failed."""
+    error: Mapped[str | None] = mapped_column(Text)
+    run_ids: Mapped[list[int]] = mapped_column(JSON)
+    crop_sizes: Mapped[list[int]] = mapped_column(JSON)
+    methods: Mapped[list[str]] = mapped_column(JSON)
+    """Proposal methods in use: guided, text, random."""
+    items_target: Mapped[int] = mapped_column(Integer)
+    quotas: Mapped[dict[str, float]] = mapped_column(JSON)
+    """Shares of the items: guided (guided and text crops), random, control."""
+    planted_controls: Mapped[bool] = mapped_column(Boolean, default=False)
+    raters_per_item: Mapped[int] = mapped_column(Integer, default=3)
+    per_rater_cap: Mapped[int | None] = mapped_column(Integer)
+    lease_s: Mapped[int] = mapped_column(Integer, default=900)
+    blind: Mapped[bool] = mapped_column(Boolean, default=True)
+    panes: Mapped[list[str]] = mapped_column(JSON)
+    """original, reconstruction, jpeg, difference: the panes annotators see."""
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    taxonomy_version_id: Mapped[int] = mapped_column(ForeignKey("taxonomy_version.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    proposal_report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Counts of candidates per method and size, bucket scales, OCR engine: how items came."""
+
+
+class StudyItem(Base):
+    """One crop (or control) shown to raters, in original-image pixel coordinates."""
+
+    __tablename__ = "study_item"
+    __table_args__ = (
+        Index("ix_study_item_pick", "study_id", "active_count", "position"),
+        UniqueConstraint("study_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    """A random permutation: the order items are handed out in (within equal progress)."""
+    kind: Mapped[str] = mapped_column(String(24))
+    """crop, control_identity (the 'reconstruction' is the original) or control_planted."""
+    method: Mapped[str] = mapped_column(String(16))
+    """guided, text, random or control."""
+    result_id: Mapped[int | None] = mapped_column(
+        ForeignKey("codec_result.id", ondelete="CASCADE"), index=True
+    )
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    share_percent: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    inclusion_probability: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    assets: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    """Pane -> opaque asset token (see StudyAsset)."""
+    active_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Raters holding a live lease on the item or done with it; never above k."""
+    done_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StudyAsset(Base):
+    """An opaque name for a rendered crop image, so that no URL says which codec made it."""
+
+    __tablename__ = "study_asset"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    storage_key: Mapped[str] = mapped_column(String(200))
+
+
+class Assignment(Base):
+    """One rater's lease on one item, then its outcome. Unique per (item, rater): nobody is
+    shown the same item twice."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (
+        UniqueConstraint("item_id", "user_id"),
+        Index("ix_assignment_study_user_status", "study_id", "user_id", "status"),
+        Index("ix_assignment_study_status_expires", "study_id", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("study_item.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="leased")
+    """leased, done, skipped, expired."""
+    leased_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pane_map: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    """Shown label -> pane: {"A": "jpeg", "B": "reconstruction"} in a blind study. Randomised
+    per (rater, item) and kept for the analysis."""

@@ -1,0 +1,326 @@
+"""Proposing a study's items on the post-processing worker: candidates, sample, render.
+
+1. Distortion maps of every finished result are normalised per (codec run, bpp bucket) over
+   the whole study (``crops.bucket_scale``), then guided crops are proposed per crop size.
+2. OCR reads the original (once per image) and each reconstruction; changed words give text
+   crops (strong SYMBOL candidates).
+3. Random crops are drawn per crop size from every position of every result, uniformly
+   without replacement, so each carries its exact inclusion probability (n / positions).
+4. Items follow the study's quotas: guided (text first, then the best normalised scores),
+   random, and controls (the original shown as the reconstruction; optionally a planted
+   colour change of known place).
+5. Every pane of every item is rendered once, losslessly, as a PNG without metadata, stored
+   under a content address and served under an opaque token.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image as PILImage
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.codec_runs.models import CodecResult
+from app.codec_runs.processing import artefact_key, load_rgb
+from app.config import Settings
+from app.datasets.models import Image
+from app.domain import crops, metrics
+from app.domain.codecs.base import RGB8
+from app.storage import MediaStorage
+from app.studies.models import Study, StudyAsset, StudyItem
+
+GUIDED_PER_IMAGE = 3
+"""Guided candidates per result and crop size, before the study-wide ranking."""
+
+
+@dataclass
+class Candidate:
+    result: CodecResult
+    image: Image
+    proposal: crops.Proposal
+    kind: str = "crop"
+
+
+@dataclass
+class Context:
+    """What proposing keeps in memory per result: pixels are loaded on demand."""
+
+    study: Study
+    storage: MediaStorage
+    results: list[tuple[CodecResult, Image]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _raw_map(storage: MediaStorage, key: str | None, name: str) -> NDArray[np.float32] | None:
+    if not key:
+        return None
+    with np.load(io.BytesIO(storage.read(key))) as archive:
+        return np.asarray(archive[name], dtype=np.float32)
+
+
+def _distortion(
+    storage: MediaStorage, result: CodecResult, image: Image
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """(CIEDE2000, 1 - SSIM) maps of the result: stored raw values, or computed now."""
+    ciede = _raw_map(storage, result.maps.get("ciede2000_raw"), "ciede2000")
+    ssim = _raw_map(storage, result.maps.get("ssim_raw"), "ssim")
+    if ciede is None or ssim is None:
+        assert result.recon_key is not None
+        analysis = metrics.analyse(
+            load_rgb(storage, image.storage_key), load_rgb(storage, result.recon_key)
+        )
+        ciede, ssim = analysis.ciede2000_map, analysis.ssim_map
+    return ciede, 1.0 - ssim
+
+
+def _guided(context: Context) -> list[Candidate]:
+    buckets: dict[tuple[int, float], list[tuple[CodecResult, Image]]] = defaultdict(list)
+    for result, image in context.results:
+        buckets[(result.run_id, crops.log_bpp_bucket(result.bpp or 0.0))].append((result, image))
+    candidates: list[Candidate] = []
+    scales = {}
+    for (run_id, bucket), members in sorted(buckets.items()):
+        maps = [_distortion(context.storage, r, i) for r, i in members]
+        ciede_scale = crops.bucket_scale([m[0] for m in maps])
+        ssim_scale = crops.bucket_scale([m[1] for m in maps])
+        scales[f"run {run_id}, bpp >= {bucket}"] = {
+            "ciede2000_p95": round(ciede_scale, 4),
+            "ssim_loss_p95": round(ssim_scale, 4),
+            "results": len(members),
+        }
+        for (result, image), (ciede, ssim_loss) in zip(members, maps, strict=True):
+            normalised = np.maximum(ciede / ciede_scale, ssim_loss / ssim_scale)
+            for size in context.study.crop_sizes:
+                for proposal in crops.guided_crops(normalised, size, top_k=GUIDED_PER_IMAGE):
+                    candidates.append(Candidate(result, image, proposal))
+    context.report["bucket_scales"] = scales
+    return candidates
+
+
+def _text(context: Context) -> list[Candidate]:
+    from app.domain.ocr import OcrUnavailable, TesseractOcr
+
+    try:
+        ocr = TesseractOcr()
+    except OcrUnavailable as exc:
+        context.report["ocr"] = f"unavailable: {exc}"
+        return []
+    context.report["ocr"] = ocr.version()
+    originals: dict[int, list[crops.Word]] = {}
+    candidates = []
+    for result, image in context.results:
+        if image.id not in originals:
+            originals[image.id] = ocr.read(load_rgb(context.storage, image.storage_key))
+        if not originals[image.id]:
+            continue  # no text in the original; new text alone is left to the guided crops
+        assert result.recon_key is not None
+        after = ocr.read(load_rgb(context.storage, result.recon_key))
+        for size in context.study.crop_sizes:
+            for proposal in crops.text_crops(
+                originals[image.id], after, size, image.width, image.height
+            ):
+                candidates.append(Candidate(result, image, proposal))
+    return candidates
+
+
+def _random(context: Context, count: int, size: int, rng: np.random.Generator) -> list[Candidate]:
+    """``count`` distinct (result, position) units drawn uniformly from all of them."""
+    units = [crops.random_positions(i.width, i.height, size) for _, i in context.results]
+    total = sum(units)
+    drawn = min(count, total)
+    if drawn == 0:
+        return []
+    probability = drawn / total
+    bounds = np.cumsum(units)
+    chosen = []
+    for unit in sorted(rng.choice(total, size=drawn, replace=False).tolist()):
+        index = int(np.searchsorted(bounds, unit, side="right"))
+        result, image = context.results[index]
+        offset = unit - (int(bounds[index - 1]) if index else 0)
+        columns = image.width - size + 1
+        box = crops.Box(offset % columns, offset // columns, size)
+        proposal = crops.Proposal(
+            box, "random", 0.0, inclusion_probability=probability, evidence={"units": total}
+        )
+        chosen.append(Candidate(result, image, proposal))
+    return chosen
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
+    study = context.study
+    n = study.items_target
+    quota = {k: study.quotas.get(k, 0.0) for k in ("guided", "random", "control")}
+    n_random = round(n * quota["random"])
+    n_control = round(n * quota["control"])
+    n_guided = max(0, n - n_random - n_control) if quota["guided"] else 0
+    sizes = study.crop_sizes
+    pool: list[Candidate] = []
+    if "text" in study.methods:
+        pool += sorted(_text(context), key=lambda c: -c.proposal.score)
+    if "guided" in study.methods:
+        pool += sorted(_guided(context), key=lambda c: -c.proposal.score)
+    selected: list[Candidate] = []
+    seen: set[tuple[int, int, int, int]] = set()
+    for size, wanted in zip(sizes, _split(n_guided, len(sizes)), strict=True):
+        taken = 0
+        for candidate in pool:
+            box = candidate.proposal.box
+            key = (candidate.result.id, box.x, box.y, box.size)
+            if taken == wanted or box.size != size or key in seen:
+                continue
+            seen.add(key)
+            selected.append(candidate)
+            taken += 1
+    if "random" in study.methods:
+        for size, wanted in zip(sizes, _split(n_random, len(sizes)), strict=True):
+            selected += _random(context, wanted, size, rng)
+    for size, wanted in zip(sizes, _split(n_control, len(sizes)), strict=True):
+        for i, candidate in enumerate(_random(context, wanted, size, rng)):
+            planted = study.planted_controls and i % 2 == 1
+            candidate.kind = "control_planted" if planted else "control_identity"
+            candidate.proposal = crops.Proposal(candidate.proposal.box, "control", 0.0)
+            selected.append(candidate)
+    context.report["candidates"] = {
+        "text": sum(1 for c in pool if c.proposal.method == "text"),
+        "guided": sum(1 for c in pool if c.proposal.method == "guided"),
+    }
+    context.report["items"] = {
+        method: sum(1 for c in selected if c.proposal.method == method)
+        for method in ("text", "guided", "random", "control")
+    }
+    return selected
+
+
+def plant_change(crop: RGB8, rng: np.random.Generator) -> tuple[RGB8, dict[str, Any]]:
+    """A known change for a control item: a disc of a sixth of the crop, its colour channels
+    rotated (red -> green -> blue), at a random place inside the crop."""
+    size = crop.shape[0]
+    radius = max(2, size // 12)
+    cy, cx = (int(v) for v in rng.integers(radius, size - radius, 2))
+    yy, xx = np.mgrid[0:size, 0:size]
+    disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
+    planted = crop.copy()
+    planted[disc] = crop[disc][:, [2, 0, 1]]
+    return planted, {"planted": "colour rotation", "centre": [cx, cy], "radius": radius}
+
+
+def _png(pixels: RGB8) -> bytes:
+    buffer = io.BytesIO()
+    # No text chunks, no ICC profile, no timestamps: nothing but pixels.
+    PILImage.fromarray(pixels, mode="RGB").save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _render(
+    session: Session,
+    context: Context,
+    candidate: Candidate,
+    cache: dict[str, RGB8],
+    rng: np.random.Generator,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    storage, study = context.storage, context.study
+
+    def pixels(key: str) -> RGB8:
+        if key not in cache:
+            if len(cache) > 16:
+                cache.clear()
+            cache[key] = load_rgb(storage, key)
+        return cache[key]
+
+    box = candidate.proposal.box
+    window = (slice(box.y, box.y + box.size), slice(box.x, box.x + box.size))
+    original = np.ascontiguousarray(pixels(candidate.image.storage_key)[window])
+    evidence: dict[str, Any] = {}
+    if candidate.kind == "control_identity":
+        shown = original
+    elif candidate.kind == "control_planted":
+        shown, evidence = plant_change(original, rng)
+    else:
+        assert candidate.result.recon_key is not None
+        shown = np.ascontiguousarray(pixels(candidate.result.recon_key)[window])
+    panes: dict[str, RGB8] = {"original": original, "reconstruction": shown}
+    if "jpeg" in study.panes and candidate.result.jpeg_key:
+        panes["jpeg"] = np.ascontiguousarray(pixels(candidate.result.jpeg_key)[window])
+    if "difference" in study.panes:
+        panes["difference"] = metrics.amplified_difference(original, shown)
+    tokens = {}
+    for pane, rgb in panes.items():
+        png = _png(rgb)
+        key = artefact_key("crops", png, ".png")
+        storage.put(key, png)
+        token = secrets.token_urlsafe(16)
+        session.add(StudyAsset(token=token, study_id=study.id, storage_key=key))
+        tokens[pane] = token
+    return tokens, evidence
+
+
+def propose(
+    factory: sessionmaker[Session], storage: MediaStorage, settings: Settings, study_id: int
+) -> str:
+    """Propose and store a study's items; the study opens when they are stored. Idempotent:
+    a study that already has items (a redelivered task) is left as it is."""
+    del settings  # the signature of every worker step; nothing here depends on settings yet
+    with factory() as session:
+        session.info["actor_label"] = "worker"
+        study = session.get(Study, study_id)
+        if study is None:
+            return "missing"
+        if study.status != "proposing":
+            return study.status
+        if session.scalar(select(StudyItem.id).where(StudyItem.study_id == study.id).limit(1)):
+            study.status = "open"
+            session.commit()
+            return study.status
+        rows = session.execute(
+            select(CodecResult, Image)
+            .join(Image, Image.id == CodecResult.image_id)
+            .where(CodecResult.run_id.in_(study.run_ids), CodecResult.status == "done")
+            .order_by(CodecResult.id)
+        ).all()
+        context = Context(study, storage, [(r, i) for r, i in rows])
+        rng = np.random.default_rng(study.seed)
+        selected = select_items(context, rng)
+        order = rng.permutation(len(selected))
+        cache: dict[str, RGB8] = {}
+        for position, candidate in zip(order.tolist(), selected, strict=True):
+            proposal = candidate.proposal
+            assets, planted = _render(session, context, candidate, cache, rng)
+            session.add(
+                StudyItem(
+                    study_id=study.id,
+                    position=position,
+                    kind=candidate.kind,
+                    method=proposal.method,
+                    result_id=candidate.result.id,
+                    image_id=candidate.image.id,
+                    x=proposal.box.x,
+                    y=proposal.box.y,
+                    size=proposal.box.size,
+                    share_percent=crops.share_of_image(
+                        proposal.box, candidate.image.width, candidate.image.height
+                    ),
+                    score=proposal.score,
+                    inclusion_probability=proposal.inclusion_probability,
+                    evidence={**proposal.evidence, **planted},
+                    assets=assets,
+                    active_count=0,
+                    done_count=0,
+                )
+            )
+        study.proposal_report = context.report
+        study.status = "open" if selected else "failed"
+        if not selected:
+            study.error = "no crop could be proposed (are the crops larger than the images?)"
+        session.commit()
+        return study.status

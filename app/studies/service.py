@@ -1,0 +1,171 @@
+"""Studies as the web, the API and the CLI see them: create, list, follow, taxonomies."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.codec_runs.models import CodecResult, CodecRun
+from app.domain import taxonomy
+from app.errors import Conflict, InvalidInput, NotFound
+from app.jobs import enqueue_after_commit
+from app.studies.models import Assignment, Study, StudyItem, TaxonomyVersion
+from app.studies.schemas import CategoryCreate, StudyCreate, StudyProgress
+from app.users.models import User
+
+PROPOSE_TASK = "workers.tasks.studies.propose_study"
+
+
+def default_taxonomy(session: Session) -> TaxonomyVersion:
+    """The latest version of the default taxonomy, created (version 1, the paper's) if none."""
+    latest = session.scalar(
+        select(TaxonomyVersion)
+        .where(TaxonomyVersion.name == taxonomy.DEFAULT_NAME)
+        .order_by(TaxonomyVersion.version.desc())
+        .limit(1)
+    )
+    if latest is not None:
+        return latest
+    first = TaxonomyVersion(
+        name=taxonomy.DEFAULT_NAME,
+        version=1,
+        categories=taxonomy.DEFAULT_CATEGORIES,
+        verdicts=taxonomy.VERDICTS,
+    )
+    session.add(first)
+    session.flush()
+    return first
+
+
+def add_category(session: Session, data: CategoryCreate, *, actor: User | None) -> TaxonomyVersion:
+    """A new version of the default taxonomy with one more category; studies already made
+    keep the version they were made with."""
+    current = default_taxonomy(session)
+    try:
+        categories = taxonomy.with_category(
+            current.categories,
+            key=data.key,
+            label=data.label,
+            description=data.description,
+            shortcut=data.shortcut,
+            kind=data.kind,
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    version = TaxonomyVersion(
+        name=current.name,
+        version=current.version + 1,
+        categories=categories,
+        verdicts=current.verdicts,
+        created_by_id=actor.id if actor else None,
+    )
+    session.add(version)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict("the taxonomy changed meanwhile; reload and try again") from None
+    return version
+
+
+def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> Study:
+    if session.scalar(select(Study.id).where(Study.name == data.name)) is not None:
+        raise Conflict(f"a study named {data.name!r} exists already")
+    runs = list(session.scalars(select(CodecRun).where(CodecRun.id.in_(data.run_ids))))
+    missing = sorted(set(data.run_ids) - {r.id for r in runs})
+    if missing:
+        raise NotFound(f"codec runs not found: {missing}")
+    done = session.scalar(
+        select(func.count()).where(
+            CodecResult.run_id.in_(data.run_ids), CodecResult.status == "done"
+        )
+    )
+    if not done:
+        raise InvalidInput("the runs have no finished results yet")
+    if "jpeg" in data.panes and not all(r.match_jpeg for r in runs):
+        raise InvalidInput("the jpeg pane needs runs with a bpp-matched JPEG")
+    if data.taxonomy_version_id is None:
+        taxonomy_version = default_taxonomy(session)
+    else:
+        found = session.get(TaxonomyVersion, data.taxonomy_version_id)
+        if found is None:
+            raise NotFound(f"taxonomy version {data.taxonomy_version_id} not found")
+        taxonomy_version = found
+    study = Study(
+        name=data.name,
+        instructions=data.instructions,
+        status="proposing",
+        run_ids=sorted(set(data.run_ids)),
+        crop_sizes=data.crop_sizes,
+        methods=list(data.methods),
+        items_target=data.items,
+        quotas=dict(data.quotas),
+        planted_controls=data.planted_controls,
+        raters_per_item=data.raters_per_item,
+        per_rater_cap=data.per_rater_cap,
+        lease_s=data.lease_s,
+        blind=data.blind,
+        panes=list(data.panes),
+        seed=data.seed,
+        taxonomy_version_id=taxonomy_version.id,
+        created_by_id=actor.id if actor else None,
+        proposal_report={},
+    )
+    session.add(study)
+    session.flush()
+    enqueue_after_commit(session, PROPOSE_TASK, study.id, queue="post")
+    return study
+
+
+def get_study(session: Session, study_id: int) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise NotFound(f"study {study_id} not found")
+    return study
+
+
+def get_study_by_name(session: Session, name: str) -> Study:
+    study = session.scalar(select(Study).where(Study.name == name))
+    if study is None:
+        raise NotFound(f"study {name!r} not found")
+    return study
+
+
+def list_studies(session: Session) -> list[Study]:
+    return list(session.scalars(select(Study).order_by(Study.id.desc())))
+
+
+def progress(session: Session, study: Study) -> StudyProgress:
+    items, done, active, complete = session.execute(
+        select(
+            func.count(StudyItem.id),
+            func.coalesce(func.sum(StudyItem.done_count), 0),
+            func.coalesce(func.sum(StudyItem.active_count), 0),
+            func.count(StudyItem.id).filter(StudyItem.done_count >= study.raters_per_item),
+        ).where(StudyItem.study_id == study.id)
+    ).one()
+    return StudyProgress(
+        items=items,
+        ratings_needed=items * study.raters_per_item,
+        ratings_done=int(done),
+        leased=int(active) - int(done),
+        complete_items=complete,
+    )
+
+
+def rater_progress(session: Session, study: Study) -> list[dict[str, object]]:
+    """Per annotator: done, skipped, leased now."""
+    rows = session.execute(
+        select(User.username, Assignment.status, func.count())
+        .join(User, User.id == Assignment.user_id)
+        .where(Assignment.study_id == study.id)
+        .group_by(User.username, Assignment.status)
+        .order_by(User.username)
+    ).all()
+    raters: dict[str, dict[str, object]] = {}
+    for username, status, count in rows:
+        entry = raters.setdefault(
+            username, {"username": username, "done": 0, "skipped": 0, "leased": 0, "expired": 0}
+        )
+        entry[status] = count
+    return list(raters.values())

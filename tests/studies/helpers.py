@@ -1,0 +1,73 @@
+"""Studies built directly in the database, for tests of assignment and blinding."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from app.domain.roles import Role
+from app.studies import service
+from app.studies.models import Study, StudyItem
+from tests.factories import make_dataset, make_user, store_image
+
+
+def open_study_with_items(engine: Engine, items: int, **fields: Any) -> tuple[int, list[int]]:
+    """An open study of ``items`` crop items on one stored image; (study id, item ids)."""
+    from PIL import Image
+
+    with Session(engine, expire_on_commit=False) as session:
+        dataset = make_dataset(session, f"study-{uuid.uuid4().hex[:8]}")
+        image = store_image(session, dataset.id, Image.new("RGB", (256, 256), "gray"), "g.png")
+        taxonomy = service.default_taxonomy(session)
+        study = Study(
+            name=f"study-{uuid.uuid4().hex[:8]}",
+            instructions="Look closely.",
+            status="open",
+            run_ids=[],
+            crop_sizes=[64],
+            methods=["random"],
+            items_target=items,
+            quotas={"random": 1.0},
+            raters_per_item=fields.pop("raters_per_item", 3),
+            per_rater_cap=fields.pop("per_rater_cap", None),
+            lease_s=fields.pop("lease_s", 900),
+            blind=fields.pop("blind", True),
+            panes=fields.pop("panes", ["original", "reconstruction", "jpeg"]),
+            taxonomy_version_id=taxonomy.id,
+            proposal_report={},
+            **fields,
+        )
+        session.add(study)
+        session.flush()
+        rows = [
+            StudyItem(
+                study_id=study.id,
+                position=position,
+                kind="crop",
+                method="random",
+                image_id=image.id,
+                x=0,
+                y=0,
+                size=64,
+                share_percent=6.25,
+                inclusion_probability=0.01,
+                evidence={},
+                assets={},
+                active_count=0,
+                done_count=0,
+            )
+            for position in range(items)
+        ]
+        session.add_all(rows)
+        session.commit()
+        return study.id, [r.id for r in rows]
+
+
+def annotators(engine: Engine, count: int) -> list[int]:
+    with Session(engine) as session:
+        ids = [make_user(session, Role.ANNOTATOR).id for _ in range(count)]
+        session.commit()
+        return ids

@@ -1,0 +1,28 @@
+"""Study tasks: proposing a study's crops (post-processing queue)."""
+
+from __future__ import annotations
+
+from celery import Task
+from sqlalchemy.exc import OperationalError
+
+from app.config import get_settings
+from app.storage import LocalMediaStorage
+from app.studies import proposals
+from app.studies.service import PROPOSE_TASK
+from workers.celery_app import celery_app
+from workers.db import worker_sessionmaker
+
+
+@celery_app.task(
+    bind=True,
+    acks_late=True,
+    name=PROPOSE_TASK,
+    autoretry_for=(OperationalError,),
+    retry_backoff=5,
+    max_retries=3,
+)  # type: ignore[untyped-decorator]
+def propose_study(self: Task, study_id: int) -> str:
+    settings = get_settings()
+    return proposals.propose(
+        worker_sessionmaker(), LocalMediaStorage(settings.media_root), settings, study_id
+    )
