@@ -1,0 +1,170 @@
+"""Proposing a study's items from a finished codec run: quotas, exact crop pixels, random
+crops' inclusion probabilities, controls, and a re-run that changes nothing."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from app.codec_runs import processing
+from app.codec_runs import service as run_service
+from app.codec_runs.models import CodecResult
+from app.codec_runs.schemas import RunCreate
+from app.config import get_settings
+from app.db import make_sessionmaker
+from app.domain import crops
+from app.domain.testcard import draw_test_card
+from app.storage import LocalMediaStorage
+from app.studies import proposals, service
+from app.studies.models import Study, StudyAsset, StudyItem
+from app.studies.schemas import StudyCreate
+from tests.factories import make_dataset, store_image
+
+
+def finished_jpeg_run(engine: Engine, quality: int = 4) -> int:
+    """A JPEG run with matched-JPEG references over two crops of the test card, processed by
+    the worker steps in this process."""
+    card = draw_test_card()
+    factory = make_sessionmaker(engine)
+    settings = get_settings()
+    storage = LocalMediaStorage(settings.media_root)
+    with Session(engine, expire_on_commit=False) as session:
+        dataset = make_dataset(session, f"proposals-{uuid.uuid4().hex[:8]}")
+        store_image(session, dataset.id, card.crop((0, 0, 512, 384)), "top-left.png")
+        store_image(session, dataset.id, card.crop((0, 200, 480, 520)), "plate.png")
+        run = run_service.create_run(
+            session,
+            RunCreate(
+                dataset_id=dataset.id, codec="jpeg", params={"quality": quality}, match_jpeg=True
+            ),
+            actor=None,
+        )
+        session.info.pop("miscomp_jobs", None)  # this test runs the worker steps itself
+        session.commit()
+        run_id = run.id
+        result_ids = list(
+            session.scalars(select(CodecResult.id).where(CodecResult.run_id == run_id))
+        )
+    for result_id in result_ids:
+        assert processing.encode_result(factory, storage, settings, result_id, "t") == "encoded"
+        assert processing.postprocess_result(factory, storage, settings, result_id, "t") == "done"
+    return run_id
+
+
+def _pixels(storage: LocalMediaStorage, key: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(storage.read(key))).convert("RGB"))
+
+
+def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> None:
+    run_id = finished_jpeg_run(committed_db)
+    storage = LocalMediaStorage(get_settings().media_root)
+    with Session(committed_db, expire_on_commit=False) as session:
+        study = service.create_study(
+            session,
+            StudyCreate(
+                name="proposals",
+                run_ids=[run_id],
+                crop_sizes=[64, 128],
+                items=20,
+                planted_controls=True,
+                panes=["original", "reconstruction", "jpeg", "difference"],
+                seed=7,
+            ),
+            actor=None,
+        )
+        assert session.info.pop("miscomp_jobs") == [(service.PROPOSE_TASK, (study.id,), "post")]
+        session.commit()
+    factory = make_sessionmaker(committed_db)
+    assert proposals.propose(factory, storage, get_settings(), study.id) == "open"
+    with Session(committed_db) as session:
+        study = session.get(Study, study.id)
+        assert study is not None
+        items = list(session.scalars(select(StudyItem).where(StudyItem.study_id == study.id)))
+        results = {r.id: r for r in session.scalars(select(CodecResult))}
+        assets = {a.token: a.storage_key for a in session.scalars(select(StudyAsset))}
+        from app.datasets.models import Image as StoredImage
+
+        images = {i.id: i for i in session.scalars(select(StoredImage))}
+    methods = [i.method for i in items]
+    assert len(items) == 20
+    assert methods.count("random") == 6 and methods.count("control") == 2
+    assert methods.count("guided") + methods.count("text") == 12
+    assert sorted(i.position for i in items) == list(range(20))
+    assert study.proposal_report["items"]["random"] == 6
+    assert study.proposal_report["ocr"].startswith("tesseract")
+    total_units = sum(
+        crops.random_positions(images[r.image_id].width, images[r.image_id].height, 64)
+        for r in results.values()
+    )
+    for item in items:
+        image = images[item.image_id]
+        assert 0 <= item.x <= image.width - item.size and 0 <= item.y <= image.height - item.size
+        assert item.share_percent == pytest.approx(
+            100 * item.size**2 / (image.width * image.height), abs=1e-3
+        )
+        assert set(item.assets) == {"original", "reconstruction", "jpeg", "difference"}
+        window = (slice(item.y, item.y + item.size), slice(item.x, item.x + item.size))
+        original = _pixels(storage, images[item.image_id].storage_key)[window]
+        shown = _pixels(storage, assets[item.assets["reconstruction"]])
+        assert np.array_equal(_pixels(storage, assets[item.assets["original"]]), original)
+        result = results[item.result_id]
+        jpeg = _pixels(storage, result.jpeg_key)[window]
+        assert np.array_equal(_pixels(storage, assets[item.assets["jpeg"]]), jpeg)
+        if item.kind == "crop":
+            assert np.array_equal(shown, _pixels(storage, result.recon_key)[window])
+        elif item.kind == "control_identity":
+            assert np.array_equal(shown, original)
+        else:
+            assert item.kind == "control_planted" and item.evidence["planted"]
+            changed = np.any(shown != original, axis=2)
+            assert 0 < changed.mean() < 0.1  # a small disc, nothing else
+        if item.method == "random" and item.size == 64:
+            assert item.inclusion_probability == pytest.approx(3 / total_units)
+        if item.method in ("guided", "text"):
+            assert item.inclusion_probability is None and item.score > 0
+    # No PNG carries anything but pixels (blinding: no metadata names a codec).
+    for key in assets.values():
+        assert Image.open(io.BytesIO(storage.read(key))).info == {}
+    # A redelivered task changes nothing.
+    assert proposals.propose(factory, storage, get_settings(), study.id) == "open"
+    with Session(committed_db) as session:
+        count = len(list(session.scalars(select(StudyItem.id))))
+    assert count == 20
+
+
+def test_text_crops_find_the_characters_a_codec_changed(committed_db: Engine) -> None:
+    run_id = finished_jpeg_run(committed_db, quality=2)
+    storage = LocalMediaStorage(get_settings().media_root)
+    with Session(committed_db, expire_on_commit=False) as session:
+        study = service.create_study(
+            session,
+            StudyCreate(
+                name="text", run_ids=[run_id], crop_sizes=[128], methods=["text"], items=10,
+                quotas={"guided": 1.0},
+            ),
+            actor=None,
+        )  # fmt: skip
+        session.info.pop("miscomp_jobs")
+        session.commit()
+    proposals.propose(make_sessionmaker(committed_db), storage, get_settings(), study.id)
+    with Session(committed_db) as session:
+        items = list(session.scalars(select(StudyItem).where(StudyItem.study_id == study.id)))
+    assert items and all(i.method == "text" for i in items)
+    assert all(i.evidence["before"] != i.evidence["after"] for i in items)
+
+
+def test_a_study_needs_finished_runs_and_consistent_options(committed_db: Engine) -> None:
+    with Session(committed_db) as session, pytest.raises(Exception, match="not found"):
+        service.create_study(session, StudyCreate(name="x", run_ids=[999]), actor=None)
+    with pytest.raises(ValueError, match="sum to 1"):
+        StudyCreate(name="x", run_ids=[1], quotas={"guided": 0.5, "random": 0.2})
+    with pytest.raises(ValueError, match="original and the reconstruction"):
+        StudyCreate(name="x", run_ids=[1], panes=["original", "jpeg"])
+    with pytest.raises(ValueError, match="random method"):
+        StudyCreate(name="x", run_ids=[1], methods=["guided"])
