@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import text
 
-from app.auth.dependencies import Annotator, AnyUser
+from app.auth.dependencies import AnyUser
 from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain.roles import Role
@@ -19,12 +19,6 @@ router = APIRouter(tags=["home"])
 def home(request: Request, user: AnyUser, session: SessionDep) -> Response:
     datasets = dataset_service.list_datasets(session) if user.role != Role.ANNOTATOR else []
     return render(request, "home.html", {"datasets": datasets})
-
-
-@router.get("/annotate", name="annotate_queue")
-def annotate_queue(request: Request, user: Annotator) -> Response:
-    # Assignment arrives with the studies capability; until then the queue is honestly empty.
-    return render(request, "annotate/queue.html", {"items": []})
 
 
 @router.get("/healthz", name="healthz", include_in_schema=False)

@@ -25,6 +25,9 @@ from app.datasets import routes as datasets_routes
 from app.db import make_engine, make_sessionmaker
 from app.errors import UserError
 from app.home import router as home_router
+from app.studies import api as studies_api
+from app.studies import routes as studies_routes
+from app.studies import workspace
 from app.users import api as users_api
 from app.users import routes as users_routes
 from app.web import render
@@ -94,6 +97,9 @@ ROUTERS = (
     audit_routes.router,
     runs_routes.router,
     runs_api.router,
+    studies_routes.router,
+    studies_api.router,
+    workspace.router,
 )
 
 

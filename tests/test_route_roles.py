@@ -85,6 +85,23 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/runs/{run_id}"): READERS,
     ("POST", "/api/runs/{run_id}/cancel"): ADMIN,
     ("POST", "/api/runs/{run_id}/retry"): ADMIN,
+    ("GET", "/studies"): READERS,
+    ("GET", "/studies/new"): READERS,
+    ("POST", "/studies"): READERS,
+    ("GET", "/studies/{study_id}"): READERS,
+    ("GET", "/api/studies"): READERS,
+    ("POST", "/api/studies"): READERS,
+    ("GET", "/api/studies/{study_id}"): READERS,
+    ("GET", "/api/taxonomy"): EVERYONE,
+    ("POST", "/api/taxonomy/categories"): ADMIN,
+    ("POST", "/api/studies/{study_id}/next"): ANNOTATOR,
+    ("POST", "/api/assignments/{assignment_id}/annotation"): ANNOTATOR,
+    ("POST", "/api/assignments/{assignment_id}/skip"): ANNOTATOR,
+    ("POST", "/annotate/studies/{study_id}/next"): ANNOTATOR,
+    ("GET", "/annotate/items/{assignment_id}"): ANNOTATOR,
+    ("POST", "/annotate/items/{assignment_id}"): ANNOTATOR,
+    ("POST", "/annotate/items/{assignment_id}/skip"): ANNOTATOR,
+    ("GET", "/media/assets/{token}.png"): EVERYONE,
 }
 
 
@@ -141,6 +158,10 @@ def world(db: Session) -> World:
             "result_id": result.id,
             "kind": "reconstruction",
             "fmt": "svg",
+            # Studies are walked empty: an allowed role gets 404 or 422, never 401/403.
+            "study_id": 999_999,
+            "assignment_id": 999_999,
+            "token": "no-such-token",
         }
     )
 

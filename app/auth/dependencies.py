@@ -17,6 +17,8 @@ from app.domain.roles import (
     AUDIT_READERS,
     DATASET_READERS,
     DATASET_WRITERS,
+    STUDY_MANAGERS,
+    TAXONOMY_EDITORS,
     USER_MANAGERS,
     Role,
 )
@@ -102,6 +104,8 @@ DatasetReader = Annotated[User, Depends(require_roles(DATASET_READERS))]
 DatasetWriter = Annotated[User, Depends(require_roles(DATASET_WRITERS))]
 AuditReader = Annotated[User, Depends(require_roles(AUDIT_READERS))]
 Annotator = Annotated[User, Depends(require_roles(ANNOTATORS))]
+StudyManager = Annotated[User, Depends(require_roles(STUDY_MANAGERS))]
+TaxonomyEditor = Annotated[User, Depends(require_roles(TAXONOMY_EDITORS))]
 
 
 def csrf_token_for(request: Request) -> str:

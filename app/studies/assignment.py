@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -174,18 +174,44 @@ def finish(
     status: str = "done",
     now: datetime | None = None,
 ) -> Assignment:
-    """Record a rating (done) or a skip. Idempotent: finishing twice changes nothing. A lease
-    that expired while its item still has a free place is accepted, so that no work is lost."""
-    if status not in FINAL:
-        raise ValueError(f"status must be one of {FINAL}")
-    now = now or utcnow()
-    assignment = session.get(Assignment, assignment_id)
-    if assignment is None or assignment.user_id != user.id:
-        raise NotFound(f"assignment {assignment_id} not found")
+    """Record a rating (done) or a skip, and commit. Idempotent: finishing twice changes
+    nothing. A lease that expired is still accepted while its item has a free place."""
+    assignment = _owned(session, assignment_id, user)
     if assignment.status in FINAL:
         if assignment.status != status:
             raise Conflict(f"this item was already {assignment.status}")
         return assignment
+    try:
+        counted = finish_in_transaction(session, assignment, status=status, now=now or utcnow())
+    except Conflict:
+        session.rollback()  # a concurrent request finished it first: answer as it did
+        session.refresh(assignment)
+        if assignment.status == status:
+            return assignment
+        raise
+    if not counted:
+        session.rollback()
+        raise Conflict("the lease expired and the item went to other raters")
+    session.commit()
+    session.refresh(assignment)
+    return assignment
+
+
+def _owned(session: Session, assignment_id: int, user: User) -> Assignment:
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None or assignment.user_id != user.id:
+        raise NotFound(f"assignment {assignment_id} not found")
+    return assignment
+
+
+def finish_in_transaction(
+    session: Session, assignment: Assignment, *, status: str, now: datetime
+) -> bool:
+    """Move a leased (or expired) assignment to ``status`` and update its item's counters,
+    without committing. False when the lease expired and its item is complete meanwhile:
+    the caller decides what to keep."""
+    if status not in FINAL:
+        raise ValueError(f"status must be one of {FINAL}")
     if assignment.status == "expired":
         study = session.get(Study, assignment.study_id)
         assert study is not None
@@ -200,17 +226,15 @@ def finish(
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         if not retaken:
-            session.rollback()
-            raise Conflict("the lease expired and the item went to other raters")
+            return False
     claimed = session.execute(
         update(Assignment)
         .where(Assignment.id == assignment.id, Assignment.status.in_(("leased", "expired")))
         .values(status=status, finished_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    if not claimed:  # a concurrent finish got there first
-        session.rollback()
-        return finish(session, assignment_id, user, status=status, now=now)
+    if not claimed:
+        raise Conflict("this item was finished meanwhile (another tab or a retry)")
     values = (
         {"done_count": StudyItem.done_count + 1}
         if status == "done"
@@ -222,16 +246,4 @@ def finish(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
-    session.refresh(assignment)
-    return assignment
-
-
-def item_has_rater(session: Session, item_id: int, user_id: int) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(and_(Assignment.item_id == item_id, Assignment.user_id == user_id))
-            )
-        )
-    )
+    return True

@@ -101,9 +101,9 @@ def test_researcher_reads_datasets_but_cannot_manage(page: Page, demo_site: Demo
 def test_annotator_sees_only_their_queue(page: Page, demo_site: DemoSite) -> None:
     _log_in(page, demo_site, "annotator1")
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link", name="My items")).to_be_visible()
+    expect(nav.get_by_role("link", name="My studies")).to_be_visible()
     expect(nav.get_by_role("link", name="Datasets")).to_have_count(0)
-    nav.get_by_role("link", name="My items").click()
+    nav.get_by_role("link", name="My studies").click()
     expect(page.get_by_test_id("empty-queue")).to_be_visible()
     for path in ("/datasets", "/datasets/1", "/images/1", "/media/images/1/pixels.png"):
         response = page.goto(f"{demo_site.url}{path}")

@@ -5,10 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from app.codec_runs import processing
+from app.codec_runs import service as run_service
+from app.codec_runs.models import CodecResult
+from app.codec_runs.schemas import RunCreate
+from app.config import get_settings
+from app.db import make_sessionmaker
 from app.domain.roles import Role
+from app.domain.testcard import draw_test_card
+from app.storage import LocalMediaStorage
 from app.studies import service
 from app.studies.models import Study, StudyItem
 from tests.factories import make_dataset, make_user, store_image
@@ -71,3 +79,36 @@ def annotators(engine: Engine, count: int) -> list[int]:
         ids = [make_user(session, Role.ANNOTATOR).id for _ in range(count)]
         session.commit()
         return ids
+
+
+def finished_run(engine: Engine, codec: str = "jpeg", params: dict[str, Any] | None = None) -> int:
+    """A run (JPEG quality 4 by default) with matched-JPEG references over two crops of the
+    test card, processed by the worker steps in this process."""
+    card = draw_test_card()
+    factory = make_sessionmaker(engine)
+    settings = get_settings()
+    storage = LocalMediaStorage(settings.media_root)
+    with Session(engine, expire_on_commit=False) as session:
+        dataset = make_dataset(session, f"proposals-{uuid.uuid4().hex[:8]}")
+        store_image(session, dataset.id, card.crop((0, 0, 512, 384)), "top-left.png")
+        store_image(session, dataset.id, card.crop((0, 200, 480, 520)), "plate.png")
+        run = run_service.create_run(
+            session,
+            RunCreate(
+                dataset_id=dataset.id,
+                codec=codec,
+                params=params or {"quality": 4},
+                match_jpeg=True,
+            ),
+            actor=None,
+        )
+        session.info.pop("miscomp_jobs", None)  # this test runs the worker steps itself
+        session.commit()
+        run_id = run.id
+        result_ids = list(
+            session.scalars(select(CodecResult.id).where(CodecResult.run_id == run_id))
+        )
+    for result_id in result_ids:
+        assert processing.encode_result(factory, storage, settings, result_id, "t") == "encoded"
+        assert processing.postprocess_result(factory, storage, settings, result_id, "t") == "done"
+    return run_id

@@ -4,7 +4,6 @@ crops' inclusion probabilities, controls, and a re-run that changes nothing."""
 from __future__ import annotations
 
 import io
-import uuid
 
 import numpy as np
 import pytest
@@ -12,49 +11,15 @@ from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.codec_runs import processing
-from app.codec_runs import service as run_service
 from app.codec_runs.models import CodecResult
-from app.codec_runs.schemas import RunCreate
 from app.config import get_settings
 from app.db import make_sessionmaker
 from app.domain import crops
-from app.domain.testcard import draw_test_card
 from app.storage import LocalMediaStorage
 from app.studies import proposals, service
 from app.studies.models import Study, StudyAsset, StudyItem
 from app.studies.schemas import StudyCreate
-from tests.factories import make_dataset, store_image
-
-
-def finished_jpeg_run(engine: Engine, quality: int = 4) -> int:
-    """A JPEG run with matched-JPEG references over two crops of the test card, processed by
-    the worker steps in this process."""
-    card = draw_test_card()
-    factory = make_sessionmaker(engine)
-    settings = get_settings()
-    storage = LocalMediaStorage(settings.media_root)
-    with Session(engine, expire_on_commit=False) as session:
-        dataset = make_dataset(session, f"proposals-{uuid.uuid4().hex[:8]}")
-        store_image(session, dataset.id, card.crop((0, 0, 512, 384)), "top-left.png")
-        store_image(session, dataset.id, card.crop((0, 200, 480, 520)), "plate.png")
-        run = run_service.create_run(
-            session,
-            RunCreate(
-                dataset_id=dataset.id, codec="jpeg", params={"quality": quality}, match_jpeg=True
-            ),
-            actor=None,
-        )
-        session.info.pop("miscomp_jobs", None)  # this test runs the worker steps itself
-        session.commit()
-        run_id = run.id
-        result_ids = list(
-            session.scalars(select(CodecResult.id).where(CodecResult.run_id == run_id))
-        )
-    for result_id in result_ids:
-        assert processing.encode_result(factory, storage, settings, result_id, "t") == "encoded"
-        assert processing.postprocess_result(factory, storage, settings, result_id, "t") == "done"
-    return run_id
+from tests.studies.helpers import finished_run
 
 
 def _pixels(storage: LocalMediaStorage, key: str) -> np.ndarray:
@@ -62,7 +27,7 @@ def _pixels(storage: LocalMediaStorage, key: str) -> np.ndarray:
 
 
 def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> None:
-    run_id = finished_jpeg_run(committed_db)
+    run_id = finished_run(committed_db)
     storage = LocalMediaStorage(get_settings().media_root)
     with Session(committed_db, expire_on_commit=False) as session:
         study = service.create_study(
@@ -139,7 +104,7 @@ def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> 
 
 
 def test_text_crops_find_the_characters_a_codec_changed(committed_db: Engine) -> None:
-    run_id = finished_jpeg_run(committed_db, quality=2)
+    run_id = finished_run(committed_db, params={"quality": 2})
     storage = LocalMediaStorage(get_settings().media_root)
     with Session(committed_db, expire_on_commit=False) as session:
         study = service.create_study(

@@ -1,0 +1,98 @@
+"""JSON API for studies, the taxonomy and annotating."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
+from app.db import SessionDep
+from app.studies import assignment, labels, service
+from app.studies.models import Study, StudyItem, TaxonomyVersion
+from app.studies.schemas import AnnotationSubmit, CategoryCreate, StudyCreate, StudyRead
+
+router = APIRouter(prefix="/api", tags=["studies"])
+
+
+def _read(session: SessionDep, study: Study) -> StudyRead:
+    return StudyRead.model_validate(study).model_copy(
+        update={"progress": service.progress(session, study)}
+    )
+
+
+def _taxonomy(version: TaxonomyVersion) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "name": version.name,
+        "version": version.version,
+        "categories": version.categories,
+        "verdicts": version.verdicts,
+    }
+
+
+@router.get("/studies", response_model=list[StudyRead])
+def list_studies(user: StudyManager, session: SessionDep) -> list[StudyRead]:
+    return [_read(session, s) for s in service.list_studies(session)]
+
+
+@router.post("/studies", response_model=StudyRead, status_code=status.HTTP_201_CREATED)
+def create_study(data: StudyCreate, user: StudyManager, session: SessionDep) -> StudyRead:
+    study = service.create_study(session, data, actor=user)
+    return _read(session, study)
+
+
+@router.get("/studies/{study_id}")
+def get_study(study_id: int, user: StudyManager, session: SessionDep) -> dict[str, Any]:
+    study = service.get_study(session, study_id)
+    return {
+        **_read(session, study).model_dump(mode="json"),
+        "raters": service.rater_progress(session, study),
+    }
+
+
+@router.get("/taxonomy")
+def get_taxonomy(user: AnyUser, session: SessionDep) -> dict[str, Any]:
+    """The current version of the default taxonomy (studies keep the version they began with)."""
+    return _taxonomy(service.default_taxonomy(session))
+
+
+@router.post("/taxonomy/categories", status_code=status.HTTP_201_CREATED)
+def add_category(data: CategoryCreate, user: TaxonomyEditor, session: SessionDep) -> dict[str, Any]:
+    return _taxonomy(service.add_category(session, data, actor=user))
+
+
+@router.post("/studies/{study_id}/next")
+def next_item(study_id: int, user: Annotator, session: SessionDep) -> dict[str, Any] | None:
+    """The annotator's next item (or their current lease): panes by the labels they may see,
+    as opaque image URLs. null when nothing is left for them."""
+    study = service.get_study(session, study_id)
+    lease = assignment.next_item(session, study, user)
+    if lease is None:
+        return None
+    item = session.get(StudyItem, lease.item_id)
+    assert item is not None
+    return {
+        "assignment_id": lease.id,
+        "lease_expires_at": lease.lease_expires_at.isoformat(),
+        "size": item.size,
+        "panes": {
+            label: f"/media/assets/{item.assets[pane]}.png"
+            for label, pane in lease.pane_map.items()
+            if pane in item.assets
+        },
+    }
+
+
+@router.post("/assignments/{assignment_id}/annotation", status_code=status.HTTP_201_CREATED)
+def submit_annotation(
+    assignment_id: int, data: AnnotationSubmit, user: Annotator, session: SessionDep
+) -> dict[str, Any]:
+    annotation = labels.submit(session, assignment_id, user, data)
+    return {"id": annotation.id, "client_id": annotation.client_id, "late": annotation.late}
+
+
+@router.post("/assignments/{assignment_id}/skip")
+def skip(assignment_id: int, user: Annotator, session: SessionDep) -> dict[str, Any]:
+    lease = assignment.finish(session, assignment_id, user, status="skipped")
+    return {"assignment_id": lease.id, "status": lease.status}

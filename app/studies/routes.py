@@ -1,0 +1,182 @@
+"""Study pages for researchers and admins: create, follow live, read the proposal report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from app.auth.dependencies import StudyManager
+from app.codec_runs import service as run_service
+from app.codec_runs.models import CodecResult
+from app.db import SessionDep
+from app.domain.crops import DEFAULT_SIZES
+from app.errors import UserError
+from app.studies import service
+from app.studies.models import StudyItem
+from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, StudyCreate
+from app.web import hx_redirect, render
+
+router = APIRouter(tags=["studies"])
+PANES = ("original", "reconstruction", "jpeg", "difference")
+
+
+def _runs_with_results(session: SessionDep) -> list[tuple[Any, int]]:
+    done = dict(
+        session.execute(
+            select(CodecResult.run_id, func.count())
+            .where(CodecResult.status == "done")
+            .group_by(CodecResult.run_id)
+        ).all()
+    )
+    return [(run, done[run.id]) for run in run_service.list_runs(session) if done.get(run.id)]
+
+
+def _form_page(
+    request: Request,
+    session: SessionDep,
+    form: dict[str, Any],
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "studies/new.html",
+        {
+            "runs": _runs_with_results(session),
+            "sizes": DEFAULT_SIZES,
+            "methods": ALL_METHODS,
+            "panes": PANES,
+            "form": form,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/studies", name="studies_list")
+def studies_list(request: Request, user: StudyManager, session: SessionDep) -> Response:
+    studies = [(s, service.progress(session, s)) for s in service.list_studies(session)]
+    return render(request, "studies/list.html", {"studies": studies})
+
+
+@router.get("/studies/new", name="studies_new")
+def studies_new(request: Request, user: StudyManager, session: SessionDep) -> Response:
+    defaults = StudyCreate(name="-", run_ids=[0])
+    form = {
+        **defaults.model_dump(),
+        "name": "",
+        "run_ids": [],
+        "quota_guided": 60,
+        "quota_random": 30,
+        "quota_control": 10,
+        "lease_min": 15,
+    }
+    return _form_page(request, session, form)
+
+
+@router.post("/studies", name="studies_create")
+def studies_create(
+    request: Request,
+    user: StudyManager,
+    session: SessionDep,
+    name: Annotated[str, Form()],
+    run_ids: Annotated[list[int] | None, Form()] = None,
+    instructions: Annotated[str, Form()] = "",
+    crop_sizes: Annotated[list[int] | None, Form()] = None,
+    methods: Annotated[list[str] | None, Form()] = None,
+    items: Annotated[int, Form()] = 300,
+    quota_guided: Annotated[float, Form()] = 60,
+    quota_random: Annotated[float, Form()] = 30,
+    quota_control: Annotated[float, Form()] = 10,
+    planted_controls: Annotated[bool, Form()] = False,
+    raters_per_item: Annotated[int, Form()] = 3,
+    per_rater_cap: Annotated[str, Form()] = "",
+    lease_min: Annotated[float, Form()] = 15,
+    blind: Annotated[bool, Form()] = False,
+    panes: Annotated[list[str] | None, Form()] = None,
+    seed: Annotated[int, Form()] = 0,
+) -> Response:
+    form: dict[str, Any] = {
+        "name": name,
+        "run_ids": run_ids or [],
+        "instructions": instructions,
+        "crop_sizes": crop_sizes or [],
+        "methods": methods or [],
+        "items": items,
+        "quota_guided": quota_guided,
+        "quota_random": quota_random,
+        "quota_control": quota_control,
+        "planted_controls": planted_controls,
+        "raters_per_item": raters_per_item,
+        "per_rater_cap": per_rater_cap,
+        "lease_min": lease_min,
+        "blind": blind,
+        "panes": panes or [],
+        "seed": seed,
+    }
+    try:
+        data = StudyCreate.model_validate(
+            {
+                "name": name.strip(),
+                "run_ids": run_ids or [],
+                "instructions": instructions,
+                "crop_sizes": crop_sizes or [],
+                "methods": methods or [],
+                "items": items,
+                "quotas": {
+                    "guided": quota_guided / 100,
+                    "random": quota_random / 100,
+                    "control": quota_control / 100,
+                },
+                "planted_controls": planted_controls,
+                "raters_per_item": raters_per_item,
+                "per_rater_cap": int(per_rater_cap) if per_rater_cap.strip() else None,
+                "lease_s": round(lease_min * 60),
+                "blind": blind,
+                "panes": panes or [],
+                "seed": seed,
+            }
+        )
+        study = service.create_study(session, data, actor=user)
+    except ValidationError as exc:
+        message = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'study'}: {e['msg']}" for e in exc.errors()
+        )
+        return _form_page(request, session, form, error=message, status_code=422)
+    except ValueError as exc:
+        return _form_page(request, session, form, error=str(exc), status_code=422)
+    except UserError as exc:
+        return _form_page(request, session, form, error=exc.message, status_code=exc.status_code)
+    return hx_redirect(request, f"/studies/{study.id}")
+
+
+@router.get("/studies/{study_id}", name="studies_detail")
+def studies_detail(
+    request: Request, study_id: int, user: StudyManager, session: SessionDep
+) -> Response:
+    study = service.get_study(session, study_id)
+    items = list(
+        session.scalars(
+            select(StudyItem)
+            .where(StudyItem.study_id == study.id)
+            .order_by(StudyItem.position)
+            .limit(200)
+        )
+    )
+    return render(
+        request,
+        "studies/detail.html",
+        {
+            "study": study,
+            "progress": service.progress(session, study),
+            "raters": service.rater_progress(session, study),
+            "items": items,
+            "default_panes": DEFAULT_PANES,
+        },
+        block="study_status",
+    )

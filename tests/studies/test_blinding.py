@@ -1,0 +1,177 @@
+"""A blind study as its annotators see it: every page, asset, header and API answer they can
+reach is searched for anything that names the codec; then labels are submitted safely."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from app.codec_runs.models import CodecResult, CodecRun
+from app.config import get_settings
+from app.datasets.models import Image as StoredImage
+from app.db import make_sessionmaker
+from app.domain.roles import Role
+from app.storage import LocalMediaStorage
+from app.studies import proposals, service
+from app.studies.models import Annotation, Study
+from app.studies.schemas import StudyCreate
+from tests.conftest import login
+from tests.factories import make_user
+from tests.studies.helpers import finished_run
+
+
+def _blind_study(engine: Engine, run_id: int, **options: object) -> int:
+    with Session(engine, expire_on_commit=False) as session:
+        study = service.create_study(
+            session,
+            StudyCreate(
+                name=f"study-{uuid.uuid4().hex[:6]}",
+                instructions="Compare **A** and **B** with the original.",
+                run_ids=[run_id],
+                crop_sizes=[64],
+                items=6,
+                raters_per_item=1,
+                panes=["original", "reconstruction", "jpeg", "difference"],
+                **options,  # type: ignore[arg-type]
+            ),
+            actor=None,
+        )
+        session.info.pop("miscomp_jobs")
+        session.commit()
+    storage = LocalMediaStorage(get_settings().media_root)
+    assert proposals.propose(make_sessionmaker(engine), storage, get_settings(), study.id) == "open"
+    return study.id
+
+
+def _identity(engine: Engine, run_id: int) -> list[str]:
+    """Every string that would tell an annotator which codec made a pane."""
+    with Session(engine) as session:
+        run = session.get(CodecRun, run_id)
+        assert run is not None
+        results = list(session.scalars(select(CodecResult).where(CodecResult.run_id == run_id)))
+        images = list(session.scalars(select(StoredImage)))
+        secrets = [
+            run.codec,
+            "quality",
+            "bpp",
+            f"runs/{run.id}",
+        ]
+        for result in results:
+            for key in (result.recon_key, result.jpeg_key):
+                assert key is not None
+                secrets.append(key.rsplit("/", 1)[1].split(".")[0])  # the content address
+        secrets += [i.filename for i in images]
+        return secrets
+
+
+def _assert_blind(text: str, secrets: list[str], where: str) -> None:
+    lowered = text.lower()
+    for secret in secrets:
+        assert secret.lower() not in lowered, f"{secret!r} appears in {where}"
+
+
+def test_annotators_never_see_which_codec_made_a_pane(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    run_id = finished_run(committed_db, codec="webp", params={"quality": 7})
+    study_id = _blind_study(committed_db, run_id)
+    secrets = _identity(committed_db, run_id)
+    with Session(committed_db, expire_on_commit=False) as session:
+        annotator = make_user(session, Role.ANNOTATOR)
+        session.commit()
+    csrf = login(committed_client, annotator)
+    client = committed_client
+    pages = [client.get("/annotate"), client.get("/api/taxonomy")]
+    response = client.post(f"/annotate/studies/{study_id}/next", headers={"X-CSRF-Token": csrf})
+    rated = 0
+    while response.status_code == 303:
+        item_url = response.headers["location"]
+        page = client.get(item_url)
+        assert page.status_code == 200
+        pages.append(page)
+        labels = re.findall(r'data-testid="pane-label">([^<]+)<', page.text)
+        assert labels == ["original", "A", "B", "difference"]
+        assert re.findall(r'alt="Pane ([^"]+)"', page.text) == labels
+        for token in re.findall(r'src="/media/assets/([^"]+)\.png"', page.text):
+            asset = client.get(f"/media/assets/{token}.png")
+            assert asset.status_code == 200 and asset.headers["content-type"] == "image/png"
+            assert Image.open(io.BytesIO(asset.content)).info == {}  # no text chunks at all
+            pages.append(asset)
+        client_id = uuid.uuid4().hex
+        response = client.post(
+            item_url,
+            data={"client_id": client_id, "verdict": "no_miscompression", "csrf_token": csrf},
+        )
+        rated += 1
+    assert response.status_code == 200 and 'data-testid="study-finished"' in response.text
+    pages.append(response)
+    assert rated == 6
+    pages.append(client.post(f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}))
+    # Which pane is which must not leak either; the taxonomy's definitions speak of
+    # "reconstructions" in general, so they are left out of that search.
+    pane_names = [*secrets, "reconstruction", "jpeg"]
+    for page in pages:
+        where = f"{page.request.method} {page.request.url.path}"
+        headers = "\n".join(f"{k}: {v}" for k, v in page.headers.items())
+        _assert_blind(headers, pane_names, f"the headers of {where}")
+        if page.headers.get("content-type", "").startswith(("text/", "application/json")):
+            _assert_blind(page.text, secrets, where)
+            if page.request.url.path != "/api/taxonomy":
+                without_definitions = re.sub(
+                    r'<details class="instructions">.*?</details>', "", page.text, flags=re.S
+                )
+                _assert_blind(without_definitions, pane_names, where)
+    # Researchers' pages are not blind, and say what the items were.
+    with Session(committed_db) as session:
+        study = session.get(Study, study_id)
+        assert study is not None and study.blind
+
+
+def test_labels_are_validated_and_a_double_submit_stores_one(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    run_id = finished_run(committed_db)
+    study_id = _blind_study(committed_db, run_id)
+    with Session(committed_db, expire_on_commit=False) as session:
+        annotator = make_user(session, Role.ANNOTATOR)
+        session.commit()
+    csrf = login(committed_client, annotator)
+    lease = committed_client.post(f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf})
+    assert lease.status_code == 200, lease.text
+    assert set(lease.json()["panes"]) == {"original", "A", "B", "difference"}
+    url = f"/api/assignments/{lease.json()['assignment_id']}/annotation"
+    headers = {"X-CSRF-Token": csrf}
+    wrong = committed_client.post(
+        url, headers=headers, json={"client_id": "abcdefgh1", "verdict": "maybe"}
+    )
+    assert wrong.status_code == 422 and "verdict" in wrong.text
+    contradictory = committed_client.post(
+        url,
+        headers=headers,
+        json={"client_id": "abcdefgh2", "verdict": "no_miscompression", "categories": ["shape"]},
+    )
+    assert contradictory.status_code == 422
+    body = {
+        "client_id": "abcdefgh3",
+        "verdict": "miscompression",
+        "categories": ["shape", "amplitude"],
+        "modifiers": ["symbol"],
+        "note": "the 8 became a 6",
+    }
+    first = committed_client.post(url, headers=headers, json=body)
+    again = committed_client.post(url, headers=headers, json=body)  # a retry after a timeout
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    with Session(committed_db) as session:
+        stored = list(session.scalars(select(Annotation)))
+    assert len(stored) == 1
+    assert (stored[0].categories, stored[0].modifiers) == (["amplitude", "shape"], ["symbol"])
+    assert stored[0].taxonomy_version_id is not None and not stored[0].late
+    other = committed_client.post(url, headers=headers, json={**body, "client_id": "abcdefgh4"})
+    assert other.status_code == 409  # the item is rated; editing arrives with revisions
