@@ -37,6 +37,8 @@ runs_app = typer.Typer(help="Codec runs over datasets.", no_args_is_help=True)
 codecs_app = typer.Typer(help="Codecs available on this machine.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(codecs_app, name="codecs")
+studies_app = typer.Typer(help="Studies: crops, raters, blinding.", no_args_is_help=True)
+app.add_typer(studies_app, name="studies")
 metrics_app = typer.Typer(help="Learned perceptual metrics on this machine.", no_args_is_help=True)
 app.add_typer(metrics_app, name="metrics")
 
@@ -499,6 +501,145 @@ def _follow_run(run_id: int) -> None:
     )
 
 
+@studies_app.command("create")
+@user_errors
+def studies_create(
+    name: Annotated[str, typer.Option(help="Study name (shown to annotators: keep it neutral).")],
+    run: Annotated[list[int], typer.Option(help="Codec run id; repeat for several.")],
+    size: Annotated[list[int] | None, typer.Option(help="Crop size in px; repeat.")] = None,
+    method: Annotated[
+        list[str] | None, typer.Option(help="Proposal method: guided, text, random; repeat.")
+    ] = None,
+    items: Annotated[int, typer.Option(help="Number of items.")] = 300,
+    quota: Annotated[
+        list[str] | None,
+        typer.Option(help="Share of the items, KEY=PERCENT (guided, random, control)."),
+    ] = None,
+    planted_controls: Annotated[bool, typer.Option(help="Half the controls planted.")] = False,
+    k: Annotated[int, typer.Option("--k", help="Raters per item.")] = 3,
+    cap: Annotated[int | None, typer.Option(help="Items per rater at most.")] = None,
+    lease_s: Annotated[int, typer.Option(help="Lease time in seconds.")] = 900,
+    blind: Annotated[bool, typer.Option("--blind/--no-blind", help="Hide codecs.")] = True,
+    pane: Annotated[
+        list[str] | None,
+        typer.Option(help="Pane shown: original, reconstruction, jpeg, difference; repeat."),
+    ] = None,
+    instructions: Annotated[
+        Path | None, typer.Option(help="Markdown file with the annotators' instructions.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the crop sampling.")] = 0,
+    wait: Annotated[bool, typer.Option(help="Wait until the crops are proposed.")] = False,
+) -> None:
+    """Create a study; the workers propose its crops, then it opens to annotators."""
+    from pydantic import ValidationError
+
+    from app.studies import service
+    from app.studies.schemas import StudyCreate
+
+    options: dict[str, Any] = {
+        "name": name,
+        "run_ids": run,
+        "items": items,
+        "planted_controls": planted_controls,
+        "raters_per_item": k,
+        "per_rater_cap": cap,
+        "lease_s": lease_s,
+        "blind": blind,
+        "seed": seed,
+    }
+    if size:
+        options["crop_sizes"] = size
+    if method:
+        options["methods"] = method
+    if pane:
+        options["panes"] = pane
+    if quota:
+        options["quotas"] = {k: float(v) / 100 for k, v in _parse_params(quota).items()}
+    if instructions is not None:
+        if not instructions.is_file():
+            raise UserError(f"{instructions}: no such file")
+        options["instructions"] = instructions.read_text()
+    try:
+        data = StudyCreate.model_validate(options)
+    except ValidationError as exc:
+        raise UserError("; ".join(e["msg"] for e in exc.errors())) from None
+    with session_scope(_sessionmaker()) as session:
+        session.info["actor_label"] = "cli"
+        study = service.create_study(session, data, actor=None)
+        study_id = study.id
+    typer.echo(f"study {study_id} created; the workers are proposing its crops")
+    if wait:
+        factory = _sessionmaker()
+        with Progress(TextColumn("[bold]proposing crops[/bold]"), BarColumn()) as bar:
+            bar.add_task("propose", total=None)
+            while True:
+                with factory() as session:
+                    status = service.get_study(session, study_id).status
+                if status != "proposing":
+                    break
+                time.sleep(0.5)
+        typer.echo(f"study {study_id} {status}")
+        if status == "failed":
+            raise typer.Exit(1)
+
+
+@studies_app.command("list")
+def studies_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Studies with their progress."""
+    from app.studies import service
+    from app.studies.schemas import StudyRead
+
+    with _sessionmaker()() as session:
+        rows = [
+            StudyRead.model_validate(s).model_copy(
+                update={"progress": service.progress(session, s)}
+            )
+            for s in service.list_studies(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    for r in rows:
+        assert r.progress is not None
+        typer.echo(
+            f"{r.id:4} {r.name:30} {r.status:10} {r.progress.items:6} items "
+            f"{r.progress.ratings_done}/{r.progress.ratings_needed} ratings"
+        )
+
+
+@studies_app.command("show")
+@user_errors
+def studies_show(
+    study_id: Annotated[int, typer.Argument(help="Study id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """A study: settings, how its items were proposed, progress per annotator."""
+    from app.studies import service
+    from app.studies.schemas import StudyRead
+
+    with _sessionmaker()() as session:
+        study = service.get_study(session, study_id)
+        read = StudyRead.model_validate(study).model_copy(
+            update={"progress": service.progress(session, study)}
+        )
+        raters = service.rater_progress(session, study)
+    if as_json:
+        typer.echo(json.dumps({**read.model_dump(mode="json"), "raters": raters}, indent=2))
+        return
+    assert read.progress is not None
+    typer.echo(f"study {read.id} {read.name!r}: {read.status}")
+    typer.echo(f"  runs {read.run_ids}, crops {read.crop_sizes} px, k={read.raters_per_item}")
+    typer.echo(f"  items by method: {read.proposal_report.get('items', {})}")
+    typer.echo(
+        f"  {read.progress.ratings_done}/{read.progress.ratings_needed} ratings, "
+        f"{read.progress.complete_items}/{read.progress.items} items complete"
+    )
+    for rater in raters:
+        typer.echo(f"  {rater['username']:20} done {rater['done']} skipped {rater['skipped']}")
+
+
 @runs_app.command("import")
 @user_errors
 def runs_import(
@@ -647,6 +788,9 @@ def demo(
         dataset = demo_setup.ensure_demo_dataset(session)
         for message in demo_setup.ensure_demo_runs(session, dataset):
             typer.echo(message)
+        study_message = demo_setup.ensure_demo_study(session)
+        if study_message:
+            typer.echo(study_message)
     typer.echo("\nDemo accounts (username / password):")
     for account in accounts:
         typer.echo(f"  {account.role.value:11} {account.username:12} {account.password}")

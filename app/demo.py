@@ -166,3 +166,47 @@ def ensure_demo_runs(session: Session, dataset: Dataset) -> list[str]:
         )
         messages.append(f"queued codec run {run.id}: {codec} {validated}")
     return messages
+
+
+DEMO_STUDY = "demo-study"
+DEMO_STUDY_INSTRUCTIONS = """Compare each pane with the **original**. Is the semantic content
+different (an observer would describe them differently)? If so, choose *Miscompression* and
+every category that applies; add SYMBOL when the object is a symbol (digits, letters, signs).
+Press `?` for the definitions."""
+
+
+def ensure_demo_study(session: Session) -> str | None:
+    """A blind study with three raters per item over the demo's neural run, once. The workers
+    propose its crops as soon as the run has finished."""
+    from sqlalchemy import select
+
+    from app.codec_runs.models import CodecRun
+    from app.studies import service as study_service
+    from app.studies.models import Study
+    from app.studies.schemas import StudyCreate
+
+    if session.scalar(select(Study.id).where(Study.name == DEMO_STUDY)) is not None:
+        return None
+    run = session.scalar(
+        select(CodecRun)
+        .where(CodecRun.codec == DEMO_NEURAL_CODEC)
+        .order_by(CodecRun.id.desc())
+        .limit(1)
+    )
+    if run is None:
+        return "demo study skipped: there is no neural demo run"
+    study = study_service.create_study(
+        session,
+        StudyCreate(
+            name=DEMO_STUDY,
+            instructions=DEMO_STUDY_INSTRUCTIONS,
+            run_ids=[run.id],
+            crop_sizes=[64, 128],
+            items=24,
+            planted_controls=True,
+            raters_per_item=3,
+            panes=["original", "reconstruction", "jpeg"],
+        ),
+        actor=None,
+    )
+    return f"created study {study.id} {DEMO_STUDY!r} (k=3, blind) over codec run {run.id}"

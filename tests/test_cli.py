@@ -28,6 +28,10 @@ COMMANDS = [
     ["datasets", "import"],
     ["datasets", "list"],
     ["codecs", "pack"],
+    ["studies"],
+    ["studies", "create"],
+    ["studies", "list"],
+    ["studies", "show"],
     ["metrics"],
     ["metrics", "list"],
 ]

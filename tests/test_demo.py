@@ -170,3 +170,30 @@ def test_cli_codec_run_on_the_embedded_worker(demo_site: DemoSite) -> None:
         "quality=500",
     )
     assert bad.returncode == 1 and "quality" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_demo_creates_a_blind_study_with_three_raters_over_its_neural_run(
+    demo_site: DemoSite,
+) -> None:
+    assert "'demo-study' (k=3, blind)" in demo_site.setup_output
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        listed = _miscomp(demo_site, "studies", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        (study,) = [s for s in json.loads(listed.stdout) if s["name"] == "demo-study"]
+        if study["status"] != "proposing":
+            break
+        time.sleep(1)
+    assert study["status"] == "open", study
+    assert study["raters_per_item"] == 3 and study["blind"]
+    assert study["progress"]["items"] == 24
+    with _login(demo_site, "annotator1") as client:
+        token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/annotate").text)
+        assert token is not None
+        lease = client.post(
+            f"/api/studies/{study['id']}/next", headers={"X-CSRF-Token": token.group(1)}
+        )
+        assert lease.status_code == 200, lease.text
+        assert set(lease.json()["panes"]) == {"original", "A", "B"}
+        image = client.get(lease.json()["panes"]["A"])
+        assert image.status_code == 200 and image.headers["content-type"] == "image/png"

@@ -27,7 +27,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.codec_runs.models import CodecResult
+from app.codec_runs.models import CodecResult, CodecRun
 from app.codec_runs.processing import artefact_key, load_rgb
 from app.config import Settings
 from app.datasets.models import Image
@@ -36,6 +36,8 @@ from app.domain.codecs.base import RGB8
 from app.storage import MediaStorage
 from app.studies.models import Study, StudyAsset, StudyItem
 
+WAITING = "waiting"
+"""What ``propose`` returns while a run of the study is still coding."""
 GUIDED_PER_IMAGE = 3
 """Guided candidates per result and crop size, before the study-wide ranking."""
 
@@ -268,8 +270,9 @@ def _render(
 def propose(
     factory: sessionmaker[Session], storage: MediaStorage, settings: Settings, study_id: int
 ) -> str:
-    """Propose and store a study's items; the study opens when they are stored. Idempotent:
-    a study that already has items (a redelivered task) is left as it is."""
+    """Propose and store a study's items; the study opens when they are stored. A study
+    created over runs that are still coding waits for them (returns WAITING). Idempotent: a
+    study that already has items (a redelivered task) is left as it is."""
     del settings  # the signature of every worker step; nothing here depends on settings yet
     with factory() as session:
         session.info["actor_label"] = "worker"
@@ -278,6 +281,13 @@ def propose(
             return "missing"
         if study.status != "proposing":
             return study.status
+        unfinished = session.scalar(
+            select(CodecRun.id)
+            .where(CodecRun.id.in_(study.run_ids), CodecRun.status.in_(("queued", "running")))
+            .limit(1)
+        )
+        if unfinished is not None:
+            return WAITING  # proposed once every run is finished (the task retries)
         if session.scalar(select(StudyItem.id).where(StudyItem.study_id == study.id).limit(1)):
             study.status = "open"
             session.commit()

@@ -80,8 +80,8 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
             CodecResult.run_id.in_(data.run_ids), CodecResult.status == "done"
         )
     )
-    if not done:
-        raise InvalidInput("the runs have no finished results yet")
+    if not done and not any(r.status in ("queued", "running") for r in runs):
+        raise InvalidInput("the runs have no finished results")
     if "jpeg" in data.panes and not all(r.match_jpeg for r in runs):
         raise InvalidInput("the jpeg pane needs runs with a bpp-matched JPEG")
     if data.taxonomy_version_id is None:

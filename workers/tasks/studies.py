@@ -12,6 +12,8 @@ from app.studies.service import PROPOSE_TASK
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
 
+WAIT_FOR_RUNS_S = 3
+
 
 @celery_app.task(
     bind=True,
@@ -23,6 +25,10 @@ from workers.db import worker_sessionmaker
 )  # type: ignore[untyped-decorator]
 def propose_study(self: Task, study_id: int) -> str:
     settings = get_settings()
-    return proposals.propose(
+    outcome = proposals.propose(
         worker_sessionmaker(), LocalMediaStorage(settings.media_root), settings, study_id
     )
+    if outcome == proposals.WAITING:
+        # Its runs are still coding: look again shortly, for as long as they take.
+        raise self.retry(countdown=WAIT_FOR_RUNS_S, max_retries=None)
+    return outcome
