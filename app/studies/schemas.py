@@ -62,6 +62,8 @@ class StudyProgress(BaseModel):
     ratings_needed: int
     ratings_done: int
     leased: int
+    remaining: int
+    """Ratings neither done nor leased."""
     complete_items: int
 
 

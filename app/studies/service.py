@@ -10,7 +10,7 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.domain import taxonomy
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobs import enqueue_after_commit
-from app.studies.models import Assignment, Study, StudyItem, TaxonomyVersion
+from app.studies.models import Annotation, Assignment, Study, StudyItem, TaxonomyVersion
 from app.studies.schemas import CategoryCreate, StudyCreate, StudyProgress
 from app.users.models import User
 
@@ -144,17 +144,24 @@ def progress(session: Session, study: Study) -> StudyProgress:
             func.count(StudyItem.id).filter(StudyItem.done_count >= study.raters_per_item),
         ).where(StudyItem.study_id == study.id)
     ).one()
+    needed = items * study.raters_per_item
     return StudyProgress(
         items=items,
-        ratings_needed=items * study.raters_per_item,
+        ratings_needed=needed,
         ratings_done=int(done),
         leased=int(active) - int(done),
+        remaining=needed - int(active),
         complete_items=complete,
     )
 
 
+CONTROL_ANSWERS = {"control_identity": "no_miscompression", "control_planted": "miscompression"}
+"""The verdict a careful rater gives on each kind of control item."""
+
+
 def rater_progress(session: Session, study: Study) -> list[dict[str, object]]:
-    """Per annotator: done, skipped, leased now."""
+    """Per annotator: done, skipped, leased now, and their verdicts on control items (the
+    original shown as the reconstruction, or a planted change): reliability at a glance."""
     rows = session.execute(
         select(User.username, Assignment.status, func.count())
         .join(User, User.id == Assignment.user_id)
@@ -168,4 +175,19 @@ def rater_progress(session: Session, study: Study) -> list[dict[str, object]]:
             username, {"username": username, "done": 0, "skipped": 0, "leased": 0, "expired": 0}
         )
         entry[status] = count
+    controls = session.execute(
+        select(User.username, StudyItem.kind, Annotation.verdict, func.count())
+        .join(Annotation, Annotation.user_id == User.id)
+        .join(StudyItem, StudyItem.id == Annotation.item_id)
+        .where(Annotation.study_id == study.id, StudyItem.kind.in_(CONTROL_ANSWERS))
+        .group_by(User.username, StudyItem.kind, Annotation.verdict)
+    ).all()
+    for username, kind, verdict, count in controls:
+        entry = raters[username]
+        entry["controls"] = int(str(entry.get("controls", 0))) + count
+        if verdict == CONTROL_ANSWERS[kind]:
+            entry["controls_correct"] = int(str(entry.get("controls_correct", 0))) + count
+    for entry in raters.values():
+        entry.setdefault("controls", 0)
+        entry.setdefault("controls_correct", 0)
     return list(raters.values())

@@ -127,10 +127,15 @@ def test_annotators_never_see_which_codec_made_a_pane(
                     r'<details class="instructions">.*?</details>', "", page.text, flags=re.S
                 )
                 _assert_blind(without_definitions, pane_names, where)
-    # Researchers' pages are not blind, and say what the items were.
+    # Every item was called "no miscompression": right on the identity control, and the
+    # researchers' report says so per rater.
     with Session(committed_db) as session:
         study = session.get(Study, study_id)
         assert study is not None and study.blind
+        (rater,) = service.rater_progress(session, study)
+        progress = service.progress(session, study)
+    assert (rater["done"], rater["controls"], rater["controls_correct"]) == (6, 1, 1)
+    assert (progress.ratings_done, progress.remaining, progress.complete_items) == (6, 0, 6)
 
 
 def test_labels_are_validated_and_a_double_submit_stores_one(
