@@ -32,6 +32,15 @@ Method = Literal["guided", "text", "random", "control"]
 DEFAULT_SIZES = (64, 128, 256)
 
 
+def rectangle_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, width, height) rectangles; 0 for empty ones."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
 @dataclass(frozen=True)
 class Box:
     """A square crop: top-left corner and side, in original-image pixels."""
@@ -41,10 +50,9 @@ class Box:
     size: int
 
     def iou(self, other: Box) -> float:
-        ix = max(0, min(self.x + self.size, other.x + other.size) - max(self.x, other.x))
-        iy = max(0, min(self.y + self.size, other.y + other.size) - max(self.y, other.y))
-        inter = ix * iy
-        return inter / (self.size**2 + other.size**2 - inter)
+        return rectangle_iou(
+            (self.x, self.y, self.size, self.size), (other.x, other.y, other.size, other.size)
+        )
 
     def share_percent(self, width: int, height: int) -> float:
         return 100.0 * self.size**2 / (width * height)
@@ -187,11 +195,10 @@ class Word:
     confidence: float
 
     def iou(self, other: Word) -> float:
-        ix = max(0, min(self.x + self.width, other.x + other.width) - max(self.x, other.x))
-        iy = max(0, min(self.y + self.height, other.y + other.height) - max(self.y, other.y))
-        inter = ix * iy
-        union = self.width * self.height + other.width * other.height - inter
-        return inter / union if union else 0.0
+        return rectangle_iou(
+            (self.x, self.y, self.width, self.height),
+            (other.x, other.y, other.width, other.height),
+        )
 
 
 class OcrEngine(Protocol):

@@ -69,17 +69,22 @@ def _raw_map(storage: MediaStorage, key: str | None, name: str) -> NDArray[np.fl
 
 def _distortion(
     storage: MediaStorage, result: CodecResult, image: Image
-) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """(CIEDE2000, 1 - SSIM) maps of the result: stored raw values, or computed now."""
+) -> tuple[NDArray[np.float32], ...]:
+    """The result's distortion maps: CIEDE2000, 1 - SSIM (stored raw values, or computed
+    now when the run did not keep them) and the largest absolute channel difference."""
+    assert result.recon_key is not None
+    original = load_rgb(storage, image.storage_key)
+    recon = load_rgb(storage, result.recon_key)
     ciede = _raw_map(storage, result.maps.get("ciede2000_raw"), "ciede2000")
     ssim = _raw_map(storage, result.maps.get("ssim_raw"), "ssim")
     if ciede is None or ssim is None:
-        assert result.recon_key is not None
-        analysis = metrics.analyse(
-            load_rgb(storage, image.storage_key), load_rgb(storage, result.recon_key)
-        )
+        analysis = metrics.analyse(original, recon)
         ciede, ssim = analysis.ciede2000_map, analysis.ssim_map
-    return ciede, 1.0 - ssim
+    difference = np.abs(original.astype(np.int16) - recon).max(axis=2).astype(np.float32)
+    return ciede, 1.0 - ssim, difference
+
+
+MAP_NAMES = ("ciede2000_p95", "ssim_loss_p95", "abs_difference_p95")
 
 
 def _guided(context: Context) -> list[Candidate]:
@@ -90,15 +95,16 @@ def _guided(context: Context) -> list[Candidate]:
     scales = {}
     for (run_id, bucket), members in sorted(buckets.items()):
         maps = [_distortion(context.storage, r, i) for r, i in members]
-        ciede_scale = crops.bucket_scale([m[0] for m in maps])
-        ssim_scale = crops.bucket_scale([m[1] for m in maps])
+        bucket_scales = [crops.bucket_scale([m[k] for m in maps]) for k in range(len(MAP_NAMES))]
         scales[f"run {run_id}, bpp >= {bucket}"] = {
-            "ciede2000_p95": round(ciede_scale, 4),
-            "ssim_loss_p95": round(ssim_scale, 4),
+            **{name: round(v, 4) for name, v in zip(MAP_NAMES, bucket_scales, strict=True)},
             "results": len(members),
         }
-        for (result, image), (ciede, ssim_loss) in zip(members, maps, strict=True):
-            normalised = np.maximum(ciede / ciede_scale, ssim_loss / ssim_scale)
+        for (result, image), result_maps in zip(members, maps, strict=True):
+            # A region stands out when any of the three maps does, each on its bucket's scale.
+            normalised = np.maximum.reduce(
+                [m / scale for m, scale in zip(result_maps, bucket_scales, strict=True)]
+            )
             for size in context.study.crop_sizes:
                 for proposal in crops.guided_crops(normalised, size, top_k=GUIDED_PER_IMAGE):
                     candidates.append(Candidate(result, image, proposal))
@@ -256,6 +262,13 @@ def _render(
         panes["jpeg"] = np.ascontiguousarray(pixels(candidate.result.jpeg_key)[window])
     if "difference" in study.panes:
         panes["difference"] = metrics.amplified_difference(original, shown)
+        if candidate.kind == "crop":
+            # The run's SSIM and CIEDE2000 heat maps, cut to the crop, for overlays.
+            for name in ("ssim", "ciede2000"):
+                if candidate.result.maps.get(name):
+                    panes[f"{name}_map"] = np.ascontiguousarray(
+                        pixels(candidate.result.maps[name])[window]
+                    )
     tokens = {}
     for pane, rgb in panes.items():
         png = _png(rgb)

@@ -4,6 +4,7 @@ sees its own pages; an admin imports files through the browser and watches the p
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,45 @@ def test_run_form_keeps_input_and_explains_errors(page: Page, demo_site: DemoSit
     page.get_by_role("button", name="Queue run").click()
     expect(page.get_by_role("alert")).to_contain_text("quality")
     expect(page.get_by_label("Parameters (JSON)")).to_have_value('{"quality": 0}')
+
+
+@pytest.mark.timeout(900)
+def test_annotator_labels_items_of_the_demo_study_from_the_keyboard(
+    page: Page, demo_site: DemoSite
+) -> None:
+    _log_in(page, demo_site, "annotator2")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="My studies").click()
+    start = page.get_by_role("row", name="demo-study").get_by_role("button", name="Start")
+    # The study opens once its neural run is coded and measured and its crops proposed: a few
+    # minutes on a busy 2-core machine.
+    deadline = time.monotonic() + 780
+    while not start.count() and time.monotonic() < deadline:
+        page.wait_for_timeout(2000)
+        page.reload()
+    start.click()
+    labels = page.get_by_test_id("pane-label")
+    expect(labels).to_have_text(["original", "A", "B"])
+    for pane in ("original", "A", "B"):
+        image = page.get_by_role("img", name=f"Pane {pane}")
+        expect(image).to_have_css("image-rendering", "pixelated")
+        assert page.evaluate(
+            "(img) => img.complete && img.naturalWidth > 0", image.element_handle()
+        )
+    first_item = page.url
+    page.keyboard.press("?")
+    expect(page.locator("details.instructions")).to_have_attribute("open", "")
+    page.keyboard.press("?")
+    for key in ("m", "3", "s"):  # miscompression, SHAPE, SYMBOL
+        page.keyboard.press(key)
+    expect(page.get_by_label("Miscompression (m)")).to_be_checked()
+    expect(page.get_by_label("SHAPE (3)")).to_be_checked()
+    expect(page.get_by_label("SYMBOL (s)")).to_be_checked()
+    page.keyboard.press("Enter")
+    expect(page).not_to_have_url(first_item)
+    expect(labels).to_have_text(["original", "A", "B"])
+    second_item = page.url
+    page.keyboard.press("n")
+    page.keyboard.press("Enter")
+    expect(page).not_to_have_url(second_item)
+    page.goto(f"{demo_site.url}/annotate")
+    expect(page.get_by_test_id("mine-1")).to_have_text("2")

@@ -70,8 +70,15 @@ def _identity(engine: Engine, run_id: int) -> list[str]:
         return secrets
 
 
+RANDOM_VALUES = re.compile(
+    r'/media/assets/[A-Za-z0-9_-]+\.png|(csrf[-_]token|client_id)"?\s*(content|value)="[^"]*"'
+    r'|"X-CSRF-Token": "[^"]*"|session=[^;]*'
+)
+"""Opaque tokens are random letters: they may spell anything, so they are left out."""
+
+
 def _assert_blind(text: str, secrets: list[str], where: str) -> None:
-    lowered = text.lower()
+    lowered = RANDOM_VALUES.sub("<random>", text).lower()
     for secret in secrets:
         assert secret.lower() not in lowered, f"{secret!r} appears in {where}"
 

@@ -73,7 +73,9 @@ def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> 
         assert item.share_percent == pytest.approx(
             100 * item.size**2 / (image.width * image.height), abs=1e-3
         )
-        assert set(item.assets) == {"original", "reconstruction", "jpeg", "difference"}
+        panes = {"original", "reconstruction", "jpeg", "difference"}
+        heat_maps = {"ssim_map", "ciede2000_map"} if item.kind == "crop" else set()
+        assert set(item.assets) == panes | heat_maps
         window = (slice(item.y, item.y + item.size), slice(item.x, item.x + item.size))
         original = _pixels(storage, images[item.image_id].storage_key)[window]
         shown = _pixels(storage, assets[item.assets["reconstruction"]])
@@ -83,6 +85,8 @@ def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> 
         assert np.array_equal(_pixels(storage, assets[item.assets["jpeg"]]), jpeg)
         if item.kind == "crop":
             assert np.array_equal(shown, _pixels(storage, result.recon_key)[window])
+            heat = _pixels(storage, assets[item.assets["ciede2000_map"]])
+            assert np.array_equal(heat, _pixels(storage, result.maps["ciede2000"])[window])
         elif item.kind == "control_identity":
             assert np.array_equal(shown, original)
         else:
