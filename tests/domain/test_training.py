@@ -52,6 +52,8 @@ def test_a_tiny_model_trains_loads_and_codes(photos: Path, tmp_path: Path) -> No
     assert card["training_data"]["images"] == 3
     assert len(card["training_data"]["sha256"]) == 3
     assert card["validation"]["bpp"] > 0 and card["validation"]["psnr_rgb"] > 0
+    assert card["validation_data"]["images"] == ["0.png", "1.png", "2.png"]
+    assert len(card["validation_data"]["sha256"]) == 3
     assert (
         json.loads(out.with_suffix(".json").read_text())["weights_sha256"] == card["weights_sha256"]
     )

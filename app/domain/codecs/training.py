@@ -324,6 +324,15 @@ def write_model_card(
             "attribution": "see the README.md of the training folder for each image's source",
         },
         "validation": validation,
+        "validation_data": (
+            {
+                "folder": config.val.name,
+                "images": [p.name for p in image_files(config.val)],
+                "sha256": [_sha256(p) for p in image_files(config.val)],
+            }
+            if config.val
+            else None
+        ),
         "weights_file": config.out.name,
         "weights_sha256": _sha256(config.out),
     }
