@@ -123,8 +123,10 @@ def next_item(
             StudyItem.active_count < study.raters_per_item,
             ~seen,
         )
-        # Partly rated items first, so that items complete; then the random order.
-        .order_by(StudyItem.active_count.desc(), StudyItem.position)
+        # Partly rated items first, so that items complete; then the random order. Both keys
+        # descending: a backward scan of the (study, active_count, position) index, with no
+        # sort, however many items the study has.
+        .order_by(StudyItem.active_count.desc(), StudyItem.position.desc())
         .limit(CANDIDATES_PER_TRY)
     )
     # SKIP LOCKED first, so annotators do not queue behind each other's candidates; when
