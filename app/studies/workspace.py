@@ -82,8 +82,9 @@ def annotate_item(
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert item is not None
     assert taxonomy is not None
+    captions = {} if study.blind else _unblinded_captions(session, item)
     panes = [
-        {"label": label, "token": item.assets[pane]}
+        {"label": label, "token": item.assets[pane], "caption": captions.get(pane, "")}
         for label, pane in lease.pane_map.items()
         if pane in item.assets
     ]
@@ -104,6 +105,21 @@ def annotate_item(
             "error": error,
         },
     )
+
+
+def _unblinded_captions(session: SessionDep, item: StudyItem) -> dict[str, str]:
+    """What an unblinded study tells its annotators under each pane: codec, bpp, quality."""
+    from app.codec_runs.models import CodecResult, CodecRun
+    from app.domain.rd import curve_label
+
+    result = session.get(CodecResult, item.result_id) if item.result_id else None
+    run = session.get(CodecRun, result.run_id) if result else None
+    if result is None or run is None or item.kind != "crop" or result.bpp is None:
+        return {}
+    captions = {"reconstruction": f"{curve_label(run.codec, run.params)}, {result.bpp:.3f} bpp"}
+    if result.jpeg_bpp is not None:
+        captions["jpeg"] = f"JPEG quality {result.jpeg_quality}, {result.jpeg_bpp:.3f} bpp"
+    return captions
 
 
 @router.post("/annotate/items/{assignment_id}", name="annotate_submit")

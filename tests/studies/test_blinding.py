@@ -187,3 +187,25 @@ def test_labels_are_validated_and_a_double_submit_stores_one(
     assert stored[0].taxonomy_version_id is not None and not stored[0].late
     other = committed_client.post(url, headers=headers, json={**body, "client_id": "abcdefgh4"})
     assert other.status_code == 409  # the item is rated; editing arrives with revisions
+
+
+def test_an_unblinded_study_names_codec_bpp_and_quality(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    run_id = finished_run(committed_db, codec="webp", params={"quality": 7})
+    study_id = _blind_study(committed_db, run_id, blind=False, methods=["guided", "text"],
+                            quotas={"guided": 1.0})  # fmt: skip
+    with Session(committed_db, expire_on_commit=False) as session:
+        annotator = make_user(session, Role.ANNOTATOR)
+        session.commit()
+    csrf = login(committed_client, annotator)
+    response = committed_client.post(
+        f"/annotate/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}
+    )
+    page = committed_client.get(response.headers["location"])
+    labels = re.findall(r'data-testid="pane-label">([^<]+)<', page.text)
+    assert labels == ["original", "reconstruction", "jpeg", "difference"]
+    captions = re.findall(r'data-testid="pane-caption">([^<]+)<', page.text)
+    assert len(captions) == 2
+    assert captions[0].startswith("webp (") and captions[0].endswith(" bpp")
+    assert captions[1].startswith("JPEG quality ")
