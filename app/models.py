@@ -4,11 +4,20 @@ from app.audit.models import AuditLog
 from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
-from app.studies.models import Annotation, Assignment, Study, StudyAsset, StudyItem, TaxonomyVersion
+from app.studies.models import (
+    Annotation,
+    AnnotationRevision,
+    Assignment,
+    Study,
+    StudyAsset,
+    StudyItem,
+    TaxonomyVersion,
+)
 from app.users.models import ApiToken, LoginAttempt, User
 
 __all__ = [
     "Annotation",
+    "AnnotationRevision",
     "ApiToken",
     "AuditLog",
     "Base",

@@ -102,6 +102,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/annotate/items/{assignment_id}"): ANNOTATOR,
     ("POST", "/annotate/items/{assignment_id}/skip"): ANNOTATOR,
     ("GET", "/media/assets/{token}.png"): EVERYONE,
+    ("GET", "/api/annotations/mine"): ANNOTATOR,
+    ("PUT", "/api/annotations/{annotation_id}"): ANNOTATOR,
 }
 
 
@@ -162,6 +164,7 @@ def world(db: Session) -> World:
             "study_id": 999_999,
             "assignment_id": 999_999,
             "token": "no-such-token",
+            "annotation_id": 999_999,
         }
     )
 

@@ -9,8 +9,14 @@ from fastapi import APIRouter, status
 from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
 from app.db import SessionDep
 from app.studies import assignment, labels, service
-from app.studies.models import Study, StudyItem, TaxonomyVersion
-from app.studies.schemas import AnnotationSubmit, CategoryCreate, StudyCreate, StudyRead
+from app.studies.models import Annotation, Study, StudyItem, TaxonomyVersion
+from app.studies.schemas import (
+    AnnotationEdit,
+    AnnotationSubmit,
+    CategoryCreate,
+    StudyCreate,
+    StudyRead,
+)
 
 router = APIRouter(prefix="/api", tags=["studies"])
 
@@ -96,3 +102,31 @@ def submit_annotation(
 def skip(assignment_id: int, user: Annotator, session: SessionDep) -> dict[str, Any]:
     lease = assignment.finish(session, assignment_id, user, status="skipped")
     return {"assignment_id": lease.id, "status": lease.status}
+
+
+def _annotation(annotation: Annotation) -> dict[str, Any]:
+    return {
+        "id": annotation.id,
+        "item_id": annotation.item_id,
+        "study_id": annotation.study_id,
+        "verdict": annotation.verdict,
+        "categories": annotation.categories,
+        "modifiers": annotation.modifiers,
+        "note": annotation.note,
+        "revision": annotation.revision,
+        "late": annotation.late,
+        "created_at": annotation.created_at.isoformat(),
+    }
+
+
+@router.get("/annotations/mine")
+def my_annotations(user: Annotator, session: SessionDep) -> list[dict[str, Any]]:
+    """The rater's recent annotations, which they may still revise."""
+    return [_annotation(a) for a in labels.recent(session, user)]
+
+
+@router.put("/annotations/{annotation_id}")
+def revise_annotation(
+    annotation_id: int, data: AnnotationEdit, user: Annotator, session: SessionDep
+) -> dict[str, Any]:
+    return _annotation(labels.revise(session, annotation_id, user, data))

@@ -4,6 +4,8 @@ marked late, and does not count towards k)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -11,9 +13,18 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.studies import assignment as assignments
-from app.studies.models import Annotation, Assignment, Study, TaxonomyVersion
-from app.studies.schemas import AnnotationSubmit
+from app.studies.models import (
+    Annotation,
+    AnnotationRevision,
+    Assignment,
+    Study,
+    TaxonomyVersion,
+)
+from app.studies.schemas import AnnotationEdit, AnnotationSubmit
 from app.users.models import User
+
+EDITABLE_DAYS = 14
+"""Raters may revise their own annotations for this long."""
 
 
 def _check_labels(taxonomy: TaxonomyVersion, data: AnnotationSubmit) -> None:
@@ -59,8 +70,11 @@ def submit(session: Session, assignment_id: int, user: User, data: AnnotationSub
         note=data.note,
         time_spent_ms=data.time_spent_ms,
         late=not counted,
+        revision=1,
     )
     session.add(annotation)
+    session.flush()
+    session.add(_revision(annotation, data.client_id))
     try:
         session.commit()
     except IntegrityError:
@@ -70,3 +84,63 @@ def submit(session: Session, assignment_id: int, user: User, data: AnnotationSub
             raise Conflict("this item was submitted meanwhile") from None
         return winner
     return annotation
+
+
+def _revision(annotation: Annotation, client_id: str) -> AnnotationRevision:
+    return AnnotationRevision(
+        annotation_id=annotation.id,
+        number=annotation.revision,
+        client_id=client_id,
+        verdict=annotation.verdict,
+        categories=list(annotation.categories),
+        modifiers=list(annotation.modifiers),
+        note=annotation.note,
+    )
+
+
+def revise(session: Session, annotation_id: int, user: User, data: AnnotationEdit) -> Annotation:
+    """A new revision of the rater's own recent annotation. Idempotent by ``client_id``;
+    refused when another edit came first (``base_revision`` is not the current one)."""
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None or annotation.user_id != user.id:
+        raise NotFound(f"annotation {annotation_id} not found")
+    done = session.scalar(
+        select(AnnotationRevision).where(AnnotationRevision.client_id == data.client_id)
+    )
+    if done is not None:
+        if done.annotation_id != annotation.id:
+            raise Conflict("this submission id belongs to another submission")
+        return annotation
+    if utcnow() - annotation.created_at > timedelta(days=EDITABLE_DAYS):
+        raise Conflict(f"annotations can be revised for {EDITABLE_DAYS} days")
+    if data.base_revision != annotation.revision:
+        raise Conflict(
+            f"this annotation changed meanwhile (now revision {annotation.revision}); reload it"
+        )
+    taxonomy = session.get(TaxonomyVersion, annotation.taxonomy_version_id)
+    assert taxonomy is not None
+    _check_labels(taxonomy, data)
+    annotation.verdict = data.verdict
+    annotation.categories = sorted(set(data.categories))
+    annotation.modifiers = sorted(set(data.modifiers))
+    annotation.note = data.note
+    annotation.revision += 1
+    session.add(_revision(annotation, data.client_id))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # a concurrent edit took this revision number
+        raise Conflict("this annotation changed meanwhile; reload it") from None
+    return annotation
+
+
+def recent(session: Session, user: User, limit: int = 50) -> list[Annotation]:
+    since = utcnow() - timedelta(days=EDITABLE_DAYS)
+    return list(
+        session.scalars(
+            select(Annotation)
+            .where(Annotation.user_id == user.id, Annotation.created_at >= since)
+            .order_by(Annotation.id.desc())
+            .limit(limit)
+        )
+    )

@@ -171,8 +171,28 @@ class Annotation(Base):
     modifiers: Mapped[list[str]] = mapped_column(JSON, default=list)
     """SYMBOL and any other modifier of the taxonomy."""
     note: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    """The number of the current revision (see AnnotationRevision)."""
     time_spent_ms: Mapped[int | None] = mapped_column(Integer)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     """Submitted after the lease expired and the item was completed by others: kept, but not
     one of the item's k ratings."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AnnotationRevision(Base):
+    """Every version of an annotation, the first included: editing never loses what a rater
+    said before."""
+
+    __tablename__ = "annotation_revision"
+    __table_args__ = (UniqueConstraint("annotation_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    annotation_id: Mapped[int] = mapped_column(ForeignKey("annotation.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    verdict: Mapped[str] = mapped_column(String(32))
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    modifiers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -110,3 +110,8 @@ class AnnotationSubmit(BaseModel):
     modifiers: list[str] = Field(default_factory=list, max_length=20)
     note: str = Field(default="", max_length=5000)
     time_spent_ms: int | None = Field(default=None, ge=0, le=86_400_000)
+
+
+class AnnotationEdit(AnnotationSubmit):
+    base_revision: int = Field(ge=1)
+    """The revision the edit was made from: a stale edit is refused, not silently merged."""

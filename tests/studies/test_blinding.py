@@ -19,7 +19,7 @@ from app.db import make_sessionmaker
 from app.domain.roles import Role
 from app.storage import LocalMediaStorage
 from app.studies import proposals, service
-from app.studies.models import Annotation, Study
+from app.studies.models import Annotation, AnnotationRevision, Study
 from app.studies.schemas import StudyCreate
 from tests.conftest import login
 from tests.factories import make_user
@@ -186,7 +186,31 @@ def test_labels_are_validated_and_a_double_submit_stores_one(
     assert (stored[0].categories, stored[0].modifiers) == (["amplitude", "shape"], ["symbol"])
     assert stored[0].taxonomy_version_id is not None and not stored[0].late
     other = committed_client.post(url, headers=headers, json={**body, "client_id": "abcdefgh4"})
-    assert other.status_code == 409  # the item is rated; editing arrives with revisions
+    assert other.status_code == 409  # the item is rated: changes are revisions (below)
+
+    # Revising: every revision kept, a retried edit applied once, a stale edit refused.
+    annotation_id = first.json()["id"]
+    edit = {**body, "client_id": "edit-0001", "verdict": "unsure", "categories": [],
+            "modifiers": [], "note": "not sure after all", "base_revision": 1}  # fmt: skip
+    revised = committed_client.put(f"/api/annotations/{annotation_id}", headers=headers, json=edit)
+    retried = committed_client.put(f"/api/annotations/{annotation_id}", headers=headers, json=edit)
+    assert revised.status_code == retried.status_code == 200, revised.text
+    assert (revised.json()["revision"], retried.json()["revision"]) == (2, 2)
+    stale = committed_client.put(
+        f"/api/annotations/{annotation_id}",
+        headers=headers,
+        json={**edit, "client_id": "edit-0002", "verdict": "miscompression"},
+    )
+    assert stale.status_code == 409 and "revision 2" in stale.text
+    mine = committed_client.get("/api/annotations/mine", headers=headers).json()
+    assert [(a["id"], a["verdict"], a["revision"]) for a in mine] == [(annotation_id, "unsure", 2)]
+    with Session(committed_db) as session:
+        history = session.execute(
+            select(AnnotationRevision.number, AnnotationRevision.verdict)
+            .where(AnnotationRevision.annotation_id == annotation_id)
+            .order_by(AnnotationRevision.number)
+        ).all()
+    assert history == [(1, "miscompression"), (2, "unsure")]
 
 
 def test_an_unblinded_study_names_codec_bpp_and_quality(
