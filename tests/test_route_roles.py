@@ -103,6 +103,9 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/annotate/items/{assignment_id}/skip"): ANNOTATOR,
     ("GET", "/media/assets/{token}.png"): EVERYONE,
     ("GET", "/api/annotations/mine"): ANNOTATOR,
+    ("GET", "/annotate/history"): ANNOTATOR,
+    ("GET", "/annotate/annotations/{annotation_id}"): ANNOTATOR,
+    ("POST", "/annotate/annotations/{annotation_id}"): ANNOTATOR,
     ("PUT", "/api/annotations/{annotation_id}"): ANNOTATOR,
 }
 

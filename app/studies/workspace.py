@@ -22,8 +22,15 @@ from app.db import SessionDep
 from app.domain.roles import Role
 from app.errors import InvalidInput, NotFound, UserError
 from app.studies import assignment, labels, service
-from app.studies.models import Assignment, Study, StudyAsset, StudyItem, TaxonomyVersion
-from app.studies.schemas import AnnotationSubmit
+from app.studies.models import (
+    Annotation,
+    Assignment,
+    Study,
+    StudyAsset,
+    StudyItem,
+    TaxonomyVersion,
+)
+from app.studies.schemas import AnnotationEdit, AnnotationSubmit
 from app.web import hx_redirect, media_file, render
 
 router = APIRouter(tags=["annotation"])
@@ -77,6 +84,27 @@ def annotate_item(
     error: str | None = None,
 ) -> Response:
     lease = _lease(session, assignment_id, user)
+    return _item_page(
+        request,
+        session,
+        lease,
+        action=f"/annotate/items/{lease.id}",
+        skip_action=f"/annotate/items/{lease.id}/skip",
+        error=error,
+    )
+
+
+def _item_page(
+    request: Request,
+    session: SessionDep,
+    lease: Assignment,
+    *,
+    action: str,
+    skip_action: str | None = None,
+    values: dict[str, object] | None = None,
+    base_revision: int | None = None,
+    error: str | None = None,
+) -> Response:
     study = service.get_study(session, lease.study_id)
     item = session.get(StudyItem, lease.item_id)
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
@@ -102,8 +130,13 @@ def annotate_item(
             "instructions": render_markdown(study.instructions),
             "client_id": secrets.token_urlsafe(16),
             "shown_at_ms": int(time.time() * 1000),
+            "action": action,
+            "skip_action": skip_action,
+            "values": values,
+            "base_revision": base_revision,
             "error": error,
         },
+        status_code=422 if error else 200,
     )
 
 
@@ -163,6 +196,80 @@ def annotate_skip(
     lease = _lease(session, assignment_id, user)
     assignment.finish(session, lease.id, user, status="skipped")
     return annotate_next(request, lease.study_id, user, session)
+
+
+@router.get("/annotate/history", name="annotate_history")
+def annotate_history(request: Request, user: Annotator, session: SessionDep) -> Response:
+    rows = labels.recent(session, user)
+    names = {s.id: s.name for s in service.list_studies(session)}
+    return render(
+        request,
+        "annotate/history.html",
+        {"rows": rows, "names": names, "days": labels.EDITABLE_DAYS},
+    )
+
+
+def _own_annotation(session: SessionDep, annotation_id: int, user: Annotator) -> Annotation:
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None or annotation.user_id != user.id:
+        raise NotFound(f"annotation {annotation_id} not found")
+    return annotation
+
+
+@router.get("/annotate/annotations/{annotation_id}", name="annotate_revise_form")
+def annotate_revise_form(
+    request: Request,
+    annotation_id: int,
+    user: Annotator,
+    session: SessionDep,
+    error: str | None = None,
+) -> Response:
+    annotation = _own_annotation(session, annotation_id, user)
+    lease = _lease(session, annotation.assignment_id, user)
+    return _item_page(
+        request,
+        session,
+        lease,
+        action=f"/annotate/annotations/{annotation.id}",
+        values={
+            "verdict": annotation.verdict,
+            "categories": annotation.categories,
+            "modifiers": annotation.modifiers,
+            "note": annotation.note,
+        },
+        base_revision=annotation.revision,
+        error=error,
+    )
+
+
+@router.post("/annotate/annotations/{annotation_id}", name="annotate_revise")
+def annotate_revise(
+    request: Request,
+    annotation_id: int,
+    user: Annotator,
+    session: SessionDep,
+    client_id: Annotated[str, Form()],
+    base_revision: Annotated[int, Form()],
+    verdict: Annotated[str, Form()] = "",
+    categories: Annotated[list[str] | None, Form()] = None,
+    modifiers: Annotated[list[str] | None, Form()] = None,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        data = AnnotationEdit(
+            client_id=client_id,
+            verdict=verdict,
+            categories=categories or [],
+            modifiers=modifiers or [],
+            note=note,
+            base_revision=base_revision,
+        )
+        labels.revise(session, annotation_id, user, data)
+    except UserError as exc:
+        return annotate_revise_form(request, annotation_id, user, session, error=exc.message)
+    except ValueError as exc:
+        return annotate_revise_form(request, annotation_id, user, session, error=str(exc))
+    return hx_redirect(request, "/annotate/history")
 
 
 @router.get("/media/assets/{token}.png", name="study_asset")

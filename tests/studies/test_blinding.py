@@ -120,6 +120,30 @@ def test_annotators_never_see_which_codec_made_a_pane(
     pages.append(response)
     assert rated == 6
     pages.append(client.post(f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}))
+    # Revising an annotation from the history page: blind too, and kept as revision 2.
+    history = client.get("/annotate/history")
+    pages.append(history)
+    first = re.findall(r'href="(/annotate/annotations/\d+)"', history.text)[-1]
+    form = client.get(first)
+    pages.append(form)
+    assert 'value="no_miscompression" data-shortcut="n" checked' in form.text
+    base = re.search(r'name="base_revision" value="(\d+)"', form.text)
+    assert base is not None and base.group(1) == "1"
+    revised = client.post(
+        first,
+        data={
+            "client_id": uuid.uuid4().hex,
+            "base_revision": "1",
+            "verdict": "no_miscompression",
+            "note": "looked again",
+            "csrf_token": csrf,
+        },
+    )
+    assert revised.status_code == 303 and revised.headers["location"] == "/annotate/history"
+    pages.append(client.get("/annotate/history"))
+    mine = client.get("/api/annotations/mine").json()
+    assert sorted(a["revision"] for a in mine) == [1, 1, 1, 1, 1, 2]
+    assert [a["note"] for a in mine if a["revision"] == 2] == ["looked again"]
     # Which pane is which must not leak either; the taxonomy's definitions speak of
     # "reconstructions" in general, so they are left out of that search.
     pane_names = [*secrets, "reconstruction", "jpeg"]
