@@ -88,3 +88,17 @@ def test_the_train_command_reports_mistakes_in_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "no such folder" in result.output
+
+
+def test_a_different_learning_rate_on_resume_is_applied_and_recorded(
+    photos: Path, tmp_path: Path
+) -> None:
+    stopped = tmp_path / "stopped.pth.tar"
+    train(_config(photos, stopped, steps=2))
+    decayed = tmp_path / "decayed.pth.tar"
+    config = _config(photos, decayed, steps=3).model_copy(update={"lr": 1e-5})
+    card = train(config, resume=training_state_path(stopped))
+    assert card["lr_schedule"] == [[0, 1e-4], [2, 1e-5]]
+    state = torch.load(training_state_path(decayed), weights_only=False)
+    assert state["optimizer"]["param_groups"][0]["lr"] == 1e-5
+    assert state["lr_schedule"] == [[0, 1e-4], [2, 1e-5]]

@@ -170,6 +170,7 @@ def train(
     optimizer, aux_optimizer = _optimizers(model, config)
     step = 0
     elapsed_before = 0.0
+    lr_schedule: list[list[float]] = [[0, config.lr]]
     if resume is not None:
         state = torch.load(resume, map_location=config.device, weights_only=False)
         model.load_state_dict(state["state_dict"])
@@ -178,6 +179,13 @@ def train(
         rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
         step, elapsed_before = int(state["step"]), float(state.get("elapsed_s", 0.0))
+        lr_schedule = state.get("lr_schedule") or [[0, optimizer.param_groups[0]["lr"]]]
+        if config.lr != optimizer.param_groups[0]["lr"]:
+            # A different --lr on resume is a deliberate step of the schedule (for example a
+            # decay to fine-tune): applied from here on and recorded in the model card.
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr
+            lr_schedule.append([step, config.lr])
     crops = _Crops([_load_rgb(f) for f in files], config.patch, rng)
     criterion = RateDistortionLoss(lmbda=config.lmbda)
     started = time.perf_counter()
@@ -219,6 +227,7 @@ def train(
                 rng,
                 step,
                 elapsed_before + time.perf_counter() - started,
+                lr_schedule,
             )
         if report:
             report(progress)
@@ -229,7 +238,7 @@ def train(
     model.update(force=True)
     wall = elapsed_before + time.perf_counter() - started
     torch.save(model.state_dict(), config.out)
-    return write_model_card(config, files, validation, wall)
+    return write_model_card(config, files, validation, wall, lr_schedule)
 
 
 def pack_for_shipping(weights: Path, out: Path) -> dict[str, Any]:
@@ -273,6 +282,7 @@ def _save_training_state(
     rng: np.random.Generator,
     step: int,
     elapsed_s: float,
+    lr_schedule: list[list[float]],
 ) -> None:
     import torch
 
@@ -288,6 +298,7 @@ def _save_training_state(
             "optimizer": optimizer.state_dict(),
             "aux_optimizer": aux_optimizer.state_dict(),
             "rng": {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()},
+            "lr_schedule": lr_schedule,
         },
         tmp,
     )
@@ -299,7 +310,11 @@ def _sha256(path: Path) -> str:
 
 
 def write_model_card(
-    config: TrainConfig, files: list[Path], validation: dict[str, float], wall_s: float
+    config: TrainConfig,
+    files: list[Path],
+    validation: dict[str, float],
+    wall_s: float,
+    lr_schedule: list[list[float]],
 ) -> dict[str, Any]:
     from importlib.metadata import version
 
@@ -312,6 +327,7 @@ def write_model_card(
         "batch_size": config.batch_size,
         "patch": config.patch,
         "seed": config.seed,
+        "lr_schedule": lr_schedule,
         "wall_time_s": round(wall_s, 1),
         "device": config.device,
         "machine": platform.machine(),
