@@ -190,4 +190,40 @@ def rater_progress(session: Session, study: Study) -> list[dict[str, object]]:
     for entry in raters.values():
         entry.setdefault("controls", 0)
         entry.setdefault("controls_correct", 0)
+    ids = dict(
+        session.execute(select(User.username, User.id).where(User.username.in_(raters))).all()
+    )
+    for username, entry in raters.items():
+        entry["remaining"] = remaining_for(session, study, ids[username])
     return list(raters.values())
+
+
+def remaining_for(session: Session, study: Study, user_id: int) -> int:
+    """Items this rater could still be given: not seen by them, with a free place, within
+    their cap."""
+    from sqlalchemy import exists
+
+    seen = exists().where(Assignment.item_id == StudyItem.id, Assignment.user_id == user_id)
+    open_items = (
+        session.scalar(
+            select(func.count()).where(
+                StudyItem.study_id == study.id,
+                StudyItem.active_count < study.raters_per_item,
+                ~seen,
+            )
+        )
+        or 0
+    )
+    if study.per_rater_cap is None:
+        return open_items
+    used = (
+        session.scalar(
+            select(func.count()).where(
+                Assignment.study_id == study.id,
+                Assignment.user_id == user_id,
+                Assignment.status.in_(("leased", "done")),
+            )
+        )
+        or 0
+    )
+    return max(0, min(open_items, study.per_rater_cap - used))

@@ -53,7 +53,15 @@ def annotate_queue(request: Request, user: Annotator, session: SessionDep) -> Re
             .group_by(Assignment.study_id)
         ).all()
     )
-    rows = [(s, mine.get(s.id, 0), service.progress(session, s)) for s in studies]
+    rows = [
+        (
+            s,
+            mine.get(s.id, 0),
+            service.remaining_for(session, s, user.id),
+            service.progress(session, s),
+        )
+        for s in studies
+    ]
     return render(request, "annotate/queue.html", {"rows": rows})
 
 

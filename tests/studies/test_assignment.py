@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import Conflict
-from app.studies import assignment
+from app.studies import assignment, service
 from app.studies.models import Assignment, Study, StudyItem
 from app.users.models import User
 from tests.studies.helpers import annotators, open_study_with_items
@@ -84,6 +84,12 @@ def test_the_per_rater_cap_holds_under_concurrency(committed_db: Engine) -> None
     done = _done(committed_db, study_id)
     assert Counter(user for _, user in done) == dict.fromkeys(users, 4)
     assert max(Counter(item for item, _ in done).values()) <= 3
+    with Session(committed_db) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        assert {service.remaining_for(session, study, u) for u in users} == {0}  # cap reached
+        (fresh,) = annotators(committed_db, 1)
+        assert service.remaining_for(session, study, fresh) == 4  # their cap, not the pool
 
 
 def test_partly_rated_items_are_handed_out_first(committed_db: Engine) -> None:

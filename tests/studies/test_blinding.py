@@ -166,6 +166,7 @@ def test_annotators_never_see_which_codec_made_a_pane(
         (rater,) = service.rater_progress(session, study)
         progress = service.progress(session, study)
     assert (rater["done"], rater["controls"], rater["controls_correct"]) == (6, 1, 1)
+    assert rater["remaining"] == 0
     assert (progress.ratings_done, progress.remaining, progress.complete_items) == (6, 0, 6)
 
 
