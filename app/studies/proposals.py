@@ -207,6 +207,10 @@ def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
         method: sum(1 for c in selected if c.proposal.method == method)
         for method in ("text", "guided", "random", "control")
     }
+    # Fewer candidates than the quota asks for is reported, never padded: the guided share
+    # then is what the codec's distortions gave, and the random sample keeps its design.
+    guided_found = context.report["items"]["text"] + context.report["items"]["guided"]
+    context.report["shortfall"] = {"guided": n_guided - guided_found}
     return selected
 
 

@@ -62,6 +62,7 @@ def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> 
     assert methods.count("guided") + methods.count("text") == 12
     assert sorted(i.position for i in items) == list(range(20))
     assert study.proposal_report["items"]["random"] == 6
+    assert study.proposal_report["shortfall"] == {"guided": 0}
     assert study.proposal_report["ocr"].startswith("tesseract")
     total_units = sum(
         crops.random_positions(images[r.image_id].width, images[r.image_id].height, 64)
