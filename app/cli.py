@@ -341,6 +341,9 @@ def codecs_train(
     lmbda: Annotated[float, typer.Option(help="Rate-distortion lambda (MSE).")] = 0.0035,
     steps: Annotated[int, typer.Option(help="Total training steps.")] = 100_000,
     resume: Annotated[Path | None, typer.Option(help="Training state to resume from.")] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="Weights to warm-start from (fresh optimisers).")
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     val: Annotated[Path | None, typer.Option(help="Folder of validation photographs.")] = None,
     batch_size: Annotated[int, typer.Option(help="Crops per step.")] = 8,
@@ -374,7 +377,10 @@ def codecs_train(
         checkpoint_every=checkpoint_every,
         seed=seed,
         threads=threads,
+        init=init,
     )
+    if init is not None and not init.is_file():
+        raise UserError(f"{init}: no such weights file")
     for folder in (data, val):
         if folder is not None and not folder.is_dir():
             raise UserError(f"{folder}: no such folder")

@@ -102,3 +102,20 @@ def test_a_different_learning_rate_on_resume_is_applied_and_recorded(
     state = torch.load(training_state_path(decayed), weights_only=False)
     assert state["optimizer"]["param_groups"][0]["lr"] == 1e-5
     assert state["lr_schedule"] == [[0, 1e-4], [2, 1e-5]]
+
+
+def test_training_can_warm_start_from_packed_weights(photos: Path, tmp_path: Path) -> None:
+    from app.domain.codecs.training import pack_for_shipping
+
+    first = tmp_path / "first.pth.tar"
+    train(_config(photos, first, steps=2))
+    packed = tmp_path / "packed.pth"
+    pack_for_shipping(first, packed)
+    warm = tmp_path / "warm.pth.tar"
+    config = _config(photos, warm, steps=1).model_copy(update={"init": packed, "lr": 1e-12})
+    train(config)
+    started = torch.load(first, weights_only=True)
+    after = torch.load(warm, weights_only=True)
+    # One step at a negligible learning rate: the weights are the packed ones (float16).
+    key = "g_a.0.weight"
+    assert torch.allclose(after[key], started[key].half().float(), atol=1e-6)

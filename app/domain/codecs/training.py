@@ -47,6 +47,9 @@ class TrainConfig(BaseModel):
     val_every: int = Field(default=1000, ge=1)
     checkpoint_every: int = Field(default=500, ge=1)
     threads: int = Field(default=2, ge=1)
+    init: Path | None = None
+    """Weights to start from (a trained or shipped model): a warm start with fresh optimisers,
+    unlike --resume, which continues a training state exactly."""
 
 
 @dataclass
@@ -171,6 +174,17 @@ def train(
     step = 0
     elapsed_before = 0.0
     lr_schedule: list[list[float]] = [[0, config.lr]]
+    if config.init is not None and resume is None:
+        from app.domain.codecs.learned import _model_from_state_dict, _state_dict_from
+
+        weights = {
+            k: v.float() if v.is_floating_point() else v
+            for k, v in _state_dict_from(config.init).items()
+        }
+        # Built by CompressAI's loader, which sizes the entropy tables from the file.
+        model.load_state_dict(
+            _model_from_state_dict(config.arch, weights, update=True).state_dict()
+        )
     if resume is not None:
         state = torch.load(resume, map_location=config.device, weights_only=False)
         model.load_state_dict(state["state_dict"])
