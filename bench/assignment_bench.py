@@ -25,18 +25,9 @@ VAR = Path(tempfile.mkdtemp(prefix="miscomp-bench-assign-"))
 os.environ.setdefault("MISCOMP_VAR_DIR", str(VAR))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _fresh_postgres(name: str) -> str:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+from bench.throwaway import fresh_postgres  # noqa: E402
 
 
 def main() -> None:
@@ -46,7 +37,7 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    url = _fresh_postgres("miscomp_bench_assign")
+    url = fresh_postgres("miscomp_bench_assign")
     os.environ["MISCOMP_DATABASE_URL"] = url
 
     from PIL import Image

@@ -30,19 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from bench.throwaway import fresh_postgres  # noqa: E402
 
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "wikipedia-photos"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _fresh_postgres(name: str) -> str:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _photos(folder: Path, count: int) -> list[np.ndarray]:
@@ -61,7 +53,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     args = parser.parse_args()
-    url = _fresh_postgres("miscomp_bench_runs")
+    url = fresh_postgres("miscomp_bench_runs")
     os.environ["MISCOMP_DATABASE_URL"] = url
 
     import torch

@@ -28,19 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from bench.throwaway import fresh_postgres  # noqa: E402
+
 BENCH_DB = "miscomp_bench"
-
-
-def _fresh_postgres() -> str:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}"'))
-        conn.execute(text(f'CREATE DATABASE "{BENCH_DB}"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{BENCH_DB}"
 
 
 def _time(fn: object, repeat: int = 15) -> float:
@@ -58,7 +50,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--import-images", type=int, default=40)
     args = parser.parse_args()
-    url = args.database_url or _fresh_postgres()
+    url = args.database_url or fresh_postgres(BENCH_DB)
     os.environ["MISCOMP_DATABASE_URL"] = url
 
     from app import install_session_listeners
