@@ -162,8 +162,9 @@ def test_annotator_labels_items_of_the_demo_study_from_the_keyboard(
     for pane in ("original", "A", "B"):
         image = page.get_by_role("img", name=f"Pane {pane}")
         expect(image).to_have_css("image-rendering", "pixelated")
-        assert page.evaluate(
-            "(img) => img.complete && img.naturalWidth > 0", image.element_handle()
+        # Waits for the pixels to arrive; times out (fails) if the image never decodes.
+        page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle()
         )
     first_item = page.url
     page.keyboard.press("?")
