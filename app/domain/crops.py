@@ -65,6 +65,27 @@ class Box:
         return cls(min(max(x, 0), width - size), min(max(y, 0), height - size), size)
 
 
+CONTEXT_FACTORS = (2, 4)
+"""How much wider than the crop annotators may look, without leaving the item."""
+THUMBNAIL_SIDE = 320
+"""The longest side of the whole-image thumbnail shown beside an item."""
+
+
+def context_window(box: Box, factor: int, width: int, height: int) -> Box | None:
+    """The square ``factor`` times the crop's side around it, moved inside the image (and
+    cut to the image's shorter side); None when that is no wider than the crop itself."""
+    side = min(box.size * factor, width, height)
+    if side <= box.size:
+        return None
+    return Box.centred(box.x + box.size / 2, box.y + box.size / 2, side, width, height)
+
+
+def thumbnail_size(width: int, height: int, longest: int = THUMBNAIL_SIDE) -> tuple[int, int]:
+    """The size of a thumbnail whose longest side is at most ``longest`` pixels."""
+    scale = min(1.0, longest / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 @dataclass(frozen=True)
 class Proposal:
     box: Box

@@ -56,7 +56,10 @@ VERDICTS: list[dict[str, Any]] = [
     {"key": "no_miscompression", "label": "No miscompression", "shortcut": "n"},
     {"key": "unsure", "label": "Unsure", "shortcut": "u"},
 ]
-RESERVED_SHORTCUTS = frozenset("mnu?fjkzxb+-0123456789") | {"Enter", "Escape"}
+RESERVED_SHORTCUTS = frozenset("mnu?fjkzxbcdeior+-0123456789ABCDEFGHZ") | {"Enter", "Escape"}
+"""Keys of the annotation workspace (verdicts, viewer, the panes' "seen in" letters): a new
+category may not take them. Versions made before a key was reserved keep their shortcut,
+which wins over the viewer's in the browser."""
 _KEY = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, status
 from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
 from app.db import SessionDep
 from app.studies import assignment, labels, service
-from app.studies.models import Annotation, Study, StudyItem, TaxonomyVersion
+from app.studies.models import Annotation, Assignment, Study, StudyItem, TaxonomyVersion
 from app.studies.schemas import (
     AnnotationEdit,
     AnnotationSubmit,
@@ -104,7 +104,10 @@ def skip(assignment_id: int, user: Annotator, session: SessionDep) -> dict[str, 
     return {"assignment_id": lease.id, "status": lease.status}
 
 
-def _annotation(annotation: Annotation) -> dict[str, Any]:
+def _annotation(session: SessionDep, annotation: Annotation) -> dict[str, Any]:
+    """The annotation as its rater sees it: panes named by the labels they were shown."""
+    lease = session.get(Assignment, annotation.assignment_id)
+    assert lease is not None
     return {
         "id": annotation.id,
         "item_id": annotation.item_id,
@@ -112,6 +115,10 @@ def _annotation(annotation: Annotation) -> dict[str, Any]:
         "verdict": annotation.verdict,
         "categories": annotation.categories,
         "modifiers": annotation.modifiers,
+        "original_shows": annotation.original_shows,
+        "compressed_shows": annotation.compressed_shows,
+        "confidence": annotation.confidence,
+        **labels.shown_labels(lease, annotation),
         "note": annotation.note,
         "revision": annotation.revision,
         "late": annotation.late,
@@ -122,11 +129,11 @@ def _annotation(annotation: Annotation) -> dict[str, Any]:
 @router.get("/annotations/mine")
 def my_annotations(user: Annotator, session: SessionDep) -> list[dict[str, Any]]:
     """The rater's recent annotations, which they may still revise."""
-    return [_annotation(a) for a in labels.recent(session, user)]
+    return [_annotation(session, a) for a in labels.recent(session, user)]
 
 
 @router.put("/annotations/{annotation_id}")
 def revise_annotation(
     annotation_id: int, data: AnnotationEdit, user: Annotator, session: SessionDep
 ) -> dict[str, Any]:
-    return _annotation(labels.revise(session, annotation_id, user, data))
+    return _annotation(session, labels.revise(session, annotation_id, user, data))

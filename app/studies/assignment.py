@@ -52,17 +52,22 @@ def release_expired(session: Session, study_id: int, now: datetime) -> int:
     return len(expired)
 
 
-def _current_lease(session: Session, study: Study, user: User, now: datetime) -> Assignment | None:
-    return session.scalar(
-        select(Assignment)
-        .where(
-            Assignment.study_id == study.id,
-            Assignment.user_id == user.id,
-            Assignment.status == "leased",
-            Assignment.lease_expires_at >= now,
+def _live_leases(
+    session: Session, study: Study, user: User, now: datetime, *, limit: int
+) -> list[Assignment]:
+    """The rater's live leases, oldest first: the first is the item they work on."""
+    return list(
+        session.scalars(
+            select(Assignment)
+            .where(
+                Assignment.study_id == study.id,
+                Assignment.user_id == user.id,
+                Assignment.status == "leased",
+                Assignment.lease_expires_at >= now,
+            )
+            .order_by(Assignment.id)
+            .limit(limit)
         )
-        .order_by(Assignment.id)
-        .limit(1)
     )
 
 
@@ -102,16 +107,43 @@ def next_item(
     """The rater's current lease, or a new one on an item they have not seen whose k places
     are not taken; None when nothing is left for them (or their cap is reached).
     Commits: the lease must be visible to other annotators at once."""
-    now = now or utcnow()
+    now = _begin(session, study, user, now)
+    current = _live_leases(session, study, user, now, limit=1)
+    if current:
+        session.commit()
+        return current[0]
+    return _lease_new(session, study, user, now)
+
+
+def lease_ahead(
+    session: Session, study: Study, user: User, *, now: datetime | None = None
+) -> Assignment | None:
+    """The rater's next item after the current one, leased now so that the browser can
+    fetch its images while the rater works on the current one. Idempotent: while the rater
+    holds two live leases, the second is returned. None when the rater holds no lease, or
+    nothing else is left for them. Counts against k and the cap like any lease. Commits."""
+    now = _begin(session, study, user, now)
+    live = _live_leases(session, study, user, now, limit=2)
+    if len(live) != 1:
+        session.commit()
+        return live[1] if live else None
+    # Held while the current item is labelled, then for a lease of its own.
+    return _lease_new(session, study, user, now, lease_s=2 * study.lease_s)
+
+
+def _begin(session: Session, study: Study, user: User, now: datetime | None) -> datetime:
     if study.status != "open":
         raise Conflict(f"study {study.name!r} is {study.status}, not open")
     if _is_postgres(session):
         session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    now = now or utcnow()
     release_expired(session, study.id, now)
-    current = _current_lease(session, study, user, now)
-    if current is not None:
-        session.commit()
-        return current
+    return now
+
+
+def _lease_new(
+    session: Session, study: Study, user: User, now: datetime, *, lease_s: int | None = None
+) -> Assignment | None:
     if study.per_rater_cap is not None and _used(session, study, user) >= study.per_rater_cap:
         session.commit()
         return None
@@ -160,7 +192,7 @@ def next_item(
                 user_id=user.id,
                 status="leased",
                 leased_at=now,
-                lease_expires_at=now + timedelta(seconds=study.lease_s),
+                lease_expires_at=now + timedelta(seconds=lease_s or study.lease_s),
                 pane_map=_pane_map(study, rng),
             )
             session.add(assignment)

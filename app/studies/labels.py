@@ -4,7 +4,9 @@ marked late, and does not count towards k)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +20,7 @@ from app.studies.models import (
     AnnotationRevision,
     Assignment,
     Study,
+    StudyItem,
     TaxonomyVersion,
 )
 from app.studies.schemas import AnnotationEdit, AnnotationSubmit
@@ -25,6 +28,57 @@ from app.users.models import User
 
 EDITABLE_DAYS = 14
 """Raters may revise their own annotations for this long."""
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The labels that name panes or pixels, checked against the item and mapped from the
+    labels the rater saw to pane names."""
+
+    seen_in: list[str]
+    boxes: list[dict[str, Any]]
+
+
+def _place(lease: Assignment, size: int, data: AnnotationSubmit) -> Placed:
+    panes = lease.pane_map
+    compared = {label for label, pane in panes.items() if pane in ("reconstruction", "jpeg")}
+    unknown = sorted(set(data.seen_in) - compared)
+    if unknown:
+        raise InvalidInput(f"seen in: no pane {unknown[0]!r} on this item")
+    if data.seen_in and data.verdict != "miscompression":
+        raise InvalidInput("'seen in' describes a miscompression; choose that verdict")
+    boxes = []
+    for number, box in enumerate(data.boxes, start=1):
+        if box.pane not in panes:
+            raise InvalidInput(f"box {number}: no pane {box.pane!r} on this item")
+        if box.x + box.w > size or box.y + box.h > size:
+            raise InvalidInput(f"box {number} reaches outside the {size} x {size} crop")
+        boxes.append({"pane": panes[box.pane], "x": box.x, "y": box.y, "w": box.w, "h": box.h})
+    order = {label: i for i, label in enumerate(panes)}
+    seen_in = [panes[label] for label in sorted(set(data.seen_in), key=order.__getitem__)]
+    return Placed(seen_in=seen_in, boxes=boxes)
+
+
+def shown_labels(lease: Assignment, annotation: Annotation) -> dict[str, Any]:
+    """The annotation's pane names turned back into the labels its rater saw (for a form
+    that shows the annotation again)."""
+    label_of = {pane: label for label, pane in lease.pane_map.items()}
+    return {
+        "seen_in": [label_of.get(p, p) for p in annotation.seen_in],
+        "boxes": [{**b, "pane": label_of.get(b["pane"], b["pane"])} for b in annotation.boxes],
+    }
+
+
+def _apply(annotation: Annotation, data: AnnotationSubmit, placed: Placed) -> None:
+    annotation.verdict = data.verdict
+    annotation.categories = sorted(set(data.categories))
+    annotation.modifiers = sorted(set(data.modifiers))
+    annotation.original_shows = data.original_shows.strip()
+    annotation.compressed_shows = data.compressed_shows.strip()
+    annotation.confidence = data.confidence
+    annotation.seen_in = placed.seen_in
+    annotation.boxes = placed.boxes
+    annotation.note = data.note
 
 
 def _check_labels(taxonomy: TaxonomyVersion, data: AnnotationSubmit) -> None:
@@ -56,6 +110,9 @@ def submit(session: Session, assignment_id: int, user: User, data: AnnotationSub
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert taxonomy is not None
     _check_labels(taxonomy, data)
+    item = session.get(StudyItem, lease.item_id)
+    assert item is not None
+    placed = _place(lease, item.size, data)
     counted = assignments.finish_in_transaction(session, lease, status="done", now=utcnow())
     annotation = Annotation(
         client_id=data.client_id,
@@ -64,14 +121,11 @@ def submit(session: Session, assignment_id: int, user: User, data: AnnotationSub
         item_id=lease.item_id,
         user_id=user.id,
         taxonomy_version_id=taxonomy.id,
-        verdict=data.verdict,
-        categories=sorted(set(data.categories)),
-        modifiers=sorted(set(data.modifiers)),
-        note=data.note,
         time_spent_ms=data.time_spent_ms,
         late=not counted,
         revision=1,
     )
+    _apply(annotation, data, placed)
     session.add(annotation)
     session.flush()
     session.add(_revision(annotation, data.client_id))
@@ -94,6 +148,11 @@ def _revision(annotation: Annotation, client_id: str) -> AnnotationRevision:
         verdict=annotation.verdict,
         categories=list(annotation.categories),
         modifiers=list(annotation.modifiers),
+        original_shows=annotation.original_shows,
+        compressed_shows=annotation.compressed_shows,
+        confidence=annotation.confidence,
+        seen_in=list(annotation.seen_in),
+        boxes=[dict(b) for b in annotation.boxes],
         note=annotation.note,
     )
 
@@ -120,10 +179,11 @@ def revise(session: Session, annotation_id: int, user: User, data: AnnotationEdi
     taxonomy = session.get(TaxonomyVersion, annotation.taxonomy_version_id)
     assert taxonomy is not None
     _check_labels(taxonomy, data)
-    annotation.verdict = data.verdict
-    annotation.categories = sorted(set(data.categories))
-    annotation.modifiers = sorted(set(data.modifiers))
-    annotation.note = data.note
+    lease = session.get(Assignment, annotation.assignment_id)
+    item = session.get(StudyItem, annotation.item_id)
+    assert lease is not None
+    assert item is not None
+    _apply(annotation, data, _place(lease, item.size, data))
     annotation.revision += 1
     session.add(_revision(annotation, data.client_id))
     try:

@@ -171,6 +171,17 @@ class Annotation(Base):
     modifiers: Mapped[list[str]] = mapped_column(JSON, default=list)
     """SYMBOL and any other modifier of the taxonomy."""
     note: Mapped[str] = mapped_column(Text, default="")
+    original_shows: Mapped[str] = mapped_column(Text, default="")
+    """What the original shows, in the rater's words (the paper's test: an observer would
+    describe original and reconstruction differently)."""
+    compressed_shows: Mapped[str] = mapped_column(Text, default="")
+    confidence: Mapped[int | None] = mapped_column(Integer)
+    """1 (a guess) to 5 (certain)."""
+    seen_in: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """The panes the rater saw the miscompression in, by pane name (``reconstruction``,
+    ``jpeg``): the blind labels ("A", "B") are mapped back through the lease's pane map."""
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """Regions drawn by the rater: {pane, x, y, w, h} in crop pixels, pane by name."""
     revision: Mapped[int] = mapped_column(Integer, default=1)
     """The number of the current revision (see AnnotationRevision)."""
     time_spent_ms: Mapped[int | None] = mapped_column(Integer)
@@ -195,4 +206,9 @@ class AnnotationRevision(Base):
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     modifiers: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str] = mapped_column(Text, default="")
+    original_shows: Mapped[str] = mapped_column(Text, default="")
+    compressed_shows: Mapped[str] = mapped_column(Text, default="")
+    confidence: Mapped[int | None] = mapped_column(Integer)
+    seen_in: Mapped[list[str]] = mapped_column(JSON, default=list)
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,17 +215,39 @@ def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
     return selected
 
 
+@dataclass(frozen=True)
+class PlantedChange:
+    """A disc of a sixth of the crop, its colour channels rotated (red -> green -> blue),
+    centred at (cx, cy) in crop pixels."""
+
+    cx: int
+    cy: int
+    radius: int
+
+    @classmethod
+    def draw(cls, size: int, rng: np.random.Generator) -> PlantedChange:
+        radius = max(2, size // 12)
+        cy, cx = (int(v) for v in rng.integers(radius, size - radius, 2))
+        return cls(cx, cy, radius)
+
+    def apply(self, pixels: RGB8, offset: tuple[int, int] = (0, 0)) -> RGB8:
+        """``pixels`` with the change, the crop's corner at ``offset`` (x, y) in them."""
+        height, width = pixels.shape[:2]
+        yy, xx = np.mgrid[0:height, 0:width]
+        cx, cy = self.cx + offset[0], self.cy + offset[1]
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= self.radius**2
+        planted = pixels.copy()
+        planted[disc] = pixels[disc][:, [2, 0, 1]]
+        return planted
+
+    def evidence(self) -> dict[str, Any]:
+        return {"planted": "colour rotation", "centre": [self.cx, self.cy], "radius": self.radius}
+
+
 def plant_change(crop: RGB8, rng: np.random.Generator) -> tuple[RGB8, dict[str, Any]]:
-    """A known change for a control item: a disc of a sixth of the crop, its colour channels
-    rotated (red -> green -> blue), at a random place inside the crop."""
-    size = crop.shape[0]
-    radius = max(2, size // 12)
-    cy, cx = (int(v) for v in rng.integers(radius, size - radius, 2))
-    yy, xx = np.mgrid[0:size, 0:size]
-    disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
-    planted = crop.copy()
-    planted[disc] = crop[disc][:, [2, 0, 1]]
-    return planted, {"planted": "colour rotation", "centre": [cx, cy], "radius": radius}
+    """A known change for a control item at a random place inside the crop."""
+    change = PlantedChange.draw(crop.shape[0], rng)
+    return change.apply(crop), change.evidence()
 
 
 def _png(pixels: RGB8) -> bytes:
@@ -234,6 +257,43 @@ def _png(pixels: RGB8) -> bytes:
     return buffer.getvalue()
 
 
+def _compared_panes(
+    study: Study,
+    candidate: Candidate,
+    window: crops.Box,
+    change: PlantedChange | None,
+    pixels: Callable[[str], RGB8],
+) -> dict[str, RGB8]:
+    """Original, reconstruction (or what a control shows in its place) and JPEG, cut to
+    ``window``."""
+    box = candidate.proposal.box
+
+    def cut(key: str) -> RGB8:
+        return np.ascontiguousarray(
+            pixels(key)[window.y : window.y + window.size, window.x : window.x + window.size]
+        )
+
+    original = cut(candidate.image.storage_key)
+    if candidate.kind == "control_identity":
+        shown = original
+    elif candidate.kind == "control_planted":
+        assert change is not None
+        shown = change.apply(original, (box.x - window.x, box.y - window.y))
+    else:
+        assert candidate.result.recon_key is not None
+        shown = cut(candidate.result.recon_key)
+    panes = {"original": original, "reconstruction": shown}
+    if "jpeg" in study.panes and candidate.result.jpeg_key:
+        panes["jpeg"] = cut(candidate.result.jpeg_key)
+    return panes
+
+
+def _thumbnail(original: RGB8) -> RGB8:
+    width, height = crops.thumbnail_size(original.shape[1], original.shape[0])
+    small = PILImage.fromarray(original).resize((width, height), PILImage.Resampling.LANCZOS)
+    return np.asarray(small, dtype=np.uint8)
+
+
 def _render(
     session: Session,
     context: Context,
@@ -241,6 +301,9 @@ def _render(
     cache: dict[str, RGB8],
     rng: np.random.Generator,
 ) -> tuple[dict[str, str], dict[str, Any]]:
+    """Every pane of the item as a stored PNG under an opaque token: the crop's panes, the
+    same panes 2x and 4x wider for context (``context2:original``...), the run's maps cut to
+    the crop, and a thumbnail of the whole original."""
     storage, study = context.storage, context.study
 
     def pixels(key: str) -> RGB8:
@@ -251,28 +314,31 @@ def _render(
         return cache[key]
 
     box = candidate.proposal.box
-    window = (slice(box.y, box.y + box.size), slice(box.x, box.x + box.size))
-    original = np.ascontiguousarray(pixels(candidate.image.storage_key)[window])
-    evidence: dict[str, Any] = {}
-    if candidate.kind == "control_identity":
-        shown = original
-    elif candidate.kind == "control_planted":
-        shown, evidence = plant_change(original, rng)
-    else:
-        assert candidate.result.recon_key is not None
-        shown = np.ascontiguousarray(pixels(candidate.result.recon_key)[window])
-    panes: dict[str, RGB8] = {"original": original, "reconstruction": shown}
-    if "jpeg" in study.panes and candidate.result.jpeg_key:
-        panes["jpeg"] = np.ascontiguousarray(pixels(candidate.result.jpeg_key)[window])
+    change = PlantedChange.draw(box.size, rng) if candidate.kind == "control_planted" else None
+    evidence = change.evidence() if change else {}
+    panes = _compared_panes(study, candidate, box, change, pixels)
     if "difference" in study.panes:
-        panes["difference"] = metrics.amplified_difference(original, shown)
+        panes["difference"] = metrics.amplified_difference(
+            panes["original"], panes["reconstruction"]
+        )
         if candidate.kind == "crop":
             # The run's SSIM and CIEDE2000 heat maps, cut to the crop, for overlays.
+            window = (slice(box.y, box.y + box.size), slice(box.x, box.x + box.size))
             for name in ("ssim", "ciede2000"):
                 if candidate.result.maps.get(name):
                     panes[f"{name}_map"] = np.ascontiguousarray(
                         pixels(candidate.result.maps[name])[window]
                     )
+    image = candidate.image
+    for factor in crops.CONTEXT_FACTORS:
+        wider = crops.context_window(box, factor, image.width, image.height)
+        if wider is not None:
+            for pane, rgb in _compared_panes(study, candidate, wider, change, pixels).items():
+                panes[f"context{factor}:{pane}"] = rgb
+    thumbnail = f"thumbnail:{image.storage_key}"
+    if thumbnail not in cache:
+        cache[thumbnail] = _thumbnail(pixels(image.storage_key))
+    panes["thumbnail"] = cache[thumbnail]
     tokens = {}
     for pane, rgb in panes.items():
         png = _png(rgb)

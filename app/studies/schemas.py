@@ -101,6 +101,21 @@ class CategoryCreate(BaseModel):
     kind: Literal["category", "modifier"] = "category"
 
 
+MAX_BOXES = 50
+
+
+class LabelBox(BaseModel):
+    """A region the rater drew, in crop pixels; ``pane`` is the label the rater saw it under
+    ("original", "A", ...), which the server maps back to the pane's name."""
+
+    model_config = ConfigDict(extra="forbid")
+    pane: str = Field(min_length=1, max_length=32)
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    w: int = Field(ge=1)
+    h: int = Field(ge=1)
+
+
 class AnnotationSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
@@ -108,6 +123,12 @@ class AnnotationSubmit(BaseModel):
     verdict: str = Field(min_length=1, max_length=32)
     categories: list[str] = Field(default_factory=list, max_length=20)
     modifiers: list[str] = Field(default_factory=list, max_length=20)
+    original_shows: str = Field(default="", max_length=500)
+    compressed_shows: str = Field(default="", max_length=500)
+    confidence: int | None = Field(default=None, ge=1, le=5)
+    seen_in: list[str] = Field(default_factory=list, max_length=10)
+    """Pane labels as the rater saw them ("A", "B" in a blind study)."""
+    boxes: list[LabelBox] = Field(default_factory=list, max_length=MAX_BOXES)
     note: str = Field(default="", max_length=5000)
     time_spent_ms: int | None = Field(default=None, ge=0, le=86_400_000)
 

@@ -7,18 +7,22 @@ about the codec (name, run, parameters, file names) reaches the page, its URLs o
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import exists, func, select
 
 from app.auth.dependencies import Annotator, AnyUser
+from app.datasets.models import Image
 from app.db import SessionDep
+from app.domain import crops, metrics
 from app.domain.roles import Role
 from app.errors import InvalidInput, NotFound, UserError
 from app.studies import assignment, labels, service
@@ -35,8 +39,6 @@ from app.web import hx_redirect, media_file, render
 
 router = APIRouter(tags=["annotation"])
 _markdown = MarkdownIt("commonmark", {"html": False})
-DISPLAY_SIDE = 384
-"""Panes are shown at an integer magnification that brings the crop near this many pixels."""
 
 
 def render_markdown(text: str) -> Markup:
@@ -69,11 +71,25 @@ def annotate_queue(request: Request, user: Annotator, session: SessionDep) -> Re
 def annotate_next(
     request: Request, study_id: int, user: Annotator, session: SessionDep
 ) -> Response:
+    """The rater's next item. From the workspace (htmx), the item's workspace is the answer,
+    swapped in without a page load; from a plain form, a redirect to the item's page."""
     study = service.get_study(session, study_id)
     lease = assignment.next_item(session, study, user)
     if lease is None:
-        return render(request, "annotate/finished.html", {"study": study})
+        response = render(request, "annotate/finished.html", {"study": study}, block="content")
+        if _from_htmx(request):
+            response.headers["HX-Retarget"] = "#main"
+            response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    if _from_htmx(request):
+        response = _item_page(request, session, lease)
+        response.headers["HX-Push-Url"] = f"/annotate/items/{lease.id}"
+        return response
     return hx_redirect(request, f"/annotate/items/{lease.id}")
+
+
+def _from_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
 
 
 def _lease(session: SessionDep, assignment_id: int, user: Annotator) -> Assignment:
@@ -89,78 +105,71 @@ def annotate_item(
     assignment_id: int,
     user: Annotator,
     session: SessionDep,
-    error: str | None = None,
 ) -> Response:
     lease = _lease(session, assignment_id, user)
-    return _item_page(
-        request,
-        session,
-        lease,
-        action=f"/annotate/items/{lease.id}",
-        skip_action=f"/annotate/items/{lease.id}/skip",
-        error=error,
-    )
+    return _item_page(request, session, lease)
 
 
-def _item_page(
-    request: Request,
-    session: SessionDep,
-    lease: Assignment,
-    *,
-    action: str,
-    skip_action: str | None = None,
-    values: dict[str, object] | None = None,
-    base_revision: int | None = None,
-    error: str | None = None,
-) -> Response:
-    study = service.get_study(session, lease.study_id)
-    item = session.get(StudyItem, lease.item_id)
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert item is not None
-    assert taxonomy is not None
-    captions = {} if study.blind else _unblinded_captions(session, item)
-    panes = [
-        {"label": label, "token": item.assets[pane], "caption": captions.get(pane, "")}
-        for label, pane in lease.pane_map.items()
-        if pane in item.assets
-    ]
-    zoom = max(1, DISPLAY_SIDE // item.size)
-    return render(
-        request,
-        "annotate/item.html",
-        {
-            "lease": lease,
-            "study": study,
-            "size": item.size,
-            "zoom": zoom,
-            "panes": panes,
-            "taxonomy": taxonomy,
-            "instructions": render_markdown(study.instructions),
-            "client_id": secrets.token_urlsafe(16),
-            "shown_at_ms": int(time.time() * 1000),
-            "action": action,
-            "skip_action": skip_action,
-            "values": values,
-            "base_revision": base_revision,
-            "error": error,
-        },
-        status_code=422 if error else 200,
-    )
+class LabelForm(BaseModel):
+    """The workspace's form, as the browser sends it (the API takes ``AnnotationSubmit``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    client_id: str
+    verdict: str = ""
+    categories: list[str] = []
+    modifiers: list[str] = []
+    seen_in: list[str] = []
+    original_shows: str = ""
+    compressed_shows: str = ""
+    confidence: str = ""
+    boxes: str = "[]"
+    """JSON list of {pane, x, y, w, h}, kept up to date by the viewer."""
+    note: str = ""
+    shown_at_ms: int = 0
+    base_revision: int | None = None
+
+    def labels(self) -> dict[str, Any]:
+        """The fields of ``AnnotationSubmit``; raises InvalidInput on what no form control
+        produces (a verdict left out, boxes that are not JSON)."""
+        if not self.verdict:
+            raise InvalidInput("choose a verdict: miscompression, no miscompression or unsure")
+        try:
+            boxes = json.loads(self.boxes or "[]")
+        except json.JSONDecodeError:
+            raise InvalidInput("the boxes could not be read; draw them again") from None
+        if not isinstance(boxes, list):
+            raise InvalidInput("the boxes could not be read; draw them again")
+        if self.confidence and self.confidence not in "12345":
+            raise InvalidInput("confidence is 1 to 5")
+        return {
+            "client_id": self.client_id,
+            "verdict": self.verdict,
+            "categories": self.categories,
+            "modifiers": self.modifiers,
+            "seen_in": self.seen_in,
+            "original_shows": self.original_shows,
+            "compressed_shows": self.compressed_shows,
+            "confidence": int(self.confidence) if self.confidence else None,
+            "boxes": boxes,
+            "note": self.note,
+        }
+
+    def values(self) -> dict[str, Any]:
+        """What the rater entered, to show the form again after a refusal."""
+        try:
+            boxes = json.loads(self.boxes or "[]")
+        except json.JSONDecodeError:
+            boxes = []
+        return {**self.model_dump(), "boxes": boxes if isinstance(boxes, list) else []}
 
 
-def _unblinded_captions(session: SessionDep, item: StudyItem) -> dict[str, str]:
-    """What an unblinded study tells its annotators under each pane: codec, bpp, quality."""
-    from app.codec_runs.models import CodecResult, CodecRun
-    from app.domain.rd import curve_label
+LabelFormDep = Annotated[LabelForm, Form()]
 
-    result = session.get(CodecResult, item.result_id) if item.result_id else None
-    run = session.get(CodecRun, result.run_id) if result else None
-    if result is None or run is None or item.kind != "crop" or result.bpp is None:
-        return {}
-    captions = {"reconstruction": f"{curve_label(run.codec, run.params)}, {result.bpp:.3f} bpp"}
-    if result.jpeg_bpp is not None:
-        captions["jpeg"] = f"JPEG quality {result.jpeg_quality}, {result.jpeg_bpp:.3f} bpp"
-    return captions
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 @router.post("/annotate/items/{assignment_id}", name="annotate_submit")
@@ -169,31 +178,29 @@ def annotate_submit(
     assignment_id: int,
     user: Annotator,
     session: SessionDep,
-    client_id: Annotated[str, Form()],
-    verdict: Annotated[str, Form()] = "",
-    categories: Annotated[list[str] | None, Form()] = None,
-    modifiers: Annotated[list[str] | None, Form()] = None,
-    note: Annotated[str, Form()] = "",
-    shown_at_ms: Annotated[int, Form()] = 0,
+    form: LabelFormDep,
 ) -> Response:
     lease = _lease(session, assignment_id, user)
-    spent = int(time.time() * 1000) - shown_at_ms if shown_at_ms else None
+    spent = int(time.time() * 1000) - form.shown_at_ms if form.shown_at_ms else None
     try:
-        if not verdict:
-            raise InvalidInput("choose a verdict: miscompression, no miscompression or unsure")
         data = AnnotationSubmit(
-            client_id=client_id,
-            verdict=verdict,
-            categories=categories or [],
-            modifiers=modifiers or [],
-            note=note,
+            **form.labels(),
             time_spent_ms=spent if spent is not None and 0 <= spent <= 86_400_000 else None,
         )
         labels.submit(session, lease.id, user, data)
-    except UserError as exc:
-        return annotate_item(request, assignment_id, user, session, error=exc.message)
-    except ValueError as exc:
-        return annotate_item(request, assignment_id, user, session, error=str(exc))
+    except (UserError, ValidationError) as exc:
+        session.rollback()
+        message = exc.message if isinstance(exc, UserError) else _validation_message(exc)
+        # Nothing the rater entered is lost: the form comes back filled in, with the reason.
+        return _item_page(
+            request,
+            session,
+            lease,
+            values=form.values(),
+            client_id=form.client_id,
+            shown_at_ms=form.shown_at_ms or None,
+            error=message,
+        )
     return annotate_next(request, lease.study_id, user, session)
 
 
@@ -204,6 +211,22 @@ def annotate_skip(
     lease = _lease(session, assignment_id, user)
     assignment.finish(session, lease.id, user, status="skipped")
     return annotate_next(request, lease.study_id, user, session)
+
+
+@router.get("/annotate/studies/{study_id}/back", name="annotate_back")
+def annotate_back(
+    request: Request, study_id: int, user: Annotator, session: SessionDep
+) -> Response:
+    """Back to the rater's latest annotation in this study, to revise it."""
+    latest = session.scalar(
+        select(Annotation.id)
+        .where(Annotation.study_id == study_id, Annotation.user_id == user.id)
+        .order_by(Annotation.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        raise NotFound("you have not labelled anything in this study yet")
+    return hx_redirect(request, f"/annotate/annotations/{latest}")
 
 
 @router.get("/annotate/history", name="annotate_history")
@@ -224,13 +247,22 @@ def _own_annotation(session: SessionDep, annotation_id: int, user: Annotator) ->
     return annotation
 
 
+def _stored_values(lease: Assignment, annotation: Annotation) -> dict[str, Any]:
+    return {
+        "verdict": annotation.verdict,
+        "categories": annotation.categories,
+        "modifiers": annotation.modifiers,
+        "original_shows": annotation.original_shows,
+        "compressed_shows": annotation.compressed_shows,
+        "confidence": str(annotation.confidence or ""),
+        "note": annotation.note,
+        **labels.shown_labels(lease, annotation),
+    }
+
+
 @router.get("/annotate/annotations/{annotation_id}", name="annotate_revise_form")
 def annotate_revise_form(
-    request: Request,
-    annotation_id: int,
-    user: Annotator,
-    session: SessionDep,
-    error: str | None = None,
+    request: Request, annotation_id: int, user: Annotator, session: SessionDep
 ) -> Response:
     annotation = _own_annotation(session, annotation_id, user)
     lease = _lease(session, annotation.assignment_id, user)
@@ -239,14 +271,8 @@ def annotate_revise_form(
         session,
         lease,
         action=f"/annotate/annotations/{annotation.id}",
-        values={
-            "verdict": annotation.verdict,
-            "categories": annotation.categories,
-            "modifiers": annotation.modifiers,
-            "note": annotation.note,
-        },
+        values=_stored_values(lease, annotation),
         base_revision=annotation.revision,
-        error=error,
     )
 
 
@@ -256,28 +282,175 @@ def annotate_revise(
     annotation_id: int,
     user: Annotator,
     session: SessionDep,
-    client_id: Annotated[str, Form()],
-    base_revision: Annotated[int, Form()],
-    verdict: Annotated[str, Form()] = "",
-    categories: Annotated[list[str] | None, Form()] = None,
-    modifiers: Annotated[list[str] | None, Form()] = None,
-    note: Annotated[str, Form()] = "",
+    form: LabelFormDep,
 ) -> Response:
+    annotation = _own_annotation(session, annotation_id, user)
+    lease = _lease(session, annotation.assignment_id, user)
     try:
-        data = AnnotationEdit(
-            client_id=client_id,
-            verdict=verdict,
-            categories=categories or [],
-            modifiers=modifiers or [],
-            note=note,
-            base_revision=base_revision,
-        )
+        if form.base_revision is None:
+            raise InvalidInput("the revision this edit started from is missing; reload it")
+        data = AnnotationEdit(**form.labels(), base_revision=form.base_revision)
         labels.revise(session, annotation_id, user, data)
-    except UserError as exc:
-        return annotate_revise_form(request, annotation_id, user, session, error=exc.message)
-    except ValueError as exc:
-        return annotate_revise_form(request, annotation_id, user, session, error=str(exc))
+    except (UserError, ValidationError) as exc:
+        session.rollback()
+        message = exc.message if isinstance(exc, UserError) else _validation_message(exc)
+        return _item_page(
+            request,
+            session,
+            lease,
+            action=f"/annotate/annotations/{annotation_id}",
+            values=form.values(),
+            base_revision=form.base_revision,
+            client_id=form.client_id,
+            error=message,
+        )
     return hx_redirect(request, "/annotate/history")
+
+
+def _asset_url(token: str) -> str:
+    return f"/media/assets/{token}.png"
+
+
+def _viewer_data(
+    session: SessionDep, study: Study, item: StudyItem, lease: Assignment
+) -> dict[str, Any]:
+    """Everything the viewer draws, by the labels the rater may see: pane images, the wider
+    context of each, the thumbnail with the crop's place, and the maps it may overlay."""
+    captions = {} if study.blind else _unblinded_captions(session, item)
+    shown = [(label, pane) for label, pane in lease.pane_map.items() if pane in item.assets]
+    panes = [
+        {
+            "label": label,
+            "role": "compared" if pane in _COMPARED else pane,
+            "url": _asset_url(item.assets[pane]),
+            "caption": captions.get(pane, ""),
+        }
+        for label, pane in shown
+    ]
+    image = session.get(Image, item.image_id)
+    assert image is not None
+    box = crops.Box(item.x, item.y, item.size)
+    contexts = []
+    for factor in crops.CONTEXT_FACTORS:
+        window = crops.context_window(box, factor, image.width, image.height)
+        wider = {
+            label: item.assets.get(f"context{factor}:{pane}")
+            for label, pane in shown
+            if pane != "difference"
+        }
+        if window is None or not all(wider.values()):
+            continue  # items proposed before context was rendered, or crops near full size
+        contexts.append(
+            {
+                "factor": factor,
+                "side": window.size,
+                "crop_x": item.x - window.x,
+                "crop_y": item.y - window.y,
+                "urls": {label: _asset_url(token) for label, token in wider.items() if token},
+            }
+        )
+    # The run's SSIM and CIEDE2000 maps exist for the reconstruction only: overlaying them
+    # on one pane would tell a blind rater which pane that is.
+    maps = {}
+    if not study.blind:
+        for name in ("ssim_map", "ciede2000_map"):
+            if name in item.assets:
+                maps[name] = _asset_url(item.assets[name])
+    thumbnail = None
+    if "thumbnail" in item.assets:
+        thumbnail = {
+            "url": _asset_url(item.assets["thumbnail"]),
+            "left": 100 * item.x / image.width,
+            "top": 100 * item.y / image.height,
+            "width": 100 * item.size / image.width,
+            "height": 100 * item.size / image.height,
+        }
+    return {
+        "size": item.size,
+        "panes": panes,
+        "contexts": contexts,
+        "maps": maps,
+        "thumbnail": thumbnail,
+        "difference_gain": metrics.DIFFERENCE_GAIN,
+    }
+
+
+def _prefetch_urls(session: SessionDep, study: Study, user: Annotator) -> list[str]:
+    """The images of the rater's next item, leased ahead so that the browser has them in
+    its cache when the rater submits this one."""
+    ahead = assignment.lease_ahead(session, study, user)
+    if ahead is None:
+        return []
+    item = session.get(StudyItem, ahead.item_id)
+    assert item is not None
+    wanted = [*ahead.pane_map.values(), "thumbnail"]
+    return [_asset_url(item.assets[pane]) for pane in wanted if pane in item.assets]
+
+
+_COMPARED = ("reconstruction", "jpeg")
+
+
+def _item_page(
+    request: Request,
+    session: SessionDep,
+    lease: Assignment,
+    *,
+    action: str | None = None,
+    values: dict[str, Any] | None = None,
+    base_revision: int | None = None,
+    client_id: str | None = None,
+    shown_at_ms: int | None = None,
+    error: str | None = None,
+) -> Response:
+    study = service.get_study(session, lease.study_id)
+    item = session.get(StudyItem, lease.item_id)
+    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
+    assert item is not None
+    assert taxonomy is not None
+    viewer = _viewer_data(session, study, item, lease)
+    values = values or {}
+    viewer["boxes"] = values.get("boxes", [])
+    fresh = base_revision is None and lease.status == "leased"
+    user = request.state.viewer
+    return render(
+        request,
+        "annotate/item.html",
+        {
+            "lease": lease,
+            "study": study,
+            "size": item.size,
+            "viewer": viewer,
+            "compared": [p["label"] for p in viewer["panes"] if p["role"] == "compared"],
+            "prefetch": _prefetch_urls(session, study, user) if fresh else [],
+            "taxonomy": taxonomy,
+            "instructions": render_markdown(study.instructions),
+            "client_id": client_id or secrets.token_urlsafe(16),
+            "shown_at_ms": shown_at_ms or int(time.time() * 1000),
+            # Labelling a new item, unless the page revises an annotation (``action``).
+            "action": action or f"/annotate/items/{lease.id}",
+            "skip_action": None if action else f"/annotate/items/{lease.id}/skip",
+            "values": values,
+            "base_revision": base_revision,
+            "error": error,
+        },
+        block="workspace",
+        status_code=422 if error else 200,
+    )
+
+
+def _unblinded_captions(session: SessionDep, item: StudyItem) -> dict[str, str]:
+    """What an unblinded study tells its annotators under each pane: codec, bpp, quality."""
+    from app.codec_runs.models import CodecResult, CodecRun
+    from app.domain.rd import curve_label
+
+    result = session.get(CodecResult, item.result_id) if item.result_id else None
+    run = session.get(CodecRun, result.run_id) if result else None
+    if result is None or run is None or item.kind != "crop" or result.bpp is None:
+        return {}
+    captions = {"reconstruction": f"{curve_label(run.codec, run.params)}, {result.bpp:.3f} bpp"}
+    if result.jpeg_bpp is not None:
+        captions["jpeg"] = f"JPEG quality {result.jpeg_quality}, {result.jpeg_bpp:.3f} bpp"
+    return captions
 
 
 @router.get("/media/assets/{token}.png", name="study_asset")

@@ -1,24 +1,211 @@
-// Labels from the keyboard: each input carries its shortcut; Enter submits, ? opens the
-// instructions. Keys typed into the note are left alone.
-document.addEventListener("keydown", (event) => {
-  const target = event.target;
-  if (target instanceof HTMLTextAreaElement || event.ctrlKey || event.metaKey || event.altKey) {
-    return;
+// The annotation workspace: labels and viewer from the keyboard, htmx between items.
+//
+// Label shortcuts come from the study's taxonomy (each input carries data-shortcut) and win
+// over the viewer's keys, so a taxonomy made before a viewer key existed keeps working. The
+// sheet on "?" lists every key. Keys typed into a text field stay there; Escape or Enter
+// leaves the field, Ctrl+Enter submits from anywhere.
+"use strict";
+
+(() => {
+  let viewer = null;
+
+  function workspace() {
+    return document.getElementById("workspace");
   }
-  if (event.key === "?") {
+
+  function start(root) {
+    if (!root || root.dataset.started) return;
+    root.dataset.started = "true";
+    if (viewer) viewer.destroy();
+    const data = JSON.parse(root.querySelector("#viewer-data").textContent);
+    viewer = new window.MiscompViewer(root, data);
+    window.miscompViewer = viewer;
+    bindControls(root);
+    viewer.boxesChanged("");
+    // The next item's images, fetched once this item's are in: they are in the cache when
+    // the rater submits (immutable URLs), so the next item shows at once.
+    root.addEventListener(
+      "viewer:ready",
+      () => {
+        for (const url of JSON.parse(root.dataset.prefetch || "[]")) {
+          const image = new Image();
+          image.src = url;
+        }
+      },
+      { once: true },
+    );
+  }
+
+  function bindControls(root) {
+    const on = (selector, type, handler) => {
+      const element = root.querySelector(selector);
+      if (element) element.addEventListener(type, handler);
+    };
+    on("[data-zoom-in]", "click", () => viewer.zoomStep(1));
+    on("[data-zoom-out]", "click", () => viewer.zoomStep(-1));
+    on("[data-zoom-select]", "change", (e) => viewer.setZoom(Number(e.target.value)));
+    on("[data-fit]", "click", () => viewer.fit());
+    on("[data-flicker]", "click", () => viewer.toggleFlicker());
+    on("[data-pair]", "change", (e) => viewer.setPair(Number(e.target.value)));
+    on("[data-blink]", "click", () => viewer.toggleBlink());
+    on("[data-blink-ms]", "change", (e) => viewer.setBlinkMs(Number(e.target.value)));
+    on("[data-overlay]", "click", () => viewer.toggleOverlay());
+    on("[data-opacity]", "input", (e) => viewer.setOpacity(Number(e.target.value) / 100));
+    on("[data-overlay-kind]", "change", (e) => {
+      viewer.overlay.kind = Math.max(0, viewer.overlay.kinds.indexOf(e.target.value));
+      viewer.draw();
+    });
+    on("[data-magnifier]", "click", () => {
+      viewer.magnifier = !viewer.magnifier;
+      viewer.syncControls();
+      viewer.draw();
+    });
+    on("[data-lines]", "click", () => {
+      viewer.lines = !viewer.lines;
+      viewer.syncControls();
+      viewer.draw();
+    });
+    on("[data-context]", "change", (e) => viewer.setContext(Number(e.target.value)));
+    on("[data-undo]", "click", () => viewer.undo());
+    on("[data-redo]", "click", () => viewer.redo());
+    on("[data-show-shortcuts]", "click", () => toggleShortcuts());
+  }
+
+  function toggleShortcuts() {
+    const sheet = document.getElementById("shortcuts");
+    if (!sheet) return;
+    if (sheet.open) sheet.close();
+    else sheet.showModal();
+  }
+
+  function toggleInstructions() {
     const details = document.querySelector("details.instructions");
     if (details) details.open = !details.open;
-    event.preventDefault();
-    return;
   }
-  if (event.key === "Enter") {
+
+  function focusField(name) {
+    const field = document.querySelector(`#labels [name="${name}"]`);
+    if (field) field.focus();
+  }
+
+  function submit() {
     document.getElementById("labels")?.requestSubmit();
-    event.preventDefault();
-    return;
   }
-  const input = document.querySelector(`#labels input[data-shortcut="${CSS.escape(event.key)}"]`);
-  if (input) {
-    input.click();
-    event.preventDefault();
+
+  function clickSelector(selector) {
+    const element = document.querySelector(selector);
+    if (element) element.click();
   }
-});
+
+  // Keys by event.key; checked after the taxonomy's own shortcuts.
+  const KEYS = {
+    "+": () => viewer.zoomStep(1),
+    "=": () => viewer.zoomStep(1),
+    "-": () => viewer.zoomStep(-1),
+    0: () => viewer.fit(),
+    f: () => viewer.toggleFlicker(),
+    F: () => viewer.nextPair(),
+    b: () => viewer.toggleBlink(),
+    "[": () => viewer.setBlinkMs(viewer.flicker.ms + 100),
+    "]": () => viewer.setBlinkMs(viewer.flicker.ms - 100),
+    d: () => viewer.toggleOverlay(),
+    D: () => viewer.nextOverlayKind(),
+    "{": () => viewer.setOpacity(viewer.overlay.opacity - 0.1),
+    "}": () => viewer.setOpacity(viewer.overlay.opacity + 0.1),
+    k: () => clickSelector("[data-magnifier]"),
+    j: () => clickSelector("[data-lines]"),
+    c: () => viewer.cycleContext(),
+    ";": () => viewer.cycleActive(),
+    x: () => viewer.startOrFinishBox(),
+    z: () => viewer.undo(),
+    Z: () => viewer.redo(),
+    o: () => focusField("original_shows"),
+    r: () => focusField("compressed_shows"),
+    e: () => focusField("note"),
+    i: () => toggleInstructions(),
+    "?": () => toggleShortcuts(),
+    ".": () => document.getElementById("skip")?.requestSubmit(),
+    ",": () => clickSelector("[data-back]"),
+    Enter: () => submit(),
+  };
+
+  function onKey(event) {
+    if (!viewer || !workspace()) return;
+    const target = event.target;
+    const typing =
+      target instanceof HTMLTextAreaElement ||
+      (target instanceof HTMLInputElement && ["text", "search", "number"].includes(target.type)) ||
+      target instanceof HTMLSelectElement;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      submit();
+      event.preventDefault();
+      return;
+    }
+    if (typing) {
+      const leave = event.key === "Escape" || (event.key === "Enter" && !(target instanceof HTMLTextAreaElement));
+      if (leave && !(target instanceof HTMLSelectElement)) {
+        target.blur();
+        event.preventDefault();
+      }
+      return;
+    }
+    if (document.getElementById("shortcuts")?.open && event.key !== "?" && event.key !== "Escape") return;
+    if ((event.ctrlKey || event.metaKey) && !event.altKey) {
+      const key = event.key.toLowerCase();
+      if (key === "z" && !event.shiftKey) viewer.undo();
+      else if ((key === "z" && event.shiftKey) || key === "y") viewer.redo();
+      else return;
+      event.preventDefault();
+      return;
+    }
+    if (event.altKey) return;
+    if (event.key === "Escape") {
+      if (viewer.cancelBox()) event.preventDefault();
+      return;
+    }
+    if (event.key.startsWith("Arrow")) {
+      if (event.shiftKey) viewer.moveCursor(event.key);
+      else viewer.panByKey(event.key);
+      event.preventDefault();
+      return;
+    }
+    // Shift+1..5: confidence (by the key's place, whatever the keyboard layout prints).
+    const digit = /^Digit([1-5])$/.exec(event.code);
+    if (event.shiftKey && digit) {
+      document.querySelector(`#labels input[name=confidence][value="${digit[1]}"]`)?.click();
+      event.preventDefault();
+      return;
+    }
+    const labelInput = document.querySelector(`#labels input[data-shortcut="${CSS.escape(event.key)}"]`);
+    if (labelInput) {
+      labelInput.click();
+      event.preventDefault();
+      return;
+    }
+    if (target instanceof HTMLButtonElement && event.key === "Enter") return; // the button's own
+    const action = KEYS[event.key];
+    if (action) {
+      action();
+      event.preventDefault();
+    }
+  }
+
+  document.addEventListener("keydown", onKey);
+
+  // A refused submission (422) comes back as the filled-in form with its reason: show it.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.xhr.status === 422) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", () => {
+    const root = workspace();
+    if (root && !root.dataset.started) {
+      start(root);
+      document.title = `${root.dataset.title} · miscomp`;
+    }
+  });
+
+  start(workspace());
+})();

@@ -76,7 +76,11 @@ def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> 
         )
         panes = {"original", "reconstruction", "jpeg", "difference"}
         heat_maps = {"ssim_map", "ciede2000_map"} if item.kind == "crop" else set()
-        assert set(item.assets) == panes | heat_maps
+        context = {
+            f"context{f}:{p}" for f in (2, 4) for p in ("original", "reconstruction", "jpeg")
+        }
+        assert set(item.assets) == panes | heat_maps | context | {"thumbnail"}
+        _assert_context_is_the_wider_window(storage, assets, item, images[item.image_id])
         window = (slice(item.y, item.y + item.size), slice(item.x, item.x + item.size))
         original = _pixels(storage, images[item.image_id].storage_key)[window]
         shown = _pixels(storage, assets[item.assets["reconstruction"]])
@@ -106,6 +110,39 @@ def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> 
     with Session(committed_db) as session:
         count = len(list(session.scalars(select(StudyItem.id))))
     assert count == 20
+
+
+def _assert_context_is_the_wider_window(
+    storage: LocalMediaStorage, assets: dict[str, str], item: StudyItem, image: object
+) -> None:
+    """Each pane 2x and 4x wider shows exactly the image around the crop, and what the
+    crop's pane shows at the crop's place inside it (a planted change included)."""
+    width, height = image.width, image.height  # type: ignore[attr-defined]
+    box = crops.Box(item.x, item.y, item.size)
+    original = _pixels(storage, image.storage_key)  # type: ignore[attr-defined]
+    for factor in (2, 4):
+        window = crops.context_window(box, factor, width, height)
+        assert window is not None
+        assert window.size == min(item.size * factor, width, height)
+        assert window.x <= item.x and item.x + item.size <= window.x + window.size
+        assert window.y <= item.y and item.y + item.size <= window.y + window.size
+        cut = (slice(window.y, window.y + window.size), slice(window.x, window.x + window.size))
+        wide = _pixels(storage, assets[item.assets[f"context{factor}:original"]])
+        assert np.array_equal(wide, original[cut])
+        shown = _pixels(storage, assets[item.assets[f"context{factor}:reconstruction"]])
+        inner = (
+            slice(item.y - window.y, item.y - window.y + item.size),
+            slice(item.x - window.x, item.x - window.x + item.size),
+        )
+        crop_shown = _pixels(storage, assets[item.assets["reconstruction"]])
+        assert np.array_equal(shown[inner], crop_shown)
+        if item.kind == "control_planted":
+            outside = np.ones(shown.shape[:2], dtype=bool)
+            outside[inner] = False
+            assert np.array_equal(shown[outside], wide[outside])
+    thumbnail = _pixels(storage, assets[item.assets["thumbnail"]])
+    assert thumbnail.shape[:2][::-1] == crops.thumbnail_size(width, height)
+    assert max(thumbnail.shape[:2]) == crops.THUMBNAIL_SIDE
 
 
 def test_text_crops_find_the_characters_a_codec_changed(committed_db: Engine) -> None:
