@@ -52,6 +52,14 @@ class TrainConfig(BaseModel):
     unlike --resume, which continues a training state exactly."""
 
 
+MAX_CONSECUTIVE_SKIPS = 20
+"""Batches in a row with a non-finite loss after which training stops."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stayed non-finite: continuing would only write NaN weights."""
+
+
 @dataclass
 class Progress:
     step: int
@@ -204,6 +212,7 @@ def train(
     criterion = RateDistortionLoss(lmbda=config.lmbda)
     started = time.perf_counter()
     validation: dict[str, float] = {}
+    skipped = consecutive_skips = 0
     model.train()
     while step < config.steps:
         batch = torch.from_numpy(crops.batch(config.batch_size)).permute(0, 3, 1, 2)
@@ -212,6 +221,18 @@ def train(
         aux_optimizer.zero_grad()
         out = model(x)
         losses = criterion(out, x)
+        if not torch.isfinite(losses["loss"]):
+            # A likelihood that underflowed on this batch: stepping on it would turn every
+            # weight into NaN. The batch is skipped and counted; a run of them stops training.
+            skipped += 1
+            consecutive_skips += 1
+            if consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
+                raise TrainingDiverged(
+                    f"the loss was not finite for {consecutive_skips} batches in a row at step "
+                    f"{step}; resume from the last training state with a lower --lr"
+                )
+            continue
+        consecutive_skips = 0
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -252,7 +273,7 @@ def train(
     model.update(force=True)
     wall = elapsed_before + time.perf_counter() - started
     torch.save(model.state_dict(), config.out)
-    return write_model_card(config, files, validation, wall, lr_schedule)
+    return write_model_card(config, files, validation, wall, lr_schedule, skipped)
 
 
 def pack_for_shipping(weights: Path, out: Path) -> dict[str, Any]:
@@ -329,6 +350,7 @@ def write_model_card(
     validation: dict[str, float],
     wall_s: float,
     lr_schedule: list[list[float]],
+    skipped_batches: int = 0,
 ) -> dict[str, Any]:
     from importlib.metadata import version
 
@@ -342,6 +364,7 @@ def write_model_card(
         "patch": config.patch,
         "seed": config.seed,
         "lr_schedule": lr_schedule,
+        "skipped_batches": skipped_batches,
         "wall_time_s": round(wall_s, 1),
         "device": config.device,
         "machine": platform.machine(),
