@@ -17,8 +17,9 @@ from app.db import make_sessionmaker
 from app.domain.roles import Role
 from app.domain.testcard import draw_test_card
 from app.storage import LocalMediaStorage
-from app.studies import service
+from app.studies import proposals, service
 from app.studies.models import Study, StudyItem
+from app.studies.schemas import StudyCreate
 from tests.factories import make_dataset, make_user, store_image
 
 
@@ -112,3 +113,27 @@ def finished_run(engine: Engine, codec: str = "jpeg", params: dict[str, Any] | N
         assert processing.encode_result(factory, storage, settings, result_id, "t") == "encoded"
         assert processing.postprocess_result(factory, storage, settings, result_id, "t") == "done"
     return run_id
+
+
+def blind_study(engine: Engine, run_id: int, **options: object) -> int:
+    """A proposed, open blind study of six 64-pixel crops over the run, one rater per item."""
+    with Session(engine, expire_on_commit=False) as session:
+        study = service.create_study(
+            session,
+            StudyCreate(
+                name=f"study-{uuid.uuid4().hex[:6]}",
+                instructions="Compare **A** and **B** with the original.",
+                run_ids=[run_id],
+                crop_sizes=[64],
+                items=6,
+                raters_per_item=1,
+                panes=["original", "reconstruction", "jpeg", "difference"],
+                **options,  # type: ignore[arg-type]
+            ),
+            actor=None,
+        )
+        session.info.pop("miscomp_jobs")
+        session.commit()
+    storage = LocalMediaStorage(get_settings().media_root)
+    assert proposals.propose(make_sessionmaker(engine), storage, get_settings(), study.id) == "open"
+    return study.id

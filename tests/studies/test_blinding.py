@@ -13,40 +13,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.codec_runs.models import CodecResult, CodecRun
-from app.config import get_settings
 from app.datasets.models import Image as StoredImage
-from app.db import make_sessionmaker
 from app.domain.roles import Role
-from app.storage import LocalMediaStorage
-from app.studies import proposals, service
+from app.studies import service
 from app.studies.models import Annotation, AnnotationRevision, Study
-from app.studies.schemas import StudyCreate
 from tests.conftest import login
 from tests.factories import make_user
-from tests.studies.helpers import finished_run
-
-
-def _blind_study(engine: Engine, run_id: int, **options: object) -> int:
-    with Session(engine, expire_on_commit=False) as session:
-        study = service.create_study(
-            session,
-            StudyCreate(
-                name=f"study-{uuid.uuid4().hex[:6]}",
-                instructions="Compare **A** and **B** with the original.",
-                run_ids=[run_id],
-                crop_sizes=[64],
-                items=6,
-                raters_per_item=1,
-                panes=["original", "reconstruction", "jpeg", "difference"],
-                **options,  # type: ignore[arg-type]
-            ),
-            actor=None,
-        )
-        session.info.pop("miscomp_jobs")
-        session.commit()
-    storage = LocalMediaStorage(get_settings().media_root)
-    assert proposals.propose(make_sessionmaker(engine), storage, get_settings(), study.id) == "open"
-    return study.id
+from tests.studies.helpers import blind_study, finished_run
 
 
 def _identity(engine: Engine, run_id: int) -> list[str]:
@@ -87,7 +60,7 @@ def test_annotators_never_see_which_codec_made_a_pane(
     committed_client: TestClient, committed_db: Engine
 ) -> None:
     run_id = finished_run(committed_db, codec="webp", params={"quality": 7})
-    study_id = _blind_study(committed_db, run_id)
+    study_id = blind_study(committed_db, run_id)
     secrets = _identity(committed_db, run_id)
     with Session(committed_db, expire_on_commit=False) as session:
         annotator = make_user(session, Role.ANNOTATOR)
@@ -178,7 +151,7 @@ def test_labels_are_validated_and_a_double_submit_stores_one(
     committed_client: TestClient, committed_db: Engine
 ) -> None:
     run_id = finished_run(committed_db)
-    study_id = _blind_study(committed_db, run_id)
+    study_id = blind_study(committed_db, run_id)
     with Session(committed_db, expire_on_commit=False) as session:
         annotator = make_user(session, Role.ANNOTATOR)
         session.commit()
@@ -246,7 +219,7 @@ def test_an_unblinded_study_names_codec_bpp_and_quality(
     committed_client: TestClient, committed_db: Engine
 ) -> None:
     run_id = finished_run(committed_db, codec="webp", params={"quality": 7})
-    study_id = _blind_study(committed_db, run_id, blind=False, methods=["guided", "text"],
+    study_id = blind_study(committed_db, run_id, blind=False, methods=["guided", "text"],
                             quotas={"guided": 1.0})  # fmt: skip
     with Session(committed_db, expire_on_commit=False) as session:
         annotator = make_user(session, Role.ANNOTATOR)
