@@ -102,11 +102,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     reload: Annotated[bool, typer.Option(help="Reload on code changes.")] = False,
+    workers: Annotated[int, typer.Option(help="Web server processes (about one per core).")] = 1,
 ) -> None:
     """Run the web server (uvicorn)."""
     import uvicorn
 
-    uvicorn.run("app.asgi:app", host=host, port=port, reload=reload, proxy_headers=True)
+    if reload and workers > 1:
+        _fail("--reload runs one process; leave out --workers")
+    uvicorn.run(
+        "app.asgi:app", host=host, port=port, reload=reload, workers=workers, proxy_headers=True
+    )
 
 
 @app.command()

@@ -25,8 +25,9 @@ VAR = Path(tempfile.mkdtemp(prefix="miscomp-bench-assign-"))
 os.environ.setdefault("MISCOMP_VAR_DIR", str(VAR))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
+from bench.bulk import bulk_study  # noqa: E402
 from bench.throwaway import fresh_postgres  # noqa: E402
 
 
@@ -47,7 +48,7 @@ def main() -> None:
     from app.domain.roles import Role
     from app.migrate import upgrade
     from app.studies import assignment, service
-    from app.studies.models import Study, StudyItem
+    from app.studies.models import Study
     from app.users.models import User
     from tests.factories import make_dataset, make_user, store_image
 
@@ -62,48 +63,9 @@ def main() -> None:
         taxonomy_id = service.default_taxonomy(session).id
 
     def make_study(items: int) -> int:
-        with factory.begin() as session:
-            study = Study(
-                name=f"bench-{items}",
-                status="open",
-                run_ids=[],
-                crop_sizes=[64],
-                methods=["random"],
-                items_target=items,
-                quotas={"random": 1.0},
-                raters_per_item=3,
-                lease_s=900,
-                blind=True,
-                panes=["original", "reconstruction", "jpeg"],
-                taxonomy_version_id=taxonomy_id,
-                proposal_report={},
-            )
-            session.add(study)
-            session.flush()
-            for start in range(0, items, 10_000):
-                session.execute(
-                    insert(StudyItem),
-                    [
-                        {
-                            "study_id": study.id,
-                            "position": p,
-                            "kind": "crop",
-                            "method": "random",
-                            "image_id": image_id,
-                            "x": 0,
-                            "y": 0,
-                            "size": 64,
-                            "share_percent": 6.25,
-                            "score": 0.0,
-                            "evidence": {},
-                            "assets": {},
-                            "active_count": 0,
-                            "done_count": 0,
-                        }
-                        for p in range(start, min(items, start + 10_000))
-                    ],
-                )
-            return study.id
+        return bulk_study(
+            factory, name=f"bench-{items}", items=items, image_id=image_id, taxonomy_id=taxonomy_id
+        )
 
     def load(study_id: int) -> tuple[list[float], int]:
         latencies: list[float] = []
