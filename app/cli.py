@@ -108,7 +108,7 @@ def serve(
     import uvicorn
 
     if reload and workers > 1:
-        _fail("--reload runs one process; leave out --workers")
+        raise fail("--reload runs one process; leave out --workers")
     uvicorn.run(
         "app.asgi:app", host=host, port=port, reload=reload, workers=workers, proxy_headers=True
     )
