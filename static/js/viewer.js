@@ -90,7 +90,7 @@
       const width = container.clientWidth || window.innerWidth;
       const byWidth = Math.floor((width - gap * (count - 1)) / count);
       const byHeight = Math.floor(window.innerHeight * 0.62);
-      const side = Math.max(160, Math.min(byWidth, byHeight, 720));
+      const side = Math.max(160, Math.min(byWidth, byHeight, 1024));
       this.side = Math.round(side * this.dpr); // device pixels
       for (const pane of this.panes) {
         pane.canvas.width = this.side;
