@@ -110,6 +110,7 @@ def main() -> None:
 
     codec = CompressAICodec(**params)
     codec.encode_decode(photos[0])  # warm up: model build, first-call allocations
+    processing.warm_up()  # as a worker process does when it starts
     pixels_total = sum(p.shape[0] * p.shape[1] for p in photos)
     print(
         f"{len(photos)} photos, {pixels_total / len(photos) / 1e6:.2f} MP on average, "

@@ -238,16 +238,24 @@ def postprocess_result(
         recon = load_rgb(storage, result.recon_key)
         original_lab = metrics.lab_of(original)  # shared by the reconstruction and its JPEG
         learned = perceptual_metrics(str(settings.weights_dir))
-        # The matched JPEG is made and measured on a second thread: NumPy, SciPy and Pillow
-        # release the GIL, so the two halves of the step use two cores.
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        # NumPy, SciPy, Pillow and zlib release the GIL, so the step's parts run on threads:
+        # the matched JPEG (made, stored, measured) on one, the difference image on another
+        # while this one measures the reconstruction, then draws the maps that needed that.
+        with ThreadPoolExecutor(max_workers=2) as pool:
             jpeg = None
             if run.match_jpeg and result.bpp:
                 jpeg = pool.submit(
                     _jpeg_reference, storage, run, result.bpp, original, original_lab, learned
                 )
+            difference = (
+                pool.submit(_difference_map, storage, original, recon)
+                if "difference" in run.maps
+                else None
+            )
             analysis = metrics.analyse(original, recon, original_lab=original_lab)
-            result.maps = _maps(storage, original, recon, run.maps, analysis)
+            result.maps = _maps(storage, run.maps, analysis)
+            if difference is not None:
+                result.maps.update(difference.result())
             result.metrics = {**analysis.metrics.as_json(), **learned.measure(original, recon)}
             if jpeg is not None:
                 _apply_jpeg_reference(result, jpeg.result())
@@ -265,19 +273,23 @@ def perceptual_metrics(weights_dir: str) -> PerceptualMetrics:
     return PerceptualMetrics(Path(weights_dir))
 
 
-def _maps(
-    storage: MediaStorage,
-    original: RGB8,
-    recon: RGB8,
-    wanted: list[str],
-    analysis: metrics.Analysis,
-) -> dict[str, str]:
+def _difference_map(storage: MediaStorage, original: RGB8, recon: RGB8) -> dict[str, str]:
+    """The amplified difference image, stored, with its gain."""
+    png = heatmaps.png_bytes(metrics.amplified_difference(original, recon), compress_level=1)
+    key = artefact_key("maps/difference", png, ".png")
+    storage.put(key, png)
+    return {"difference": key, "difference_gain": str(metrics.DIFFERENCE_GAIN)}
+
+
+def warm_up() -> None:
+    """What the first post-processing step would otherwise load (the heat maps' colour
+    scale): called when a worker process starts, so no result pays for it."""
+    heatmaps.warm_up()
+
+
+def _maps(storage: MediaStorage, wanted: list[str], analysis: metrics.Analysis) -> dict[str, str]:
+    """The SSIM and CIEDE2000 heat maps and their raw values, stored."""
     keys: dict[str, str] = {}
-    if "difference" in wanted:
-        png = heatmaps.png_bytes(metrics.amplified_difference(original, recon), compress_level=1)
-        keys["difference"] = artefact_key("maps/difference", png, ".png")
-        storage.put(keys["difference"], png)
-        keys["difference_gain"] = str(metrics.DIFFERENCE_GAIN)
     if "ssim" in wanted:
         keys.update(
             _store_heatmap(

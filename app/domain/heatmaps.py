@@ -19,6 +19,11 @@ CIEDE2000_RANGE = (0.0, 20.0)
 """Delta E 2000; above 20 saturates."""
 
 
+def warm_up() -> None:
+    """Load the colour scale (it imports matplotlib, a second's work) before the first map."""
+    _lut()
+
+
 @cache
 def _lut(name: str = "inferno") -> NDArray[np.uint8]:
     from matplotlib import colormaps
@@ -57,8 +62,9 @@ def heatmap_png(values: NDArray[np.floating[Any]], value_range: tuple[float, flo
     return buffer.getvalue()
 
 
-def png_bytes(rgb: NDArray[np.uint8], *, compress_level: int = 6) -> bytes:
-    """Lossless PNG; maps use level 1 (noisy images gain little from more effort)."""
+def png_bytes(rgb: NDArray[np.uint8], *, compress_level: int = 3) -> bytes:
+    """Lossless PNG. Level 3 for reconstructions: on photographs it writes in under half the
+    time of level 6 for files about 3 % larger; maps use level 1 (noise gains nothing)."""
     buffer = io.BytesIO()
     Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()

@@ -3,7 +3,10 @@ on the post-processing queue for metrics, maps and the matched JPEG."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Task
+from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError
 
 from app.codec_runs import processing
@@ -11,6 +14,12 @@ from app.config import get_settings
 from app.storage import LocalMediaStorage
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _warm_up(**_: Any) -> None:
+    processing.warm_up()
+
 
 _RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 5, "max_retries": 3}
 
