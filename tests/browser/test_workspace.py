@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.helpers import log_in, open_demo_study, wait_for_viewer
 from tests.demo_site import DemoSite
@@ -253,3 +253,37 @@ def test_panes_stay_in_step_and_flicker_keeps_the_view(page: Page, demo_site: De
         pixels = _pane_pixels(page, label)
         assert tuple(pixels[top + z, left]) == colour, label  # the box's left edge
         assert tuple(pixels[top, left + z]) == colour, label  # its top edge
+
+
+NAMELESS_CONTROLS = """() => [...document.querySelectorAll(
+    '#workspace button, #workspace input:not([type=hidden]), #workspace select, #workspace textarea'
+  )].filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                    && !el.textContent.trim()).map((el) => el.outerHTML)"""
+
+
+@pytest.mark.parametrize("viewport", [(1366, 768), (3840, 2160)], ids=["1366x768", "4k"])
+def test_every_control_is_named_and_the_workspace_fits_the_screen(
+    browser: Browser, demo_site: DemoSite, viewport: tuple[int, int]
+) -> None:
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        log_in(page, demo_site, "annotator2")
+        open_demo_study(page, demo_site)
+        assert page.evaluate(NAMELESS_CONTROLS) == []
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+        side = _state(page)["side"]
+        assert side >= (340 if width < 2000 else 1000), side  # the panes grow with the screen
+        # Focus is visible: the focused control draws an outline.
+        page.keyboard.press("Tab")
+        outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+        assert outline not in ("", "none")
+        page.keyboard.press("?")
+        expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_hidden()
+        page.keyboard.press("i")
+        expect(page.locator("details.instructions")).to_have_attribute("open", "")
+    finally:
+        context.close()

@@ -344,6 +344,19 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _warm_start(init: Path | None) -> dict[str, Any] | None:
+    """Where a warm-started model began: the weights file and, when it has one beside it, the
+    card of that model (so a chain of trainings stays traceable)."""
+    if init is None:
+        return None
+    card = init.with_suffix(".json")
+    earlier = json.loads(card.read_text()) if card.exists() else None
+    if earlier is not None:
+        earlier.pop("training_data", None)  # the same folder; its hashes are in this card
+        earlier.pop("validation_data", None)
+    return {"file": init.name, "sha256": _sha256(init), "card": earlier}
+
+
 def write_model_card(
     config: TrainConfig,
     files: list[Path],
@@ -389,6 +402,8 @@ def write_model_card(
         "weights_file": config.out.name,
         "weights_sha256": _sha256(config.out),
     }
+    warm_start = _warm_start(config.init)
+    card["warm_start"] = warm_start
     config.out.with_suffix(".json").write_text(json.dumps(card, indent=2))
     lines = [
         f"# {config.out.stem}",
@@ -408,6 +423,11 @@ def write_model_card(
             f"MS-SSIM {validation['ms_ssim_rgb']:.4f} on "
             f"{int(validation['images'])} images."
         )
+    if warm_start:
+        lines += [
+            "",
+            f"Warm-started from `{warm_start['file']}` (sha256 `{warm_start['sha256']}`).",
+        ]
     lines += ["", f"Weights: `{config.out.name}`, sha256 `{card['weights_sha256']}`."]
     config.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return card
