@@ -90,6 +90,13 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     _away_from_panes(page)
     expect(page.get_by_test_id("pane-label")).to_have_text(["original", "A", "B"])
     page.evaluate("() => { window.sameDocument = true; }")  # gone if the page reloads
+    page_loads: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            page_loads.append(f"{r.method} {r.url}") if r.resource_type == "document" else None
+        ),
+    )
     seen_urls = [page.url]
 
     # Item 1: miscompression, SHAPE + SYMBOL, seen in A, confidence 4, a box, descriptions.
@@ -130,6 +137,7 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     expect(page).not_to_have_url(seen_urls[-1])
     wait_for_viewer(page)
     # Three submissions, three new items, and never a page load.
+    assert page_loads == []
     assert page.evaluate("() => window.sameDocument") is True
     assert len({*seen_urls, page.url}) == 4
     assert _state(page)["boxes"] == []
