@@ -417,12 +417,55 @@ def agreement(
     return report
 
 
+@dataclass(frozen=True)
+class _Pair:
+    """One pair of raters on the units both rated: unit indices, whether they agreed, and
+    each one's category as one-hot rows."""
+
+    units: NDArray[np.int64]
+    agree: F64
+    first: F64
+    second: F64
+
+
+def _pair_terms(table: Table) -> list[_Pair]:
+    q = len(table.categories)
+    eye = np.eye(q)
+    pairs = []
+    for i, j in itertools.combinations(range(len(table.raters)), 2):
+        a, b = table.by_rater[:, i], table.by_rater[:, j]
+        shared = np.flatnonzero((a >= 0) & (b >= 0))
+        if len(shared):
+            sa, sb = a[shared], b[shared]
+            pairs.append(_Pair(shared, (sa == sb).astype(np.float64), eye[sa], eye[sb]))
+    return pairs
+
+
+def _mean_pair_kappas(pairs: list[_Pair], weights: F64) -> F64:
+    """Per replicate (row of ``weights``), the mean of the defined pairwise kappas; NaN
+    where none is defined."""
+    total = np.zeros(len(weights))
+    defined = np.zeros(len(weights))
+    for pair in pairs:
+        w = weights[:, pair.units]
+        n = w.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            observed = (w @ pair.agree) / n
+            expected = ((w @ pair.first) * (w @ pair.second)).sum(axis=1) / n**2
+            kappa = (observed - expected) / (1.0 - expected)
+        ok = (n > 0) & (expected < 1.0 - 1e-12)
+        total[ok] += kappa[ok]
+        defined[ok] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean: F64 = np.where(defined > 0, total / defined, np.nan)
+    return mean
+
+
 def _bootstrap(
     report: Report, table: Table, level: Level, replicates: int, rng: np.random.Generator
 ) -> None:
     """Resample units (with replacement) and recompute each statistic per replicate."""
     counts = table.counts.astype(np.float64)
-    by_rater = table.by_rater
     pairable_u, agreement_u, shares_u = _unit_terms(counts)
     m = counts.sum(axis=1)
     # Per-unit coincidences, flattened: a replicate's matrix is a weighted sum of them
@@ -432,12 +475,13 @@ def _bootstrap(
     per_unit = outer / np.where(m >= 2, m - 1, np.inf)[:, None, None]
     flat = per_unit.reshape(len(counts), q * q)
     samples: dict[str, list[float | None]] = {k: [] for k in ("a", "f", "g", "p", "c")}
-    pair_columns = list(itertools.combinations(range(len(table.raters)), 2))
+    pairs = _pair_terms(table)
     for weights in _unit_weights(len(counts), replicates, rng):
         coincidences = weights @ flat
         pairable_drawn = weights @ pairable_u
         agreements = weights @ agreement_u / np.maximum(pairable_drawn, 1e-300)
         pis = weights @ shares_u / weights.sum(axis=1)[:, None]
+        kappas = _mean_pair_kappas(pairs, weights)
         for row in range(len(weights)):
             if pairable_drawn[row] == 0:
                 for key in samples:
@@ -451,15 +495,7 @@ def _bootstrap(
                 _chance_corrected(agreements[row], pis[row], _gwet_chance) if q > 1 else None
             )
             samples["p"].append(float(agreements[row]))
-            kappas = []
-            for i, j in pair_columns:
-                a, b = by_rater[:, i], by_rater[:, j]
-                shared = (a >= 0) & (b >= 0)
-                if shared.any():
-                    value = _cohen(a[shared], b[shared], q, weights[row][shared])
-                    if value is not None:
-                        kappas.append(value)
-            samples["c"].append(float(np.mean(kappas)) if kappas else None)
+            samples["c"].append(None if math.isnan(kappas[row]) else float(kappas[row]))
     for key, name in (
         ("a", "krippendorff_alpha"),
         ("f", "fleiss_kappa"),
@@ -470,3 +506,35 @@ def _bootstrap(
         estimate: Estimate = getattr(report, name)
         if estimate.value is not None:
             setattr(report, name, Estimate(estimate.value, estimate.note, _interval(samples[key])))
+
+
+# ---- long-format CSV -----------------------------------------------------------------------
+
+CSV_COLUMNS = ("unit", "rater", "value")
+
+
+def read_long_csv(lines: Iterable[str], level: Level = Level.NOMINAL) -> list[Rating]:
+    """Ratings from a CSV with the columns ``unit,rater,value`` (others are ignored; an empty
+    value is a missing rating). Numbers are required for the ordinal, interval and ratio
+    levels. Raises ValueError naming the line of the first problem."""
+    import csv
+
+    reader = csv.DictReader(lines)
+    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"the CSV needs the columns unit,rater,value; missing: {missing}")
+    ratings = []
+    for line, row in enumerate(reader, start=2):
+        unit, rater, raw = (row[c].strip() if row[c] else "" for c in CSV_COLUMNS)
+        if not unit or not rater:
+            raise ValueError(f"line {line}: unit and rater must not be empty")
+        value: Hashable | None = raw or None
+        if value is not None and level is not Level.NOMINAL:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(
+                    f"line {line}: {level.value} values are numbers, not {raw!r}"
+                ) from None
+        ratings.append(Rating(unit, rater, value))
+    return ratings
