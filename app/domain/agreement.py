@@ -33,6 +33,8 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from app.domain.crops import rectangle_iou
+
 F64 = NDArray[np.float64]
 
 
@@ -538,3 +540,93 @@ def read_long_csv(lines: Iterable[str], level: Level = Level.NOMINAL) -> list[Ra
                 ) from None
         ratings.append(Rating(unit, rater, value))
     return ratings
+
+
+# ---- region agreement ----------------------------------------------------------------------
+
+Rectangle = tuple[int, int, int, int]
+"""x, y, width, height."""
+DEFAULT_IOU_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class RegionReport:
+    """How far raters' boxes on the same items coincide. Boxes are matched across raters by
+    IoU (at least the threshold; the best pairs first; a region holds at most one box per
+    rater). ``matched_share``: boxes in a region with another rater's box; ``mean_iou``: of
+    the matched pairs; ``alpha``: Krippendorff's alpha (nominal) with every region a unit and
+    each rater of its item saying whether they marked it."""
+
+    threshold: float
+    n_boxes: int
+    n_regions: int
+    matched_share: Estimate
+    mean_iou: Estimate
+    alpha: Estimate
+
+
+def _regions(
+    boxes: list[tuple[Hashable, Rectangle]], threshold: float
+) -> tuple[list[set[int]], list[float]]:
+
+    pairs = sorted(
+        (
+            (rectangle_iou(boxes[i][1], boxes[j][1]), i, j)
+            for i, j in itertools.combinations(range(len(boxes)), 2)
+            if boxes[i][0] != boxes[j][0]
+        ),
+        reverse=True,
+    )
+    group = list(range(len(boxes)))
+    members: dict[int, set[int]] = {i: {i} for i in range(len(boxes))}
+    ious = []
+    for iou, i, j in pairs:
+        if iou < threshold:
+            break
+        gi, gj = group[i], group[j]
+        if gi == gj:
+            continue
+        raters_i = {boxes[k][0] for k in members[gi]}
+        if raters_i & {boxes[k][0] for k in members[gj]}:
+            continue  # a rater's two boxes never stand for one region
+        members[gi] |= members.pop(gj)
+        for k in members[gi]:
+            group[k] = gi
+        ious.append(iou)
+    return list(members.values()), ious
+
+
+def region_agreement(
+    items: dict[Hashable, dict[Hashable, list[Rectangle]]],
+    threshold: float = DEFAULT_IOU_THRESHOLD,
+) -> RegionReport:
+    """``items``: item -> rater -> that rater's boxes on it (an empty list: the rater saw the
+    item and drew nothing, which counts as saying "no region here")."""
+    if not 0 < threshold <= 1:
+        raise ValueError("the IoU threshold is above 0 and at most 1")
+    ratings: list[Rating] = []
+    n_boxes = matched = n_regions = 0
+    ious: list[float] = []
+    for item, by_rater in items.items():
+        boxes = [(rater, tuple(box)) for rater, drawn in by_rater.items() for box in drawn]
+        n_boxes += len(boxes)
+        regions, item_ious = _regions(boxes, threshold)  # type: ignore[arg-type]
+        ious += item_ious
+        for number, region in enumerate(regions):
+            n_regions += 1
+            if len(region) > 1:
+                matched += len(region)
+            marked = {boxes[k][0] for k in region}
+            ratings += [Rating((item, number), r, r in marked) for r in by_rater]
+    if n_boxes == 0:
+        none = Estimate.undefined("no rater drew a box")
+        return RegionReport(threshold, 0, 0, none, none, none)
+    alpha = krippendorff_alpha(table_of(ratings, categories=[False, True]))
+    return RegionReport(
+        threshold,
+        n_boxes,
+        n_regions,
+        Estimate(matched / n_boxes),
+        Estimate(float(np.mean(ious))) if ious else Estimate.undefined("no two boxes matched"),
+        alpha,
+    )

@@ -225,3 +225,29 @@ def test_the_command_reads_a_long_csv(tmp_path: Path) -> None:
     wrong.write_text("item,coder,label\n1,A,x\n")
     refused = runner.invoke(cli, ["agreement", "compute", "--input", str(wrong)])
     assert refused.exit_code == 1 and "unit,rater,value" in refused.output
+
+
+def test_region_agreement_matches_boxes_by_iou() -> None:
+    items = {
+        "overlap": {"a": [(0, 0, 10, 10)], "b": [(1, 1, 10, 10)]},  # IoU 81 / 119
+        "apart": {"a": [(0, 0, 10, 10)], "b": [(20, 20, 5, 5)]},
+        "empty": {"a": [], "b": []},
+        # Two boxes of one rater on one box of the other: only the better one matches it.
+        "double": {"a": [(0, 0, 10, 10), (0, 0, 10, 9)], "b": [(0, 0, 10, 10)]},
+    }
+    report = ag.region_agreement(items)
+    assert (report.n_boxes, report.n_regions) == (7, 5)
+    assert report.matched_share.value == pytest.approx(4 / 7)
+    assert report.mean_iou.value == pytest.approx((81 / 119 + 1.0) / 2)
+    # Regions as units, each rater saying whether they marked it.
+    marked = [[1, 1], [1, 0], [0, 1], [1, 1], [1, 0]]
+    reference = krippendorff.alpha(
+        reliability_data=np.array(marked).T, level_of_measurement="nominal"
+    )
+    assert report.alpha.value == pytest.approx(reference, abs=1e-6)
+    strict = ag.region_agreement(items, threshold=0.9)
+    assert strict.matched_share.value == pytest.approx(2 / 7)
+    nothing = ag.region_agreement({"x": {"a": [], "b": []}})
+    assert nothing.alpha.value is None and nothing.alpha.note == "no rater drew a box"
+    with pytest.raises(ValueError, match="threshold"):
+        ag.region_agreement(items, threshold=0)
