@@ -20,12 +20,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import exists, func, select
 
 from app.auth.dependencies import Annotator, AnyUser
-from app.datasets.models import Image
 from app.db import SessionDep
-from app.domain import crops, metrics
 from app.domain.roles import Role
 from app.errors import InvalidInput, NotFound, UserError
-from app.studies import assignment, labels, service
+from app.studies import assignment, labels, panes, service
 from app.studies.models import (
     Annotation,
     Assignment,
@@ -307,89 +305,6 @@ def annotate_revise(
     return hx_redirect(request, "/annotate/history")
 
 
-def _asset_url(token: str) -> str:
-    return f"/media/assets/{token}.png"
-
-
-def _viewer_data(
-    session: SessionDep, study: Study, item: StudyItem, lease: Assignment
-) -> dict[str, Any]:
-    """Everything the viewer draws, by the labels the rater may see: pane images, the wider
-    context of each, the thumbnail with the crop's place, and the maps it may overlay."""
-    captions = {} if study.blind else _unblinded_captions(session, item)
-    shown = [(label, pane) for label, pane in lease.pane_map.items() if pane in item.assets]
-    panes = [
-        {
-            "label": label,
-            "role": "compared" if pane in _COMPARED else pane,
-            "url": _asset_url(item.assets[pane]),
-            "caption": captions.get(pane, ""),
-        }
-        for label, pane in shown
-    ]
-    image = session.get(Image, item.image_id)
-    assert image is not None
-    box = crops.Box(item.x, item.y, item.size)
-    contexts = []
-    for factor in crops.CONTEXT_FACTORS:
-        window = crops.context_window(box, factor, image.width, image.height)
-        wider = {
-            label: item.assets.get(f"context{factor}:{pane}")
-            for label, pane in shown
-            if pane != "difference"
-        }
-        if window is None or not all(wider.values()):
-            continue  # items proposed before context was rendered, or crops near full size
-        contexts.append(
-            {
-                "factor": factor,
-                "side": window.size,
-                "crop_x": item.x - window.x,
-                "crop_y": item.y - window.y,
-                "urls": {label: _asset_url(token) for label, token in wider.items() if token},
-            }
-        )
-    # The run's SSIM and CIEDE2000 maps exist for the reconstruction only: overlaying them
-    # on one pane would tell a blind rater which pane that is.
-    maps = {}
-    if not study.blind:
-        for name in ("ssim_map", "ciede2000_map"):
-            if name in item.assets:
-                maps[name] = _asset_url(item.assets[name])
-    thumbnail = None
-    if "thumbnail" in item.assets:
-        thumbnail = {
-            "url": _asset_url(item.assets["thumbnail"]),
-            "left": 100 * item.x / image.width,
-            "top": 100 * item.y / image.height,
-            "width": 100 * item.size / image.width,
-            "height": 100 * item.size / image.height,
-        }
-    return {
-        "size": item.size,
-        "panes": panes,
-        "contexts": contexts,
-        "maps": maps,
-        "thumbnail": thumbnail,
-        "difference_gain": metrics.DIFFERENCE_GAIN,
-    }
-
-
-def _prefetch_urls(session: SessionDep, study: Study, user: Annotator) -> list[str]:
-    """The images of the rater's next item, leased ahead so that the browser has them in
-    its cache when the rater submits this one."""
-    ahead = assignment.lease_ahead(session, study, user)
-    if ahead is None:
-        return []
-    item = session.get(StudyItem, ahead.item_id)
-    assert item is not None
-    wanted = [*ahead.pane_map.values(), "thumbnail"]
-    return [_asset_url(item.assets[pane]) for pane in wanted if pane in item.assets]
-
-
-_COMPARED = ("reconstruction", "jpeg")
-
-
 def _item_page(
     request: Request,
     session: SessionDep,
@@ -407,7 +322,7 @@ def _item_page(
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert item is not None
     assert taxonomy is not None
-    viewer = _viewer_data(session, study, item, lease)
+    viewer = panes.viewer_data(session, study, item, lease)
     values = values or {}
     viewer["boxes"] = values.get("boxes", [])
     fresh = base_revision is None and lease.status == "leased"
@@ -421,7 +336,7 @@ def _item_page(
             "size": item.size,
             "viewer": viewer,
             "compared": [p["label"] for p in viewer["panes"] if p["role"] == "compared"],
-            "prefetch": _prefetch_urls(session, study, user) if fresh else [],
+            "prefetch": panes.prefetch_urls(session, study, user) if fresh else [],
             "taxonomy": taxonomy,
             "instructions": render_markdown(study.instructions),
             "client_id": client_id or secrets.token_urlsafe(16),
@@ -436,21 +351,6 @@ def _item_page(
         block="workspace",
         status_code=422 if error else 200,
     )
-
-
-def _unblinded_captions(session: SessionDep, item: StudyItem) -> dict[str, str]:
-    """What an unblinded study tells its annotators under each pane: codec, bpp, quality."""
-    from app.codec_runs.models import CodecResult, CodecRun
-    from app.domain.rd import curve_label
-
-    result = session.get(CodecResult, item.result_id) if item.result_id else None
-    run = session.get(CodecRun, result.run_id) if result else None
-    if result is None or run is None or item.kind != "crop" or result.bpp is None:
-        return {}
-    captions = {"reconstruction": f"{curve_label(run.codec, run.params)}, {result.bpp:.3f} bpp"}
-    if result.jpeg_bpp is not None:
-        captions["jpeg"] = f"JPEG quality {result.jpeg_quality}, {result.jpeg_bpp:.3f} bpp"
-    return captions
 
 
 @router.get("/media/assets/{token}.png", name="study_asset")
