@@ -32,7 +32,8 @@
       this.hovered = null;
       this.magnifier = false;
       this.lines = true;
-      this.overlay = { on: false, opacity: 0.6, kinds: ["difference", ...Object.keys(data.maps)], kind: 0 };
+      // Panes with the difference overlay on (by label); "d" switches it for every pane.
+      this.overlay = { panes: new Set(), opacity: 0.6, kinds: ["difference", ...Object.keys(data.maps)], kind: 0 };
       const labels = data.panes.filter((p) => p.role !== "difference").map((p) => p.label);
       this.pairs = [];
       for (let i = 0; i < labels.length; i += 1) {
@@ -70,6 +71,8 @@
       canvas.addEventListener("pointerleave", () => this.onPointerLeave());
       canvas.addEventListener("wheel", (e) => this.onWheel(e, state), { passive: false });
       canvas.addEventListener("click", () => this.setActive(state.label));
+      const overlay = figure.querySelector("[data-pane-overlay]");
+      if (overlay) overlay.addEventListener("click", () => this.togglePaneOverlay(state.label));
       return state;
     }
 
@@ -315,6 +318,8 @@
     toggleBlink() {
       if (this.flicker.timer) {
         this.stopBlink();
+        this.flicker.on = false; // every pane back to its own image
+        this.draw();
       } else {
         this.flicker.timer = window.setInterval(() => this.toggleFlicker(), this.flicker.ms);
       }
@@ -336,7 +341,16 @@
     }
 
     toggleOverlay() {
-      this.overlay.on = !this.overlay.on;
+      const all = this.panes.filter((p) => p.role !== "difference").map((p) => p.label);
+      const anyOn = all.some((label) => this.overlay.panes.has(label));
+      this.overlay.panes = new Set(anyOn ? [] : all);
+      this.draw();
+      this.syncControls();
+    }
+
+    togglePaneOverlay(label) {
+      if (this.overlay.panes.has(label)) this.overlay.panes.delete(label);
+      else this.overlay.panes.add(label);
       this.draw();
       this.syncControls();
     }
@@ -384,7 +398,7 @@
     }
 
     overlayFor(pane, label) {
-      if (!this.overlay.on || pane.role === "difference" || label === "original") return null;
+      if (!this.overlay.panes.has(pane.label) || pane.role === "difference" || label === "original") return null;
       const kind = this.overlay.kinds[this.overlay.kind];
       if (kind === "difference") {
         const original = this.urlOf("original");
@@ -685,7 +699,11 @@
         }
         e.value = String(this.flicker.pair);
       });
-      set("[data-overlay]", (e) => e.setAttribute("aria-pressed", String(this.overlay.on)));
+      set("[data-overlay]", (e) => e.setAttribute("aria-pressed", String(this.overlay.panes.size > 0)));
+      for (const pane of this.panes) {
+        const button = pane.figure.querySelector("[data-pane-overlay]");
+        if (button) button.setAttribute("aria-pressed", String(this.overlay.panes.has(pane.label)));
+      }
       set("[data-opacity]", (e) => {
         e.value = String(Math.round(this.overlay.opacity * 100));
       });

@@ -243,6 +243,20 @@ def test_panes_stay_in_step_and_flicker_keeps_the_view(page: Page, demo_site: De
         swaps.add(_state(page)["panes"][1]["showing"])
     page.keyboard.press("b")
     assert swaps == {"A", "original"}
+    assert [p["showing"] for p in _state(page)["panes"]] == ["original", "A", "B"]
+
+    # The difference overlay of pane A alone, fully opaque: |A - original| x 8, exactly.
+    page.locator("[data-opacity]").fill("100")
+    page.get_by_role("button", name="Difference overlay on pane A").click()
+    _away_from_panes(page)
+    gain = 8
+    difference = np.clip(np.abs(images["A"].astype(int) - images["original"]) * gain, 0, 255)
+    assert np.array_equal(
+        _pane_pixels(page, "A"), _expected_view(difference.astype(np.uint8), _state(page))
+    )
+    assert np.array_equal(_pane_pixels(page, "B"), _expected_view(images["B"], _state(page)))
+    page.keyboard.press("d")  # every pane's overlay: off again (one was on)
+    assert np.array_equal(_pane_pixels(page, "A"), _expected_view(images["A"], _state(page)))
 
     # A box drawn on A is drawn at the same screen pixels on every pane.
     page.keyboard.press("0")
