@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import platform
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -236,23 +236,29 @@ def postprocess_result(
             raise LookupError(f"result {result_id}: run, image or reconstruction is missing")
         original = load_rgb(storage, image.storage_key)
         recon = load_rgb(storage, result.recon_key)
-        original_lab = metrics.lab_of(original)  # shared by the reconstruction and its JPEG
         learned = perceptual_metrics(str(settings.weights_dir))
         # NumPy, SciPy, Pillow and zlib release the GIL, so the step's parts run on threads:
-        # the matched JPEG (made, stored, measured) on one, the difference image on another
-        # while this one measures the reconstruction, then draws the maps that needed that.
+        # the matched JPEG (made, stored, measured) on one, the difference image on another,
+        # while this one prepares what both measurements share (the original's Lab and SSIM
+        # moments), measures the reconstruction and draws the maps that needed that.
+        reference: Future[metrics.Reference] = Future()
         with ThreadPoolExecutor(max_workers=2) as pool:
             jpeg = None
             if run.match_jpeg and result.bpp:
                 jpeg = pool.submit(
-                    _jpeg_reference, storage, run, result.bpp, original, original_lab, learned
+                    _jpeg_reference, storage, run, result.bpp, original, reference, learned
                 )
             difference = (
                 pool.submit(_difference_map, storage, original, recon)
                 if "difference" in run.maps
                 else None
             )
-            analysis = metrics.analyse(original, recon, original_lab=original_lab)
+            try:
+                reference.set_result(metrics.reference_of(original))
+            except BaseException as exc:
+                reference.set_exception(exc)  # the JPEG thread must not wait for ever
+                raise
+            analysis = metrics.analyse(original, recon, reference=reference.result())
             result.maps = _maps(storage, run.maps, analysis)
             if difference is not None:
                 result.maps.update(difference.result())
@@ -345,17 +351,18 @@ def _jpeg_reference(
     run: CodecRun,
     target_bpp: float,
     original: RGB8,
-    original_lab: NDArray[np.float32],
+    reference: Future[metrics.Reference],
     learned: PerceptualMetrics,
 ) -> JpegReference:
-    """The JPEG matched to ``target_bpp``, stored and measured (touches no database row)."""
+    """The JPEG matched to ``target_bpp``, stored and measured against the original's
+    ``reference`` once it is ready (touches no database row)."""
     match = match_bpp(JpegCodec(**run.jpeg_params), original, target_bpp)
     jpeg = match.output.reconstruction
     png = heatmaps.png_bytes(jpeg)
     key = artefact_key("recon", png, ".png")
     storage.put(key, png)
     measured = {
-        **metrics.measure(original, jpeg, original_lab=original_lab).as_json(),
+        **metrics.measure(original, jpeg, reference=reference.result()).as_json(),
         **learned.measure(original, jpeg),
     }
     return JpegReference(match, key, measured)

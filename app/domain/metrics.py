@@ -54,11 +54,15 @@ def _filter_valid(x: F32, window: NDArray[np.float32]) -> F32:
     return out
 
 
-def _ssim_parts(x: F32, y: F32, window: NDArray[np.float32], data_range: float) -> tuple[F32, F32]:
+def _ssim_parts(
+    x_moments: F32, y: F32, x: F32, window: NDArray[np.float32], data_range: float
+) -> tuple[F32, F32]:
+    """SSIM and contrast-structure maps from the original's filtered moments (mean, mean
+    square: shared by every reconstruction of it) and the reconstruction ``y``."""
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    # One filtering pass over the five stacked moments instead of five passes.
-    moments = _filter_valid(np.stack([x, y, x * x, y * y, x * y]), window)
-    mu1, mu2, xx, yy, xy = moments
+    # One filtering pass over the three stacked moments that involve the reconstruction.
+    mu2, yy, xy = _filter_valid(np.stack([y, y * y, x * y]), window)
+    mu1, xx = x_moments
     mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
     sigma1, sigma2, sigma12 = xx - mu1_sq, yy - mu2_sq, xy - mu12
     cs_map: F32 = (2 * sigma12 + c2) / (sigma1 + sigma2 + c2)
@@ -79,8 +83,41 @@ def _avg_pool2(x: F32) -> F32:
     return pooled
 
 
+def _window() -> NDArray[np.float32]:
+    return _gaussian_window().astype(np.float32)
+
+
+def _has_pyramid(shape: tuple[int, ...]) -> bool:
+    """MS-SSIM needs the smaller side above 160 pixels (five scales of an 11-tap window)."""
+    return bool(min(shape[:2]) > (_window().size - 1) * 2 ** (len(MS_SSIM_WEIGHTS) - 1))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What every comparison with one original shares: its CIELAB values and, per MS-SSIM
+    scale, its pixels (channels first, float32) with their filtered mean and mean square.
+    Made once per original; a reconstruction and its matched JPEG then cost less."""
+
+    shape: tuple[int, ...]
+    lab: F32
+    scales: list[tuple[F32, F32]]
+    """(pixels, stacked [mean, mean square]) per scale."""
+
+
+def reference_of(original: RGB8) -> Reference:
+    window = _window()
+    x = np.moveaxis(original.astype(np.float32), 2, 0)  # float32, as pytorch-msssim
+    scales = []
+    levels = len(MS_SSIM_WEIGHTS) if _has_pyramid(original.shape) else 1
+    for level in range(levels):
+        if level:
+            x = _avg_pool2(x)
+        scales.append((x, _filter_valid(np.stack([x, x * x]), window)))
+    return Reference(original.shape, lab_of(original), scales)
+
+
 def structural_similarity(
-    original: RGB8, reconstruction: RGB8
+    original: RGB8, reconstruction: RGB8, *, reference: Reference | None = None
 ) -> tuple[float | None, NDArray[np.float32]]:
     """MS-SSIM and the full-resolution SSIM map from one pass over the five scales.
 
@@ -89,19 +126,20 @@ def structural_similarity(
     MS-SSIM is None when the image is too small (the smaller side must exceed 160 pixels).
     """
     _check(original, reconstruction)
-    window = _gaussian_window().astype(np.float32)
-    # float32, as pytorch-msssim computes by default.
-    x = np.moveaxis(original.astype(np.float32), 2, 0)
+    reference = reference or reference_of(original)
+    window = _window()
     y = np.moveaxis(reconstruction.astype(np.float32), 2, 0)
-    first_ssim, cs_map = _ssim_parts(x, y, window, 255.0)
+    x, x_moments = reference.scales[0]
+    first_ssim, cs_map = _ssim_parts(x_moments, y, x, window, 255.0)
     r = window.size // 2
     full_map = np.pad(first_ssim.mean(axis=0), r, mode="edge").astype(np.float32)
-    if min(original.shape[:2]) <= (window.size - 1) * 2**4:
+    if not _has_pyramid(original.shape):
         return None, full_map
     factors = [np.maximum(cs_map.mean(axis=(1, 2)), 0)]
     for level in range(1, len(MS_SSIM_WEIGHTS)):
-        x, y = _avg_pool2(x), _avg_pool2(y)
-        ssim_values, cs_map = _ssim_parts(x, y, window, 255.0)
+        y = _avg_pool2(y)
+        x, x_moments = reference.scales[level]
+        ssim_values, cs_map = _ssim_parts(x_moments, y, x, window, 255.0)
         last = level == len(MS_SSIM_WEIGHTS) - 1
         factors.append(np.maximum((ssim_values if last else cs_map).mean(axis=(1, 2)), 0))
     stacked = np.stack(factors).astype(np.float64)  # levels x channels
@@ -196,8 +234,8 @@ def ciede2000_map(original: RGB8, reconstruction: RGB8, *, original_lab: F32 | N
     """Per-pixel CIEDE2000 between two 8-bit sRGB images (pass the original's Lab when it is
     compared with several reconstructions)."""
     _check(original, reconstruction)
-    reference = lab_of(original) if original_lab is None else original_lab
-    return ciede2000(reference, lab_of(reconstruction))
+    lab = lab_of(original) if original_lab is None else original_lab
+    return ciede2000(lab, lab_of(reconstruction))
 
 
 def amplified_difference(original: RGB8, reconstruction: RGB8, gain: int = DIFFERENCE_GAIN) -> RGB8:
@@ -233,9 +271,14 @@ class Analysis:
     ciede2000_map: NDArray[np.float32]
 
 
-def analyse(original: RGB8, reconstruction: RGB8, *, original_lab: F32 | None = None) -> Analysis:
-    ms_ssim, ssim_values = structural_similarity(original, reconstruction)
-    delta = ciede2000_map(original, reconstruction, original_lab=original_lab)
+def analyse(
+    original: RGB8, reconstruction: RGB8, *, reference: Reference | None = None
+) -> Analysis:
+    """Every metric and map; pass the original's ``Reference`` when it is compared with
+    several reconstructions."""
+    reference = reference or reference_of(original)
+    ms_ssim, ssim_values = structural_similarity(original, reconstruction, reference=reference)
+    delta = ciede2000_map(original, reconstruction, original_lab=reference.lab)
     metrics = Metrics(
         psnr_rgb=psnr_rgb(original, reconstruction),
         ms_ssim_rgb=ms_ssim,
@@ -245,5 +288,5 @@ def analyse(original: RGB8, reconstruction: RGB8, *, original_lab: F32 | None = 
     return Analysis(metrics, ssim_values, delta)
 
 
-def measure(original: RGB8, reconstruction: RGB8, *, original_lab: F32 | None = None) -> Metrics:
-    return analyse(original, reconstruction, original_lab=original_lab).metrics
+def measure(original: RGB8, reconstruction: RGB8, *, reference: Reference | None = None) -> Metrics:
+    return analyse(original, reconstruction, reference=reference).metrics
