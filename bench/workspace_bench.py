@@ -4,9 +4,9 @@ A real web server (`miscomp serve`, uvicorn) on a throwaway PostgreSQL database 
 blind k=3 study of 100,000 items, and, as the baseline measured in the same run, one of 1,000
 items. 20 annotators work at once, each with their own HTTP session: they submit labels as
 the workspace does (an htmx POST) and time the answer, which is the next item's workspace.
-The answer's images were fetched ahead while the rater worked (the page names them), so
-the next item is interactive when its workspace arrives; the images of each next item are
-still fetched, as the browser does, and timed apart.
+Once an item is shown, the browser leases the item after it and fetches its images (asked
+for by the page, off the way to showing it), so the next item is interactive when its
+workspace arrives; the simulated annotators do the same, timed apart.
 
 With `--browser`, one of the annotators is real Chromium (Debian's, driven by Playwright): it
 times from pressing Enter to the next item's viewer having drawn every pane, while the other
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import re
 import socket
@@ -124,7 +123,9 @@ class Annotator:
         return self.client.get(response.headers["location"]).text
 
     def submit(self, page: str) -> tuple[str, float, float]:
-        """Labels the item on ``page``; (next page, seconds to it, seconds for its images)."""
+        """Labels the item on ``page`` as the workspace does; (the next item's page, seconds
+        until it arrived, seconds then spent leasing the item after it and fetching that
+        one's images, which the browser does while the rater looks)."""
         client_id = CLIENT_ID.search(page)
         action = re.search(r'action="(/annotate/items/\d+)" hx-post', page)
         assert client_id is not None
@@ -142,17 +143,19 @@ class Annotator:
         answered = time.perf_counter() - started
         assert response.status_code == 200, (response.status_code, response.text[:300])
         started = time.perf_counter()
-        viewer = re.search(r'id="viewer-data">(.*?)</script>', response.text, re.S)
-        assert viewer is not None
-        data = json.loads(viewer.group(1))
-        for url in [p["url"] for p in data["panes"]] + [data["thumbnail"]["url"]]:
-            assert self.client.get(url).status_code == 200
+        ahead = re.search(r'data-ahead="([^"]+)"', response.text)
+        if ahead is not None:
+            urls = self.client.post(ahead.group(1), headers={"X-CSRF-Token": self.csrf})
+            for url in urls.json()["urls"]:
+                assert self.client.get(url).status_code == 200
         return response.text, answered, time.perf_counter() - started
 
 
 def _load(
-    url: str, study_id: int, usernames: list[str], seconds: float
+    url: str, study_id: int, usernames: list[str], seconds: float, think_s: float
 ) -> tuple[list[float], list[float]]:
+    """Each annotator labels items for ``seconds``, looking at each for ``think_s`` (0: as
+    fast as the server answers, which measures a saturated server, not people)."""
     answers: list[float] = []
     images: list[float] = []
     lock = threading.Lock()
@@ -162,6 +165,7 @@ def _load(
         annotator = Annotator(url, username)
         page = annotator.first_item(study_id)
         while time.monotonic() < stop and 'id="workspace"' in page:
+            time.sleep(think_s)
             page, answered, fetched = annotator.submit(page)
             with lock:
                 answers.append(answered)
@@ -175,7 +179,9 @@ def _load(
     return answers, images
 
 
-def _browser_run(url: str, study_name: str, username: str, submits: int) -> list[float]:
+def _browser_run(
+    url: str, study_name: str, username: str, submits: int, think_ms: float
+) -> list[float]:
     """Chromium: Enter pressed -> the next item's viewer has drawn every pane."""
     from playwright.sync_api import sync_playwright
 
@@ -195,7 +201,11 @@ def _browser_run(url: str, study_name: str, username: str, submits: int) -> list
         page.get_by_role("row", name=study_name).get_by_role("button").click()
         page.wait_for_function(ready)
         for _ in range(submits):
-            page.wait_for_timeout(300)  # the rater looks; the next item's images arrive
+            # The rater looks while the next item's images arrive in the cache.
+            page.wait_for_function(
+                "() => document.getElementById('workspace').dataset.prefetched !== undefined"
+            )
+            page.wait_for_timeout(think_ms)
             before = page.evaluate("() => document.getElementById('workspace').dataset.item")
             page.keyboard.press("n")
             started = time.perf_counter()
@@ -219,6 +229,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--browser", action="store_true")
+    parser.add_argument(
+        "--think-ms", type=float, default=1000, help="how long each annotator looks at an item"
+    )
     args = parser.parse_args()
     url = fresh_postgres("miscomp_bench_workspace")
     os.environ["MISCOMP_DATABASE_URL"] = url
@@ -278,28 +291,32 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         print(
-            f"{args.annotators} annotators for {args.seconds:.0f} s each run, k=3, PostgreSQL, "
-            f"uvicorn with {args.workers} workers"
+            f"{args.annotators} annotators for {args.seconds:.0f} s each run, each looking at an "
+            f"item for {args.think_ms:.0f} ms, k=3, PostgreSQL, uvicorn with {args.workers} workers"
         )
         figures = {}
         for items, study_id in zip(sizes, study_ids, strict=True):
-            answers, images = _load(base, study_id, usernames, args.seconds)
+            answers, images = _load(base, study_id, usernames, args.seconds, args.think_ms / 1000)
             p50, p95 = statistics.median(answers) * 1000, _percentile(answers, 0.95) * 1000
             figures[items] = (p50, p95)
             print(
                 f"  {items:7d} items: next item's workspace median {p50:6.1f} ms, p95 {p95:6.1f} "
-                f"ms ({len(answers)} submits, {len(answers) / args.seconds:5.1f}/s); its images "
-                f"(prefetched in a browser) median {statistics.median(images) * 1000:5.1f} ms"
+                f"ms ({len(answers)} submits, {len(answers) / args.seconds:5.1f}/s); then leasing "
+                f"the one after and fetching its images: median "
+                f"{statistics.median(images) * 1000:5.1f} ms"
             )
         (b50, b95), (l50, l95) = figures[sizes[0]], figures[sizes[1]]
         print(f"ratio {sizes[1]} / {sizes[0]} items: median {l50 / b50:.2f}, p95 {l95 / b95:.2f}")
         if args.browser:
             study_id = study_ids[1]
             others = threading.Thread(
-                target=_load, args=(base, study_id, usernames[1:], args.seconds + 30)
+                target=_load,
+                args=(base, study_id, usernames[1:], args.seconds + 60, args.think_ms / 1000),
             )
             others.start()
-            timings = _browser_run(base, f"bench-{sizes[1]}", usernames[0], submits=40)
+            timings = _browser_run(
+                base, f"bench-{sizes[1]}", usernames[0], submits=40, think_ms=args.think_ms
+            )
             others.join()
             print(
                 f"  Chromium with {len(usernames) - 1} HTTP annotators beside it, "

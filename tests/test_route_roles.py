@@ -101,6 +101,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/annotate/items/{assignment_id}"): ANNOTATOR,
     ("POST", "/annotate/items/{assignment_id}"): ANNOTATOR,
     ("POST", "/annotate/items/{assignment_id}/skip"): ANNOTATOR,
+    ("POST", "/annotate/items/{assignment_id}/ahead"): ANNOTATOR,
     ("GET", "/annotate/studies/{study_id}/back"): ANNOTATOR,
     ("GET", "/media/assets/{token}.png"): EVERYONE,
     ("GET", "/api/annotations/mine"): ANNOTATOR,

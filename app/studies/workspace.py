@@ -202,6 +202,20 @@ def annotate_submit(
     return annotate_next(request, lease.study_id, user, session)
 
 
+@router.post("/annotate/items/{assignment_id}/ahead", name="annotate_ahead")
+def annotate_ahead(
+    assignment_id: int, user: Annotator, session: SessionDep
+) -> dict[str, list[str]]:
+    """The images of the rater's next item, which is leased now (idempotent), for the
+    browser to fetch while the rater works on this one. Asked for after this item is shown,
+    so that leasing it is not on the way to showing this one."""
+    lease = _lease(session, assignment_id, user)
+    if lease.status != "leased":
+        return {"urls": []}
+    study = service.get_study(session, lease.study_id)
+    return {"urls": panes.prefetch_urls(session, study, user)}
+
+
 @router.post("/annotate/items/{assignment_id}/skip", name="annotate_skip")
 def annotate_skip(
     request: Request, assignment_id: int, user: Annotator, session: SessionDep
@@ -326,7 +340,6 @@ def _item_page(
     values = values or {}
     viewer["boxes"] = values.get("boxes", [])
     fresh = base_revision is None and lease.status == "leased"
-    user = request.state.viewer
     return render(
         request,
         "annotate/item.html",
@@ -336,7 +349,8 @@ def _item_page(
             "size": item.size,
             "viewer": viewer,
             "compared": [p["label"] for p in viewer["panes"] if p["role"] == "compared"],
-            "prefetch": panes.prefetch_urls(session, study, user) if fresh else [],
+            # The next item is leased and its images fetched once this one is on screen.
+            "ahead_url": f"/annotate/items/{lease.id}/ahead" if fresh else None,
             "taxonomy": taxonomy,
             "instructions": render_markdown(study.instructions),
             "client_id": client_id or secrets.token_urlsafe(16),

@@ -22,18 +22,26 @@
     window.miscompViewer = viewer;
     bindControls(root);
     viewer.boxesChanged("");
-    // The next item's images, fetched once this item's are in: they are in the cache when
-    // the rater submits (immutable URLs), so the next item shows at once.
-    root.addEventListener(
-      "viewer:ready",
-      () => {
-        for (const url of JSON.parse(root.dataset.prefetch || "[]")) {
-          const image = new Image();
-          image.src = url;
-        }
-      },
-      { once: true },
-    );
+    // Once this item is on screen, the next one is leased and its images fetched: they are
+    // in the cache when the rater submits (immutable URLs), so the next item shows at once.
+    root.addEventListener("viewer:ready", () => prefetchNext(root), { once: true });
+  }
+
+  async function prefetchNext(root) {
+    if (!root.dataset.ahead) return;
+    const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+    try {
+      const response = await fetch(root.dataset.ahead, { method: "POST", headers: { "X-CSRF-Token": csrf } });
+      if (!response.ok) return;
+      const { urls } = await response.json();
+      root.dataset.prefetched = String(urls.length);
+      for (const url of urls) {
+        const image = new Image();
+        image.src = url;
+      }
+    } catch {
+      // Only a prefetch: the next item then loads its images when it is shown.
+    }
   }
 
   function bindControls(root) {

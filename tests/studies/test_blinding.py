@@ -78,9 +78,12 @@ def test_annotators_never_see_which_codec_made_a_pane(
         labels = re.findall(r'data-testid="pane-label">([^<]+)<', page.text)
         assert labels == ["original", "A", "B", "difference"]
         assert re.findall(r'aria-label="Pane ([^,"]+),', page.text) == labels
-        # Every image the page names: panes, their wider context, the thumbnail, and the
-        # next item's panes that the browser fetches ahead.
-        tokens = set(re.findall(r"/media/assets/([A-Za-z0-9_-]+)\.png", page.text))
+        # Every image the page names (panes, their wider context, the thumbnail) and the
+        # next item's, which the browser asks for to fetch them ahead.
+        ahead = client.post(f"{item_url}/ahead", headers={"X-CSRF-Token": csrf})
+        assert ahead.status_code == 200
+        pages.append(ahead)
+        tokens = set(re.findall(r"/media/assets/([A-Za-z0-9_-]+)\.png", page.text + ahead.text))
         assert len(tokens) >= 8
         for token in sorted(tokens):
             asset = client.get(f"/media/assets/{token}.png")

@@ -113,10 +113,13 @@ def test_the_form_answers_with_the_next_item_and_keeps_a_refused_entry(
     )
     item_url = first.headers["location"]
     page = committed_client.get(item_url)
-    prefetch = json.loads(
-        re.search(r'data-prefetch="([^"]+)"', page.text).group(1).replace("&#34;", '"')  # type: ignore[union-attr]
-    )
+    ahead_url = re.search(r'data-ahead="([^"]+)"', page.text)
+    assert ahead_url is not None and ahead_url.group(1) == f"{item_url}/ahead"
+    prefetch = committed_client.post(ahead_url.group(1), headers={"X-CSRF-Token": csrf}).json()
+    prefetch = prefetch["urls"]
     assert len(prefetch) == 5  # the next item's original, A, B, difference and thumbnail
+    again = committed_client.post(ahead_url.group(1), headers={"X-CSRF-Token": csrf}).json()
+    assert again["urls"] == prefetch  # leased once, however often asked
 
     # Refused (no verdict): the same item comes back with the reason and what was typed.
     refused = committed_client.post(
