@@ -118,6 +118,8 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     expect(page.get_by_role("button", name="Remove box 1")).to_be_visible()
     _type_into(page, "o", "a zero")
     _type_into(page, "r", "the letter O")
+    # Meanwhile the browser leased the next item and fetched its four images.
+    page.wait_for_function("() => document.getElementById('workspace').dataset.prefetched === '4'")
     page.keyboard.press("Enter")
     expect(page).not_to_have_url(seen_urls[-1])
     wait_for_viewer(page)
