@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 
-from bench.bulk import bulk_study  # noqa: E402
-from bench.throwaway import fresh_postgres  # noqa: E402
+from bench.bulk import bulk_study, study_database  # noqa: E402
 
 
 def main() -> None:
@@ -38,33 +37,21 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
-    url = fresh_postgres("miscomp_bench_assign")
-    os.environ["MISCOMP_DATABASE_URL"] = url
+    db = study_database("miscomp_bench_assign", args.annotators, "correct horse battery")
+    engine, factory = db.engine, db.factory
+    users = [user_id for user_id, _ in db.annotators]
 
-    from PIL import Image
-
-    from app import install_session_listeners
-    from app.db import make_engine, make_sessionmaker
-    from app.domain.roles import Role
-    from app.migrate import upgrade
-    from app.studies import assignment, service
+    from app.studies import assignment
     from app.studies.models import Study
     from app.users.models import User
-    from tests.factories import make_dataset, make_user, store_image
-
-    upgrade(url)
-    install_session_listeners()
-    engine = make_engine(url)
-    factory = make_sessionmaker(engine)
-    with factory.begin() as session:
-        dataset = make_dataset(session, "bench")
-        image_id = store_image(session, dataset.id, Image.new("RGB", (256, 256)), "g.png").id
-        users = [make_user(session, Role.ANNOTATOR).id for _ in range(args.annotators)]
-        taxonomy_id = service.default_taxonomy(session).id
 
     def make_study(items: int) -> int:
         return bulk_study(
-            factory, name=f"bench-{items}", items=items, image_id=image_id, taxonomy_id=taxonomy_id
+            factory,
+            name=f"bench-{items}",
+            items=items,
+            image_id=db.image_id,
+            taxonomy_id=db.taxonomy_id,
         )
 
     def load(study_id: int) -> tuple[list[float], int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.studies.models import Study, StudyItem
@@ -64,3 +65,47 @@ def bulk_study(
                 ],
             )
         return study.id
+
+
+@dataclass(frozen=True)
+class StudyDatabase:
+    """A throwaway PostgreSQL database, migrated, with one dataset image to crop from and
+    the annotators of a benchmark."""
+
+    url: str
+    engine: Engine
+    factory: sessionmaker[Session]
+    image_id: int
+    taxonomy_id: int
+    annotators: list[tuple[int, str]]
+    """(id, username)"""
+
+
+def study_database(name: str, annotators: int, password: str) -> StudyDatabase:
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from app import install_session_listeners
+    from app.db import make_engine, make_sessionmaker
+    from app.domain.roles import Role
+    from app.migrate import upgrade
+    from app.studies import service
+    from bench.throwaway import fresh_postgres
+    from tests.factories import make_dataset, make_user, store_image
+
+    url = fresh_postgres(name)
+    os.environ["MISCOMP_DATABASE_URL"] = url
+    upgrade(url)
+    install_session_listeners()
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with factory.begin() as session:
+        dataset = make_dataset(session, "bench")
+        noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), np.uint8)
+        image_id = store_image(session, dataset.id, Image.fromarray(noise), "noise.png").id
+        users = [make_user(session, Role.ANNOTATOR, password=password) for _ in range(annotators)]
+        people = [(u.id, u.username) for u in users]
+        taxonomy_id = service.default_taxonomy(session).id
+    return StudyDatabase(url, engine, factory, image_id, taxonomy_id, people)

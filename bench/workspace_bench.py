@@ -40,8 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx2 as httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.bulk import bulk_study  # noqa: E402
-from bench.throwaway import fresh_postgres  # noqa: E402
+from bench.bulk import bulk_study, study_database  # noqa: E402
 
 PASSWORD = "correct horse battery"
 TOKEN_SETS = 50
@@ -233,31 +232,9 @@ def main() -> None:
         "--think-ms", type=float, default=1000, help="how long each annotator looks at an item"
     )
     args = parser.parse_args()
-    url = fresh_postgres("miscomp_bench_workspace")
-    os.environ["MISCOMP_DATABASE_URL"] = url
-
-    from PIL import Image
-
-    from app import install_session_listeners
-    from app.db import make_engine, make_sessionmaker
-    from app.domain.roles import Role
-    from app.migrate import upgrade
-    from app.studies import service
-    from tests.factories import make_dataset, make_user, store_image
-
-    upgrade(url)
-    install_session_listeners()
-    engine = make_engine(url)
-    factory = make_sessionmaker(engine)
-    with factory.begin() as session:
-        dataset = make_dataset(session, "bench")
-        image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), np.uint8))
-        image_id = store_image(session, dataset.id, image, "noise.png").id
-        users = [
-            make_user(session, Role.ANNOTATOR, password=PASSWORD) for _ in range(args.annotators)
-        ]
-        usernames = [u.username for u in users]
-        taxonomy_id = service.default_taxonomy(session).id
+    db = study_database("miscomp_bench_workspace", args.annotators, PASSWORD)
+    url, engine, factory = db.url, db.engine, db.factory
+    usernames = [name for _, name in db.annotators]
     sizes = (args.baseline_items, args.items)
     study_ids = []
     for items in sizes:
@@ -267,8 +244,8 @@ def main() -> None:
             factory,
             name=f"bench-{items}",
             items=items,
-            image_id=image_id,
-            taxonomy_id=taxonomy_id,
+            image_id=db.image_id,
+            taxonomy_id=db.taxonomy_id,
             assets=lambda p, sets=token_sets: sets[p % TOKEN_SETS],  # type: ignore[misc]
         )
         _store_assets(factory, study_id, token_sets)

@@ -164,7 +164,10 @@ class LabelForm(BaseModel):
 LabelFormDep = Annotated[LabelForm, Form()]
 
 
-def _validation_message(exc: ValidationError) -> str:
+def _refusal(exc: UserError | ValidationError) -> str:
+    """What the rater is told when a submission is refused."""
+    if isinstance(exc, UserError):
+        return exc.message
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
     return f"{where}: {first['msg']}" if where else str(first["msg"])
@@ -188,7 +191,6 @@ def annotate_submit(
         labels.submit(session, lease.id, user, data)
     except (UserError, ValidationError) as exc:
         session.rollback()
-        message = exc.message if isinstance(exc, UserError) else _validation_message(exc)
         # Nothing the rater entered is lost: the form comes back filled in, with the reason.
         return _item_page(
             request,
@@ -197,7 +199,7 @@ def annotate_submit(
             values=form.values(),
             client_id=form.client_id,
             shown_at_ms=form.shown_at_ms or None,
-            error=message,
+            error=_refusal(exc),
         )
     return annotate_next(request, lease.study_id, user, session)
 
@@ -305,7 +307,6 @@ def annotate_revise(
         labels.revise(session, annotation_id, user, data)
     except (UserError, ValidationError) as exc:
         session.rollback()
-        message = exc.message if isinstance(exc, UserError) else _validation_message(exc)
         return _item_page(
             request,
             session,
@@ -314,7 +315,7 @@ def annotate_revise(
             values=form.values(),
             base_revision=form.base_revision,
             client_id=form.client_id,
-            error=message,
+            error=_refusal(exc),
         )
     return hx_redirect(request, "/annotate/history")
 
