@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 
 from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
 from app.db import SessionDep
-from app.studies import assignment, labels, service
+from app.studies import assignment, labels, results, service
 from app.studies.models import Annotation, Assignment, Study, StudyItem, TaxonomyVersion
 from app.studies.schemas import (
     AnnotationEdit,
@@ -54,6 +54,23 @@ def get_study(study_id: int, user: StudyManager, session: SessionDep) -> dict[st
     return {
         **_read(session, study).model_dump(mode="json"),
         "raters": service.rater_progress(session, study),
+    }
+
+
+@router.get("/studies/{study_id}/agreement")
+def study_agreement(study_id: int, user: StudyManager, session: SessionDep) -> dict[str, Any]:
+    """The study's agreement report: every question's statistics with bootstrap intervals
+    and the notes on undefined values, once the workers have computed it for the current
+    labels (``status`` and ``progress`` until then; ``stale`` while newer labels wait)."""
+    study = service.get_study(session, study_id)
+    row = results.request_report(session, study)
+    return {
+        "status": row.status,
+        "progress": {"done": row.done, "total": row.total},
+        "stale": row.fingerprint != results.labels_fingerprint(session, study),
+        "computed_at": row.computed_at.isoformat() if row.computed_at else None,
+        "error": row.error,
+        "questions": row.report,
     }
 
 

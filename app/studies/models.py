@@ -212,3 +212,25 @@ class AnnotationRevision(Base):
     seen_in: Mapped[list[str]] = mapped_column(JSON, default=list)
     boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StudyResult(Base):
+    """A study's agreement report, computed on a worker and kept until new labels arrive
+    (``fingerprint`` names the labels it was computed from)."""
+
+    __tablename__ = "study_result"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    """queued, running, done, failed."""
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    """Of the labels behind ``report`` (empty before the first report)."""
+    wanted: Mapped[str] = mapped_column(String(64), default="")
+    """Of the labels the queued or running computation reads."""
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

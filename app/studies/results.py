@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import utcnow
 from app.domain import agreement
 from app.domain.agreement import Level, Rating
-from app.studies.models import Annotation, Study, StudyItem, TaxonomyVersion
+from app.jobs import enqueue_after_commit
+from app.studies.models import Annotation, Study, StudyItem, StudyResult, TaxonomyVersion
 
 
 @dataclass(frozen=True)
@@ -116,3 +118,90 @@ def study_agreement(
         )
         for q in questions(session, study)
     ]
+
+
+# ---- the cached report, computed on a worker -----------------------------------------------
+
+RESULTS_TASK = "workers.tasks.studies.compute_results"
+STATISTICS = (
+    ("krippendorff_alpha", "Krippendorff's alpha"),
+    ("fleiss_kappa", "Fleiss' kappa"),
+    ("cohen_kappa_mean", "Cohen's kappa (mean of pairs)"),
+    ("gwet_ac1", "Gwet's AC1"),
+    ("percent_agreement", "Percent agreement"),
+)
+"""The columns of the agreement table, as the report's keys name them."""
+
+
+def labels_fingerprint(session: Session, study: Study) -> str:
+    """Changes whenever a label of the study is added or revised."""
+    count, last, revisions = session.execute(
+        select(func.count(), func.max(Annotation.id), func.sum(Annotation.revision)).where(
+            Annotation.study_id == study.id
+        )
+    ).one()
+    return f"{count}-{last or 0}-{revisions or 0}"
+
+
+def request_report(session: Session, study: Study) -> StudyResult:
+    """The study's report row; a computation is queued (after the commit) when there is no
+    report of the current labels and none is under way. Flushes, never commits."""
+    current = labels_fingerprint(session, study)
+    row = session.scalar(select(StudyResult).where(StudyResult.study_id == study.id))
+    if row is None:
+        row = StudyResult(study_id=study.id, status="queued", wanted=current, done=0, total=0)
+        session.add(row)
+    elif row.status in ("queued", "running") or (
+        row.status == "done" and row.fingerprint == current
+    ):
+        return row
+    else:
+        row.status, row.wanted, row.done, row.error = "queued", current, 0, None
+        row.requested_at = utcnow()
+    session.flush()
+    enqueue_after_commit(session, RESULTS_TASK, study.id)
+    return row
+
+
+def compute_report(
+    factory: sessionmaker[Session],
+    study_id: int,
+    *,
+    replicates: int = agreement.BOOTSTRAP_REPLICATES,
+) -> str:
+    """Compute and store the report (the worker's step): every question's agreement with
+    bootstrap intervals, committing progress after each question. Labels that arrive
+    meanwhile are picked up by the next request."""
+    with factory() as session:
+        session.info["actor_label"] = "worker"
+        study = session.get(Study, study_id)
+        row = session.scalar(select(StudyResult).where(StudyResult.study_id == study_id))
+        if study is None or row is None:
+            return "missing"
+        if row.status == "done" and row.fingerprint == labels_fingerprint(session, study):
+            return "done"  # a duplicated task
+        fingerprint = labels_fingerprint(session, study)
+        asked = questions(session, study)
+        row.status, row.done, row.total, row.wanted = "running", 0, len(asked), fingerprint
+        session.commit()
+        report = []
+        try:
+            for question in asked:
+                outcome = agreement.agreement(
+                    question.ratings,
+                    question.level,
+                    categories=question.categories,
+                    replicates=replicates,
+                    seed=study.seed,
+                )
+                report.append({"key": question.key, "label": question.label, **outcome.as_json()})
+                row.done += 1
+                session.commit()
+        except ValueError as exc:
+            row.status, row.error = "failed", str(exc)
+            session.commit()
+            return row.status
+        row.report, row.fingerprint, row.status = report, fingerprint, "done"
+        row.computed_at = utcnow()
+        session.commit()
+        return row.status

@@ -15,7 +15,7 @@ from app.codec_runs.models import CodecResult
 from app.db import SessionDep
 from app.domain.crops import DEFAULT_SIZES
 from app.errors import UserError
-from app.studies import service
+from app.studies import results, service
 from app.studies.models import StudyItem
 from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, StudyCreate
 from app.web import hx_redirect, render
@@ -179,4 +179,20 @@ def studies_detail(
             "default_panes": DEFAULT_PANES,
         },
         block="study_status",
+    )
+
+
+@router.get("/studies/{study_id}/results", name="studies_results")
+def studies_results(
+    request: Request, study_id: int, user: StudyManager, session: SessionDep
+) -> Response:
+    """Agreement per question with 95 % intervals. Computed on a worker (progress shown,
+    polled while it runs) and kept until new labels arrive."""
+    study = service.get_study(session, study_id)
+    result = results.request_report(session, study)
+    return render(
+        request,
+        "studies/results.html",
+        {"study": study, "result": result, "statistics": results.STATISTICS},
+        block="results",
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from app.codec_runs import processing
@@ -13,12 +14,12 @@ from app.codec_runs import service as run_service
 from app.codec_runs.models import CodecResult
 from app.codec_runs.schemas import RunCreate
 from app.config import get_settings
-from app.db import make_sessionmaker
+from app.db import make_sessionmaker, utcnow
 from app.domain.roles import Role
 from app.domain.testcard import draw_test_card
 from app.storage import LocalMediaStorage
 from app.studies import proposals, service
-from app.studies.models import Study, StudyItem
+from app.studies.models import Annotation, Assignment, Study, StudyItem
 from app.studies.schemas import StudyCreate
 from tests.factories import make_dataset, make_user, store_image
 
@@ -137,3 +138,34 @@ def blind_study(engine: Engine, run_id: int, **options: object) -> int:
     storage = LocalMediaStorage(get_settings().media_root)
     assert proposals.propose(make_sessionmaker(engine), storage, get_settings(), study.id) == "open"
     return study.id
+
+
+def label_items(engine: Engine, study_id: int, rows: list[dict[str, object]]) -> None:
+    """Stores finished assignments and their annotations as the raters would leave them."""
+    now = utcnow()
+    with Session(engine) as session:
+        assignment_ids = session.scalars(
+            insert(Assignment).returning(Assignment.id),
+            [
+                {
+                    "study_id": study_id, "item_id": r["item_id"], "user_id": r["user_id"],
+                    "status": "done", "leased_at": now,
+                    "lease_expires_at": now + timedelta(hours=1),
+                    "finished_at": now, "pane_map": {"original": "original", "A": "reconstruction"},
+                }
+                for r in rows
+            ],
+        ).all()  # fmt: skip
+        session.execute(
+            insert(Annotation),
+            [
+                {
+                    "client_id": f"sim-{study_id}-{i}", "assignment_id": a, "study_id": study_id,
+                    "taxonomy_version_id": session.get(Study, study_id).taxonomy_version_id,  # type: ignore[union-attr]
+                    "revision": 1, "note": "", "original_shows": "", "compressed_shows": "",
+                    "seen_in": [], "boxes": [], "created_at": now, **r,
+                }
+                for i, (a, r) in enumerate(zip(assignment_ids, rows, strict=True))
+            ],
+        )  # fmt: skip
+        session.commit()

@@ -3,16 +3,13 @@ each question recovers the simulated truth, and late ratings and controls stay o
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
 from app.studies import results
-from app.studies.models import Annotation, Assignment, Study, StudyItem
-from tests.studies.helpers import annotators, open_study_with_items
+from app.studies.models import Annotation, Study, StudyItem
+from tests.studies.helpers import annotators, label_items, open_study_with_items
 
 VERDICTS = ("miscompression", "no_miscompression", "unsure")
 
@@ -26,37 +23,6 @@ def _expected_agreement(prior: np.ndarray, p: float) -> float:
     pi = prior @ given
     expected = float((pi**2).sum())
     return (observed - expected) / (1 - expected)
-
-
-def _label(engine: Engine, study_id: int, rows: list[dict[str, object]]) -> None:
-    """Stores finished assignments and their annotations as the raters would leave them."""
-    now = utcnow()
-    with Session(engine) as session:
-        assignment_ids = session.scalars(
-            insert(Assignment).returning(Assignment.id),
-            [
-                {
-                    "study_id": study_id, "item_id": r["item_id"], "user_id": r["user_id"],
-                    "status": "done", "leased_at": now,
-                    "lease_expires_at": now + timedelta(hours=1),
-                    "finished_at": now, "pane_map": {"original": "original", "A": "reconstruction"},
-                }
-                for r in rows
-            ],
-        ).all()  # fmt: skip
-        session.execute(
-            insert(Annotation),
-            [
-                {
-                    "client_id": f"sim-{study_id}-{i}", "assignment_id": a, "study_id": study_id,
-                    "taxonomy_version_id": session.get(Study, study_id).taxonomy_version_id,  # type: ignore[union-attr]
-                    "revision": 1, "note": "", "original_shows": "", "compressed_shows": "",
-                    "seen_in": [], "boxes": [], "created_at": now, **r,
-                }
-                for i, (a, r) in enumerate(zip(assignment_ids, rows, strict=True))
-            ],
-        )  # fmt: skip
-        session.commit()
 
 
 def test_agreement_recovers_simulated_raters(committed_db: Engine) -> None:
@@ -90,7 +56,7 @@ def test_agreement_recovers_simulated_raters(committed_db: Engine) -> None:
     extra = annotators(committed_db, 1)[0]
     rows.append({"item_id": items[0], "user_id": extra, "verdict": "unsure", "categories": [],
                  "modifiers": [], "confidence": 3, "late": True})  # fmt: skip
-    _label(committed_db, study_id, rows)
+    label_items(committed_db, study_id, rows)
 
     with Session(committed_db) as session:
         study = session.get(Study, study_id)

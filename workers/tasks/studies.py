@@ -7,7 +7,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.config import get_settings
 from app.storage import LocalMediaStorage
-from app.studies import proposals
+from app.studies import proposals, results
 from app.studies.service import PROPOSE_TASK
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
@@ -32,3 +32,15 @@ def propose_study(self: Task, study_id: int) -> str:
         # Its runs are still coding: look again shortly, for as long as they take.
         raise self.retry(countdown=WAIT_FOR_RUNS_S, max_retries=None)
     return outcome
+
+
+@celery_app.task(
+    bind=True,
+    acks_late=True,
+    name=results.RESULTS_TASK,
+    autoretry_for=(OperationalError,),
+    retry_backoff=5,
+    max_retries=3,
+)  # type: ignore[untyped-decorator]
+def compute_results(self: Task, study_id: int) -> str:
+    return results.compute_report(worker_sessionmaker(), study_id)

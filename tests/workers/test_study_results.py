@@ -1,0 +1,85 @@
+"""A study's agreement report is computed by a real Celery worker (Redis, PostgreSQL), shown
+with its progress, kept while the labels stay the same, and computed again when a label
+arrives or is revised."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
+
+from app.studies import results
+from app.studies.models import Annotation, Study, StudyResult
+from tests.conftest import login_new_admin
+from tests.studies.helpers import annotators, label_items, open_study_with_items
+from tests.workers.test_codec_runs import _wait
+
+
+def _simulated_labels(engine: Engine, study_id: int, items: list[int], raters: list[int]) -> None:
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 2, len(items))
+    verdicts = ("miscompression", "no_miscompression")
+    rows = []
+    for item, t in zip(items, truth, strict=True):
+        for rater in raters:
+            verdict = verdicts[t if rng.random() < 0.85 else 1 - t]
+            shape = ["shape"] if verdict == "miscompression" else []
+            rows.append({"item_id": item, "user_id": rater, "verdict": verdict,
+                         "categories": shape, "modifiers": [],
+                         "confidence": int(rng.integers(3, 6)), "late": False})  # fmt: skip
+    label_items(engine, study_id, rows)
+
+
+def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
+    committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
+) -> None:
+    study_id, items = open_study_with_items(committed_db, 60)
+    raters = annotators(committed_db, 3)
+    _simulated_labels(committed_db, study_id, items, raters)
+    login_new_admin(committed_client, committed_db)
+
+    first = committed_client.get(f"/api/studies/{study_id}/agreement")
+    assert first.status_code == 200 and first.json()["status"] in ("queued", "running", "done")
+
+    def finished() -> dict[str, object] | None:
+        answer = committed_client.get(f"/api/studies/{study_id}/agreement").json()
+        return answer if answer["status"] == "done" and not answer["stale"] else None
+
+    report = _wait(finished, 120, "the agreement report")
+    by_key = {q["key"]: q for q in report["questions"]}  # type: ignore[attr-defined]
+    assert set(by_key) >= {"verdict", "category:shape", "modifier:symbol", "confidence"}
+    with Session(committed_db) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        expected = results.study_agreement(session, study)
+    verdict = next(r.report for r in expected if r.question.key == "verdict")
+    assert by_key["verdict"]["krippendorff_alpha"] == verdict.krippendorff_alpha.value
+    assert by_key["verdict"]["krippendorff_alpha_ci95"] == list(verdict.krippendorff_alpha.ci)
+    assert by_key["modifier:symbol"]["krippendorff_alpha"] is None  # nobody marked SYMBOL
+    assert any("no variation" in note for note in by_key["modifier:symbol"]["notes"])
+    assert report["progress"] == {"done": len(expected), "total": len(expected)}  # type: ignore[index]
+
+    # The page shows the table; asking again computes nothing new.
+    page = committed_client.get(f"/studies/{study_id}/results")
+    assert 'data-testid="agreement-table"' in page.text and "undefined" in page.text
+    with Session(committed_db) as session:
+        computed_at = session.query(StudyResult).one().computed_at
+    committed_client.get(f"/api/studies/{study_id}/agreement")
+    with Session(committed_db) as session:
+        assert session.query(StudyResult).one().computed_at == computed_at
+
+    # A revised label makes the report stale; the worker computes it again.
+    with Session(committed_db) as session:
+        session.execute(
+            update(Annotation)
+            .where(Annotation.item_id == items[0], Annotation.user_id == raters[0])
+            .values(verdict="unsure", categories=[], revision=Annotation.revision + 1)
+        )
+        session.commit()
+    stale = committed_client.get(f"/api/studies/{study_id}/agreement").json()
+    assert stale["stale"] is True and stale["status"] in ("queued", "running", "done")
+    again = _wait(finished, 120, "the report of the revised labels")
+    assert again["computed_at"] != report["computed_at"]
+    new_alpha = {q["key"]: q for q in again["questions"]}["verdict"]["krippendorff_alpha"]  # type: ignore[attr-defined]
+    assert new_alpha != by_key["verdict"]["krippendorff_alpha"]
