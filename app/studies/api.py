@@ -70,7 +70,9 @@ def study_agreement(study_id: int, user: StudyManager, session: SessionDep) -> d
         "stale": row.fingerprint != results.labels_fingerprint(session, study),
         "computed_at": row.computed_at.isoformat() if row.computed_at else None,
         "error": row.error,
-        "questions": row.report,
+        "questions": row.report.get("questions", []),
+        "raters": row.report.get("raters", []),
+        "category_confusion": row.report.get("confusion"),
     }
 
 

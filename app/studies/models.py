@@ -230,7 +230,8 @@ class StudyResult(Base):
     """Of the labels the queued or running computation reads."""
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
-    report: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """{questions: [...], raters: [...], confusion: {labels, counts}}"""
     error: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

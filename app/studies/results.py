@@ -14,8 +14,11 @@ control items (they measure raters, not the codec) are left out.
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +27,9 @@ from app.db import utcnow
 from app.domain import agreement
 from app.domain.agreement import Level, Rating
 from app.jobs import enqueue_after_commit
+from app.studies import service
 from app.studies.models import Annotation, Study, StudyItem, StudyResult, TaxonomyVersion
+from app.users.models import User
 
 
 @dataclass(frozen=True)
@@ -37,26 +42,34 @@ class Question:
     ratings: list[Rating]
 
 
+def _counted_rows(session: Session, study: Study) -> list[Any]:
+    """(item, rater, verdict, categories, modifiers, confidence) of every counted rating of a
+    crop item."""
+    return list(
+        session.execute(
+            select(
+                Annotation.item_id,
+                Annotation.user_id,
+                Annotation.verdict,
+                Annotation.categories,
+                Annotation.modifiers,
+                Annotation.confidence,
+            )
+            .join(StudyItem, StudyItem.id == Annotation.item_id)
+            .where(
+                Annotation.study_id == study.id,
+                Annotation.late.is_(False),
+                StudyItem.kind == "crop",
+            )
+            .order_by(Annotation.id)
+        ).all()
+    )
+
+
 def questions(session: Session, study: Study) -> list[Question]:
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert taxonomy is not None
-    rows = session.execute(
-        select(
-            Annotation.item_id,
-            Annotation.user_id,
-            Annotation.verdict,
-            Annotation.categories,
-            Annotation.modifiers,
-            Annotation.confidence,
-        )
-        .join(StudyItem, StudyItem.id == Annotation.item_id)
-        .where(
-            Annotation.study_id == study.id,
-            Annotation.late.is_(False),
-            StudyItem.kind == "crop",
-        )
-        .order_by(Annotation.id)
-    ).all()
+    rows = _counted_rows(session, study)
     verdicts = [v["key"] for v in taxonomy.verdicts]
     result = [
         Question(
@@ -120,6 +133,64 @@ def study_agreement(
     ]
 
 
+def rater_agreement(
+    verdict: Question, report: agreement.Report, names: dict[Hashable, str]
+) -> list[dict[str, Any]]:
+    """Per rater, on the verdict: ratings given, the share of their verdicts that another
+    rater of the same item shares (over every such pair), and their mean Cohen's kappa with
+    the other raters."""
+    by_unit: dict[Hashable, dict[Hashable, Hashable]] = defaultdict(dict)
+    for rating in verdict.ratings:
+        by_unit[rating.unit][rating.rater] = rating.value
+    agree: dict[Hashable, list[int]] = defaultdict(lambda: [0, 0])
+    given: dict[Hashable, int] = defaultdict(int)
+    for ratings in by_unit.values():
+        for rater, value in ratings.items():
+            given[rater] += 1
+            for other, other_value in ratings.items():
+                if other != rater:
+                    agree[rater][0] += value == other_value
+                    agree[rater][1] += 1
+    rows = []
+    for rater in sorted(given, key=lambda r: names.get(r, str(r))):
+        kappas = [
+            e.value
+            for pair, e in report.cohen_kappa_pairs.items()
+            if rater in pair and e.value is not None
+        ]
+        agreeing, pairs = agree[rater]
+        rows.append(
+            {
+                "rater": names.get(rater, str(rater)),
+                "ratings": given[rater],
+                "agreement_with_others": agreeing / pairs if pairs else None,
+                "cohen_kappa_mean": sum(kappas) / len(kappas) if kappas else None,
+            }
+        )
+    return rows
+
+
+def category_confusion(session: Session, study: Study) -> dict[str, Any]:
+    """How raters of the same item name its categories: for every pair of ratings of an
+    item by two raters, a weight of one spread over their categories' combinations ("none"
+    for a rating without any), counted both ways, so the matrix is symmetric."""
+    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
+    assert taxonomy is not None
+    labels = [c["key"] for c in taxonomy.categories if c["kind"] == "category"] + ["none"]
+    index = {label: i for i, label in enumerate(labels)}
+    counts = [[0.0] * len(labels) for _ in labels]
+    by_item: dict[int, list[list[str]]] = defaultdict(list)
+    for row in _counted_rows(session, study):
+        by_item[row.item_id].append([c for c in row.categories if c in index] or ["none"])
+    for ratings in by_item.values():
+        for first, second in itertools.permutations(ratings, 2):
+            weight = 1.0 / (len(first) * len(second))
+            for a in first:
+                for b in second:
+                    counts[index[a]][index[b]] += weight
+    return {"labels": labels, "counts": [[round(v, 3) for v in row] for row in counts]}
+
+
 # ---- the cached report, computed on a worker -----------------------------------------------
 
 RESULTS_TASK = "workers.tasks.studies.compute_results"
@@ -149,7 +220,9 @@ def request_report(session: Session, study: Study) -> StudyResult:
     current = labels_fingerprint(session, study)
     row = session.scalar(select(StudyResult).where(StudyResult.study_id == study.id))
     if row is None:
-        row = StudyResult(study_id=study.id, status="queued", wanted=current, done=0, total=0)
+        row = StudyResult(
+            study_id=study.id, status="queued", wanted=current, done=0, total=0, report={}
+        )
         session.add(row)
     elif row.status in ("queued", "running") or (
         row.status == "done" and row.fingerprint == current
@@ -184,7 +257,8 @@ def compute_report(
         asked = questions(session, study)
         row.status, row.done, row.total, row.wanted = "running", 0, len(asked), fingerprint
         session.commit()
-        report = []
+        report: list[dict[str, Any]] = []
+        reports: dict[str, agreement.Report] = {}
         try:
             for question in asked:
                 outcome = agreement.agreement(
@@ -194,6 +268,7 @@ def compute_report(
                     replicates=replicates,
                     seed=study.seed,
                 )
+                reports[question.key] = outcome
                 report.append({"key": question.key, "label": question.label, **outcome.as_json()})
                 row.done += 1
                 session.commit()
@@ -201,7 +276,23 @@ def compute_report(
             row.status, row.error = "failed", str(exc)
             session.commit()
             return row.status
-        row.report, row.fingerprint, row.status = report, fingerprint, "done"
+        verdict = next(q for q in asked if q.key == "verdict")
+        rater_ids = {r.rater for r in verdict.ratings}
+        names: dict[Hashable, str] = dict(
+            session.execute(select(User.id, User.username).where(User.id.in_(rater_ids))).all()
+        )
+        controls = {r["username"]: r for r in service.rater_progress(session, study)}
+        raters = rater_agreement(verdict, reports["verdict"], names)
+        for entry in raters:
+            known = controls.get(entry["rater"], {})
+            entry["controls"] = known.get("controls", 0)
+            entry["controls_correct"] = known.get("controls_correct", 0)
+        row.report = {
+            "questions": report,
+            "raters": raters,
+            "confusion": category_confusion(session, study),
+        }
+        row.fingerprint, row.status = fingerprint, "done"
         row.computed_at = utcnow()
         session.commit()
         return row.status

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.studies import results
 from app.studies.models import Annotation, Study, StudyResult
+from app.users.models import User
 from tests.conftest import login_new_admin
 from tests.studies.helpers import annotators, label_items, open_study_with_items
 from tests.workers.test_codec_runs import _wait
@@ -35,8 +36,8 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
     committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
 ) -> None:
     study_id, items = open_study_with_items(committed_db, 60)
-    raters = annotators(committed_db, 3)
-    _simulated_labels(committed_db, study_id, items, raters)
+    raters_ids = annotators(committed_db, 3)
+    _simulated_labels(committed_db, study_id, items, raters_ids)
     login_new_admin(committed_client, committed_db)
 
     first = committed_client.get(f"/api/studies/{study_id}/agreement")
@@ -59,10 +60,27 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
     assert by_key["modifier:symbol"]["krippendorff_alpha"] is None  # nobody marked SYMBOL
     assert any("no variation" in note for note in by_key["modifier:symbol"]["notes"])
     assert report["progress"] == {"done": len(expected), "total": len(expected)}  # type: ignore[index]
+    raters = report["raters"]  # type: ignore[index]
+    assert [r["ratings"] for r in raters] == [60, 60, 60]
+    assert all(0.5 < r["agreement_with_others"] < 1 for r in raters)
+    pairs = verdict.cohen_kappa_pairs
+    with Session(committed_db) as session:
+        first = session.get(User, raters_ids[0])
+        assert first is not None
+    (first_rater,) = [r for r in raters if r["rater"] == first.username]
+    mine = [e.value for pair, e in pairs.items() if raters_ids[0] in pair]
+    assert first_rater["cohen_kappa_mean"] == sum(mine) / len(mine)  # type: ignore[operator, arg-type]
+    confusion = report["category_confusion"]  # type: ignore[index]
+    assert confusion["labels"] == ["amplitude", "geometry", "shape", "none"]
+    counts = np.array(confusion["counts"])
+    assert np.allclose(counts, counts.T) and counts.sum() == 60 * 3 * 2  # ordered pairs
+    assert counts[0].sum() == 0 and counts[2, 2] > 0
 
     # The page shows the table; asking again computes nothing new.
     page = committed_client.get(f"/studies/{study_id}/results")
     assert 'data-testid="agreement-table"' in page.text and "undefined" in page.text
+    assert 'data-testid="rater-table"' in page.text
+    assert 'data-testid="category-confusion"' in page.text
     with Session(committed_db) as session:
         computed_at = session.query(StudyResult).one().computed_at
     committed_client.get(f"/api/studies/{study_id}/agreement")
@@ -73,7 +91,7 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
     with Session(committed_db) as session:
         session.execute(
             update(Annotation)
-            .where(Annotation.item_id == items[0], Annotation.user_id == raters[0])
+            .where(Annotation.item_id == items[0], Annotation.user_id == raters_ids[0])
             .values(verdict="unsure", categories=[], revision=Annotation.revision + 1)
         )
         session.commit()
