@@ -90,6 +90,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/studies"): READERS,
     ("GET", "/studies/{study_id}"): READERS,
     ("GET", "/studies/{study_id}/results"): READERS,
+    ("GET", "/studies/{study_id}/results/prevalence.{fmt}"): READERS,
     ("GET", "/api/studies"): READERS,
     ("POST", "/api/studies"): READERS,
     ("GET", "/api/studies/{study_id}"): READERS,

@@ -6,15 +6,16 @@ bpp-matched JPEG references of neural runs form a curve of their own.
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import mean
-from typing import Any, Literal
+from typing import Any
+
+from app.domain.figures import FORMATS, FigureFormat, new_figure, save
 
 LADDER_KEYS = frozenset({"quality", "qp"})
-FORMATS: dict[str, str] = {"svg": "image/svg+xml", "pdf": "application/pdf", "png": "image/png"}
+__all__ = ["FORMATS", "Curve", "RunPoints", "curve_label", "curves", "render"]
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,8 @@ def curves(runs: Iterable[RunPoints]) -> list[Curve]:
     return result
 
 
-def render(
-    curve_list: list[Curve], *, title: str, fmt: Literal["svg", "pdf", "png"] = "svg"
-) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(10, 4.2), layout="constrained")
+def render(curve_list: list[Curve], *, title: str, fmt: FigureFormat = "svg") -> bytes:
+    figure = new_figure(10, 4.2)
     axes = figure.subplots(1, 2)
     for axis, metric, ylabel in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):
         for curve in curve_list:
@@ -107,10 +101,4 @@ def render(
         axis.grid(True, alpha=0.3)
     axes[0].legend(fontsize="small")
     figure.suptitle(title)
-    buffer = io.BytesIO()
-    # Fixed metadata so the same data gives the same bytes (no creation date).
-    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {}}[fmt]
-    # A fixed salt for the SVG's element ids, too: the same figure is the same file.
-    with matplotlib.rc_context({"svg.hashsalt": "miscomp"}):
-        figure.savefig(buffer, format=fmt, metadata=metadata)
-    return buffer.getvalue()
+    return save(figure, fmt)

@@ -73,6 +73,7 @@ def study_agreement(study_id: int, user: StudyManager, session: SessionDep) -> d
         "questions": row.report.get("questions", []),
         "raters": row.report.get("raters", []),
         "category_confusion": row.report.get("confusion"),
+        "prevalence": row.report.get("prevalence", []),
     }
 
 

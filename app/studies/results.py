@@ -24,8 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
-from app.domain import agreement
+from app.domain import agreement, crops, prevalence
 from app.domain.agreement import Level, Rating
+from app.domain.prevalence import ItemOutcome
 from app.jobs import enqueue_after_commit
 from app.studies import service
 from app.studies.models import Annotation, Study, StudyItem, StudyResult, TaxonomyVersion
@@ -191,6 +192,69 @@ def category_confusion(session: Session, study: Study) -> dict[str, Any]:
     return {"labels": labels, "counts": [[round(v, 3) for v in row] for row in counts]}
 
 
+def prevalence_items(session: Session, study: Study) -> tuple[list[ItemOutcome], list[str]]:
+    """Every rated crop item with its codec, bpp bucket, sampling method and the share of
+    its counted ratings per outcome; and the outcomes (a miscompression at all, then each
+    category and modifier of the taxonomy)."""
+    from app.codec_runs.models import CodecResult, CodecRun
+    from app.domain.rd import curve_label
+
+    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
+    assert taxonomy is not None
+    outcomes = ["miscompression"] + [
+        f"{'category' if c['kind'] == 'category' else 'modifier'}:{c['key']}"
+        for c in taxonomy.categories
+    ]
+    ratings: dict[int, list[Any]] = defaultdict(list)
+    for row in _counted_rows(session, study):
+        ratings[row.item_id].append(row)
+    rows = session.execute(
+        select(StudyItem, CodecResult.bpp, CodecRun.codec, CodecRun.params)
+        .join(CodecResult, CodecResult.id == StudyItem.result_id)
+        .join(CodecRun, CodecRun.id == CodecResult.run_id)
+        .where(StudyItem.study_id == study.id, StudyItem.kind == "crop")
+    ).all()
+    items = []
+    for item, bpp, codec, params in rows:
+        given = ratings.get(item.id)
+        if not given:
+            continue
+        shares: dict[str, float] = defaultdict(float)
+        for r in given:
+            if r.verdict != "miscompression":
+                continue
+            shares["miscompression"] += 1
+            for key in r.categories:
+                shares[f"category:{key}"] += 1
+            for key in r.modifiers:
+                shares[f"modifier:{key}"] += 1
+        items.append(
+            ItemOutcome(
+                codec=curve_label(codec, params),
+                bpp_bucket=crops.log_bpp_bucket(bpp or 0.0),
+                method=prevalence.RANDOM if item.method == "random" else prevalence.GUIDED,
+                inclusion_probability=item.inclusion_probability,
+                shares={k: v / len(given) for k, v in shares.items()},
+            )
+        )
+    return items, outcomes
+
+
+def prevalence_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's prevalence rows as a table: one row per (codec, bpp bucket, method), a
+    cell per outcome."""
+    groups: dict[tuple[str, float, str], dict[str, Any]] = {}
+    for row in report.get("prevalence", []):
+        key = (row["codec"], row["bpp_bucket"], row["method"])
+        group = groups.setdefault(
+            key,
+            {"codec": key[0], "bpp_bucket": key[1], "method": key[2], "n_items": row["n_items"],
+             "cells": {}},
+        )  # fmt: skip
+        group["cells"][row["outcome"]] = row
+    return [groups[k] for k in sorted(groups)]
+
+
 # ---- the cached report, computed on a worker -----------------------------------------------
 
 RESULTS_TASK = "workers.tasks.studies.compute_results"
@@ -272,6 +336,8 @@ def compute_report(
                 report.append({"key": question.key, "label": question.label, **outcome.as_json()})
                 row.done += 1
                 session.commit()
+            items, outcomes = prevalence_items(session, study)
+            estimates = prevalence.estimate(items, outcomes, replicates=replicates, seed=study.seed)
         except ValueError as exc:
             row.status, row.error = "failed", str(exc)
             session.commit()
@@ -289,6 +355,8 @@ def compute_report(
             entry["controls_correct"] = known.get("controls_correct", 0)
         row.report = {
             "questions": report,
+            "outcomes": outcomes,
+            "prevalence": [e.as_json() for e in estimates],
             "raters": raters,
             "confusion": category_confusion(session, study),
         }

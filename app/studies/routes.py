@@ -14,7 +14,7 @@ from app.codec_runs import service as run_service
 from app.codec_runs.models import CodecResult
 from app.db import SessionDep
 from app.domain.crops import DEFAULT_SIZES
-from app.errors import UserError
+from app.errors import NotFound, UserError
 from app.studies import results, service
 from app.studies.models import StudyItem
 from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, StudyCreate
@@ -193,6 +193,42 @@ def studies_results(
     return render(
         request,
         "studies/results.html",
-        {"study": study, "result": result, "statistics": results.STATISTICS},
+        {
+            "study": study,
+            "result": result,
+            "statistics": results.STATISTICS,
+            "prevalence_groups": results.prevalence_groups(result.report),
+        },
         block="results",
+    )
+
+
+@router.get("/studies/{study_id}/results/prevalence.{fmt}", name="studies_prevalence_plot")
+def studies_prevalence_plot(
+    study_id: int,
+    fmt: str,
+    user: StudyManager,
+    session: SessionDep,
+    outcome: str = "miscompression",
+) -> Response:
+    """Prevalence against bpp, one line per codec, from the last computed report."""
+    from app.domain import figures, prevalence
+
+    if fmt not in figures.FORMATS:
+        raise NotFound(f"no {fmt!r} format; choose from {', '.join(figures.FORMATS)}")
+    study = service.get_study(session, study_id)
+    report = results.request_report(session, study).report
+    if outcome not in report.get("outcomes", ["miscompression"]):
+        raise NotFound(f"no outcome {outcome!r} in this study")
+    rows = [prevalence.PrevalenceRow.from_json(r) for r in report.get("prevalence", [])]
+    body = prevalence.render(
+        rows,
+        outcome,
+        title=f"{study.name}: random crops",
+        fmt=fmt,  # type: ignore[arg-type]
+    )
+    return Response(
+        body,
+        media_type=figures.FORMATS[fmt],
+        headers={"Content-Disposition": f'inline; filename="{study.name}-prevalence.{fmt}"'},
     )

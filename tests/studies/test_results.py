@@ -7,9 +7,10 @@ import numpy as np
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from app.domain import prevalence
 from app.studies import results
 from app.studies.models import Annotation, Study, StudyItem
-from tests.studies.helpers import annotators, label_items, open_study_with_items
+from tests.studies.helpers import annotators, finished_run, label_items, open_study_with_items
 
 VERDICTS = ("miscompression", "no_miscompression", "unsure")
 
@@ -83,3 +84,64 @@ def test_agreement_recovers_simulated_raters(committed_db: Engine) -> None:
     low, high = confidence.ci  # type: ignore[misc]
     assert low < 0 < high
     assert table["confidence"].report.level.value == "ordinal"
+
+
+def test_prevalence_weights_random_crops_by_their_inclusion_probability(
+    committed_db: Engine,
+) -> None:
+    """Small crops drawn at a quarter of the rate of large ones (each stands for four times
+    as many positions) and miscompressed less often: the weighted estimate finds the
+    population's prevalence, where a plain mean of the sample would not; guided crops are
+    reported apart."""
+    from app.codec_runs.models import CodecResult
+
+    run_id = finished_run(committed_db)
+    study_id, _ = open_study_with_items(committed_db, 0)
+    raters = annotators(committed_db, 3)
+    rng = np.random.default_rng(8)
+    plan = [(64, 0.01, 0.1, "random", 300), (128, 0.04, 0.4, "random", 300),
+            (64, None, 0.9, "guided", 40)]  # fmt: skip
+    with Session(committed_db) as session:
+        result = session.scalars(select(CodecResult).where(CodecResult.run_id == run_id)).first()
+        assert result is not None
+        rows, position = [], 0
+        for size, probability, rate, method, count in plan:
+            for _ in range(count):
+                item = StudyItem(
+                    study_id=study_id, position=position, kind="crop", method=method,
+                    result_id=result.id, image_id=result.image_id, x=0, y=0, size=size,
+                    share_percent=1.0, inclusion_probability=probability, evidence={},
+                    assets={}, active_count=3, done_count=3,
+                )  # fmt: skip
+                session.add(item)
+                session.flush()
+                position += 1
+                truth = rng.random() < rate
+                for rater in raters:  # raters who agree with the truth
+                    rows.append({"item_id": item.id, "user_id": rater,
+                                 "verdict": "miscompression" if truth else "no_miscompression",
+                                 "categories": ["shape"] if truth else [], "modifiers": [],
+                                 "confidence": 4, "late": False})  # fmt: skip
+        session.commit()
+    label_items(committed_db, study_id, rows)
+    with Session(committed_db) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        items, outcomes = results.prevalence_items(session, study)
+    assert outcomes[:2] == ["miscompression", "category:amplitude"]
+    estimates = {
+        (r.method, r.outcome): r
+        for r in prevalence.estimate(items, outcomes, replicates=500, seed=1)
+    }
+    population = (30_000 * 0.1 + 7_500 * 0.4) / 37_500  # = 0.16
+    random_rows = estimates[("random", "miscompression")]
+    low, high = random_rows.estimate.ci  # type: ignore[misc]
+    assert random_rows.n_items == 600
+    assert low < population < high
+    assert not low < 0.25 < high  # the unweighted mean of the sample
+    assert estimates[("random", "category:shape")].estimate.value == random_rows.estimate.value
+    assert estimates[("random", "modifier:symbol")].estimate.value == 0.0
+    guided = estimates[("guided", "miscompression")]
+    assert guided.n_items == 40 and "not a prevalence" in (guided.estimate.note or "")
+    plot = prevalence.render(list(estimates.values()), "miscompression", title="t", fmt="svg")
+    assert plot.startswith(b"<?xml") and b"<!-- jpeg -->" in plot  # the codec line's legend
