@@ -144,4 +144,5 @@ def test_prevalence_weights_random_crops_by_their_inclusion_probability(
     guided = estimates[("guided", "miscompression")]
     assert guided.n_items == 40 and "not a prevalence" in (guided.estimate.note or "")
     plot = prevalence.render(list(estimates.values()), "miscompression", title="t", fmt="svg")
-    assert plot.startswith(b"<?xml") and b"<!-- jpeg -->" in plot  # the codec line's legend
+    assert plot.startswith(b"<?xml")
+    assert f"<!-- {items[0].codec} -->".encode() in plot  # the codec's line, in the legend
