@@ -855,9 +855,12 @@ def demo(
         dataset = demo_setup.ensure_demo_dataset(session)
         for message in demo_setup.ensure_demo_runs(session, dataset):
             typer.echo(message)
-        study_message = demo_setup.ensure_demo_study(session)
-        if study_message:
-            typer.echo(study_message)
+        for study_message in (
+            demo_setup.ensure_demo_study(session),
+            demo_setup.ensure_demo_simulated_study(session),
+        ):
+            if study_message:
+                typer.echo(study_message)
     typer.echo("\nDemo accounts (username / password):")
     for account in accounts:
         typer.echo(f"  {account.role.value:11} {account.username:12} {account.password}")

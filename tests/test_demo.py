@@ -198,3 +198,38 @@ def test_demo_creates_a_blind_study_with_three_raters_over_its_neural_run(
         assert set(lease.json()["panes"]) == {"original", "A", "B"}
         image = client.get(lease.json()["panes"]["A"])
         assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+
+
+def test_demo_shows_agreement_and_prevalence_on_simulated_labels(demo_site: DemoSite) -> None:
+    assert "'demo-study-simulated-labels' whose labels the demo simulates" in (
+        demo_site.setup_output
+    )
+    with _login(demo_site, "researcher") as client:
+        studies = client.get("/api/studies").json()
+        (study,) = [s for s in studies if s["name"] == "demo-study-simulated-labels"]
+        assert study["simulated_labels"] is True
+        deadline = time.monotonic() + 600
+        report: dict[str, object] = {}
+        while time.monotonic() < deadline:
+            current = client.get(f"/api/studies/{study['id']}").json()
+            done = current["progress"]["ratings_done"] if current.get("progress") else 0
+            needed = current["progress"]["ratings_needed"] if current.get("progress") else 1
+            if current["status"] == "open" and done == needed:
+                report = client.get(f"/api/studies/{study['id']}/agreement").json()
+                if report["status"] == "done" and not report["stale"]:
+                    break
+            time.sleep(2)
+        assert report.get("status") == "done", report
+        assert report["simulated_labels"] is True
+        verdict = {q["key"]: q for q in report["questions"]}["verdict"]  # type: ignore[index]
+        assert verdict["n_raters"] == 3 and 0 < verdict["krippendorff_alpha"] < 1
+        prevalence = report["prevalence"]
+        assert {row["method"] for row in prevalence} >= {"random"}  # type: ignore[union-attr]
+        page = client.get(f"/studies/{study['id']}/results")
+        assert 'data-testid="simulated-labels"' in page.text
+        assert 'data-testid="prevalence-table"' in page.text
+        plot = client.get(f"/studies/{study['id']}/results/prevalence.png")
+        assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
+    # The people's queue does not offer the simulated study.
+    with _login(demo_site, "annotator3") as client:
+        assert "demo-study-simulated-labels" not in client.get("/annotate").text

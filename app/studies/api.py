@@ -66,6 +66,7 @@ def study_agreement(study_id: int, user: StudyManager, session: SessionDep) -> d
     row = results.request_report(session, study)
     return {
         "status": row.status,
+        "simulated_labels": study.simulated_labels,
         "progress": {"done": row.done, "total": row.total},
         "stale": row.fingerprint != results.labels_fingerprint(session, study),
         "computed_at": row.computed_at.isoformat() if row.computed_at else None,

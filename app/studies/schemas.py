@@ -89,6 +89,7 @@ class StudyRead(BaseModel):
     taxonomy_version_id: int
     created_at: datetime
     proposal_report: dict[str, Any]
+    simulated_labels: bool = False
     progress: StudyProgress | None = None
 
 

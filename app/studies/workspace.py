@@ -45,7 +45,14 @@ def render_markdown(text: str) -> Markup:
 
 @router.get("/annotate", name="annotate_queue")
 def annotate_queue(request: Request, user: Annotator, session: SessionDep) -> Response:
-    studies = list(session.scalars(select(Study).where(Study.status == "open").order_by(Study.id)))
+    # A study whose labels the demo simulates is not for people to label.
+    studies = list(
+        session.scalars(
+            select(Study)
+            .where(Study.status == "open", Study.simulated_labels.is_(False))
+            .order_by(Study.id)
+        )
+    )
     mine = dict(
         session.execute(
             select(Assignment.study_id, func.count())

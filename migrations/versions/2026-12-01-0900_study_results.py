@@ -1,4 +1,4 @@
-"""study results: cached agreement reports
+"""study results: cached agreement reports; studies with simulated labels
 
 Revision ID: 7c2d9e4b1a30
 Revises: 5a1e0c3f7b21
@@ -19,6 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("study") as batch:
+        batch.add_column(
+            sa.Column("simulated_labels", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("study") as batch:
+        batch.alter_column("simulated_labels", server_default=None)
     op.create_table(
         "study_result",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -43,3 +49,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("study_result")
+    with op.batch_alter_table("study") as batch:
+        batch.drop_column("simulated_labels")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Task
 from sqlalchemy.exc import OperationalError
 
+from app import demo
 from app.config import get_settings
 from app.storage import LocalMediaStorage
 from app.studies import proposals, results
@@ -44,3 +45,19 @@ def propose_study(self: Task, study_id: int) -> str:
 )  # type: ignore[untyped-decorator]
 def compute_results(self: Task, study_id: int) -> str:
     return results.compute_report(worker_sessionmaker(), study_id)
+
+
+@celery_app.task(
+    bind=True,
+    acks_late=True,
+    name=demo.SIMULATE_TASK,
+    autoretry_for=(OperationalError,),
+    retry_backoff=5,
+    max_retries=3,
+)  # type: ignore[untyped-decorator]
+def simulate_demo_labels(self: Task, study_id: int) -> str:
+    """The demo only: simulated raters label the simulated study once it is open."""
+    outcome = demo.simulate_labels(worker_sessionmaker(), study_id)
+    if outcome == "waiting":
+        raise self.retry(countdown=WAIT_FOR_RUNS_S, max_retries=None)
+    return outcome
