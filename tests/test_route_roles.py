@@ -90,11 +90,16 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/studies"): READERS,
     ("GET", "/studies/{study_id}"): READERS,
     ("GET", "/studies/{study_id}/results"): READERS,
+    ("GET", "/studies/{study_id}/adjudication"): READERS,
+    ("GET", "/studies/{study_id}/adjudication/{item_id}"): READERS,
+    ("POST", "/studies/{study_id}/adjudication/{item_id}"): READERS,
     ("GET", "/studies/{study_id}/results/prevalence.{fmt}"): READERS,
     ("GET", "/api/studies"): READERS,
     ("POST", "/api/studies"): READERS,
     ("GET", "/api/studies/{study_id}"): READERS,
     ("GET", "/api/studies/{study_id}/agreement"): READERS,
+    ("GET", "/api/studies/{study_id}/adjudication"): READERS,
+    ("PUT", "/api/studies/{study_id}/adjudication/{item_id}"): READERS,
     ("GET", "/api/taxonomy"): EVERYONE,
     ("POST", "/api/taxonomy/categories"): ADMIN,
     ("POST", "/api/studies/{study_id}/next"): ANNOTATOR,
@@ -173,6 +178,7 @@ def world(db: Session) -> World:
             "assignment_id": 999_999,
             "token": "no-such-token",
             "annotation_id": 999_999,
+            "item_id": 999_999,
         }
     )
 

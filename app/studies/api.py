@@ -8,9 +8,17 @@ from fastapi import APIRouter, status
 
 from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
 from app.db import SessionDep
-from app.studies import assignment, labels, results, service
-from app.studies.models import Annotation, Assignment, Study, StudyItem, TaxonomyVersion
+from app.studies import adjudication, assignment, labels, results, service
+from app.studies.models import (
+    Adjudication,
+    Annotation,
+    Assignment,
+    Study,
+    StudyItem,
+    TaxonomyVersion,
+)
 from app.studies.schemas import (
+    AdjudicationCreate,
     AnnotationEdit,
     AnnotationSubmit,
     CategoryCreate,
@@ -76,6 +84,66 @@ def study_agreement(study_id: int, user: StudyManager, session: SessionDep) -> d
         "category_confusion": row.report.get("confusion"),
         "prevalence": row.report.get("prevalence", []),
     }
+
+
+def _decision(decision: Adjudication | None) -> dict[str, Any] | None:
+    if decision is None:
+        return None
+    return {
+        "verdict": decision.verdict,
+        "categories": decision.categories,
+        "modifiers": decision.modifiers,
+        "note": decision.note,
+        "adjudicator_id": decision.adjudicator_id,
+        "decided_at": decision.decided_at.isoformat(),
+    }
+
+
+@router.get("/studies/{study_id}/adjudication")
+def adjudication_queue(
+    study_id: int,
+    user: StudyManager,
+    session: SessionDep,
+    threshold: float = adjudication.DEFAULT_THRESHOLD,
+) -> list[dict[str, Any]]:
+    """The items whose raters disagree (the least agreed first), with every rater's labels
+    by pane name, and the decision where one was made."""
+    study = service.get_study(session, study_id)
+    return [
+        {
+            "item_id": d.item.id,
+            "position": d.item.position,
+            "verdict_agreement": d.verdict_agreement,
+            "categories_differ": d.categories_differ,
+            "ratings": [
+                {
+                    "rater": r.rater,
+                    "verdict": r.annotation.verdict,
+                    "categories": r.annotation.categories,
+                    "modifiers": r.annotation.modifiers,
+                    "seen_in": r.annotation.seen_in,
+                    "boxes": r.annotation.boxes,
+                    "note": r.annotation.note,
+                }
+                for r in d.ratings
+            ],
+            "decision": _decision(d.decision),
+        }
+        for d in adjudication.disagreements(session, study, threshold=threshold)
+    ]
+
+
+@router.put("/studies/{study_id}/adjudication/{item_id}")
+def adjudicate(
+    study_id: int,
+    item_id: int,
+    data: AdjudicationCreate,
+    user: StudyManager,
+    session: SessionDep,
+) -> dict[str, Any] | None:
+    """Record or replace an item's final label (the raters' annotations stay as they are)."""
+    study = service.get_study(session, study_id)
+    return _decision(adjudication.decide(session, study, item_id, data, user))
 
 
 @router.get("/taxonomy")

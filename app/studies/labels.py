@@ -81,7 +81,7 @@ def _apply(annotation: Annotation, data: AnnotationSubmit, placed: Placed) -> No
     annotation.note = data.note
 
 
-def _check_labels(taxonomy: TaxonomyVersion, data: AnnotationSubmit) -> None:
+def check_labels(taxonomy: TaxonomyVersion, data: AnnotationSubmit) -> None:
     verdicts = {v["key"] for v in taxonomy.verdicts}
     categories = {c["key"] for c in taxonomy.categories if c["kind"] == "category"}
     modifiers = {c["key"] for c in taxonomy.categories if c["kind"] == "modifier"}
@@ -109,7 +109,7 @@ def submit(session: Session, assignment_id: int, user: User, data: AnnotationSub
     assert study is not None
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert taxonomy is not None
-    _check_labels(taxonomy, data)
+    check_labels(taxonomy, data)
     item = session.get(StudyItem, lease.item_id)
     assert item is not None
     placed = _place(lease, item.size, data)
@@ -178,7 +178,7 @@ def revise(session: Session, annotation_id: int, user: User, data: AnnotationEdi
         )
     taxonomy = session.get(TaxonomyVersion, annotation.taxonomy_version_id)
     assert taxonomy is not None
-    _check_labels(taxonomy, data)
+    check_labels(taxonomy, data)
     lease = session.get(Assignment, annotation.assignment_id)
     item = session.get(StudyItem, annotation.item_id)
     assert lease is not None

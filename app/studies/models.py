@@ -237,3 +237,23 @@ class StudyResult(Base):
     error: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Adjudication(Base):
+    """A researcher's final label for an item the raters disagreed on. Kept apart from the
+    raters' annotations, which stay as they were; a later decision replaces an earlier one,
+    and the audit log keeps every version with who and when."""
+
+    __tablename__ = "adjudication"
+    __audited__ = True
+    __table_args__ = (UniqueConstraint("item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("study_item.id", ondelete="CASCADE"))
+    verdict: Mapped[str] = mapped_column(String(32))
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    modifiers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+    adjudicator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

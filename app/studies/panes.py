@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.datasets.models import Image
 from app.domain import crops, metrics
 from app.studies import assignment
-from app.studies.models import Assignment, Study, StudyItem
+from app.studies.models import Study, StudyItem
 from app.users.models import User
 
 COMPARED = ("reconstruction", "jpeg")
@@ -22,12 +22,20 @@ def asset_url(token: str) -> str:
 
 
 def viewer_data(
-    session: Session, study: Study, item: StudyItem, lease: Assignment
+    session: Session,
+    study: Study,
+    item: StudyItem,
+    pane_map: dict[str, str],
+    *,
+    reveal: bool = False,
 ) -> dict[str, Any]:
-    """Everything the viewer draws, by the labels the rater may see: pane images, the wider
-    context of each, the thumbnail with the crop's place, and the maps it may overlay."""
-    captions = {} if study.blind else unblinded_captions(session, item)
-    shown = [(label, pane) for label, pane in lease.pane_map.items() if pane in item.assets]
+    """Everything the viewer draws, by the labels in ``pane_map`` (label -> pane; a rater's
+    lease says which they may see): pane images, the wider context of each, the thumbnail
+    with the crop's place, and the maps it may overlay. ``reveal``: the codec, bpp and
+    quality under each pane and the run's maps even in a blind study (researchers)."""
+    unblinded = reveal or not study.blind
+    captions = unblinded_captions(session, item) if unblinded else {}
+    shown = [(label, pane) for label, pane in pane_map.items() if pane in item.assets]
     panes = [
         {
             "label": label,
@@ -62,7 +70,7 @@ def viewer_data(
     # The run's SSIM and CIEDE2000 maps exist for the reconstruction only: overlaying them
     # on one pane would tell a blind rater which pane that is.
     maps = {}
-    if not study.blind:
+    if unblinded:
         for name in ("ssim_map", "ciede2000_map"):
             if name in item.assets:
                 maps[name] = asset_url(item.assets[name])

@@ -15,9 +15,9 @@ from app.codec_runs.models import CodecResult
 from app.db import SessionDep
 from app.domain.crops import DEFAULT_SIZES
 from app.errors import NotFound, UserError
-from app.studies import results, service
-from app.studies.models import StudyItem
-from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, StudyCreate
+from app.studies import adjudication, panes, results, service
+from app.studies.models import StudyItem, TaxonomyVersion
+from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, AdjudicationCreate, StudyCreate
 from app.web import hx_redirect, render
 
 router = APIRouter(tags=["studies"])
@@ -232,3 +232,85 @@ def studies_prevalence_plot(
         media_type=figures.FORMATS[fmt],
         headers={"Content-Disposition": f'inline; filename="{study.name}-prevalence.{fmt}"'},
     )
+
+
+ADJUDICATION_PANES = {"original": "original", "reconstruction": "reconstruction", "jpeg": "jpeg"}
+"""Researchers see panes by their names: adjudication is not blind."""
+
+
+@router.get("/studies/{study_id}/adjudication", name="studies_adjudication")
+def studies_adjudication(
+    request: Request,
+    study_id: int,
+    user: StudyManager,
+    session: SessionDep,
+    threshold: float = adjudication.DEFAULT_THRESHOLD,
+) -> Response:
+    """The items the raters disagree on, the least agreed first, decided ones last."""
+    study = service.get_study(session, study_id)
+    queue = adjudication.disagreements(session, study, threshold=threshold)
+    return render(
+        request,
+        "studies/adjudication.html",
+        {"study": study, "queue": queue, "threshold": threshold},
+    )
+
+
+@router.get("/studies/{study_id}/adjudication/{item_id}", name="studies_adjudicate_item")
+def studies_adjudicate_item(
+    request: Request,
+    study_id: int,
+    item_id: int,
+    user: StudyManager,
+    session: SessionDep,
+    error: str | None = None,
+) -> Response:
+    study = service.get_study(session, study_id)
+    entry = next(
+        (
+            d
+            for d in adjudication.disagreements(session, study, threshold=1.0)
+            if d.item.id == item_id
+        ),
+        None,
+    )
+    if entry is None:
+        raise NotFound(f"item {item_id} has no disagreement to adjudicate in {study.name!r}")
+    viewer = panes.viewer_data(session, study, entry.item, ADJUDICATION_PANES, reveal=True)
+    # Every rater's boxes on every pane, named by the pane they were drawn on.
+    viewer["boxes"] = [
+        {**box, "rater": r.rater} for r in entry.ratings for box in r.annotation.boxes
+    ]
+    viewer["read_only"] = True
+    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
+    return render(
+        request,
+        "studies/adjudicate_item.html",
+        {"study": study, "entry": entry, "viewer": viewer, "taxonomy": taxonomy, "error": error},
+        status_code=422 if error else 200,
+    )
+
+
+@router.post("/studies/{study_id}/adjudication/{item_id}", name="studies_adjudicate")
+def studies_adjudicate(
+    request: Request,
+    study_id: int,
+    item_id: int,
+    user: StudyManager,
+    session: SessionDep,
+    verdict: Annotated[str, Form()] = "",
+    categories: Annotated[list[str] | None, Form()] = None,
+    modifiers: Annotated[list[str] | None, Form()] = None,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    study = service.get_study(session, study_id)
+    try:
+        data = AdjudicationCreate(
+            verdict=verdict, categories=categories or [], modifiers=modifiers or [], note=note
+        )
+        adjudication.decide(session, study, item_id, data, user)
+    except (UserError, ValidationError) as exc:
+        session.rollback()
+        message = exc.message if isinstance(exc, UserError) else "choose a verdict"
+        return studies_adjudicate_item(request, study_id, item_id, user, session, error=message)
+    return hx_redirect(request, f"/studies/{study.id}/adjudication")

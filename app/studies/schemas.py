@@ -137,3 +137,13 @@ class AnnotationSubmit(BaseModel):
 class AnnotationEdit(AnnotationSubmit):
     base_revision: int = Field(ge=1)
     """The revision the edit was made from: a stale edit is refused, not silently merged."""
+
+
+class AdjudicationCreate(BaseModel):
+    """A researcher's final label for an item."""
+
+    model_config = ConfigDict(extra="forbid")
+    verdict: str = Field(min_length=1, max_length=32)
+    categories: list[str] = Field(default_factory=list, max_length=20)
+    modifiers: list[str] = Field(default_factory=list, max_length=20)
+    note: str = Field(default="", max_length=5000)

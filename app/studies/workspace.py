@@ -344,7 +344,7 @@ def _item_page(
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert item is not None
     assert taxonomy is not None
-    viewer = panes.viewer_data(session, study, item, lease)
+    viewer = panes.viewer_data(session, study, item, lease.pane_map)
     values = values or {}
     viewer["boxes"] = values.get("boxes", [])
     fresh = base_revision is None and lease.status == "leased"

@@ -1,4 +1,4 @@
-"""study results: cached agreement reports; studies with simulated labels
+"""study results: cached agreement reports, adjudications; studies with simulated labels
 
 Revision ID: 7c2d9e4b1a30
 Revises: 5a1e0c3f7b21
@@ -47,7 +47,40 @@ def upgrade() -> None:
     )  # fmt: skip
 
 
+    op.create_table(
+        "adjudication",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("verdict", sa.String(length=32), nullable=False),
+        sa.Column("categories", sa.JSON(), nullable=False),
+        sa.Column("modifiers", sa.JSON(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("adjudicator_id", sa.Integer(), nullable=True),
+        sa.Column("decided_at", app.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["study_id"], ["study.id"], name=op.f("fk_adjudication_study_id_study"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["study_item.id"], name=op.f("fk_adjudication_item_id_study_item"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["adjudicator_id"], ["user.id"], name=op.f("fk_adjudication_adjudicator_id_user"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_adjudication")),
+        sa.UniqueConstraint("item_id", name=op.f("uq_adjudication_item_id")),
+    )  # fmt: skip
+    op.create_index(
+        op.f("ix_adjudication_study_id"), "adjudication", ["study_id"], unique=False
+    )
+
+
 def downgrade() -> None:
+    op.drop_index(op.f("ix_adjudication_study_id"), table_name="adjudication")
+    op.drop_table("adjudication")
     op.drop_table("study_result")
     with op.batch_alter_table("study") as batch:
         batch.drop_column("simulated_labels")

@@ -40,7 +40,8 @@
         for (let j = i + 1; j < labels.length; j += 1) this.pairs.push([labels[i], labels[j]]);
       }
       this.flicker = { pair: 0, on: false, timer: null, ms: BLINK_MS.initial };
-      this.boxes = (data.boxes || []).map((b) => ({ pane: b.pane, x: b.x, y: b.y, w: b.w, h: b.h }));
+      this.boxes = (data.boxes || []).map((b) => ({ pane: b.pane, x: b.x, y: b.y, w: b.w, h: b.h, ...(b.rater ? { rater: b.rater } : {}) }));
+      this.readOnly = Boolean(data.read_only); // adjudication: boxes are shown, not drawn
       this.undoStack = [];
       this.redoStack = [];
       this.anchor = null;
@@ -486,7 +487,9 @@
         list.replaceChildren(
           ...this.boxes.map((b, i) => {
             const item = document.createElement("li");
-            item.textContent = `Box ${i + 1} on ${b.pane}: x ${b.x}–${b.x + b.w - 1}, y ${b.y}–${b.y + b.h - 1} `;
+            const by = b.rater ? ` by ${b.rater}` : "";
+            item.textContent = `Box ${i + 1}${by} on ${b.pane}: x ${b.x}–${b.x + b.w - 1}, y ${b.y}–${b.y + b.h - 1} `;
+            if (this.readOnly) return item;
             const remove = document.createElement("button");
             remove.type = "button";
             remove.textContent = "Remove";
@@ -509,7 +512,7 @@
       pane.canvas.setPointerCapture(event.pointerId);
       const point = this.devicePoint(event, pane);
       this.setActive(pane.label);
-      if (event.shiftKey) {
+      if (event.shiftKey && !this.readOnly) {
         this.drag = { kind: "box", from: this.pixelAt(point), pane: pane.label };
         this.anchor = this.drag.from;
       } else {

@@ -1,0 +1,122 @@
+"""Adjudication: items whose raters disagree go to a queue; a researcher sees every rater's
+labels and boxes and records the final label, kept apart from the raters' annotations."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditLog
+from app.domain.roles import Role
+from app.studies.models import Adjudication, Annotation, StudyItem
+from tests.conftest import login
+from tests.factories import make_user
+from tests.studies.helpers import annotators, blind_study, finished_run, label_items
+
+NO = {"verdict": "no_miscompression", "categories": [], "modifiers": []}
+SHAPE = {"verdict": "miscompression", "categories": ["shape"], "modifiers": ["symbol"]}
+AMPLITUDE = {"verdict": "miscompression", "categories": ["amplitude"], "modifiers": []}
+
+
+def _rows(item: int, raters: list[int], labels: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [
+        {"item_id": item, "user_id": rater, "confidence": 3, "late": False, **label}
+        for rater, label in zip(raters, labels, strict=True)
+    ]
+
+
+def test_disagreements_are_queued_and_decided_apart_from_the_labels(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    study_id = blind_study(committed_db, finished_run(committed_db))
+    with Session(committed_db) as session:
+        items = list(
+            session.scalars(
+                select(StudyItem.id)
+                .where(StudyItem.study_id == study_id, StudyItem.kind == "crop")
+                .order_by(StudyItem.position)
+            )
+        )
+    raters = annotators(committed_db, 3)
+    agreed, split, named_apart = items[0], items[1], items[2]
+    box = {"pane": "reconstruction", "x": 2, "y": 3, "w": 10, "h": 8}
+    rows = (
+        _rows(agreed, raters, [NO, NO, NO])
+        + _rows(split, raters, [{**SHAPE, "boxes": [box]}, NO, NO])
+        + _rows(named_apart, raters, [SHAPE, AMPLITUDE, SHAPE])
+    )
+    label_items(committed_db, study_id, rows)
+    with Session(committed_db, expire_on_commit=False) as session:
+        researcher = make_user(session, Role.RESEARCHER)
+        annotator = make_user(session, Role.ANNOTATOR)
+        session.commit()
+    csrf = login(committed_client, researcher)
+    headers = {"X-CSRF-Token": csrf}
+
+    queue = committed_client.get(f"/api/studies/{study_id}/adjudication", headers=headers).json()
+    assert [q["item_id"] for q in queue] == [split, named_apart]  # the least agreed first
+    assert queue[0]["verdict_agreement"] == 1 / 3 and not queue[0]["categories_differ"]
+    assert queue[1]["verdict_agreement"] == 1.0 and queue[1]["categories_differ"]
+    assert queue[0]["ratings"][0]["boxes"] == [box]  # by pane name: adjudication is not blind
+    strict = committed_client.get(
+        f"/api/studies/{study_id}/adjudication?threshold=0.3", headers=headers
+    ).json()
+    assert [q["item_id"] for q in strict] == [named_apart]  # 1/3 agreement is above 0.3
+
+    page = committed_client.get(f"/studies/{study_id}/adjudication/{split}")
+    assert page.status_code == 200 and 'data-testid="rater-labels"' in page.text
+    assert re.findall(r'data-testid="pane-label">([^<]+)<', page.text) == [
+        "original", "reconstruction", "jpeg"
+    ]  # fmt: skip
+    assert '"rater":' in page.text  # every rater's boxes, named, drawn on every pane
+
+    refused = committed_client.post(
+        f"/studies/{study_id}/adjudication/{split}",
+        data={"verdict": "no_miscompression", "categories": ["shape"], "csrf_token": csrf},
+    )
+    assert refused.status_code == 422 and "choose that verdict" in refused.text
+    decided = committed_client.post(
+        f"/studies/{study_id}/adjudication/{split}",
+        data={
+            "verdict": "miscompression",
+            "categories": ["shape"],
+            "modifiers": ["symbol"],
+            "note": "the 8 is a 6 in A",
+            "csrf_token": csrf,
+        },  # fmt: skip
+    )
+    assert decided.status_code == 303
+    again = committed_client.put(
+        f"/api/studies/{study_id}/adjudication/{split}",
+        headers=headers,
+        json={"verdict": "unsure", "note": "looked again"},
+    )
+    assert again.status_code == 200 and again.json()["verdict"] == "unsure"
+    with Session(committed_db) as session:
+        (decision,) = session.scalars(select(Adjudication)).all()
+        assert (decision.verdict, decision.adjudicator_id) == ("unsure", researcher.id)
+        raw = session.scalars(select(Annotation).where(Annotation.item_id == split)).all()
+        assert sorted(a.verdict for a in raw) == ["miscompression", "no_miscompression",
+                                                  "no_miscompression"]  # fmt: skip
+        versions = session.scalars(
+            select(AuditLog).where(AuditLog.entity_type == "adjudication")
+        ).all()
+        assert [v.action for v in versions] == ["create", "update"]
+    listed = committed_client.get(f"/studies/{study_id}/adjudication")
+    assert "unsure" in listed.text and 'data-testid="adjudication-queue"' in listed.text
+    queue = committed_client.get(f"/api/studies/{study_id}/adjudication", headers=headers).json()
+    assert [q["item_id"] for q in queue] == [named_apart, split]  # decided ones last
+    missing = committed_client.put(
+        f"/api/studies/{study_id}/adjudication/999999", headers=headers, json={"verdict": "unsure"}
+    )
+    assert missing.status_code == 404
+
+    committed_client.cookies.clear()
+    annotator_csrf = login(committed_client, annotator)
+    forbidden = committed_client.get(
+        f"/api/studies/{study_id}/adjudication", headers={"X-CSRF-Token": annotator_csrf}
+    )
+    assert forbidden.status_code == 403
