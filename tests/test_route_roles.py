@@ -91,6 +91,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/studies/{study_id}"): READERS,
     ("GET", "/studies/{study_id}/results"): READERS,
     ("GET", "/studies/{study_id}/adjudication"): READERS,
+    ("GET", "/studies/{study_id}/gallery"): READERS,
+    ("GET", "/studies/{study_id}/gallery/{item_id}.{fmt}"): READERS,
     ("GET", "/studies/{study_id}/adjudication/{item_id}"): READERS,
     ("POST", "/studies/{study_id}/adjudication/{item_id}"): READERS,
     ("GET", "/studies/{study_id}/results/prevalence.{fmt}"): READERS,

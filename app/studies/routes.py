@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 from app.auth.dependencies import StudyManager
 from app.codec_runs import service as run_service
 from app.codec_runs.models import CodecResult
+from app.config import get_settings
 from app.db import SessionDep
 from app.domain.crops import DEFAULT_SIZES
 from app.errors import NotFound, UserError
-from app.studies import adjudication, panes, results, service
+from app.storage import LocalMediaStorage
+from app.studies import adjudication, gallery, panes, results, service
 from app.studies.models import StudyItem, TaxonomyVersion
 from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, AdjudicationCreate, StudyCreate
 from app.web import hx_redirect, render
@@ -314,3 +316,38 @@ def studies_adjudicate(
         message = exc.message if isinstance(exc, UserError) else "choose a verdict"
         return studies_adjudicate_item(request, study_id, item_id, user, session, error=message)
     return hx_redirect(request, f"/studies/{study.id}/adjudication")
+
+
+@router.get("/studies/{study_id}/gallery", name="studies_gallery")
+def studies_gallery(
+    request: Request, study_id: int, user: StudyManager, session: SessionDep
+) -> Response:
+    """The confirmed miscompressions as figure panels for papers (PNG and PDF)."""
+    study = service.get_study(session, study_id)
+    return render(
+        request,
+        "studies/gallery.html",
+        {"study": study, "entries": gallery.confirmed(session, study)},
+    )
+
+
+@router.get("/studies/{study_id}/gallery/{item_id}.{fmt}", name="studies_gallery_panel")
+def studies_gallery_panel(
+    study_id: int, item_id: int, fmt: str, user: StudyManager, session: SessionDep
+) -> Response:
+    from app.domain import figures
+
+    if fmt not in figures.FORMATS:
+        raise NotFound(f"no {fmt!r} format; choose from {', '.join(figures.FORMATS)}")
+    study = service.get_study(session, study_id)
+    entry = next((e for e in gallery.confirmed(session, study) if e.item.id == item_id), None)
+    if entry is None:
+        raise NotFound(f"item {item_id} is not a confirmed miscompression of {study.name!r}")
+    storage = LocalMediaStorage(get_settings().media_root)
+    body = gallery.panel(session, storage, study, entry, fmt)  # type: ignore[arg-type]
+    name = f"{study.name}-item-{entry.item.position}.{fmt}"
+    return Response(
+        body,
+        media_type=figures.FORMATS[fmt],
+        headers={"Content-Disposition": f'inline; filename="{name}"'},
+    )

@@ -3,9 +3,11 @@ labels and boxes and records the final label, kept apart from the raters' annota
 
 from __future__ import annotations
 
+import io
 import re
 
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -120,3 +122,62 @@ def test_disagreements_are_queued_and_decided_apart_from_the_labels(
         f"/api/studies/{study_id}/adjudication", headers={"X-CSRF-Token": annotator_csrf}
     )
     assert forbidden.status_code == 403
+
+
+def test_the_gallery_shows_confirmed_miscompressions_as_captioned_panels(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    from app.codec_runs.models import CodecResult
+    from app.datasets.models import Image as StoredImage
+
+    study_id = blind_study(committed_db, finished_run(committed_db))
+    with Session(committed_db) as session:
+        items = list(
+            session.scalars(
+                select(StudyItem)
+                .where(StudyItem.study_id == study_id, StudyItem.kind == "crop")
+                .order_by(StudyItem.position)
+            )
+        )
+        shown = items[0]
+        result = session.get(CodecResult, shown.result_id)
+        image = session.get(StoredImage, shown.image_id)
+        assert result is not None and image is not None
+        session.expunge_all()
+    raters = annotators(committed_db, 3)
+    rows = (
+        _rows(items[0].id, raters, [SHAPE, SHAPE, NO])  # two of three: confirmed, SHAPE+SYMBOL
+        + _rows(items[1].id, raters, [SHAPE, NO, NO])  # one of three, then adjudicated
+        + _rows(items[2].id, raters, [NO, NO, NO])  # nobody saw one: not in the gallery
+    )
+    label_items(committed_db, study_id, rows)
+    with Session(committed_db, expire_on_commit=False) as session:
+        researcher = make_user(session, Role.RESEARCHER)
+        session.commit()
+    csrf = login(committed_client, researcher)
+    decided = committed_client.put(
+        f"/api/studies/{study_id}/adjudication/{items[1].id}",
+        headers={"X-CSRF-Token": csrf},
+        json={"verdict": "miscompression", "categories": ["amplitude"]},
+    )
+    assert decided.status_code == 200
+    page = committed_client.get(f"/studies/{study_id}/gallery")
+    assert page.status_code == 200
+    panels = re.findall(r'src="/studies/\d+/gallery/(\d+)\.png"', page.text)
+    assert panels == [str(items[0].id), str(items[1].id)]
+    assert "SHAPE + SYMBOL (2 of 3 raters)" in page.text and "AMPLITUDE (adjudicated)" in page.text
+
+    png = committed_client.get(f"/studies/{study_id}/gallery/{items[0].id}.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(png.content)).size[0] > 600  # three panes
+    pdf = committed_client.get(f"/studies/{study_id}/gallery/{items[0].id}.pdf")
+    assert pdf.content.startswith(b"%PDF")
+    svg = committed_client.get(f"/studies/{study_id}/gallery/{items[0].id}.svg").text
+    caption = (
+        f"compressed: {result.bpp:.2f} bpp {image.width}x{image.height}, "
+        f"cropped scene 64x64 ({shown.share_percent:.2f} %)"
+    )
+    assert f"<!-- {caption} -->" in svg
+    assert f"JPEG quality {result.jpeg_quality}" in svg
+    missing = committed_client.get(f"/studies/{study_id}/gallery/{items[2].id}.png")
+    assert missing.status_code == 404
