@@ -96,6 +96,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/studies/{study_id}/adjudication/{item_id}"): READERS,
     ("POST", "/studies/{study_id}/adjudication/{item_id}"): READERS,
     ("GET", "/studies/{study_id}/results/prevalence.{fmt}"): READERS,
+    ("GET", "/studies/{study_id}/results/agreement.{fmt}"): READERS,
     ("GET", "/api/studies"): READERS,
     ("POST", "/api/studies"): READERS,
     ("GET", "/api/studies/{study_id}"): READERS,

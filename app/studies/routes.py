@@ -351,3 +351,35 @@ def studies_gallery_panel(
         media_type=figures.FORMATS[fmt],
         headers={"Content-Disposition": f'inline; filename="{name}"'},
     )
+
+
+@router.get("/studies/{study_id}/results/agreement.{fmt}", name="studies_agreement_plot")
+def studies_agreement_plot(
+    study_id: int, fmt: str, user: StudyManager, session: SessionDep
+) -> Response:
+    """Agreement per question (alpha, Fleiss' kappa, AC1) with their intervals."""
+    from app.domain import figures
+
+    if fmt not in figures.FORMATS:
+        raise NotFound(f"no {fmt!r} format; choose from {', '.join(figures.FORMATS)}")
+    study = service.get_study(session, study_id)
+    questions = results.request_report(session, study).report.get("questions", [])
+    shown = ("krippendorff_alpha", "fleiss_kappa", "gwet_ac1")
+    names = dict(results.STATISTICS)
+    body = figures.intervals_chart(
+        [q["label"] for q in questions],
+        {
+            names[key]: [
+                (q[key], tuple(q[f"{key}_ci95"]) if q[f"{key}_ci95"] else None) for q in questions
+            ]
+            for key in shown
+        },
+        ylabel="agreement",
+        title=f"{study.name}: agreement per question",
+        fmt=fmt,  # type: ignore[arg-type]
+    )
+    return Response(
+        body,
+        media_type=figures.FORMATS[fmt],
+        headers={"Content-Disposition": f'inline; filename="{study.name}-agreement.{fmt}"'},
+    )

@@ -81,6 +81,11 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
     assert 'data-testid="agreement-table"' in page.text and "undefined" in page.text
     assert 'data-testid="rater-table"' in page.text
     assert 'data-testid="category-confusion"' in page.text
+    for fmt, magic in (("svg", b"<?xml"), ("pdf", b"%PDF"), ("png", b"\x89PNG")):
+        plot = committed_client.get(f"/studies/{study_id}/results/agreement.{fmt}")
+        assert plot.status_code == 200 and plot.content.startswith(magic), fmt
+    svg = committed_client.get(f"/studies/{study_id}/results/agreement.svg").text
+    assert "<!-- SYMBOL -->" in svg and "<!-- Gwet&#39;s AC1 -->" in svg.replace("'", "&#39;")
     with Session(committed_db) as session:
         computed_at = session.query(StudyResult).one().computed_at
     committed_client.get(f"/api/studies/{study_id}/agreement")
