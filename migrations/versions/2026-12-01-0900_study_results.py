@@ -46,7 +46,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("study_id", name=op.f("uq_study_result_study_id")),
     )  # fmt: skip
 
-
     op.create_table(
         "adjudication",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -73,9 +72,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_adjudication")),
         sa.UniqueConstraint("item_id", name=op.f("uq_adjudication_item_id")),
     )  # fmt: skip
-    op.create_index(
-        op.f("ix_adjudication_study_id"), "adjudication", ["study_id"], unique=False
-    )
+    op.create_index(op.f("ix_adjudication_study_id"), "adjudication", ["study_id"], unique=False)
 
 
 def downgrade() -> None:
