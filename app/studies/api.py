@@ -83,6 +83,7 @@ def study_agreement(study_id: int, user: StudyManager, session: SessionDep) -> d
         "raters": row.report.get("raters", []),
         "category_confusion": row.report.get("confusion"),
         "prevalence": row.report.get("prevalence", []),
+        "regions": row.report.get("regions"),
     }
 
 

@@ -75,6 +75,8 @@ class Study(Base):
     taxonomy_version_id: Mapped[int] = mapped_column(ForeignKey("taxonomy_version.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    region_iou: Mapped[float] = mapped_column(Float, default=0.5)
+    """Boxes of different raters count as the same region from this IoU up."""
     simulated_labels: Mapped[bool] = mapped_column(Boolean, default=False)
     """The demo's study whose labels are simulated, not given by people: every page says so."""
     proposal_report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -240,6 +240,35 @@ def prevalence_items(session: Session, study: Study) -> tuple[list[ItemOutcome],
     return items, outcomes
 
 
+def region_report(session: Session, study: Study) -> dict[str, Any]:
+    """How far raters' boxes on the same items coincide (boxes matched by IoU across
+    raters, whichever pane they were drawn on: panes share coordinates)."""
+    items: dict[Hashable, dict[Hashable, list[agreement.Rectangle]]] = defaultdict(dict)
+    for row in session.execute(
+        select(Annotation.item_id, Annotation.user_id, Annotation.boxes)
+        .join(StudyItem, StudyItem.id == Annotation.item_id)
+        .where(
+            Annotation.study_id == study.id,
+            Annotation.late.is_(False),
+            StudyItem.kind == "crop",
+        )
+    ):
+        items[row.item_id][row.user_id] = [(b["x"], b["y"], b["w"], b["h"]) for b in row.boxes]
+    report = agreement.region_agreement(dict(items), threshold=study.region_iou)
+
+    def value(estimate: agreement.Estimate) -> dict[str, Any]:
+        return {"value": estimate.value, "note": estimate.note}
+
+    return {
+        "threshold": report.threshold,
+        "n_boxes": report.n_boxes,
+        "n_regions": report.n_regions,
+        "matched_share": value(report.matched_share),
+        "mean_iou": value(report.mean_iou),
+        "alpha": value(report.alpha),
+    }
+
+
 def prevalence_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The report's prevalence rows as a table: one row per (codec, bpp bucket, method), a
     cell per outcome."""
@@ -359,6 +388,7 @@ def compute_report(
             "prevalence": [e.as_json() for e in estimates],
             "raters": raters,
             "confusion": category_confusion(session, study),
+            "regions": region_report(session, study),
         }
         row.fingerprint, row.status = fingerprint, "done"
         row.computed_at = utcnow()

@@ -33,6 +33,8 @@ class StudyCreate(BaseModel):
     panes: list[PaneName] = Field(default_factory=lambda: list(DEFAULT_PANES))
     seed: int = 0
     taxonomy_version_id: int | None = None
+    region_iou: float = Field(default=0.5, gt=0, le=1)
+    """Boxes of different raters on an item are one region from this IoU up."""
 
     @field_validator("crop_sizes")
     @classmethod
@@ -90,6 +92,7 @@ class StudyRead(BaseModel):
     created_at: datetime
     proposal_report: dict[str, Any]
     simulated_labels: bool = False
+    region_iou: float = 0.5
     progress: StudyProgress | None = None
 
 

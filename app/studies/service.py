@@ -107,6 +107,7 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
         blind=data.blind,
         panes=list(data.panes),
         seed=data.seed,
+        region_iou=data.region_iou,
         taxonomy_version_id=taxonomy_version.id,
         created_by_id=actor.id if actor else None,
         proposal_report={},

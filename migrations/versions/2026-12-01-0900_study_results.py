@@ -23,8 +23,10 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("simulated_labels", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch.add_column(sa.Column("region_iou", sa.Float(), nullable=False, server_default="0.5"))
     with op.batch_alter_table("study") as batch:
         batch.alter_column("simulated_labels", server_default=None)
+        batch.alter_column("region_iou", server_default=None)
     op.create_table(
         "study_result",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -80,4 +82,5 @@ def downgrade() -> None:
     op.drop_table("adjudication")
     op.drop_table("study_result")
     with op.batch_alter_table("study") as batch:
+        batch.drop_column("region_iou")
         batch.drop_column("simulated_labels")

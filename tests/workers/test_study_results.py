@@ -26,8 +26,12 @@ def _simulated_labels(engine: Engine, study_id: int, items: list[int], raters: l
         for rater in raters:
             verdict = verdicts[t if rng.random() < 0.85 else 1 - t]
             shape = ["shape"] if verdict == "miscompression" else []
+            # A box around the same place, a pixel or two apart between raters.
+            jitter = int(rng.integers(0, 3))
+            boxes = [{"pane": "reconstruction", "x": 10 + jitter, "y": 10, "w": 20, "h": 20}]
             rows.append({"item_id": item, "user_id": rater, "verdict": verdict,
                          "categories": shape, "modifiers": [],
+                         "boxes": boxes if shape else [],
                          "confidence": int(rng.integers(3, 6)), "late": False})  # fmt: skip
     label_items(engine, study_id, rows)
 
@@ -60,6 +64,10 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
     assert by_key["modifier:symbol"]["krippendorff_alpha"] is None  # nobody marked SYMBOL
     assert any("no variation" in note for note in by_key["modifier:symbol"]["notes"])
     assert report["progress"] == {"done": len(expected), "total": len(expected)}  # type: ignore[index]
+    regions = report["regions"]  # type: ignore[index]
+    assert regions["threshold"] == 0.5 and regions["n_boxes"] > 0
+    assert regions["matched_share"]["value"] > 0.5 and regions["mean_iou"]["value"] > 0.8
+    assert regions["alpha"]["value"] is not None
     raters = report["raters"]  # type: ignore[index]
     assert [r["ratings"] for r in raters] == [60, 60, 60]
     assert all(0.5 < r["agreement_with_others"] < 1 for r in raters)
@@ -81,6 +89,7 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
     assert 'data-testid="agreement-table"' in page.text and "undefined" in page.text
     assert 'data-testid="rater-table"' in page.text
     assert 'data-testid="category-confusion"' in page.text
+    assert 'data-testid="region-agreement"' in page.text
     for fmt, magic in (("svg", b"<?xml"), ("pdf", b"%PDF"), ("png", b"\x89PNG")):
         plot = committed_client.get(f"/studies/{study_id}/results/agreement.{fmt}")
         assert plot.status_code == 200 and plot.content.startswith(magic), fmt
