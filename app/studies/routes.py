@@ -102,6 +102,7 @@ def studies_create(
     blind: Annotated[bool, Form()] = False,
     panes: Annotated[list[str] | None, Form()] = None,
     seed: Annotated[int, Form()] = 0,
+    region_iou: Annotated[float, Form()] = 0.5,
 ) -> Response:
     form: dict[str, Any] = {
         "name": name,
@@ -120,6 +121,7 @@ def studies_create(
         "blind": blind,
         "panes": panes or [],
         "seed": seed,
+        "region_iou": region_iou,
     }
     try:
         data = StudyCreate.model_validate(
@@ -142,6 +144,7 @@ def studies_create(
                 "blind": blind,
                 "panes": panes or [],
                 "seed": seed,
+                "region_iou": region_iou,
             }
         )
         study = service.create_study(session, data, actor=user)

@@ -30,6 +30,7 @@ def _form(run_id: int, **changes: object) -> dict[str, object]:
         "blind": "true",
         "panes": ["original", "reconstruction", "jpeg"],
         "seed": "1",
+        "region_iou": "0.3",
     }
     form.update(changes)
     return form
@@ -64,6 +65,7 @@ def test_a_researcher_creates_a_study_and_mistakes_keep_the_form(
         study = session.scalar(select(Study))
         assert study is not None
         assert (study.lease_s, study.crop_sizes, study.blind) == (600, [64, 128], True)
+        assert study.region_iou == 0.3
         assert study.quotas == {"guided": 0.6, "random": 0.3, "control": 0.1}
     listed = committed_client.get("/studies")
     assert "signs and plates" in listed.text
