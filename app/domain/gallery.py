@@ -1,6 +1,6 @@
 """Figure panels of confirmed miscompressions, in the paper's style: original, reconstruction
-and bpp-matched JPEG crops side by side, scaled by nearest neighbour (no smoothing), each captioned
-with its bitrate, the image's size and the crop's size and share of the image."""
+and bpp-matched JPEG crops side by side, scaled by nearest neighbour (no smoothing), each
+captioned with its bitrate, the image's size and the crop's size and share of the image."""
 
 from __future__ import annotations
 
