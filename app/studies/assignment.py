@@ -96,7 +96,9 @@ def _pane_map(study: Study, rng: random.Random) -> dict[str, str]:
     else:
         labels = list(compared)
     mapping = {"original": "original", **dict(zip(labels, compared, strict=True))}
-    if "difference" in study.panes:
+    # The difference pane is the reconstruction's alone: beside A and B it would say which
+    # one that is, so blind studies show each pane's own difference as an overlay instead.
+    if "difference" in study.panes and not study.blind:
         mapping["difference"] = "difference"
     return mapping
 

@@ -76,7 +76,7 @@ def test_annotators_never_see_which_codec_made_a_pane(
         assert page.status_code == 200
         pages.append(page)
         labels = re.findall(r'data-testid="pane-label">([^<]+)<', page.text)
-        assert labels == ["original", "A", "B", "difference"]
+        assert labels == ["original", "A", "B"]  # differences are per-pane overlays
         assert re.findall(r'aria-label="Pane ([^,"]+),', page.text) == labels
         # Every image the page names (panes, their wider context, the thumbnail) and the
         # next item's, which the browser asks for to fetch them ahead.
@@ -161,7 +161,8 @@ def test_labels_are_validated_and_a_double_submit_stores_one(
     csrf = login(committed_client, annotator)
     lease = committed_client.post(f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf})
     assert lease.status_code == 200, lease.text
-    assert set(lease.json()["panes"]) == {"original", "A", "B", "difference"}
+    # No separate difference pane in a blind study: it would tell the reconstruction apart.
+    assert set(lease.json()["panes"]) == {"original", "A", "B"}
     url = f"/api/assignments/{lease.json()['assignment_id']}/annotation"
     headers = {"X-CSRF-Token": csrf}
     wrong = committed_client.post(

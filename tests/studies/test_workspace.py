@@ -117,7 +117,7 @@ def test_the_form_answers_with_the_next_item_and_keeps_a_refused_entry(
     assert ahead_url is not None and ahead_url.group(1) == f"{item_url}/ahead"
     prefetch = committed_client.post(ahead_url.group(1), headers={"X-CSRF-Token": csrf}).json()
     prefetch = prefetch["urls"]
-    assert len(prefetch) == 5  # the next item's original, A, B, difference and thumbnail
+    assert len(prefetch) == 4  # the next item's original, A, B and thumbnail
     again = committed_client.post(ahead_url.group(1), headers={"X-CSRF-Token": csrf}).json()
     assert again["urls"] == prefetch  # leased once, however often asked
 
