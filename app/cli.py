@@ -707,6 +707,65 @@ def studies_show(
         typer.echo(f"  {rater['username']:20} done {rater['done']} skipped {rater['skipped']}")
 
 
+@studies_app.command("results")
+@user_errors
+def studies_results(
+    study_id: Annotated[int, typer.Argument(help="Study id.")],
+    wait: Annotated[bool, typer.Option(help="Wait for the workers, with a progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Agreement per question and prevalence, computed by the workers for the current labels
+    (queued if there is no report of them yet)."""
+    from app.studies import results, service
+
+    factory = _sessionmaker()
+
+    def state() -> tuple[str, int, int, bool]:
+        with session_scope(factory) as session:
+            session.info["actor_label"] = "cli"
+            study = service.get_study(session, study_id)
+            row = results.request_report(session, study)
+            stale = row.fingerprint != results.labels_fingerprint(session, study)
+            return row.status, row.done, row.total, stale
+
+    status, done, total, stale = state()
+    if wait and (status in ("queued", "running") or stale):
+        with Progress(
+            TextColumn("[bold]agreement[/bold]"), BarColumn(), MofNCompleteColumn()
+        ) as bar:
+            task = bar.add_task("questions", total=total or None)
+            while status in ("queued", "running") or (stale and status != "failed"):
+                time.sleep(0.5)
+                status, done, total, stale = state()
+                bar.update(task, completed=done, total=total or None)
+    with factory() as session:
+        study = service.get_study(session, study_id)
+        row = results.request_report(session, study)
+        report, error = row.report, row.error
+    if status == "failed":
+        raise UserError(f"the computation failed: {error}")
+    if as_json:
+        typer.echo(json.dumps({"status": status, "stale": stale, **report}, indent=2))
+        return
+    if not report:
+        typer.echo(f"study {study_id}: computing ({done}/{total} questions); run again later")
+        return
+    typer.echo(f"study {study_id}: agreement{' (older labels)' if stale else ''}")
+    for q in report.get("questions", []):
+        cells = []
+        for key, _label in results.STATISTICS:
+            value = q.get(key)
+            cells.append(f"{key} {'undefined' if value is None else f'{value:.3f}'}")
+        typer.echo(f"  {q['label']:22} " + ", ".join(cells))
+    for row_ in report.get("prevalence", []):
+        value = row_["value"]
+        shown = "undefined" if value is None else f"{value:.3f}"
+        typer.echo(
+            f"  prevalence {row_['outcome']:18} {row_['codec']} bpp>={row_['bpp_bucket']} "
+            f"{row_['method']}: {shown} ({row_['n_items']} items)"
+        )
+
+
 @runs_app.command("import")
 @user_errors
 def runs_import(

@@ -115,3 +115,27 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
     assert again["computed_at"] != report["computed_at"]
     new_alpha = {q["key"]: q for q in again["questions"]}["verdict"]["krippendorff_alpha"]  # type: ignore[attr-defined]
     assert new_alpha != by_key["verdict"]["krippendorff_alpha"]
+
+
+def test_the_command_waits_for_the_report_with_a_progress_bar(
+    committed_db: Engine, celery_worker_thread: None
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli
+
+    study_id, items = open_study_with_items(committed_db, 30)
+    _simulated_labels(committed_db, study_id, items, annotators(committed_db, 3))
+    runner = CliRunner()
+    waited = runner.invoke(cli, ["studies", "results", str(study_id)])
+    assert waited.exit_code == 0, waited.output
+    assert "Verdict" in waited.output and "krippendorff_alpha" in waited.output
+    answer = runner.invoke(cli, ["studies", "results", str(study_id), "--json", "--no-wait"])
+    assert answer.exit_code == 0, answer.output
+    report = json.loads(answer.output)
+    assert report["status"] == "done" and not report["stale"]
+    assert {q["key"] for q in report["questions"]} >= {"verdict", "confidence"}
+    missing = runner.invoke(cli, ["studies", "results", "999999"])
+    assert missing.exit_code == 1 and "error:" in missing.output
