@@ -47,49 +47,78 @@ def _verdict_agreement(verdicts: list[str]) -> float:
     return sum(a == b for a, b in pairs) / len(pairs)
 
 
+@dataclass(frozen=True)
+class Queue:
+    total: int
+    """Items needing adjudication (decided ones included)."""
+    entries: list[Disagreement]
+    """The first ``limit`` of them, the least agreed first, decided ones last."""
+
+
 def disagreements(
-    session: Session, study: Study, *, threshold: float = DEFAULT_THRESHOLD
-) -> list[Disagreement]:
-    """The items to adjudicate, the least agreed first."""
+    session: Session,
+    study: Study,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    limit: int = 200,
+    item_id: int | None = None,
+) -> Queue:
+    """The items to adjudicate. Found from the verdicts and categories alone (light rows,
+    so a study of 100,000 items stays quick); the full labels are read for the entries
+    returned only (``item_id``: just that one)."""
     if not 0 < threshold <= 1:
         raise InvalidInput("the agreement threshold is above 0 and at most 1")
-    rows = session.execute(
-        select(Annotation, User.username)
-        .join(User, User.id == Annotation.user_id)
+    counted = (
+        Annotation.study_id == study.id,
+        Annotation.late.is_(False),
+        StudyItem.kind == "crop",
+    )
+    light = session.execute(
+        select(Annotation.item_id, Annotation.verdict, Annotation.categories)
         .join(StudyItem, StudyItem.id == Annotation.item_id)
-        .where(
-            Annotation.study_id == study.id,
-            Annotation.late.is_(False),
-            StudyItem.kind == "crop",
-        )
-        .order_by(Annotation.id)
+        .where(*counted)
     ).all()
-    by_item: dict[int, list[RaterLabels]] = defaultdict(list)
-    for annotation, username in rows:
-        by_item[annotation.item_id].append(RaterLabels(username, annotation))
-    decisions = {
+    by_item: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
+    for row in light:
+        by_item[row.item_id].append((row.verdict, row.categories))
+    flagged: dict[int, tuple[float, bool]] = {}
+    for candidate, ratings in by_item.items():
+        if len(ratings) < 2:
+            continue
+        agreement = _verdict_agreement([verdict for verdict, _ in ratings])
+        named = {tuple(c) for verdict, c in ratings if verdict == "miscompression"}
+        if agreement < threshold or len(named) > 1:
+            flagged[candidate] = (agreement, len(named) > 1)
+    decided = {
         d.item_id: d
         for d in session.scalars(select(Adjudication).where(Adjudication.study_id == study.id))
     }
-    found = []
-    for item_id, ratings in by_item.items():
-        if len(ratings) < 2:
-            continue
-        agreement = _verdict_agreement([r.annotation.verdict for r in ratings])
-        named = {
-            tuple(r.annotation.categories)
-            for r in ratings
-            if r.annotation.verdict == "miscompression"
-        }
-        categories_differ = len(named) > 1
-        if agreement < threshold or categories_differ:
-            item = session.get(StudyItem, item_id)
-            assert item is not None
-            found.append(
-                Disagreement(item, ratings, agreement, categories_differ, decisions.get(item_id))
-            )
-    found.sort(key=lambda d: (d.decision is not None, d.verdict_agreement, d.item.position))
-    return found
+    positions = dict(
+        session.execute(
+            select(StudyItem.id, StudyItem.position).where(StudyItem.study_id == study.id)
+        ).all()
+    )
+    order = sorted(flagged, key=lambda i: (i in decided, flagged[i][0], positions.get(i, 0)))
+    if item_id is None:
+        chosen = order[:limit]
+    else:
+        chosen = [item_id] if item_id in flagged else []
+    full: dict[int, list[RaterLabels]] = defaultdict(list)
+    if chosen:
+        for annotation, username in session.execute(
+            select(Annotation, User.username)
+            .join(User, User.id == Annotation.user_id)
+            .join(StudyItem, StudyItem.id == Annotation.item_id)
+            .where(*counted, Annotation.item_id.in_(chosen))
+            .order_by(Annotation.id)
+        ):
+            full[annotation.item_id].append(RaterLabels(username, annotation))
+    items = {i.id: i for i in session.scalars(select(StudyItem).where(StudyItem.id.in_(chosen)))}
+    entries = [
+        Disagreement(items[i], full[i], flagged[i][0], flagged[i][1], decided.get(i))
+        for i in chosen
+    ]
+    return Queue(len(flagged), entries)
 
 
 def decide(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 
 from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
 from app.db import SessionDep
+from app.errors import InvalidInput
 from app.studies import adjudication, assignment, labels, results, service
 from app.studies.models import (
     Adjudication,
@@ -106,9 +107,13 @@ def adjudication_queue(
     user: StudyManager,
     session: SessionDep,
     threshold: float = adjudication.DEFAULT_THRESHOLD,
+    limit: int = 200,
 ) -> list[dict[str, Any]]:
-    """The items whose raters disagree (the least agreed first), with every rater's labels
-    by pane name, and the decision where one was made."""
+    """The items whose raters disagree (the least agreed first, decided ones last; the
+    first ``limit``), with every rater's labels by pane name, and the decision where one was
+    made."""
+    if not 1 <= limit <= 10_000:
+        raise InvalidInput("limit is 1 to 10,000")
     study = service.get_study(session, study_id)
     return [
         {
@@ -130,7 +135,9 @@ def adjudication_queue(
             ],
             "decision": _decision(d.decision),
         }
-        for d in adjudication.disagreements(session, study, threshold=threshold)
+        for d in adjudication.disagreements(
+            session, study, threshold=threshold, limit=limit
+        ).entries
     ]
 
 

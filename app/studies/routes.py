@@ -257,7 +257,7 @@ def studies_adjudication(
     return render(
         request,
         "studies/adjudication.html",
-        {"study": study, "queue": queue, "threshold": threshold},
+        {"study": study, "queue": queue.entries, "total": queue.total, "threshold": threshold},
     )
 
 
@@ -271,14 +271,8 @@ def studies_adjudicate_item(
     error: str | None = None,
 ) -> Response:
     study = service.get_study(session, study_id)
-    entry = next(
-        (
-            d
-            for d in adjudication.disagreements(session, study, threshold=1.0)
-            if d.item.id == item_id
-        ),
-        None,
-    )
+    found = adjudication.disagreements(session, study, threshold=1.0, item_id=item_id).entries
+    entry = found[0] if found else None
     if entry is None:
         raise NotFound(f"item {item_id} has no disagreement to adjudicate in {study.name!r}")
     viewer = panes.viewer_data(session, study, entry.item, ADJUDICATION_PANES, reveal=True)

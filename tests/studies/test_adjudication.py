@@ -63,6 +63,12 @@ def test_disagreements_are_queued_and_decided_apart_from_the_labels(
     assert queue[0]["verdict_agreement"] == 1 / 3 and not queue[0]["categories_differ"]
     assert queue[1]["verdict_agreement"] == 1.0 and queue[1]["categories_differ"]
     assert queue[0]["ratings"][0]["boxes"] == [box]  # by pane name: adjudication is not blind
+    first = committed_client.get(
+        f"/api/studies/{study_id}/adjudication?limit=1", headers=headers
+    ).json()
+    assert [q["item_id"] for q in first] == [split]
+    listed_page = committed_client.get(f"/studies/{study_id}/adjudication")
+    assert "2 items need adjudication" in listed_page.text
     strict = committed_client.get(
         f"/api/studies/{study_id}/adjudication?threshold=0.3", headers=headers
     ).json()
