@@ -99,10 +99,9 @@ def disagreements(
         ).all()
     )
     order = sorted(flagged, key=lambda i: (i in decided, flagged[i][0], positions.get(i, 0)))
-    if item_id is None:
-        chosen = order[:limit]
-    else:
-        chosen = [item_id] if item_id in flagged else []
+    if item_id is not None:  # one item's page
+        order = [item_id] if item_id in flagged else []
+    chosen = order[:limit]
     full: dict[int, list[RaterLabels]] = defaultdict(list)
     if chosen:
         for annotation, username in session.execute(
