@@ -34,40 +34,57 @@ class Confirmed:
     """"adjudicated" or "k of n raters"."""
 
 
-def confirmed(session: Session, study: Study) -> list[Confirmed]:
+def confirmed(
+    session: Session, study: Study, *, limit: int | None = None, item_id: int | None = None
+) -> tuple[int, list[Confirmed]]:
+    """How many items are confirmed miscompressions, and the first ``limit`` of them in item
+    order (``item_id``: just that one); found from light rows (verdicts and labels), not
+    whole annotations."""
     decisions = {
         d.item_id: d
         for d in session.scalars(select(Adjudication).where(Adjudication.study_id == study.id))
     }
-    ratings: dict[int, list[Annotation]] = defaultdict(list)
-    for annotation in session.scalars(
-        select(Annotation).where(Annotation.study_id == study.id, Annotation.late.is_(False))
-    ):
-        ratings[annotation.item_id].append(annotation)
-    items = session.scalars(
-        select(StudyItem)
-        .where(StudyItem.study_id == study.id, StudyItem.kind == "crop")
-        .order_by(StudyItem.position)
+    query = (
+        select(Annotation.item_id, Annotation.verdict, Annotation.categories, Annotation.modifiers)
+        .join(StudyItem, StudyItem.id == Annotation.item_id)
+        .where(
+            Annotation.study_id == study.id,
+            Annotation.late.is_(False),
+            StudyItem.kind == "crop",
+        )
     )
-    found = []
-    for item in items:
-        decision = decisions.get(item.id)
+    if item_id is not None:
+        query = query.where(Annotation.item_id == item_id)
+    ratings: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
+    for row in session.execute(query):
+        ratings[row.item_id].append((row.verdict, row.categories + row.modifiers))
+    found: dict[int, tuple[list[str], str]] = {}
+    for candidate in set(ratings) | set(decisions):
+        if item_id is not None and candidate != item_id:
+            continue
+        decision = decisions.get(candidate)
         if decision is not None:
             if decision.verdict == "miscompression":
                 labels = decision.categories + decision.modifiers
-                found.append(Confirmed(item, [x.upper() for x in labels], "adjudicated"))
+                found[candidate] = ([x.upper() for x in labels], "adjudicated")
             continue
-        given = ratings.get(item.id, [])
-        saying = [a for a in given if a.verdict == "miscompression"]
+        given = ratings.get(candidate, [])
+        saying = [labels for verdict, labels in given if verdict == "miscompression"]
         if given and len(saying) * 2 > len(given):
-            named = Counter(x for a in saying for x in a.categories + a.modifiers)
+            named = Counter(x for labels in saying for x in labels)
             labels = sorted(x for x, n in named.items() if n * 2 >= len(saying))
-            found.append(
-                Confirmed(
-                    item, [x.upper() for x in labels], f"{len(saying)} of {len(given)} raters"
-                )
+            found[candidate] = (
+                [x.upper() for x in labels],
+                f"{len(saying)} of {len(given)} raters",
             )
-    return found
+    positions = dict(
+        session.execute(
+            select(StudyItem.id, StudyItem.position).where(StudyItem.study_id == study.id)
+        ).all()
+    )
+    shown = sorted(found, key=lambda i: positions.get(i, 0))[:limit]
+    items = {i.id: i for i in session.scalars(select(StudyItem).where(StudyItem.id.in_(shown)))}
+    return len(found), [Confirmed(items[i], *found[i]) for i in shown if i in items]
 
 
 def _pixels(session: Session, storage: MediaStorage, token: str) -> np.ndarray:  # type: ignore[type-arg]

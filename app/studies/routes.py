@@ -315,16 +315,21 @@ def studies_adjudicate(
     return hx_redirect(request, f"/studies/{study.id}/adjudication")
 
 
+GALLERY_PAGE = 50
+"""Panels on the gallery page (the first ones in item order)."""
+
+
 @router.get("/studies/{study_id}/gallery", name="studies_gallery")
 def studies_gallery(
     request: Request, study_id: int, user: StudyManager, session: SessionDep
 ) -> Response:
     """The confirmed miscompressions as figure panels for papers (PNG and PDF)."""
     study = service.get_study(session, study_id)
+    total, entries = gallery.confirmed(session, study, limit=GALLERY_PAGE)
     return render(
         request,
         "studies/gallery.html",
-        {"study": study, "entries": gallery.confirmed(session, study)},
+        {"study": study, "entries": entries, "total": total},
     )
 
 
@@ -337,7 +342,8 @@ def studies_gallery_panel(
     if fmt not in figures.FORMATS:
         raise NotFound(f"no {fmt!r} format; choose from {', '.join(figures.FORMATS)}")
     study = service.get_study(session, study_id)
-    entry = next((e for e in gallery.confirmed(session, study) if e.item.id == item_id), None)
+    found = gallery.confirmed(session, study, item_id=item_id)[1]
+    entry = found[0] if found else None
     if entry is None:
         raise NotFound(f"item {item_id} is not a confirmed miscompression of {study.name!r}")
     storage = LocalMediaStorage(get_settings().media_root)
