@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,28 +56,14 @@ class Queue:
     """The first ``limit`` of them, the least agreed first, decided ones last."""
 
 
-def disagreements(
-    session: Session,
-    study: Study,
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    limit: int = 200,
-    item_id: int | None = None,
-) -> Queue:
-    """The items to adjudicate. Found from the verdicts and categories alone (light rows,
-    so a study of 100,000 items stays quick); the full labels are read for the entries
-    returned only (``item_id``: just that one)."""
-    if not 0 < threshold <= 1:
-        raise InvalidInput("the agreement threshold is above 0 and at most 1")
-    counted = (
-        Annotation.study_id == study.id,
-        Annotation.late.is_(False),
-        StudyItem.kind == "crop",
-    )
+def flag_items(session: Session, study: Study) -> dict[int, tuple[float, bool]]:
+    """Every item with any disagreement: item -> (verdict agreement, categories differ).
+    Found from light rows (verdicts and categories); the workers keep it in the study's
+    report, so that the queue need not read every annotation while the labels stay put."""
     light = session.execute(
         select(Annotation.item_id, Annotation.verdict, Annotation.categories)
         .join(StudyItem, StudyItem.id == Annotation.item_id)
-        .where(*counted)
+        .where(*_counted(study))
     ).all()
     by_item: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
     for row in light:
@@ -86,9 +73,37 @@ def disagreements(
         if len(ratings) < 2:
             continue
         agreement = _verdict_agreement([verdict for verdict, _ in ratings])
-        named = {tuple(c) for verdict, c in ratings if verdict == "miscompression"}
-        if agreement < threshold or len(named) > 1:
-            flagged[candidate] = (agreement, len(named) > 1)
+        differ = len({tuple(c) for verdict, c in ratings if verdict == "miscompression"}) > 1
+        if agreement < 1.0 or differ:
+            flagged[candidate] = (agreement, differ)
+    return flagged
+
+
+def _counted(study: Study) -> tuple[Any, ...]:
+    return (
+        Annotation.study_id == study.id,
+        Annotation.late.is_(False),
+        StudyItem.kind == "crop",
+    )
+
+
+def disagreements(
+    session: Session,
+    study: Study,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    limit: int = 200,
+    item_id: int | None = None,
+    flagged: dict[int, tuple[float, bool]] | None = None,
+) -> Queue:
+    """The items to adjudicate; the full labels are read for the entries returned only
+    (``item_id``: just that one). ``flagged``: ``flag_items`` of the current labels, when
+    the study's report has it."""
+    if not 0 < threshold <= 1:
+        raise InvalidInput("the agreement threshold is above 0 and at most 1")
+    counted = _counted(study)
+    everything = flag_items(session, study) if flagged is None else flagged
+    flagged = {i: v for i, v in everything.items() if v[0] < threshold or v[1]}
     decided = {
         d.item_id: d
         for d in session.scalars(select(Adjudication).where(Adjudication.study_id == study.id))

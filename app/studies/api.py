@@ -136,7 +136,11 @@ def adjudication_queue(
             "decision": _decision(d.decision),
         }
         for d in adjudication.disagreements(
-            session, study, threshold=threshold, limit=limit
+            session,
+            study,
+            threshold=threshold,
+            limit=limit,
+            flagged=results.cached_flags(session, study),
         ).entries
     ]
 

@@ -34,16 +34,12 @@ class Confirmed:
     """"adjudicated" or "k of n raters"."""
 
 
-def confirmed(
-    session: Session, study: Study, *, limit: int | None = None, item_id: int | None = None
-) -> tuple[int, list[Confirmed]]:
-    """How many items are confirmed miscompressions, and the first ``limit`` of them in item
-    order (``item_id``: just that one); found from light rows (verdicts and labels), not
-    whole annotations."""
-    decisions = {
-        d.item_id: d
-        for d in session.scalars(select(Adjudication).where(Adjudication.study_id == study.id))
-    }
+def rater_confirmed(
+    session: Session, study: Study, *, item_id: int | None = None
+) -> dict[int, tuple[list[str], str]]:
+    """Items most of whose counted ratings say miscompression: item -> (labels named by at
+    least half of those raters, "k of n raters"). From light rows; the workers keep it in the
+    study's report."""
     query = (
         select(Annotation.item_id, Annotation.verdict, Annotation.categories, Annotation.modifiers)
         .join(StudyItem, StudyItem.id == Annotation.item_id)
@@ -58,25 +54,37 @@ def confirmed(
     ratings: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
     for row in session.execute(query):
         ratings[row.item_id].append((row.verdict, row.categories + row.modifiers))
-    found: dict[int, tuple[list[str], str]] = {}
-    for candidate in set(ratings) | set(decisions):
-        if item_id is not None and candidate != item_id:
-            continue
-        decision = decisions.get(candidate)
-        if decision is not None:
-            if decision.verdict == "miscompression":
-                labels = decision.categories + decision.modifiers
-                found[candidate] = ([x.upper() for x in labels], "adjudicated")
-            continue
-        given = ratings.get(candidate, [])
+    found = {}
+    for candidate, given in ratings.items():
         saying = [labels for verdict, labels in given if verdict == "miscompression"]
-        if given and len(saying) * 2 > len(given):
+        if len(saying) * 2 > len(given):
             named = Counter(x for labels in saying for x in labels)
-            labels = sorted(x for x, n in named.items() if n * 2 >= len(saying))
-            found[candidate] = (
-                [x.upper() for x in labels],
-                f"{len(saying)} of {len(given)} raters",
-            )
+            labels = sorted(x.upper() for x, n in named.items() if n * 2 >= len(saying))
+            found[candidate] = (labels, f"{len(saying)} of {len(given)} raters")
+    return found
+
+
+def confirmed(
+    session: Session,
+    study: Study,
+    *,
+    limit: int | None = None,
+    item_id: int | None = None,
+    by_raters: dict[int, tuple[list[str], str]] | None = None,
+) -> tuple[int, list[Confirmed]]:
+    """How many items are confirmed miscompressions, and the first ``limit`` of them in item
+    order (``item_id``: just that one). A researcher's decision overrides the raters.
+    ``by_raters``: ``rater_confirmed`` of the current labels, when the report has it."""
+    if by_raters is None:
+        by_raters = rater_confirmed(session, study, item_id=item_id)
+    found = dict(by_raters)
+    for decision in session.scalars(select(Adjudication).where(Adjudication.study_id == study.id)):
+        found.pop(decision.item_id, None)
+        if decision.verdict == "miscompression":
+            labels = decision.categories + decision.modifiers
+            found[decision.item_id] = ([x.upper() for x in labels], "adjudicated")
+    if item_id is not None:
+        found = {item_id: found[item_id]} if item_id in found else {}
     positions = dict(
         session.execute(
             select(StudyItem.id, StudyItem.position).where(StudyItem.study_id == study.id)

@@ -28,7 +28,7 @@ from app.domain import agreement, crops, prevalence
 from app.domain.agreement import Level, Rating
 from app.domain.prevalence import ItemOutcome
 from app.jobs import enqueue_after_commit
-from app.studies import service
+from app.studies import adjudication, gallery, service
 from app.studies.models import Annotation, Study, StudyItem, StudyResult, TaxonomyVersion
 from app.users.models import User
 
@@ -329,6 +329,32 @@ def request_report(session: Session, study: Study) -> StudyResult:
     return row
 
 
+def current_report(session: Session, study: Study) -> dict[str, Any] | None:
+    """The study's report if it was computed from the labels as they are now."""
+    row = session.scalar(select(StudyResult).where(StudyResult.study_id == study.id))
+    if row is None or row.status == "failed" or not row.report:
+        return None
+    return row.report if row.fingerprint == labels_fingerprint(session, study) else None
+
+
+def cached_flags(session: Session, study: Study) -> dict[int, tuple[float, bool]] | None:
+    """The disagreements the workers found (``adjudication.flag_items``), if the report is
+    of the current labels."""
+    report = current_report(session, study)
+    if not report or "flagged" not in report:
+        return None
+    return {i: (agreement, differ) for i, agreement, differ in report["flagged"]}
+
+
+def cached_confirmed(session: Session, study: Study) -> dict[int, tuple[list[str], str]] | None:
+    """The items the raters confirmed (``gallery.rater_confirmed``), if the report is of the
+    current labels."""
+    report = current_report(session, study)
+    if not report or "confirmed_by_raters" not in report:
+        return None
+    return {i: (labels, by) for i, labels, by in report["confirmed_by_raters"]}
+
+
 def compute_report(
     factory: sessionmaker[Session],
     study_id: int,
@@ -389,6 +415,13 @@ def compute_report(
             "raters": raters,
             "confusion": category_confusion(session, study),
             "regions": region_report(session, study),
+            # For the adjudication queue and the gallery, so that their pages need not read
+            # every annotation while the labels stay as they are.
+            "flagged": [[i, a, d] for i, (a, d) in adjudication.flag_items(session, study).items()],
+            "confirmed_by_raters": [
+                [i, labels, by]
+                for i, (labels, by) in gallery.rater_confirmed(session, study).items()
+            ],
         }
         row.fingerprint, row.status = fingerprint, "done"
         row.computed_at = utcnow()

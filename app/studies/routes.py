@@ -253,7 +253,9 @@ def studies_adjudication(
 ) -> Response:
     """The items the raters disagree on, the least agreed first, decided ones last."""
     study = service.get_study(session, study_id)
-    queue = adjudication.disagreements(session, study, threshold=threshold)
+    queue = adjudication.disagreements(
+        session, study, threshold=threshold, flagged=results.cached_flags(session, study)
+    )
     return render(
         request,
         "studies/adjudication.html",
@@ -271,7 +273,9 @@ def studies_adjudicate_item(
     error: str | None = None,
 ) -> Response:
     study = service.get_study(session, study_id)
-    found = adjudication.disagreements(session, study, threshold=1.0, item_id=item_id).entries
+    found = adjudication.disagreements(
+        session, study, item_id=item_id, flagged=results.cached_flags(session, study)
+    ).entries
     entry = found[0] if found else None
     if entry is None:
         raise NotFound(f"item {item_id} has no disagreement to adjudicate in {study.name!r}")
@@ -325,7 +329,9 @@ def studies_gallery(
 ) -> Response:
     """The confirmed miscompressions as figure panels for papers (PNG and PDF)."""
     study = service.get_study(session, study_id)
-    total, entries = gallery.confirmed(session, study, limit=GALLERY_PAGE)
+    total, entries = gallery.confirmed(
+        session, study, limit=GALLERY_PAGE, by_raters=results.cached_confirmed(session, study)
+    )
     return render(
         request,
         "studies/gallery.html",

@@ -12,8 +12,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditLog
+from app.db import make_sessionmaker
 from app.domain.roles import Role
-from app.studies.models import Adjudication, Annotation, StudyItem
+from app.studies import results
+from app.studies.models import Adjudication, Annotation, Study, StudyItem
 from tests.conftest import login
 from tests.factories import make_user
 from tests.studies.helpers import annotators, blind_study, finished_run, label_items
@@ -187,3 +189,20 @@ def test_the_gallery_shows_confirmed_miscompressions_as_captioned_panels(
     assert f"JPEG quality {result.jpeg_quality}" in svg
     missing = committed_client.get(f"/studies/{study_id}/gallery/{items[2].id}.png")
     assert missing.status_code == 404
+
+    # With the workers' report of these labels, the pages read it instead of every
+    # annotation, and show the same.
+    queue_before = committed_client.get(f"/api/studies/{study_id}/adjudication").json()
+    with Session(committed_db) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        results.request_report(session, study)
+        session.commit()
+    assert results.compute_report(make_sessionmaker(committed_db), study_id, replicates=0) == "done"
+    with Session(committed_db) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        assert results.current_report(session, study) is not None
+    cached = committed_client.get(f"/studies/{study_id}/gallery")
+    assert re.findall(r'src="/studies/\d+/gallery/(\d+)\.png"', cached.text) == panels
+    assert committed_client.get(f"/api/studies/{study_id}/adjudication").json() == queue_before
