@@ -150,9 +150,10 @@ def main() -> None:
         )
         print(
             f"  {items:7d} items ({items * args.per_item} annotations, built in {built:5.1f} s):"
-            f" adjudication queue {queue_s:5.2f} s ({queue.total} items),"
-            f" gallery list {gallery_s:5.2f} s ({confirmed} confirmed),"
-            f" report on a worker {compute_s:5.2f} s, results page {page_s * 1000:6.1f} ms,"
+            f" adjudication queue from the annotations {queue_s:5.2f} s ({queue.total} items),"
+            f" gallery list from the annotations {gallery_s:5.2f} s ({confirmed} confirmed),"
+            f" report on a worker {compute_s:5.2f} s; then, from the report: results page"
+            f" {page_s * 1000:6.1f} ms,"
             f" adjudication page {adjudication_page_s:5.2f} s, gallery page {gallery_page_s:5.2f} s"
         )
     base, large = figures[args.baseline_items], figures[args.items]
