@@ -177,24 +177,32 @@ every category that applies; add SYMBOL when the object is a symbol (digits, let
 Press `?` for the definitions."""
 
 
+def _demo_neural_run(session: Session) -> Any:
+    """The latest codec run of the demo's neural codec, or None."""
+    from sqlalchemy import select
+
+    from app.codec_runs.models import CodecRun
+
+    return session.scalar(
+        select(CodecRun)
+        .where(CodecRun.codec == DEMO_NEURAL_CODEC)
+        .order_by(CodecRun.id.desc())
+        .limit(1)
+    )
+
+
 def ensure_demo_study(session: Session) -> str | None:
     """A blind study with three raters per item over the demo's neural run, once. The workers
     propose its crops as soon as the run has finished."""
     from sqlalchemy import select
 
-    from app.codec_runs.models import CodecRun
     from app.studies import service as study_service
     from app.studies.models import Study
     from app.studies.schemas import StudyCreate
 
     if session.scalar(select(Study.id).where(Study.name == DEMO_STUDY)) is not None:
         return None
-    run = session.scalar(
-        select(CodecRun)
-        .where(CodecRun.codec == DEMO_NEURAL_CODEC)
-        .order_by(CodecRun.id.desc())
-        .limit(1)
-    )
+    run = _demo_neural_run(session)
     if run is None:
         return "demo study skipped: there is no neural demo run"
     study = study_service.create_study(
@@ -229,7 +237,6 @@ def ensure_demo_simulated_study(session: Session) -> str | None:
     only, and marked as such), so that agreement and prevalence can be read at once."""
     from sqlalchemy import select
 
-    from app.codec_runs.models import CodecRun
     from app.jobs import enqueue_after_commit
     from app.studies import service as study_service
     from app.studies.models import Study
@@ -237,12 +244,7 @@ def ensure_demo_simulated_study(session: Session) -> str | None:
 
     if session.scalar(select(Study.id).where(Study.name == DEMO_SIMULATED_STUDY)) is not None:
         return None
-    run = session.scalar(
-        select(CodecRun)
-        .where(CodecRun.codec == DEMO_NEURAL_CODEC)
-        .order_by(CodecRun.id.desc())
-        .limit(1)
-    )
+    run = _demo_neural_run(session)
     if run is None:
         return None
     for username in SIMULATED_RATERS:

@@ -14,15 +14,15 @@ from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
 
 WAIT_FOR_RUNS_S = 3
+_RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 5, "max_retries": 3}
+"""A lost database connection is retried, as the codec-run tasks are."""
 
 
 @celery_app.task(
     bind=True,
     acks_late=True,
     name=PROPOSE_TASK,
-    autoretry_for=(OperationalError,),
-    retry_backoff=5,
-    max_retries=3,
+    **_RETRY,
 )  # type: ignore[untyped-decorator]
 def propose_study(self: Task, study_id: int) -> str:
     settings = get_settings()
@@ -39,9 +39,7 @@ def propose_study(self: Task, study_id: int) -> str:
     bind=True,
     acks_late=True,
     name=results.RESULTS_TASK,
-    autoretry_for=(OperationalError,),
-    retry_backoff=5,
-    max_retries=3,
+    **_RETRY,
 )  # type: ignore[untyped-decorator]
 def compute_results(self: Task, study_id: int) -> str:
     return results.compute_report(worker_sessionmaker(), study_id)
@@ -51,9 +49,7 @@ def compute_results(self: Task, study_id: int) -> str:
     bind=True,
     acks_late=True,
     name=demo.SIMULATE_TASK,
-    autoretry_for=(OperationalError,),
-    retry_backoff=5,
-    max_retries=3,
+    **_RETRY,
 )  # type: ignore[untyped-decorator]
 def simulate_demo_labels(self: Task, study_id: int) -> str:
     """The demo only: simulated raters label the simulated study once it is open."""
