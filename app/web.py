@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 from fastapi.responses import FileResponse, Response
@@ -10,6 +10,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.auth.dependencies import csrf_token_for
 from app.config import PROJECT_ROOT, get_settings
+from app.domain.figures import FORMATS, FigureFormat
 from app.errors import NotFound
 from app.storage import LocalMediaStorage
 
@@ -57,3 +58,21 @@ def hx_redirect(request: Request, url: str) -> Response:
     if request.headers.get("HX-Request") == "true":
         return Response(status_code=204, headers={"HX-Redirect": url})
     return Response(status_code=303, headers={"Location": url})
+
+
+def figure_format(fmt: str) -> FigureFormat:
+    """The format a figure route was asked for; NotFound for one it cannot render."""
+    if fmt not in FORMATS:
+        raise NotFound(f"no {fmt!r} format; choose from {', '.join(FORMATS)}")
+    return cast(FigureFormat, fmt)
+
+
+def figure_response(body: bytes, fmt: FigureFormat, filename: str) -> Response:
+    """A rendered figure, shown in the browser and saved under ``filename`` (quotes dropped:
+    names come from users)."""
+    safe = filename.replace('"', "")
+    return Response(
+        body,
+        media_type=FORMATS[fmt],
+        headers={"Content-Disposition": f'inline; filename="{safe}"'},
+    )

@@ -22,7 +22,7 @@ from app.db import SessionDep
 from app.domain import rd
 from app.domain.codecs import registry
 from app.errors import InvalidInput, NotFound, UserError
-from app.web import hx_redirect, media_file, render
+from app.web import figure_format, figure_response, hx_redirect, media_file, render
 
 router = APIRouter(tags=["codec runs"])
 RESULT_FILES = {"reconstruction": "recon_key", "jpeg": "jpeg_key"}
@@ -210,16 +210,10 @@ def dataset_rd_plot(
     dataset_id: int, fmt: str, user: DatasetReader, session: SessionDep
 ) -> Response:
     """The dataset's rate-distortion plot (bpp vs PSNR and MS-SSIM, one curve per codec)."""
-    if fmt not in rd.FORMATS:
-        raise NotFound(f"no {fmt!r} format; choose from {', '.join(rd.FORMATS)}")
+    chosen = figure_format(fmt)
     dataset = dataset_service.get_dataset(session, dataset_id)
     curves = rd.curves(service.rd_points(session, dataset_id))
     if not curves:
         raise NotFound(f"dataset {dataset.name!r} has no finished codec results yet")
-    body = rd.render(curves, title=f"Rate-distortion on {dataset.name}", fmt=fmt)  # type: ignore[arg-type]
-    filename = f"rd-{dataset.name}.{fmt}".replace('"', "")
-    return Response(
-        body,
-        media_type=rd.FORMATS[fmt],
-        headers={"Content-Disposition": f'inline; filename="{filename}"'},
-    )
+    body = rd.render(curves, title=f"Rate-distortion on {dataset.name}", fmt=chosen)
+    return figure_response(body, chosen, f"rd-{dataset.name}.{fmt}")

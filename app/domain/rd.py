@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from statistics import mean
 from typing import Any
 
-from app.domain.figures import FORMATS, FigureFormat, new_figure, save
+from app.domain.figures import FigureFormat, new_figure, save
 
 LADDER_KEYS = frozenset({"quality", "qp"})
-__all__ = ["FORMATS", "Curve", "RunPoints", "curve_label", "curves", "render"]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from app.storage import LocalMediaStorage
 from app.studies import adjudication, gallery, panes, results, service
 from app.studies.models import StudyItem, TaxonomyVersion
 from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, AdjudicationCreate, StudyCreate
-from app.web import hx_redirect, render
+from app.web import figure_format, figure_response, hx_redirect, render
 
 router = APIRouter(tags=["studies"])
 PANES = ("original", "reconstruction", "jpeg", "difference")
@@ -217,10 +217,9 @@ def studies_prevalence_plot(
     outcome: str = "miscompression",
 ) -> Response:
     """Prevalence against bpp, one line per codec, from the last computed report."""
-    from app.domain import figures, prevalence
+    from app.domain import prevalence
 
-    if fmt not in figures.FORMATS:
-        raise NotFound(f"no {fmt!r} format; choose from {', '.join(figures.FORMATS)}")
+    chosen = figure_format(fmt)
     study = service.get_study(session, study_id)
     report = results.request_report(session, study).report
     if outcome not in report.get("outcomes", ["miscompression"]):
@@ -230,13 +229,9 @@ def studies_prevalence_plot(
         rows,
         outcome,
         title=f"{study.name}: random crops",
-        fmt=fmt,  # type: ignore[arg-type]
+        fmt=chosen,
     )
-    return Response(
-        body,
-        media_type=figures.FORMATS[fmt],
-        headers={"Content-Disposition": f'inline; filename="{study.name}-prevalence.{fmt}"'},
-    )
+    return figure_response(body, chosen, f"{study.name}-prevalence.{fmt}")
 
 
 ADJUDICATION_PANES = {"original": "original", "reconstruction": "reconstruction", "jpeg": "jpeg"}
@@ -343,23 +338,15 @@ def studies_gallery(
 def studies_gallery_panel(
     study_id: int, item_id: int, fmt: str, user: StudyManager, session: SessionDep
 ) -> Response:
-    from app.domain import figures
-
-    if fmt not in figures.FORMATS:
-        raise NotFound(f"no {fmt!r} format; choose from {', '.join(figures.FORMATS)}")
+    chosen = figure_format(fmt)
     study = service.get_study(session, study_id)
     found = gallery.confirmed(session, study, item_id=item_id)[1]
     entry = found[0] if found else None
     if entry is None:
         raise NotFound(f"item {item_id} is not a confirmed miscompression of {study.name!r}")
     storage = LocalMediaStorage(get_settings().media_root)
-    body = gallery.panel(session, storage, study, entry, fmt)  # type: ignore[arg-type]
-    name = f"{study.name}-item-{entry.item.position}.{fmt}"
-    return Response(
-        body,
-        media_type=figures.FORMATS[fmt],
-        headers={"Content-Disposition": f'inline; filename="{name}"'},
-    )
+    body = gallery.panel(session, storage, study, entry, chosen)
+    return figure_response(body, chosen, f"{study.name}-item-{entry.item.position}.{fmt}")
 
 
 @router.get("/studies/{study_id}/results/agreement.{fmt}", name="studies_agreement_plot")
@@ -369,8 +356,7 @@ def studies_agreement_plot(
     """Agreement per question (alpha, Fleiss' kappa, AC1) with their intervals."""
     from app.domain import figures
 
-    if fmt not in figures.FORMATS:
-        raise NotFound(f"no {fmt!r} format; choose from {', '.join(figures.FORMATS)}")
+    chosen = figure_format(fmt)
     study = service.get_study(session, study_id)
     questions = results.request_report(session, study).report.get("questions", [])
     shown = ("krippendorff_alpha", "fleiss_kappa", "gwet_ac1")
@@ -385,10 +371,6 @@ def studies_agreement_plot(
         },
         ylabel="agreement",
         title=f"{study.name}: agreement per question",
-        fmt=fmt,  # type: ignore[arg-type]
+        fmt=chosen,
     )
-    return Response(
-        body,
-        media_type=figures.FORMATS[fmt],
-        headers={"Content-Disposition": f'inline; filename="{study.name}-agreement.{fmt}"'},
-    )
+    return figure_response(body, chosen, f"{study.name}-agreement.{fmt}")
