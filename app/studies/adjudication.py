@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,15 +57,22 @@ class Queue:
     """The first ``limit`` of them, the least agreed first, decided ones last."""
 
 
-def flag_items(session: Session, study: Study) -> dict[int, tuple[float, bool]]:
+def flag_items(
+    session: Session, study: Study, rows: list[Any] | None = None
+) -> dict[int, tuple[float, bool]]:
     """Every item with any disagreement: item -> (verdict agreement, categories differ).
-    Found from light rows (verdicts and categories); the workers keep it in the study's
-    report, so that the queue need not read every annotation while the labels stay put."""
-    light = session.execute(
-        select(Annotation.item_id, Annotation.verdict, Annotation.categories)
-        .join(StudyItem, StudyItem.id == Annotation.item_id)
-        .where(*_counted(study))
-    ).all()
+    Found from light rows (verdicts and categories; ``rows``: already read counted ratings);
+    the workers keep it in the study's report, so that the queue need not read every
+    annotation while the labels stay put."""
+    light: Sequence[Any] = (
+        rows
+        if rows is not None
+        else session.execute(
+            select(Annotation.item_id, Annotation.verdict, Annotation.categories)
+            .join(StudyItem, StudyItem.id == Annotation.item_id)
+            .where(*_counted(study))
+        ).all()
+    )
     by_item: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
     for row in light:
         by_item[row.item_id].append((row.verdict, row.categories))

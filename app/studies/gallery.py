@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -35,11 +36,15 @@ class Confirmed:
 
 
 def rater_confirmed(
-    session: Session, study: Study, *, item_id: int | None = None
+    session: Session,
+    study: Study,
+    *,
+    item_id: int | None = None,
+    rows: list[Any] | None = None,
 ) -> dict[int, tuple[list[str], str]]:
     """Items most of whose counted ratings say miscompression: item -> (labels named by at
-    least half of those raters, "k of n raters"). From light rows; the workers keep it in the
-    study's report."""
+    least half of those raters, "k of n raters"). From light rows (``rows``: already read
+    counted ratings); the workers keep it in the study's report."""
     query = (
         select(Annotation.item_id, Annotation.verdict, Annotation.categories, Annotation.modifiers)
         .join(StudyItem, StudyItem.id == Annotation.item_id)
@@ -52,7 +57,7 @@ def rater_confirmed(
     if item_id is not None:
         query = query.where(Annotation.item_id == item_id)
     ratings: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
-    for row in session.execute(query):
+    for row in session.execute(query) if rows is None else rows:
         ratings[row.item_id].append((row.verdict, row.categories + row.modifiers))
     found = {}
     for candidate, given in ratings.items():

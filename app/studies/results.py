@@ -44,8 +44,8 @@ class Question:
 
 
 def _counted_rows(session: Session, study: Study) -> list[Any]:
-    """(item, rater, verdict, categories, modifiers, confidence) of every counted rating of a
-    crop item."""
+    """(item, rater, verdict, categories, modifiers, confidence, boxes) of every counted
+    rating of a crop item: read once per report and handed to each part of it."""
     return list(
         session.execute(
             select(
@@ -55,6 +55,7 @@ def _counted_rows(session: Session, study: Study) -> list[Any]:
                 Annotation.categories,
                 Annotation.modifiers,
                 Annotation.confidence,
+                Annotation.boxes,
             )
             .join(StudyItem, StudyItem.id == Annotation.item_id)
             .where(
@@ -67,10 +68,10 @@ def _counted_rows(session: Session, study: Study) -> list[Any]:
     )
 
 
-def questions(session: Session, study: Study) -> list[Question]:
+def questions(session: Session, study: Study, rows: list[Any] | None = None) -> list[Question]:
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert taxonomy is not None
-    rows = _counted_rows(session, study)
+    rows = _counted_rows(session, study) if rows is None else rows
     verdicts = [v["key"] for v in taxonomy.verdicts]
     result = [
         Question(
@@ -171,7 +172,9 @@ def rater_agreement(
     return rows
 
 
-def category_confusion(session: Session, study: Study) -> dict[str, Any]:
+def category_confusion(
+    session: Session, study: Study, rows: list[Any] | None = None
+) -> dict[str, Any]:
     """How raters of the same item name its categories: for every pair of ratings of an
     item by two raters, a weight of one spread over their categories' combinations ("none"
     for a rating without any), counted both ways, so the matrix is symmetric."""
@@ -181,7 +184,7 @@ def category_confusion(session: Session, study: Study) -> dict[str, Any]:
     index = {label: i for i, label in enumerate(labels)}
     counts = [[0.0] * len(labels) for _ in labels]
     by_item: dict[int, list[list[str]]] = defaultdict(list)
-    for row in _counted_rows(session, study):
+    for row in _counted_rows(session, study) if rows is None else rows:
         by_item[row.item_id].append([c for c in row.categories if c in index] or ["none"])
     for ratings in by_item.values():
         for first, second in itertools.permutations(ratings, 2):
@@ -192,7 +195,9 @@ def category_confusion(session: Session, study: Study) -> dict[str, Any]:
     return {"labels": labels, "counts": [[round(v, 3) for v in row] for row in counts]}
 
 
-def prevalence_items(session: Session, study: Study) -> tuple[list[ItemOutcome], list[str]]:
+def prevalence_items(
+    session: Session, study: Study, rows: list[Any] | None = None
+) -> tuple[list[ItemOutcome], list[str]]:
     """Every rated crop item with its codec, bpp bucket, sampling method and the share of
     its counted ratings per outcome; and the outcomes (a miscompression at all, then each
     category and modifier of the taxonomy)."""
@@ -206,16 +211,16 @@ def prevalence_items(session: Session, study: Study) -> tuple[list[ItemOutcome],
         for c in taxonomy.categories
     ]
     ratings: dict[int, list[Any]] = defaultdict(list)
-    for row in _counted_rows(session, study):
+    for row in _counted_rows(session, study) if rows is None else rows:
         ratings[row.item_id].append(row)
-    rows = session.execute(
+    rated_items = session.execute(
         select(StudyItem, CodecResult.bpp, CodecRun.codec, CodecRun.params)
         .join(CodecResult, CodecResult.id == StudyItem.result_id)
         .join(CodecRun, CodecRun.id == CodecResult.run_id)
         .where(StudyItem.study_id == study.id, StudyItem.kind == "crop")
     ).all()
     items = []
-    for item, bpp, codec, params in rows:
+    for item, bpp, codec, params in rated_items:
         given = ratings.get(item.id)
         if not given:
             continue
@@ -240,19 +245,11 @@ def prevalence_items(session: Session, study: Study) -> tuple[list[ItemOutcome],
     return items, outcomes
 
 
-def region_report(session: Session, study: Study) -> dict[str, Any]:
+def region_report(session: Session, study: Study, rows: list[Any] | None = None) -> dict[str, Any]:
     """How far raters' boxes on the same items coincide (boxes matched by IoU across
     raters, whichever pane they were drawn on: panes share coordinates)."""
     items: dict[Hashable, dict[Hashable, list[agreement.Rectangle]]] = defaultdict(dict)
-    for row in session.execute(
-        select(Annotation.item_id, Annotation.user_id, Annotation.boxes)
-        .join(StudyItem, StudyItem.id == Annotation.item_id)
-        .where(
-            Annotation.study_id == study.id,
-            Annotation.late.is_(False),
-            StudyItem.kind == "crop",
-        )
-    ):
+    for row in _counted_rows(session, study) if rows is None else rows:
         items[row.item_id][row.user_id] = [(b["x"], b["y"], b["w"], b["h"]) for b in row.boxes]
     report = agreement.region_agreement(dict(items), threshold=study.region_iou)
 
@@ -373,7 +370,8 @@ def compute_report(
         if row.status == "done" and row.fingerprint == labels_fingerprint(session, study):
             return "done"  # a duplicated task
         fingerprint = labels_fingerprint(session, study)
-        asked = questions(session, study)
+        rows = _counted_rows(session, study)
+        asked = questions(session, study, rows)
         row.status, row.done, row.total, row.wanted = "running", 0, len(asked), fingerprint
         session.commit()
         report: list[dict[str, Any]] = []
@@ -391,7 +389,7 @@ def compute_report(
                 report.append({"key": question.key, "label": question.label, **outcome.as_json()})
                 row.done += 1
                 session.commit()
-            items, outcomes = prevalence_items(session, study)
+            items, outcomes = prevalence_items(session, study, rows)
             estimates = prevalence.estimate(items, outcomes, replicates=replicates, seed=study.seed)
         except ValueError as exc:
             row.status, row.error = "failed", str(exc)
@@ -413,14 +411,16 @@ def compute_report(
             "outcomes": outcomes,
             "prevalence": [e.as_json() for e in estimates],
             "raters": raters,
-            "confusion": category_confusion(session, study),
-            "regions": region_report(session, study),
+            "confusion": category_confusion(session, study, rows),
+            "regions": region_report(session, study, rows),
             # For the adjudication queue and the gallery, so that their pages need not read
             # every annotation while the labels stay as they are.
-            "flagged": [[i, a, d] for i, (a, d) in adjudication.flag_items(session, study).items()],
+            "flagged": [
+                [i, a, d] for i, (a, d) in adjudication.flag_items(session, study, rows).items()
+            ],
             "confirmed_by_raters": [
                 [i, labels, by]
-                for i, (labels, by) in gallery.rater_confirmed(session, study).items()
+                for i, (labels, by) in gallery.rater_confirmed(session, study, rows=rows).items()
             ],
         }
         row.fingerprint, row.status = fingerprint, "done"
