@@ -30,7 +30,7 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.config import Settings
 from app.datasets.models import Image
 from app.db import utcnow
-from app.domain import heatmaps, metrics
+from app.domain import heatmaps, metrics, png
 from app.domain.codecs import registry
 from app.domain.codecs.base import RGB8, CodecError, CodecOutput, CodecUnavailable, check_output
 from app.domain.codecs.classical import JpegCodec
@@ -198,9 +198,9 @@ def encode_result(
 def _store_reconstruction(
     storage: MediaStorage, result: CodecResult, output: CodecOutput, identity: dict[str, Any]
 ) -> None:
-    png = heatmaps.png_bytes(output.reconstruction)
-    key = artefact_key("recon", png, ".png")
-    storage.put(key, png)
+    encoded = heatmaps.png_bytes(output.reconstruction)
+    key = artefact_key("recon", encoded, ".png")
+    storage.put(key, encoded)
     result.recon_key = key
     result.bits = output.bits
     result.bpp = output.bpp()
@@ -234,42 +234,66 @@ def postprocess_result(
         image = session.get(Image, result.image_id)
         if run is None or image is None or result.recon_key is None:
             raise LookupError(f"result {result_id}: run, image or reconstruction is missing")
-        original = load_rgb(storage, image.storage_key)
-        recon = load_rgb(storage, result.recon_key)
-        learned = perceptual_metrics(str(settings.weights_dir))
-        # NumPy, SciPy, Pillow and zlib release the GIL, so the step's parts run on threads:
-        # the matched JPEG (made, stored, measured) on one, the difference image on another,
-        # while this one prepares what both measurements share (the original's Lab and SSIM
-        # moments), measures the reconstruction and draws the maps that needed that.
-        reference: Future[metrics.Reference] = Future()
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        try:
+            _measure(storage, settings, run, image, result)
+        except metrics.ImageTooSmall as exc:
+            _fail(result, str(exc))
+        else:
+            result.status = "done"
+            result.finished_at = utcnow()
+        session.commit()
+        _finish_run_if_complete(session, result.run_id)
+        return result.status
+
+
+def _measure(
+    storage: MediaStorage, settings: Settings, run: CodecRun, image: Image, result: CodecResult
+) -> None:
+    """The result's metrics and maps, and its matched JPEG, stored and set on ``result``."""
+    assert result.recon_key is not None
+    learned = perceptual_metrics(str(settings.weights_dir))
+    reference: Future[metrics.Reference] = Future()
+    # NumPy, Pillow and zlib release the GIL, so the step's parts run on threads, keeping
+    # both cores of a small worker busy: the matched JPEG (made, stored, then measured once
+    # the original's reference is ready), the difference image, and the CIEDE2000 map with
+    # its heat map, beside this thread, which prepares the reference (the original's Lab,
+    # then its SSIM moments) and does the SSIM side.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        loading = pool.submit(load_rgb, storage, result.recon_key)
+        try:
+            original = load_rgb(storage, image.storage_key)
+            lab = metrics.lab_of(original)
             jpeg = None
             if run.match_jpeg and result.bpp:
                 jpeg = pool.submit(
-                    _jpeg_reference, storage, run, result.bpp, original, reference, learned
+                    _jpeg_reference, storage, run, result.bpp, original, lab, reference, learned
                 )
+            recon = loading.result()
             difference = (
                 pool.submit(_difference_map, storage, original, recon)
                 if "difference" in run.maps
                 else None
             )
-            try:
-                reference.set_result(metrics.reference_of(original))
-            except BaseException as exc:
-                reference.set_exception(exc)  # the JPEG thread must not wait for ever
-                raise
-            analysis = metrics.analyse(original, recon, reference=reference.result())
-            result.maps = _maps(storage, run.maps, analysis)
-            if difference is not None:
-                result.maps.update(difference.result())
-            result.metrics = {**analysis.metrics.as_json(), **learned.measure(original, recon)}
-            if jpeg is not None:
-                _apply_jpeg_reference(result, jpeg.result())
-        result.status = "done"
-        result.finished_at = utcnow()
-        session.commit()
-        _finish_run_if_complete(session, result.run_id)
-        return result.status
+            colour = pool.submit(_colour_difference, storage, run.maps, original, recon, lab)
+            reference.set_result(metrics.reference_of(original, lab=lab))
+        except BaseException as exc:
+            reference.set_exception(exc)  # the JPEG thread must not wait for ever
+            raise
+        ms_ssim, ssim_values = metrics.structural_similarity(
+            original, recon, reference=reference.result()
+        )
+        maps = _ssim_map(storage, ssim_values) if "ssim" in run.maps else {}
+        ciede2000_values, colour_maps = colour.result()
+        maps.update(colour_maps)
+        if difference is not None:
+            maps.update(difference.result())
+        result.maps = maps
+        result.metrics = {
+            **metrics.summarise(original, recon, ms_ssim, ciede2000_values).as_json(),
+            **learned.measure(original, recon),
+        }
+        if jpeg is not None:
+            _apply_jpeg_reference(result, jpeg.result())
 
 
 @cache
@@ -281,9 +305,13 @@ def perceptual_metrics(weights_dir: str) -> PerceptualMetrics:
 
 def _difference_map(storage: MediaStorage, original: RGB8, recon: RGB8) -> dict[str, str]:
     """The amplified difference image, stored, with its gain."""
-    png = heatmaps.png_bytes(metrics.amplified_difference(original, recon), compress_level=1)
-    key = artefact_key("maps/difference", png, ".png")
-    storage.put(key, png)
+    encoded = heatmaps.png_bytes(
+        metrics.amplified_difference(original, recon),
+        compress_level=1,
+        row_filter=png.RowFilter.NONE,
+    )
+    key = artefact_key("maps/difference", encoded, ".png")
+    storage.put(key, encoded)
     return {"difference": key, "difference_gain": str(metrics.DIFFERENCE_GAIN)}
 
 
@@ -293,30 +321,28 @@ def warm_up() -> None:
     heatmaps.warm_up()
 
 
-def _maps(storage: MediaStorage, wanted: list[str], analysis: metrics.Analysis) -> dict[str, str]:
-    """The SSIM and CIEDE2000 heat maps and their raw values, stored."""
-    keys: dict[str, str] = {}
-    if "ssim" in wanted:
-        keys.update(
-            _store_heatmap(
-                storage,
-                "ssim",
-                analysis.ssim_map,
-                shown=1.0 - analysis.ssim_map,
-                value_range=heatmaps.SSIM_LOSS_RANGE,
-            )
-        )
-    if "ciede2000" in wanted:
-        keys.update(
-            _store_heatmap(
-                storage,
-                "ciede2000",
-                analysis.ciede2000_map,
-                shown=analysis.ciede2000_map,
-                value_range=heatmaps.CIEDE2000_RANGE,
-            )
-        )
-    return keys
+def _ssim_map(storage: MediaStorage, ssim_values: NDArray[np.float32]) -> dict[str, str]:
+    """The SSIM heat map (of 1 - SSIM) and its raw values, stored."""
+    return _store_heatmap(
+        storage, "ssim", ssim_values, shown=1.0 - ssim_values, value_range=heatmaps.SSIM_LOSS_RANGE
+    )
+
+
+def _colour_difference(
+    storage: MediaStorage,
+    wanted: list[str],
+    original: RGB8,
+    recon: RGB8,
+    original_lab: NDArray[np.float32],
+) -> tuple[NDArray[np.float32], dict[str, str]]:
+    """The CIEDE2000 map and, when the run wants it, its heat map and raw values, stored."""
+    values = metrics.ciede2000_map(original, recon, original_lab=original_lab)
+    if "ciede2000" not in wanted:
+        return values, {}
+    keys = _store_heatmap(
+        storage, "ciede2000", values, shown=values, value_range=heatmaps.CIEDE2000_RANGE
+    )
+    return values, keys
 
 
 def _store_heatmap(
@@ -328,13 +354,13 @@ def _store_heatmap(
     value_range: tuple[float, float],
 ) -> dict[str, str]:
     """The map as a PNG heat map of ``shown`` and its raw ``values`` (float16 .npz)."""
-    png = heatmaps.heatmap_png(shown, value_range)
+    encoded = heatmaps.heatmap_png(shown, value_range)
     raw = heatmaps.npz_bytes(**{name: values.astype(np.float16)})
     keys = {
-        name: artefact_key(f"maps/{name}", png, ".png"),
+        name: artefact_key(f"maps/{name}", encoded, ".png"),
         f"{name}_raw": artefact_key(f"maps/{name}-raw", raw, ".npz"),
     }
-    storage.put(keys[name], png)
+    storage.put(keys[name], encoded)
     storage.put(keys[f"{name}_raw"], raw)
     return keys
 
@@ -351,18 +377,21 @@ def _jpeg_reference(
     run: CodecRun,
     target_bpp: float,
     original: RGB8,
+    original_lab: NDArray[np.float32],
     reference: Future[metrics.Reference],
     learned: PerceptualMetrics,
 ) -> JpegReference:
-    """The JPEG matched to ``target_bpp``, stored and measured against the original's
-    ``reference`` once it is ready (touches no database row)."""
+    """The JPEG matched to ``target_bpp``, stored and measured once the original's
+    ``reference`` is ready (touches no database row)."""
     match = match_bpp(JpegCodec(**run.jpeg_params), original, target_bpp)
     jpeg = match.output.reconstruction
-    png = heatmaps.png_bytes(jpeg)
-    key = artefact_key("recon", png, ".png")
-    storage.put(key, png)
+    encoded = heatmaps.png_bytes(jpeg)
+    key = artefact_key("recon", encoded, ".png")
+    storage.put(key, encoded)
+    ms_ssim, _ = metrics.structural_similarity(original, jpeg, reference=reference.result())
+    ciede2000_values = metrics.ciede2000_map(original, jpeg, original_lab=original_lab)
     measured = {
-        **metrics.measure(original, jpeg, reference=reference.result()).as_json(),
+        **metrics.summarise(original, jpeg, ms_ssim, ciede2000_values).as_json(),
         **learned.measure(original, jpeg),
     }
     return JpegReference(match, key, measured)

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+
+from app.domain import png
 
 # Value ranges mapped onto the colour scale; recorded with every map.
 SSIM_LOSS_RANGE = (0.0, 1.0)
@@ -54,20 +55,18 @@ def heatmap(
 def heatmap_png(values: NDArray[np.floating[Any]], value_range: tuple[float, float]) -> bytes:
     """The heat map as a palette PNG: the same pixels as ``heatmap`` once decoded, with a
     third of the data to compress (the colour scale has 256 entries)."""
-    indices = colour_indices(values, value_range)
-    image = Image.frombytes("P", (indices.shape[1], indices.shape[0]), indices.tobytes())
-    image.putpalette(_lut().tobytes())
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    return png.encode(colour_indices(values, value_range), palette=_lut(), compress_level=1)
 
 
-def png_bytes(rgb: NDArray[np.uint8], *, compress_level: int = 3) -> bytes:
-    """Lossless PNG. Level 3 for reconstructions: on photographs it writes in under half the
-    time of level 6 for files about 3 % larger; maps use level 1 (noise gains nothing)."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
+def png_bytes(
+    rgb: NDArray[np.uint8],
+    *,
+    compress_level: int = 3,
+    row_filter: png.RowFilter = png.RowFilter.UP,
+) -> bytes:
+    """Lossless PNG. Level 3 for reconstructions; difference images are noise, so they are
+    written at level 1 with no row filter (``png`` has the figures)."""
+    return png.encode(rgb, compress_level=compress_level, row_filter=row_filter)
 
 
 def npz_bytes(**arrays: NDArray[np.generic]) -> bytes:

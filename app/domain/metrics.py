@@ -9,7 +9,9 @@ Wang et al. weights), in NumPy so that it needs no torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +23,21 @@ F32 = NDArray[np.float32]
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 DIFFERENCE_GAIN = 8
 """Fixed for every codec, so that difference images compare across codecs and bitrates."""
+BLOCK_ROWS = 64
+"""Image rows per block of per-pixel arithmetic. On whole photographs every float temporary
+is megabytes and spills out of the CPU caches, so that two threads of it (a reconstruction
+and its matched JPEG are measured at once) run slower than one; blocks of 64 rows stay in
+cache. Every value is computed from the same inputs in the same order whatever the block, so
+the results do not depend on it."""
+
+
+class ImageTooSmall(ValueError):
+    """SSIM's window does not fit in the image."""
+
+
+def _row_blocks(height: int, rows: int) -> Iterator[slice]:
+    for start in range(0, height, rows):
+        yield slice(start, min(start + rows, height))
 
 
 def _check(original: RGB8, reconstruction: RGB8) -> None:
@@ -31,9 +48,22 @@ def _check(original: RGB8, reconstruction: RGB8) -> None:
 def psnr_rgb(original: RGB8, reconstruction: RGB8) -> float:
     """PSNR over all RGB samples; +inf for identical images."""
     _check(original, reconstruction)
-    diff = original.astype(np.float64) - reconstruction.astype(np.float64)
-    mse = float(np.mean(diff * diff))
+    return _psnr(_squared_error(original, reconstruction)[0], original.size)
+
+
+def _psnr(squared_error: int, samples: int) -> float:
+    mse = squared_error / samples
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def _squared_error(original: RGB8, reconstruction: RGB8) -> tuple[int, int]:
+    """The exact sum of squared sample differences, and the largest absolute difference."""
+    total, largest = 0, 0
+    for rows in _row_blocks(original.shape[0], BLOCK_ROWS):
+        diff = (original[rows].astype(np.int64) - reconstruction[rows]).ravel()
+        total += int(np.dot(diff, diff))
+        largest = max(largest, int(np.abs(diff).max(initial=0)))
+    return total, largest
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> F64:
@@ -43,30 +73,62 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> F64:
     return normalised
 
 
-def _filter_valid(x: F32, window: NDArray[np.float32]) -> F32:
+def _filter_valid(x: F32, window: F32) -> F32:
     """Separable Gaussian filtering over the last two axes, keeping only the 'valid' part
     (as pytorch-msssim's conv2d without padding)."""
-    from scipy.ndimage import correlate1d
+    return _symmetric_pass(_symmetric_pass(x, window, axis=-2), window, axis=-1)
 
+
+def _symmetric_pass(x: F32, window: F32, axis: int) -> F32:
+    """One valid pass of the symmetric ``window`` along ``axis``: mirrored shifted views are
+    added before they are weighted, half the multiplications. On cache-sized blocks this is
+    twice as fast as scipy.ndimage.correlate1d, and differs from it by float32 rounding."""
     r = window.size // 2
-    rows = correlate1d(x, window, axis=-2, mode="constant")[..., r:-r, :]
-    out: F32 = correlate1d(rows, window, axis=-1, mode="constant")[..., :, r:-r]
+    n = x.shape[axis] - 2 * r
+
+    def shifted(start: int) -> F32:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(start, start + n)
+        view: F32 = x[tuple(index)]
+        return view
+
+    out: F32 = window[r] * shifted(r)
+    for k in range(1, r + 1):
+        out += window[r + k] * (shifted(r - k) + shifted(r + k))
     return out
 
 
-def _ssim_parts(
-    x_moments: F32, y: F32, x: F32, window: NDArray[np.float32], data_range: float
-) -> tuple[F32, F32]:
+def _filtered_rows(make_planes: Callable[[slice], F32], height: int, window: F32) -> F32:
+    """The valid Gaussian filtering of the planes ``make_planes(rows)`` gives for input rows,
+    one block of output rows at a time (each block reads its window's halo)."""
+    halo = window.size - 1
+    out: F32 | None = None
+    for rows in _row_blocks(height - halo, BLOCK_ROWS):
+        block = _filter_valid(make_planes(slice(rows.start, rows.stop + halo)), window)
+        if out is None:
+            out = np.empty((*block.shape[:-2], height - halo, block.shape[-1]), np.float32)
+        out[..., rows, :] = block
+    assert out is not None, "callers check that the window fits"
+    return out
+
+
+def _ssim_parts(x_moments: F32, y: F32, x: F32, window: F32, data_range: float) -> tuple[F32, F32]:
     """SSIM and contrast-structure maps from the original's filtered moments (mean, mean
     square: shared by every reconstruction of it) and the reconstruction ``y``."""
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    # One filtering pass over the three stacked moments that involve the reconstruction.
-    mu2, yy, xy = _filter_valid(np.stack([y, y * y, x * y]), window)
-    mu1, xx = x_moments
-    mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    sigma1, sigma2, sigma12 = xx - mu1_sq, yy - mu2_sq, xy - mu12
-    cs_map: F32 = (2 * sigma12 + c2) / (sigma1 + sigma2 + c2)
-    ssim_values: F32 = ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1)) * cs_map
+    halo = window.size - 1
+    ssim_values = np.empty(x_moments.shape[1:], np.float32)
+    cs_map = np.empty(x_moments.shape[1:], np.float32)
+    for rows in _row_blocks(ssim_values.shape[-2], BLOCK_ROWS):
+        ys, xs = y[:, rows.start : rows.stop + halo], x[:, rows.start : rows.stop + halo]
+        # One filtering pass over the three stacked moments that involve the reconstruction.
+        mu2, yy, xy = _filter_valid(np.stack([ys, ys * ys, xs * ys]), window)
+        mu1, xx = x_moments[:, :, rows]
+        mu1_sq, mu2_sq, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+        sigma1, sigma2, sigma12 = xx - mu1_sq, yy - mu2_sq, xy - mu12
+        cs = (2 * sigma12 + c2) / (sigma1 + sigma2 + c2)
+        cs_map[:, rows] = cs
+        ssim_values[:, rows] = ((2 * mu12 + c1) / (mu1_sq + mu2_sq + c1)) * cs
     return ssim_values, cs_map
 
 
@@ -84,7 +146,17 @@ def _avg_pool2(x: F32) -> F32:
 
 
 def _window() -> NDArray[np.float32]:
-    return _gaussian_window().astype(np.float32)
+    window = _gaussian_window().astype(np.float32)
+    assert np.array_equal(window, window[::-1]), "the filtering relies on a symmetric window"
+    return window
+
+
+def _check_window_fits(shape: tuple[int, ...]) -> None:
+    size = _window().size
+    if min(shape[:2]) < size:
+        raise ImageTooSmall(
+            f"the image is {shape[1]} x {shape[0]} pixels; SSIM needs at least {size} x {size}"
+        )
 
 
 def _has_pyramid(shape: tuple[int, ...]) -> bool:
@@ -104,7 +176,15 @@ class Reference:
     """(pixels, stacked [mean, mean square]) per scale."""
 
 
-def reference_of(original: RGB8) -> Reference:
+def _pixels_and_squares(x: F32, rows: slice) -> F32:
+    part = x[:, rows]
+    stacked: F32 = np.stack([part, part * part])
+    return stacked
+
+
+def reference_of(original: RGB8, *, lab: F32 | None = None) -> Reference:
+    """The original's ``Reference`` (pass its ``lab_of`` when that is already computed)."""
+    _check_window_fits(original.shape)
     window = _window()
     x = np.moveaxis(original.astype(np.float32), 2, 0)  # float32, as pytorch-msssim
     scales = []
@@ -112,8 +192,8 @@ def reference_of(original: RGB8) -> Reference:
     for level in range(levels):
         if level:
             x = _avg_pool2(x)
-        scales.append((x, _filter_valid(np.stack([x, x * x]), window)))
-    return Reference(original.shape, lab_of(original), scales)
+        scales.append((x, _filtered_rows(partial(_pixels_and_squares, x), x.shape[1], window)))
+    return Reference(original.shape, lab_of(original) if lab is None else lab, scales)
 
 
 def structural_similarity(
@@ -123,7 +203,8 @@ def structural_similarity(
 
     The map is the first scale's SSIM (Wang et al.: Gaussian sigma 1.5), averaged over the
     channels; its 5-pixel border, where the window does not fit, repeats the nearest values.
-    MS-SSIM is None when the image is too small (the smaller side must exceed 160 pixels).
+    MS-SSIM is None when the image is too small (the smaller side must exceed 160 pixels);
+    below 11 x 11 pixels, where no window fits, ``ImageTooSmall`` is raised.
     """
     _check(original, reconstruction)
     reference = reference or reference_of(original)
@@ -178,6 +259,13 @@ _SRGB_LINEAR = _linear_lut()
 
 def lab_of(rgb: RGB8) -> F32:
     """CIELAB (D65, 2 degrees) of 8-bit sRGB, as scikit-image's rgb2lab, in float32."""
+    lab = np.empty(rgb.shape, np.float32)
+    for rows in _row_blocks(rgb.shape[0], BLOCK_ROWS):
+        lab[rows] = _lab_block(rgb[rows])
+    return lab
+
+
+def _lab_block(rgb: RGB8) -> F32:
     xyz = _SRGB_LINEAR[rgb] @ _SRGB_TO_XYZ.T / _D65_WHITE
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116).astype(np.float32)
     lab: F32 = np.stack(
@@ -187,29 +275,52 @@ def lab_of(rgb: RGB8) -> F32:
     return lab
 
 
+# float32 scalars: a mask times a float64 scalar would make the whole formula float64.
+_PI = np.float32(np.pi)
+_TWO_PI = np.float32(2 * np.pi)
+_FOUR_PI = np.float32(4 * np.pi)
+_25_POW_7 = np.float32(25.0**7)
+
+
+def _pow7(x: F32) -> F32:
+    """x ** 7 by multiplications (NumPy's float power is several times slower)."""
+    x2 = x * x
+    out: F32 = x2 * x2 * x2 * x
+    return out
+
+
+def _hue_angle(b: F32, a: F32) -> F32:
+    """atan2(b, a) in [0, 2 pi): an addition where it is negative (np.mod is much slower)."""
+    hue: F32 = np.arctan2(b, a)
+    hue += (hue < 0) * _TWO_PI
+    return hue
+
+
 def ciede2000(lab1: F32, lab2: F32) -> F32:
-    """CIEDE2000 colour difference per pixel (Sharma, Wu and Dalal 2005), vectorised."""
+    """CIEDE2000 colour difference per pixel (Sharma, Wu and Dalal 2005), vectorised.
+
+    Conditional branches are masks times constants, not ``np.where``, and powers are
+    multiplications: on a block of pixels that halves the cost of the formula."""
     l1, a1, b1 = lab1[..., 0], lab1[..., 1], lab1[..., 2]
     l2, a2, b2 = lab2[..., 0], lab2[..., 1], lab2[..., 2]
-    c_bar7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2) ** 7
-    g = 0.5 * (1 - np.sqrt(c_bar7 / (c_bar7 + 25.0**7)))
+    c_bar7 = _pow7((np.sqrt(a1 * a1 + b1 * b1) + np.sqrt(a2 * a2 + b2 * b2)) / 2)
+    g = 0.5 * (1 - np.sqrt(c_bar7 / (c_bar7 + _25_POW_7)))
     a1p, a2p = a1 * (1 + g), a2 * (1 + g)
-    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
-    h1p = np.mod(np.arctan2(b1, a1p), 2 * np.pi)
-    h2p = np.mod(np.arctan2(b2, a2p), 2 * np.pi)
-    chroma_zero = (c1p * c2p) == 0
+    c1p, c2p = np.sqrt(a1p * a1p + b1 * b1), np.sqrt(a2p * a2p + b2 * b2)
+    h1p, h2p = _hue_angle(b1, a1p), _hue_angle(b2, a2p)
+    chroma_product = c1p * c2p
+    chroma_zero = chroma_product == 0
     dh = h2p - h1p
-    dh = np.where(dh > np.pi, dh - 2 * np.pi, np.where(dh < -np.pi, dh + 2 * np.pi, dh))
-    dh = np.where(chroma_zero, 0, dh)
-    d_big_h = 2 * np.sqrt(c1p * c2p) * np.sin(dh / 2)
+    dh -= (dh > _PI) * _TWO_PI
+    dh += (dh < -_PI) * _TWO_PI
+    dh[chroma_zero] = 0
+    d_big_h = 2 * np.sqrt(chroma_product) * np.sin(dh / 2)
     l_bar, c_bar = (l1 + l2) / 2, (c1p + c2p) / 2
     h_sum = h1p + h2p
-    h_bar = np.where(
-        np.abs(h1p - h2p) <= np.pi,
-        h_sum / 2,
-        np.where(h_sum < 2 * np.pi, (h_sum + 2 * np.pi) / 2, (h_sum - 2 * np.pi) / 2),
-    )
-    h_bar = np.where(chroma_zero, h_sum, h_bar)
+    # Hues more than pi apart average across 0: add 2 pi below 2 pi, subtract it above.
+    far = np.abs(h1p - h2p) > _PI
+    h_bar = (h_sum + far * (_TWO_PI - _FOUR_PI * (h_sum >= _TWO_PI))) / 2
+    h_bar[chroma_zero] = h_sum[chroma_zero]
     t = (
         1
         - 0.17 * np.cos(h_bar - np.radians(30))
@@ -217,9 +328,10 @@ def ciede2000(lab1: F32, lab2: F32) -> F32:
         + 0.32 * np.cos(3 * h_bar + np.radians(6))
         - 0.20 * np.cos(4 * h_bar - np.radians(63))
     )
-    d_theta = np.radians(30) * np.exp(-(((np.degrees(h_bar) - 275) / 25) ** 2))
-    c_bar_7 = c_bar**7
-    r_c = 2 * np.sqrt(c_bar_7 / (c_bar_7 + 25.0**7))
+    hue_offset = (h_bar * np.float32(180 / np.pi) - 275) / 25
+    d_theta = np.radians(30) * np.exp(-(hue_offset * hue_offset))
+    c_bar_7 = _pow7(c_bar)
+    r_c = 2 * np.sqrt(c_bar_7 / (c_bar_7 + _25_POW_7))
     l_offset = (l_bar - 50) ** 2
     s_l = 1 + 0.015 * l_offset / np.sqrt(20 + l_offset)
     s_c = 1 + 0.045 * c_bar
@@ -235,7 +347,10 @@ def ciede2000_map(original: RGB8, reconstruction: RGB8, *, original_lab: F32 | N
     compared with several reconstructions)."""
     _check(original, reconstruction)
     lab = lab_of(original) if original_lab is None else original_lab
-    return ciede2000(lab, lab_of(reconstruction))
+    delta = np.empty(original.shape[:2], np.float32)
+    for rows in _row_blocks(original.shape[0], BLOCK_ROWS):
+        delta[rows] = ciede2000(lab[rows], _lab_block(reconstruction[rows]))
+    return delta
 
 
 def amplified_difference(original: RGB8, reconstruction: RGB8, gain: int = DIFFERENCE_GAIN) -> RGB8:
@@ -279,13 +394,20 @@ def analyse(
     reference = reference or reference_of(original)
     ms_ssim, ssim_values = structural_similarity(original, reconstruction, reference=reference)
     delta = ciede2000_map(original, reconstruction, original_lab=reference.lab)
-    metrics = Metrics(
-        psnr_rgb=psnr_rgb(original, reconstruction),
+    return Analysis(summarise(original, reconstruction, ms_ssim, delta), ssim_values, delta)
+
+
+def summarise(
+    original: RGB8, reconstruction: RGB8, ms_ssim: float | None, ciede2000_values: F32
+) -> Metrics:
+    """The metrics, from MS-SSIM and the CIEDE2000 map (computed apart, on other threads)."""
+    squared_error, largest = _squared_error(original, reconstruction)
+    return Metrics(
+        psnr_rgb=_psnr(squared_error, original.size),
         ms_ssim_rgb=ms_ssim,
-        ciede2000_mean=float(delta.mean()),
-        max_abs_diff=int(np.abs(original.astype(np.int16) - reconstruction).max()),
+        ciede2000_mean=float(ciede2000_values.mean()),
+        max_abs_diff=largest,
     )
-    return Analysis(metrics, ssim_values, delta)
 
 
 def measure(original: RGB8, reconstruction: RGB8, *, reference: Reference | None = None) -> Metrics:

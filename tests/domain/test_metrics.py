@@ -138,3 +138,38 @@ def test_palette_heat_map_decodes_to_the_rgb_heat_map_and_raw_values_round_trip(
     assert middle.tolist() == [128]  # 127.5 rounds half up
     raw = np.load(io.BytesIO(heatmaps.npz_bytes(ciede2000=values.astype(np.float16))))
     assert np.array_equal(raw["ciede2000"], values.astype(np.float16))
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 64])
+def test_results_do_not_depend_on_the_block_size(
+    block_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.domain import metrics
+
+    a, b = _pair()
+    whole = metrics.analyse(a, b)  # the default blocks (64 rows) against a single block
+    monkeypatch.setattr(metrics, "BLOCK_ROWS", 10_000)
+    single = metrics.analyse(a, b)
+    monkeypatch.setattr(metrics, "BLOCK_ROWS", block_rows)
+    blocked = metrics.analyse(a, b)
+    for other in (whole, blocked):
+        assert other.metrics == single.metrics
+        assert np.array_equal(other.ssim_map, single.ssim_map)
+        assert np.array_equal(other.ciede2000_map, single.ciede2000_map)
+
+
+def test_ciede2000_handles_grey_pixels_and_hues_across_zero() -> None:
+    # Grey pixels have no hue (the formula's chroma-zero branch); hues either side of 0 and of
+    # pi average across the wrap; each is checked against scikit-image's float64 formula.
+    from skimage.color import deltaE_ciede2000
+
+    lab1 = np.array(
+        [[50, 0, 0], [50, 0, 0], [60, 10, -1], [60, -10, 1], [40, -30, 0.5], [70, 0, 30]],
+        np.float32,
+    )
+    lab2 = np.array(
+        [[55, 0, 0], [50, 3, 4], [60, 10, 1], [60, -10, -1], [40, -30, -0.5], [72, 0, -30]],
+        np.float32,
+    )
+    expected = deltaE_ciede2000(lab1.astype(np.float64), lab2.astype(np.float64))
+    assert ciede2000(lab1, lab2) == pytest.approx(expected, abs=1e-4)

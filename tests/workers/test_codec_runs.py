@@ -388,3 +388,25 @@ def test_failed_images_are_recorded_and_retried(
         dataset = session.get(Dataset, dataset_id)
         assert dataset is not None
     assert np.all([r.attempts == 2 for r in _results(committed_db, run_id)])
+
+
+def test_an_image_too_small_to_measure_fails_with_its_reason(
+    committed_db: Engine, celery_worker_thread: None
+) -> None:
+    dataset_id = _dataset_with_images(committed_db, 1)
+    with Session(committed_db) as session:
+        store_image(session, dataset_id, draw_test_card().crop((0, 0, 9, 30)), "sliver.png")
+        session.commit()
+    factory = make_sessionmaker(committed_db)
+    with factory.begin() as session:
+        run_id = service.create_run(
+            session,
+            RunCreate(dataset_id=dataset_id, codec="jpeg", params={"quality": 40}),
+            actor=None,
+        ).id
+    # The rest of the run goes on, and the run ends rather than waiting for ever.
+    _wait(lambda: _run_status(committed_db, run_id) == "done", what="run done")
+    by_status = {r.status: r for r in _results(committed_db, run_id)}
+    assert set(by_status) == {"done", "failed"}
+    assert by_status["failed"].error == "the image is 9 x 30 pixels; SSIM needs at least 11 x 11"
+    assert by_status["done"].metrics["ms_ssim_rgb"] is not None
