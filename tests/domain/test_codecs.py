@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from app.domain.codecs.base import BitsSource
+from app.domain.codecs.base import BitsSource, CodecOutput
 from app.domain.codecs.classical import AvifCodec, JpegCodec, JpegXlCodec, WebpCodec
 from app.domain.codecs.rate import MatchStatus, match_bpp
 from app.domain.testcard import draw_test_card
@@ -82,3 +84,53 @@ def test_rate_match_works_for_any_ladder_codec(card: np.ndarray) -> None:
     match = match_bpp(codec, card, target)
     assert match.status is MatchStatus.MATCHED
     assert match.achieved_bpp == pytest.approx(target, rel=0.05)
+
+
+class _CurveCodec:
+    """A ladder codec whose bits follow a given curve over qualities 1-100 on a 10 x 10 image,
+    with a rate scale that may be good, poor or broken."""
+
+    def __init__(self, bpp_at: dict[int, float], position: object, quality: int = 50) -> None:
+        self.bpp_at, self.position, self.quality = bpp_at, position, quality
+
+    def identity(self) -> dict[str, object]:
+        return {"codec": "curve", "quality": self.quality}
+
+    def quality_ladder(self) -> range:
+        return range(1, 101)
+
+    def at_quality(self, quality: int) -> _CurveCodec:
+        return _CurveCodec(self.bpp_at, self.position, quality)
+
+    def rate_position(self, quality: int) -> float:
+        return self.position(quality)  # type: ignore[operator,no-any-return]
+
+    def encode_decode(self, rgb: np.ndarray, *, seed: int | None = None) -> CodecOutput:
+        bits = round(self.bpp_at[self.quality] * rgb.shape[0] * rgb.shape[1])
+        return CodecOutput(rgb, bits=bits, bits_source=BitsSource.FILE, encode_s=0, decode_s=0)
+
+
+@pytest.mark.parametrize(
+    "position",
+    [lambda q: 0.02 * q, lambda q: math.exp(q / 10), lambda q: math.log(q)],
+    ids=["generic", "far too steep", "far too flat"],
+)
+@pytest.mark.parametrize("target", [0.137, 0.5, 1.234, 3.9])
+def test_any_increasing_rate_scale_finds_the_closest_quality(
+    position: object, target: float
+) -> None:
+    # bpp from 0.1 to about 5 with a bend, as real ladders have.
+    bpp_at = {q: 0.1 + 0.0005 * q * q for q in range(1, 101)}
+    image = np.zeros((10, 10, 3), np.uint8)
+    match = match_bpp(_CurveCodec(bpp_at, position), image, target)
+    closest = min(bpp_at, key=lambda q: (abs(bpp_at[q] - target), q))
+    assert (match.status, match.quality) == (MatchStatus.MATCHED, closest)
+    # A bisection over 100 qualities needs 7; a scale wrong by orders of magnitude costs at
+    # most about twice that, never a walk one quality at a time.
+    assert match.encodes <= 16
+
+
+def test_a_rate_scale_that_does_not_increase_is_refused() -> None:
+    codec = _CurveCodec({q: 0.1 * q for q in range(1, 101)}, lambda q: -q)
+    with pytest.raises(ValueError, match="must increase with quality"):
+        match_bpp(codec, np.zeros((10, 10, 3), np.uint8), 1.0)

@@ -72,6 +72,18 @@ class LadderCodec(Codec, Protocol):
 
     def at_quality(self, quality: int) -> LadderCodec: ...
 
+    def rate_position(self, quality: int) -> float:
+        """Where ``quality`` lies on a scale, increasing with quality, along which log(bpp)
+        grows by about 1 per unit on photographs. The rate matcher interpolates and
+        extrapolates on it: any increasing scale finds the match, a good one in fewer
+        encodes."""
+        ...
+
+
+GENERIC_RATE_SLOPE = 0.02
+"""log(bpp) per quality step of a ladder codec without a model of its own: bpp about doubles
+every 35 steps, as WebP's and AVIF's do on photographs."""
+
 
 def check_output(rgb: RGB8, output: CodecOutput) -> CodecOutput:
     """Every codec's output must be the original's size, 8-bit RGB."""

@@ -8,6 +8,7 @@ to 2x.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, Self
 
@@ -16,6 +17,7 @@ from PIL import Image, features
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain.codecs.base import (
+    GENERIC_RATE_SLOPE,
     RGB8,
     BitsSource,
     CodecError,
@@ -64,6 +66,9 @@ class PillowCodec:
 
     def at_quality(self, quality: int) -> Self:
         return type(self)(**{**self.config.model_dump(), "quality": quality})
+
+    def rate_position(self, quality: int) -> float:
+        return quality * GENERIC_RATE_SLOPE
 
     def encode(self, rgb: RGB8) -> bytes:
         buffer = io.BytesIO()
@@ -114,6 +119,14 @@ class JpegCodec(PillowCodec):
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "libjpeg": features.version("jpg")}
+
+    def rate_position(self, quality: int) -> float:
+        # libjpeg scales its quantisation tables by 5000 / q below 50 and by 200 - 2q above;
+        # log(bpp) is close to linear in the log of that scale from quality 10 to 95 (slope
+        # 0.63, fitted on 20 of the Wikipedia photographs). On the other 29, matching takes
+        # 3.6 encodes on average instead of 5.1 with a scale linear in quality.
+        scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+        return -0.63 * math.log(max(scale, 1))
 
 
 class WebpCodec(PillowCodec):

@@ -23,7 +23,14 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.domain.codecs.base import RGB8, BitsSource, CodecError, CodecOutput, CodecUnavailable
+from app.domain.codecs.base import (
+    GENERIC_RATE_SLOPE,
+    RGB8,
+    BitsSource,
+    CodecError,
+    CodecOutput,
+    CodecUnavailable,
+)
 
 _PLACEHOLDERS = ("{input}", "{output}")
 
@@ -75,6 +82,9 @@ class ExternalCodec:
 
     def at_quality(self, quality: int) -> Self:
         return type(self)(**{**self.config.model_dump(), "quality": quality})
+
+    def rate_position(self, quality: int) -> float:
+        return quality * GENERIC_RATE_SLOPE
 
     def _command(self, template: str, source: Path, target: Path, seed: int | None) -> list[str]:
         values = {
