@@ -119,3 +119,33 @@ def test_training_can_warm_start_from_packed_weights(photos: Path, tmp_path: Pat
     # One step at a negligible learning rate: the weights are the packed ones (float16).
     key = "g_a.0.weight"
     assert torch.allclose(after[key], started[key].half().float(), atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_training_on_cuda_without_a_gpu_says_so_in_one_line(photos: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli.app,
+        [
+            "codecs", "train", "--data", str(photos), "--out", str(tmp_path / "x.pth.tar"),
+            "--device", "cuda", "--steps", "1",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "no CUDA GPU is visible" in result.output
+    assert not (tmp_path / "x.pth.tar").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
+def test_resume_continues_exactly_on_cuda(photos: Path, tmp_path: Path) -> None:
+    straight = tmp_path / "straight.pth.tar"
+    train(_config(photos, straight, steps=4).model_copy(update={"device": "cuda"}))
+    stopped = tmp_path / "stopped.pth.tar"
+    train(_config(photos, stopped, steps=2).model_copy(update={"device": "cuda"}))
+    resumed = tmp_path / "resumed.pth.tar"
+    train(
+        _config(photos, resumed, steps=4).model_copy(update={"device": "cuda"}),
+        resume=training_state_path(stopped),
+    )
+    a = torch.load(straight, map_location="cpu")
+    b = torch.load(resumed, map_location="cpu")
+    assert all(torch.equal(a[k], b[k]) for k in a), "resume on CUDA must give the same weights"

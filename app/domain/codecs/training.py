@@ -168,9 +168,20 @@ def train(
     resume: Path | None = None,
     report: Callable[[Progress], None] | None = None,
 ) -> dict[str, Any]:
+    import os
+
+    # cuBLAS is deterministic only with a fixed workspace, set before CUDA starts.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import torch
     from compressai.losses import RateDistortionLoss
 
+    if config.device == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA GPU is visible to PyTorch on this machine")
+        # Resuming exactly needs the same kernels every time: cuDNN's autotuner and its
+        # non-deterministic algorithms would make every run of the same steps differ.
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
     torch.set_num_threads(config.threads)
     files = image_files(config.data)
     val_files = image_files(config.val) if config.val else []
@@ -194,12 +205,16 @@ def train(
             _model_from_state_dict(config.arch, weights, update=True).state_dict()
         )
     if resume is not None:
-        state = torch.load(resume, map_location=config.device, weights_only=False)
+        # Read onto the CPU: the random generators' states must stay CPU tensors, and
+        # load_state_dict copies weights and optimiser moments onto the model's device.
+        state = torch.load(resume, map_location="cpu", weights_only=False)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         aux_optimizer.load_state_dict(state["aux_optimizer"])
         rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
+        if config.device == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])  # the training noise's
         step, elapsed_before = int(state["step"]), float(state.get("elapsed_s", 0.0))
         lr_schedule = state.get("lr_schedule") or [[0, optimizer.param_groups[0]["lr"]]]
         if config.lr != optimizer.param_groups[0]["lr"]:
@@ -332,7 +347,12 @@ def _save_training_state(
             "state_dict": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "aux_optimizer": aux_optimizer.state_dict(),
-            "rng": {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()},
+            "rng": {
+                "numpy": rng.bit_generator.state,
+                "torch": torch.get_rng_state(),
+                # On a GPU the quantisation noise of training comes from CUDA's generator.
+                **({"cuda": torch.cuda.get_rng_state_all()} if config.device == "cuda" else {}),
+            },
             "lr_schedule": lr_schedule,
         },
         tmp,
