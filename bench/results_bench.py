@@ -128,7 +128,7 @@ def main() -> None:
         with db.factory() as session:
             study = session.get(Study, study_id)
             queue_s, queue = _timed(adjudication.disagreements, session, study)
-            gallery_s, (confirmed, _) = _timed(gallery.confirmed, session, study, limit=50)
+            gallery_s, (confirmed, _) = _timed(gallery.confirmed, session, study, page_size=50)
             session.rollback()
             results.request_report(session, study)
             session.commit()
@@ -151,7 +151,7 @@ def main() -> None:
         print(
             f"  {items:7d} items ({items * args.per_item} annotations, built in {built:5.1f} s):"
             f" adjudication queue from the annotations {queue_s:5.2f} s ({queue.total} items),"
-            f" gallery list from the annotations {gallery_s:5.2f} s ({confirmed} confirmed),"
+            f" gallery list from the annotations {gallery_s:5.2f} s ({confirmed.total} confirmed),"
             f" report on a worker {compute_s:5.2f} s; then, from the report: results page"
             f" {page_s * 1000:6.1f} ms,"
             f" adjudication page {adjudication_page_s:5.2f} s, gallery page {gallery_page_s:5.2f} s"

@@ -19,6 +19,7 @@ from app.datasets.models import ImportJob
 from app.datasets.schemas import DatasetCreate
 from app.db import SessionDep
 from app.errors import UserError
+from app.paging import paginate
 from app.users.models import User
 from app.web import hx_redirect, media_file, render
 
@@ -64,11 +65,8 @@ def datasets_detail(
 ) -> Response:
     dataset = service.get_dataset(session, dataset_id)
     total = service.image_count(session, dataset_id)
-    pages = max(1, -(-total // GRID_PAGE_SIZE))
-    page = min(max(1, page), pages)
-    images = service.list_images(
-        session, dataset_id, offset=(page - 1) * GRID_PAGE_SIZE, limit=GRID_PAGE_SIZE
-    )
+    pager = paginate(total, page, GRID_PAGE_SIZE)
+    images = service.list_images(session, dataset_id, offset=pager.offset, limit=pager.size)
     return render(
         request,
         "datasets/detail.html",
@@ -76,8 +74,8 @@ def datasets_detail(
             "dataset": dataset,
             "images": images,
             "total": total,
-            "page": page,
-            "pages": pages,
+            "page": pager.page,
+            "pages": pager.pages,
             "imports": service.list_imports(session, dataset_id),
             "runs": run_service.list_runs(session, dataset_id=dataset_id),
         },

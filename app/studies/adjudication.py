@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import InvalidInput, NotFound
+from app.paging import Pager, paginate
 from app.studies import labels
 from app.studies.models import Adjudication, Annotation, Study, StudyItem, TaxonomyVersion
 from app.studies.schemas import AdjudicationCreate, AnnotationSubmit
@@ -54,7 +55,8 @@ class Queue:
     total: int
     """Items needing adjudication (decided ones included)."""
     entries: list[Disagreement]
-    """The first ``limit`` of them, the least agreed first, decided ones last."""
+    """One page of them, the least agreed first, decided ones last."""
+    pager: Pager
 
 
 def flag_items(
@@ -100,11 +102,12 @@ def disagreements(
     study: Study,
     *,
     threshold: float = DEFAULT_THRESHOLD,
-    limit: int = 200,
+    page: int = 1,
+    page_size: int = 200,
     item_id: int | None = None,
     flagged: dict[int, tuple[float, bool]] | None = None,
 ) -> Queue:
-    """The items to adjudicate; the full labels are read for the entries returned only
+    """One page of the items to adjudicate; the full labels are read for its entries only
     (``item_id``: just that one). ``flagged``: ``flag_items`` of the current labels, when
     the study's report has it."""
     if not 0 < threshold <= 1:
@@ -124,7 +127,8 @@ def disagreements(
     order = sorted(flagged, key=lambda i: (i in decided, flagged[i][0], positions.get(i, 0)))
     if item_id is not None:  # one item's page
         order = [item_id] if item_id in flagged else []
-    chosen = order[:limit]
+    pager = paginate(len(order), page, page_size)
+    chosen = order[pager.offset : pager.offset + pager.size]
     full: dict[int, list[RaterLabels]] = defaultdict(list)
     if chosen:
         for annotation, username in session.execute(
@@ -140,7 +144,7 @@ def disagreements(
         Disagreement(items[i], full[i], flagged[i][0], flagged[i][1], decided.get(i))
         for i in chosen
     ]
-    return Queue(len(flagged), entries)
+    return Queue(len(flagged), entries, pager)
 
 
 def decide(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
 from app.db import SessionDep
@@ -106,15 +106,26 @@ def adjudication_queue(
     study_id: int,
     user: StudyManager,
     session: SessionDep,
+    response: Response,
     threshold: float = adjudication.DEFAULT_THRESHOLD,
     limit: int = 200,
+    page: int = 1,
 ) -> list[dict[str, Any]]:
-    """The items whose raters disagree (the least agreed first, decided ones last; the
-    first ``limit``), with every rater's labels by pane name, and the decision where one was
-    made."""
+    """The items whose raters disagree (the least agreed first, decided ones last; page
+    ``page`` of ``limit`` items, the total in the ``X-Total-Count`` header), with every
+    rater's labels by pane name, and the decision where one was made."""
     if not 1 <= limit <= 10_000:
         raise InvalidInput("limit is 1 to 10,000")
     study = service.get_study(session, study_id)
+    queue = adjudication.disagreements(
+        session,
+        study,
+        threshold=threshold,
+        page=page,
+        page_size=limit,
+        flagged=results.cached_flags(session, study),
+    )
+    response.headers["X-Total-Count"] = str(queue.total)
     return [
         {
             "item_id": d.item.id,
@@ -135,13 +146,7 @@ def adjudication_queue(
             ],
             "decision": _decision(d.decision),
         }
-        for d in adjudication.disagreements(
-            session,
-            study,
-            threshold=threshold,
-            limit=limit,
-            flagged=results.cached_flags(session, study),
-        ).entries
+        for d in queue.entries
     ]
 
 

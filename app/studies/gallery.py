@@ -22,6 +22,7 @@ from app.datasets.models import Image
 from app.domain import gallery
 from app.domain.figures import FigureFormat
 from app.domain.rd import curve_label
+from app.paging import Pager, paginate
 from app.storage import MediaStorage
 from app.studies.models import Adjudication, Annotation, Study, StudyAsset, StudyItem
 
@@ -73,12 +74,13 @@ def confirmed(
     session: Session,
     study: Study,
     *,
-    limit: int | None = None,
+    page: int = 1,
+    page_size: int | None = None,
     item_id: int | None = None,
     by_raters: dict[int, tuple[list[str], str]] | None = None,
-) -> tuple[int, list[Confirmed]]:
-    """How many items are confirmed miscompressions, and the first ``limit`` of them in item
-    order (``item_id``: just that one). A researcher's decision overrides the raters.
+) -> tuple[Pager, list[Confirmed]]:
+    """The confirmed miscompressions in item order: one page of them (all without
+    ``page_size``; ``item_id``: just that one). A researcher's decision overrides the raters.
     ``by_raters``: ``rater_confirmed`` of the current labels, when the report has it."""
     if by_raters is None:
         by_raters = rater_confirmed(session, study, item_id=item_id)
@@ -95,9 +97,11 @@ def confirmed(
             select(StudyItem.id, StudyItem.position).where(StudyItem.study_id == study.id)
         ).all()
     )
-    shown = sorted(found, key=lambda i: positions.get(i, 0))[:limit]
+    pager = paginate(len(found), page, page_size or max(1, len(found)))
+    ordered = sorted(found, key=lambda i: positions.get(i, 0))
+    shown = ordered[pager.offset : pager.offset + pager.size]
     items = {i.id: i for i in session.scalars(select(StudyItem).where(StudyItem.id.in_(shown)))}
-    return len(found), [Confirmed(items[i], *found[i]) for i in shown if i in items]
+    return pager, [Confirmed(items[i], *found[i]) for i in shown if i in items]
 
 
 def _pixels(session: Session, storage: MediaStorage, token: str) -> np.ndarray:  # type: ignore[type-arg]

@@ -234,6 +234,8 @@ def studies_prevalence_plot(
     return figure_response(body, chosen, f"{study.name}-prevalence.{fmt}")
 
 
+ADJUDICATION_PAGE = 200
+"""Items per page of the adjudication queue."""
 ADJUDICATION_PANES = {"original": "original", "reconstruction": "reconstruction", "jpeg": "jpeg"}
 """Researchers see panes by their names: adjudication is not blind."""
 
@@ -245,16 +247,30 @@ def studies_adjudication(
     user: StudyManager,
     session: SessionDep,
     threshold: float = adjudication.DEFAULT_THRESHOLD,
+    page: int = 1,
 ) -> Response:
-    """The items the raters disagree on, the least agreed first, decided ones last."""
+    """The items the raters disagree on, the least agreed first, decided ones last, a page
+    at a time."""
     study = service.get_study(session, study_id)
     queue = adjudication.disagreements(
-        session, study, threshold=threshold, flagged=results.cached_flags(session, study)
+        session,
+        study,
+        threshold=threshold,
+        page=page,
+        page_size=ADJUDICATION_PAGE,
+        flagged=results.cached_flags(session, study),
     )
     return render(
         request,
         "studies/adjudication.html",
-        {"study": study, "queue": queue.entries, "total": queue.total, "threshold": threshold},
+        {
+            "study": study,
+            "queue": queue.entries,
+            "total": queue.total,
+            "threshold": threshold,
+            "pager": queue.pager,
+            "pager_query": f"threshold={threshold}&",
+        },
     )
 
 
@@ -315,22 +331,26 @@ def studies_adjudicate(
 
 
 GALLERY_PAGE = 50
-"""Panels on the gallery page (the first ones in item order)."""
+"""Panels per page of the gallery, in item order."""
 
 
 @router.get("/studies/{study_id}/gallery", name="studies_gallery")
 def studies_gallery(
-    request: Request, study_id: int, user: StudyManager, session: SessionDep
+    request: Request, study_id: int, user: StudyManager, session: SessionDep, page: int = 1
 ) -> Response:
     """The confirmed miscompressions as figure panels for papers (PNG and PDF)."""
     study = service.get_study(session, study_id)
-    total, entries = gallery.confirmed(
-        session, study, limit=GALLERY_PAGE, by_raters=results.cached_confirmed(session, study)
+    pager, entries = gallery.confirmed(
+        session,
+        study,
+        page=page,
+        page_size=GALLERY_PAGE,
+        by_raters=results.cached_confirmed(session, study),
     )
     return render(
         request,
         "studies/gallery.html",
-        {"study": study, "entries": entries, "total": total},
+        {"study": study, "entries": entries, "total": pager.total, "pager": pager},
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, select
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditLog
 from app.db import make_sessionmaker
 from app.domain.roles import Role
-from app.studies import results
+from app.studies import results, routes
 from app.studies.models import Adjudication, Annotation, Study, StudyItem
 from tests.conftest import login
 from tests.factories import make_user
@@ -33,7 +34,7 @@ def _rows(item: int, raters: list[int], labels: list[dict[str, object]]) -> list
 
 
 def test_disagreements_are_queued_and_decided_apart_from_the_labels(
-    committed_client: TestClient, committed_db: Engine
+    committed_client: TestClient, committed_db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     study_id = blind_study(committed_db, finished_run(committed_db))
     with Session(committed_db) as session:
@@ -69,8 +70,25 @@ def test_disagreements_are_queued_and_decided_apart_from_the_labels(
         f"/api/studies/{study_id}/adjudication?limit=1", headers=headers
     ).json()
     assert [q["item_id"] for q in first] == [split]
+    second = committed_client.get(
+        f"/api/studies/{study_id}/adjudication?limit=1&page=2", headers=headers
+    )
+    assert [q["item_id"] for q in second.json()] == [named_apart]
+    assert second.headers["X-Total-Count"] == "2"
+    past_the_end = committed_client.get(
+        f"/api/studies/{study_id}/adjudication?limit=1&page=9", headers=headers
+    ).json()
+    assert [q["item_id"] for q in past_the_end] == [named_apart]  # the last page
     listed_page = committed_client.get(f"/studies/{study_id}/adjudication")
     assert "2 items need adjudication" in listed_page.text
+    assert 'class="pager"' not in listed_page.text  # one page
+    monkeypatch.setattr(routes, "ADJUDICATION_PAGE", 1)
+    paged = committed_client.get(f"/studies/{study_id}/adjudication?threshold=1.0&page=2").text
+    assert re.findall(r'href="/studies/\d+/adjudication/(\d+)"', paged) == [str(named_apart)]
+    assert "2–2 of 2 (page 2 of 2)" in paged
+    assert 'href="?threshold=1.0&amp;page=1" rel="prev"' in paged  # the threshold is kept
+    assert 'rel="next"' not in paged
+    monkeypatch.setattr(routes, "ADJUDICATION_PAGE", 200)
     strict = committed_client.get(
         f"/api/studies/{study_id}/adjudication?threshold=0.3", headers=headers
     ).json()
@@ -133,7 +151,7 @@ def test_disagreements_are_queued_and_decided_apart_from_the_labels(
 
 
 def test_the_gallery_shows_confirmed_miscompressions_as_captioned_panels(
-    committed_client: TestClient, committed_db: Engine
+    committed_client: TestClient, committed_db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.codec_runs.models import CodecResult
     from app.datasets.models import Image as StoredImage
@@ -174,6 +192,14 @@ def test_the_gallery_shows_confirmed_miscompressions_as_captioned_panels(
     panels = re.findall(r'src="/studies/\d+/gallery/(\d+)\.png"', page.text)
     assert panels == [str(items[0].id), str(items[1].id)]
     assert "SHAPE + SYMBOL (2 of 3 raters)" in page.text and "AMPLITUDE (adjudicated)" in page.text
+    monkeypatch.setattr(routes, "GALLERY_PAGE", 1)
+    pages = [committed_client.get(f"/studies/{study_id}/gallery?page={n}").text for n in (1, 2)]
+    assert [re.findall(r'src="/studies/\d+/gallery/(\d+)\.png"', p) for p in pages] == [
+        [str(items[0].id)],
+        [str(items[1].id)],
+    ]
+    assert 'href="?page=2" rel="next"' in pages[0] and 'href="?page=1" rel="prev"' in pages[1]
+    monkeypatch.setattr(routes, "GALLERY_PAGE", 50)
 
     png = committed_client.get(f"/studies/{study_id}/gallery/{items[0].id}.png")
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
