@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import random
 import time
@@ -168,8 +169,6 @@ def train(
     resume: Path | None = None,
     report: Callable[[Progress], None] | None = None,
 ) -> dict[str, Any]:
-    import os
-
     # cuBLAS is deterministic only with a fixed workspace, set before CUDA starts.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import torch
