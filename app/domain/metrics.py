@@ -23,19 +23,21 @@ F32 = NDArray[np.float32]
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 DIFFERENCE_GAIN = 8
 """Fixed for every codec, so that difference images compare across codecs and bitrates."""
-BLOCK_ROWS = 64
-"""Image rows per block of per-pixel arithmetic. On whole photographs every float temporary
-is megabytes and spills out of the CPU caches, so that two threads of it (a reconstruction
-and its matched JPEG are measured at once) run slower than one; blocks of 64 rows stay in
-cache. Every value is computed from the same inputs in the same order whatever the block, so
-the results do not depend on it."""
+BLOCK_PIXELS = 80_000
+"""Pixels per block of per-pixel arithmetic (whole rows: 64 rows of a 1,250-pixel-wide
+photograph). On whole photographs every float temporary is megabytes and spills out of the
+CPU caches, so that two threads of it (a reconstruction and its matched JPEG are measured at
+once) run slower than one; blocks this size stay in cache. Every value is computed from the
+same inputs in the same order whatever the block, so the results do not depend on it."""
 
 
 class ImageTooSmall(ValueError):
     """SSIM's window does not fit in the image."""
 
 
-def _row_blocks(height: int, rows: int) -> Iterator[slice]:
+def _row_blocks(height: int, width: int) -> Iterator[slice]:
+    """Slices of whole rows, about ``BLOCK_PIXELS`` each."""
+    rows = max(1, BLOCK_PIXELS // max(1, width))
     for start in range(0, height, rows):
         yield slice(start, min(start + rows, height))
 
@@ -59,7 +61,7 @@ def _psnr(squared_error: int, samples: int) -> float:
 def _squared_error(original: RGB8, reconstruction: RGB8) -> tuple[int, int]:
     """The exact sum of squared sample differences, and the largest absolute difference."""
     total, largest = 0, 0
-    for rows in _row_blocks(original.shape[0], BLOCK_ROWS):
+    for rows in _row_blocks(*original.shape[:2]):
         diff = (original[rows].astype(np.int64) - reconstruction[rows]).ravel()
         total += int(np.dot(diff, diff))
         largest = max(largest, int(np.abs(diff).max(initial=0)))
@@ -98,12 +100,14 @@ def _symmetric_pass(x: F32, window: F32, axis: int) -> F32:
     return out
 
 
-def _filtered_rows(make_planes: Callable[[slice], F32], height: int, window: F32) -> F32:
+def _filtered_rows(
+    make_planes: Callable[[slice], F32], height: int, width: int, window: F32
+) -> F32:
     """The valid Gaussian filtering of the planes ``make_planes(rows)`` gives for input rows,
     one block of output rows at a time (each block reads its window's halo)."""
     halo = window.size - 1
     out: F32 | None = None
-    for rows in _row_blocks(height - halo, BLOCK_ROWS):
+    for rows in _row_blocks(height - halo, width):
         block = _filter_valid(make_planes(slice(rows.start, rows.stop + halo)), window)
         if out is None:
             out = np.empty((*block.shape[:-2], height - halo, block.shape[-1]), np.float32)
@@ -119,7 +123,7 @@ def _ssim_parts(x_moments: F32, y: F32, x: F32, window: F32, data_range: float) 
     halo = window.size - 1
     ssim_values = np.empty(x_moments.shape[1:], np.float32)
     cs_map = np.empty(x_moments.shape[1:], np.float32)
-    for rows in _row_blocks(ssim_values.shape[-2], BLOCK_ROWS):
+    for rows in _row_blocks(*ssim_values.shape[-2:]):
         ys, xs = y[:, rows.start : rows.stop + halo], x[:, rows.start : rows.stop + halo]
         # One filtering pass over the three stacked moments that involve the reconstruction.
         mu2, yy, xy = _filter_valid(np.stack([ys, ys * ys, xs * ys]), window)
@@ -192,7 +196,8 @@ def reference_of(original: RGB8, *, lab: F32 | None = None) -> Reference:
     for level in range(levels):
         if level:
             x = _avg_pool2(x)
-        scales.append((x, _filtered_rows(partial(_pixels_and_squares, x), x.shape[1], window)))
+        height, width = x.shape[1:]
+        scales.append((x, _filtered_rows(partial(_pixels_and_squares, x), height, width, window)))
     return Reference(original.shape, lab_of(original) if lab is None else lab, scales)
 
 
@@ -260,7 +265,7 @@ _SRGB_LINEAR = _linear_lut()
 def lab_of(rgb: RGB8) -> F32:
     """CIELAB (D65, 2 degrees) of 8-bit sRGB, as scikit-image's rgb2lab, in float32."""
     lab = np.empty(rgb.shape, np.float32)
-    for rows in _row_blocks(rgb.shape[0], BLOCK_ROWS):
+    for rows in _row_blocks(*rgb.shape[:2]):
         lab[rows] = _lab_block(rgb[rows])
     return lab
 
@@ -348,7 +353,7 @@ def ciede2000_map(original: RGB8, reconstruction: RGB8, *, original_lab: F32 | N
     _check(original, reconstruction)
     lab = lab_of(original) if original_lab is None else original_lab
     delta = np.empty(original.shape[:2], np.float32)
-    for rows in _row_blocks(original.shape[0], BLOCK_ROWS):
+    for rows in _row_blocks(*original.shape[:2]):
         delta[rows] = ciede2000(lab[rows], _lab_block(reconstruction[rows]))
     return delta
 

@@ -140,17 +140,17 @@ def test_palette_heat_map_decodes_to_the_rgb_heat_map_and_raw_values_round_trip(
     assert np.array_equal(raw["ciede2000"], values.astype(np.float16))
 
 
-@pytest.mark.parametrize("block_rows", [1, 7, 64])
+@pytest.mark.parametrize("block_pixels", [1, 3_000, 30_000])
 def test_results_do_not_depend_on_the_block_size(
-    block_rows: int, monkeypatch: pytest.MonkeyPatch
+    block_pixels: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.domain import metrics
 
     a, b = _pair()
-    whole = metrics.analyse(a, b)  # the default blocks (64 rows) against a single block
-    monkeypatch.setattr(metrics, "BLOCK_ROWS", 10_000)
+    whole = metrics.analyse(a, b)  # the default blocks against a single block
+    monkeypatch.setattr(metrics, "BLOCK_PIXELS", 10**9)
     single = metrics.analyse(a, b)
-    monkeypatch.setattr(metrics, "BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(metrics, "BLOCK_PIXELS", block_pixels)  # 1 row, 6 rows, 69 rows
     blocked = metrics.analyse(a, b)
     for other in (whole, blocked):
         assert other.metrics == single.metrics
