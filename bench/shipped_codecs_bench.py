@@ -7,16 +7,21 @@ closest (`match_bpp`) and measure that JPEG too. The quality bar: mean PSNR at l
 above the matched JPEG's, and mean MS-SSIM above it too.
 
     .venv/bin/python bench/shipped_codecs_bench.py [--photos DIR]... [--plot FILE.svg]
+        [--candidate WEIGHTS]...
 
 Held-out photographs: scikit-image's colour photographs, plus any folder given with --photos.
+``--candidate`` measures weights written by `miscomp codecs train` (their model card beside
+them names the architecture) in the same way, before they are packed and shipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,16 +55,34 @@ RATE_WINDOWS = {"miscomp-mbt-low": (0.12, 0.30)}
 """Where each shipped model's mean bpp on held-out photographs should lie."""
 
 
+def shipped() -> list[tuple[str, Any]]:
+    return [(name, registry.build(name, device="cpu")) for name in SHIPPED]
+
+
+def candidates(paths: list[Path]) -> list[tuple[str, Any]]:
+    """Weights from `miscomp codecs train`, each with its model card (``.json``) beside it."""
+    found = []
+    for path in paths:
+        card = json.loads(path.with_suffix(".json").read_text())
+        codec = registry.build(
+            "checkpoint", path=str(path), arch=card["architecture"], device="cpu"
+        )
+        found.append((f"candidate {path.name}", codec))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=Path, action="append", default=[])
     parser.add_argument("--plot", type=Path, default=None, help="write the RD plot (SVG) here")
+    parser.add_argument(
+        "--candidate", type=Path, action="append", default=[], help="trained weights to measure"
+    )
     args = parser.parse_args()
     photos = held_out(args.photos)
     curves: list[rd.Curve] = []
     verdicts = []
-    for name in SHIPPED:
-        codec = registry.build(name, device="cpu")
+    for name, codec in [*shipped(), *candidates(args.candidate)]:
         print(f"{name}: {len(photos)} held-out photographs")
         print(
             f"  {'image':34} {'bpp':>6} {'PSNR':>6} {'MS-SSIM':>7} | {'JPEG q':>6} {'bpp':>6} "
