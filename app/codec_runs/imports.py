@@ -29,7 +29,7 @@ from app.config import Settings, get_settings
 from app.datasets import service as dataset_service
 from app.datasets.importer import limits_for, stage_upload, staging_dir_for
 from app.datasets.models import Dataset, Image
-from app.domain import heatmaps
+from app.domain import png
 from app.domain.codecs.base import RGB8, BitsSource
 from app.domain.manifest import ManifestError, ManifestRow, parse_manifest
 from app.domain.sources import Limits, SourceFile, SourceRejected, iter_zip
@@ -147,9 +147,9 @@ def import_manifest(
         session.add(run)
         session.flush()
         for row, image, pixels in entries:
-            png = heatmaps.png_bytes(pixels)
-            key = artefact_key("recon", png, ".png")
-            storage.put(key, png)
+            encoded = png.encode(pixels)
+            key = artefact_key("recon", encoded, ".png")
+            storage.put(key, encoded)
             bits = row.bits(image.width, image.height)
             result = CodecResult(
                 run_id=run.id,

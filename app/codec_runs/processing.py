@@ -198,7 +198,7 @@ def encode_result(
 def _store_reconstruction(
     storage: MediaStorage, result: CodecResult, output: CodecOutput, identity: dict[str, Any]
 ) -> None:
-    encoded = heatmaps.png_bytes(output.reconstruction)
+    encoded = png.encode(output.reconstruction)
     key = artefact_key("recon", encoded, ".png")
     storage.put(key, encoded)
     result.recon_key = key
@@ -305,7 +305,7 @@ def perceptual_metrics(weights_dir: str) -> PerceptualMetrics:
 
 def _difference_map(storage: MediaStorage, original: RGB8, recon: RGB8) -> dict[str, str]:
     """The amplified difference image, stored, with its gain."""
-    encoded = heatmaps.png_bytes(
+    encoded = png.encode(
         metrics.amplified_difference(original, recon),
         compress_level=1,
         row_filter=png.RowFilter.NONE,
@@ -385,7 +385,7 @@ def _jpeg_reference(
     ``reference`` is ready (touches no database row)."""
     match = match_bpp(JpegCodec(**run.jpeg_params), original, target_bpp)
     jpeg = match.output.reconstruction
-    encoded = heatmaps.png_bytes(jpeg)
+    encoded = png.encode(jpeg)
     key = artefact_key("recon", encoded, ".png")
     storage.put(key, encoded)
     ms_ssim, _ = metrics.structural_similarity(original, jpeg, reference=reference.result())

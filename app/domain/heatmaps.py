@@ -58,17 +58,6 @@ def heatmap_png(values: NDArray[np.floating[Any]], value_range: tuple[float, flo
     return png.encode(colour_indices(values, value_range), palette=_lut(), compress_level=1)
 
 
-def png_bytes(
-    rgb: NDArray[np.uint8],
-    *,
-    compress_level: int = 3,
-    row_filter: png.RowFilter = png.RowFilter.UP,
-) -> bytes:
-    """Lossless PNG. Level 3 for reconstructions; difference images are noise, so they are
-    written at level 1 with no row filter (``png`` has the figures)."""
-    return png.encode(rgb, compress_level=compress_level, row_filter=row_filter)
-
-
 def npz_bytes(**arrays: NDArray[np.generic]) -> bytes:
     """An ``.npz`` (read with ``np.load``) deflated at level 1: float maps are noise to zlib,
     so higher levels cost a third more time for under 1 % smaller files."""

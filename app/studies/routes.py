@@ -350,7 +350,7 @@ def studies_gallery(
     return render(
         request,
         "studies/gallery.html",
-        {"study": study, "entries": entries, "total": pager.total, "pager": pager},
+        {"study": study, "entries": entries, "pager": pager},
     )
 
 
