@@ -19,6 +19,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.domain import panes as pane_names
 from app.errors import Conflict, NotFound
 from app.studies.models import Assignment, Study, StudyItem
 from app.users.models import User
@@ -89,7 +90,7 @@ def _used(session: Session, study: Study, user: User) -> int:
 def _pane_map(study: Study, rng: random.Random) -> dict[str, str]:
     """Shown label -> pane. Blind studies name the compared panes A, B... in a random order
     per (rater, item); the original is always the original."""
-    compared = [p for p in study.panes if p in ("reconstruction", "jpeg")]
+    compared = [p for p in study.panes if p in pane_names.COMPARED]
     if study.blind:
         rng.shuffle(compared)
         labels = [chr(ord("A") + i) for i in range(len(compared))]

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.domain import panes as pane_names
 from app.errors import Conflict, InvalidInput, NotFound
 from app.studies import assignment as assignments
 from app.studies.models import (
@@ -41,7 +42,7 @@ class Placed:
 
 def _place(lease: Assignment, size: int, data: AnnotationSubmit) -> Placed:
     panes = lease.pane_map
-    compared = {label for label, pane in panes.items() if pane in ("reconstruction", "jpeg")}
+    compared = {label for label, pane in panes.items() if pane in pane_names.COMPARED}
     unknown = sorted(set(data.seen_in) - compared)
     if unknown:
         raise InvalidInput(f"seen in: no pane {unknown[0]!r} on this item")

@@ -125,6 +125,11 @@ class StudyAsset(Base):
 
     token: Mapped[str] = mapped_column(String(32), primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("study_item.id", ondelete="CASCADE"), index=True
+    )
+    """The item whose pane this is: annotators get it only while holding, or after holding,
+    that item's lease."""
     storage_key: Mapped[str] = mapped_column(String(200))
 
 

@@ -10,11 +10,10 @@ from sqlalchemy.orm import Session
 
 from app.datasets.models import Image
 from app.domain import crops, metrics
+from app.domain import panes as pane_names
 from app.studies import assignment
 from app.studies.models import Study, StudyItem
 from app.users.models import User
-
-COMPARED = ("reconstruction", "jpeg")
 
 
 def asset_url(token: str) -> str:
@@ -39,7 +38,7 @@ def viewer_data(
     panes = [
         {
             "label": label,
-            "role": "compared" if pane in COMPARED else pane,
+            "role": "compared" if pane in pane_names.COMPARED else pane,
             "url": asset_url(item.assets[pane]),
             "caption": captions.get(pane, ""),
         }

@@ -32,7 +32,8 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.codec_runs.processing import artefact_key, load_rgb
 from app.config import Settings
 from app.datasets.models import Image
-from app.domain import crops, metrics
+from app.domain import crops, metrics, png
+from app.domain import panes as pane_names
 from app.domain.codecs.base import RGB8
 from app.storage import MediaStorage
 from app.studies.models import Study, StudyAsset, StudyItem
@@ -250,13 +251,6 @@ def plant_change(crop: RGB8, rng: np.random.Generator) -> tuple[RGB8, dict[str, 
     return change.apply(crop), change.evidence()
 
 
-def _png(pixels: RGB8) -> bytes:
-    buffer = io.BytesIO()
-    # No text chunks, no ICC profile, no timestamps: nothing but pixels.
-    PILImage.fromarray(pixels, mode="RGB").save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
-
-
 def _compared_panes(
     study: Study,
     candidate: Candidate,
@@ -298,6 +292,7 @@ def _render(
     session: Session,
     context: Context,
     candidate: Candidate,
+    item_id: int,
     cache: dict[str, RGB8],
     rng: np.random.Generator,
 ) -> tuple[dict[str, str], dict[str, Any]]:
@@ -340,14 +335,36 @@ def _render(
         cache[thumbnail] = _thumbnail(pixels(image.storage_key))
     panes["thumbnail"] = cache[thumbnail]
     tokens = {}
-    for pane, rgb in panes.items():
-        png = _png(rgb)
-        key = artefact_key("crops", png, ".png")
-        storage.put(key, png)
-        token = secrets.token_urlsafe(16)
-        session.add(StudyAsset(token=token, study_id=study.id, storage_key=key))
-        tokens[pane] = token
+    for group in _equal_length_groups(panes):
+        for pane, encoded in zip(group, _encode_group([panes[p] for p in group]), strict=True):
+            key = artefact_key("crops", encoded, ".png")
+            storage.put(key, encoded)
+            token = secrets.token_urlsafe(16)
+            session.add(
+                StudyAsset(token=token, study_id=study.id, item_id=item_id, storage_key=key)
+            )
+            tokens[pane] = token
     return tokens, evidence
+
+
+def _equal_length_groups(panes: dict[str, RGB8]) -> list[list[str]]:
+    """The panes that must not be told apart by their bytes, grouped: the compared panes of
+    the crop with the original, and the same of each wider context; every other pane (the
+    thumbnail, a difference or a map, which blind studies never show) alone."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for pane in panes:
+        scope, _, name = pane.rpartition(":")
+        shown_side_by_side = name == pane_names.ORIGINAL or name in pane_names.COMPARED
+        groups[f"{scope}:" if shown_side_by_side else pane].append(pane)
+    return list(groups.values())
+
+
+def _encode_group(images: list[RGB8]) -> list[bytes]:
+    """Lossless PNGs without metadata; a group of panes comes out at one byte length, so that
+    neither Content-Length nor any header tells a blind rater which pane is which."""
+    if len(images) == 1:
+        return [png.encode(images[0], compress_level=6)]
+    return png.encode_equal_length(images, compress_level=6)
 
 
 def propose(
@@ -388,29 +405,28 @@ def propose(
         cache: dict[str, RGB8] = {}
         for position, candidate in zip(order.tolist(), selected, strict=True):
             proposal = candidate.proposal
-            assets, planted = _render(session, context, candidate, cache, rng)
-            session.add(
-                StudyItem(
-                    study_id=study.id,
-                    position=position,
-                    kind=candidate.kind,
-                    method=proposal.method,
-                    result_id=candidate.result.id,
-                    image_id=candidate.image.id,
-                    x=proposal.box.x,
-                    y=proposal.box.y,
-                    size=proposal.box.size,
-                    share_percent=crops.share_of_image(
-                        proposal.box, candidate.image.width, candidate.image.height
-                    ),
-                    score=proposal.score,
-                    inclusion_probability=proposal.inclusion_probability,
-                    evidence={**proposal.evidence, **planted},
-                    assets=assets,
-                    active_count=0,
-                    done_count=0,
-                )
+            item = StudyItem(
+                study_id=study.id,
+                position=position,
+                kind=candidate.kind,
+                method=proposal.method,
+                result_id=candidate.result.id,
+                image_id=candidate.image.id,
+                x=proposal.box.x,
+                y=proposal.box.y,
+                size=proposal.box.size,
+                share_percent=crops.share_of_image(
+                    proposal.box, candidate.image.width, candidate.image.height
+                ),
+                score=proposal.score,
+                inclusion_probability=proposal.inclusion_probability,
+                active_count=0,
+                done_count=0,
             )
+            session.add(item)
+            session.flush()  # the item's id, which its assets carry (who may fetch them)
+            item.assets, planted = _render(session, context, candidate, item.id, cache, rng)
+            item.evidence = {**proposal.evidence, **planted}
         study.proposal_report = context.report
         study.status = "open" if selected else "failed"
         if not selected:

@@ -14,6 +14,7 @@ from app.codec_runs import service as run_service
 from app.codec_runs.models import CodecResult
 from app.config import get_settings
 from app.db import SessionDep
+from app.domain import panes as pane_names
 from app.domain.crops import DEFAULT_SIZES
 from app.errors import NotFound, UserError
 from app.storage import LocalMediaStorage
@@ -23,7 +24,7 @@ from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, AdjudicationCreate, 
 from app.web import figure_format, figure_response, hx_redirect, render
 
 router = APIRouter(tags=["studies"])
-PANES = ("original", "reconstruction", "jpeg", "difference")
+PANES = pane_names.ALL
 
 
 def _runs_with_results(session: SessionDep) -> list[tuple[Any, int]]:

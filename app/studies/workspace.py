@@ -33,7 +33,7 @@ from app.studies.models import (
     TaxonomyVersion,
 )
 from app.studies.schemas import AnnotationEdit, AnnotationSubmit
-from app.web import hx_redirect, media_file, render
+from app.web import hx_redirect, render, uniform_media
 
 router = APIRouter(tags=["annotation"])
 _markdown = MarkdownIt("commonmark", {"html": False})
@@ -377,17 +377,18 @@ def _item_page(
 
 @router.get("/media/assets/{token}.png", name="study_asset")
 def study_asset(token: str, user: AnyUser, session: SessionDep) -> Response:
-    """A crop image under its opaque token, byte for byte. Annotators see only the assets of
-    studies they work in; researchers and admins see all."""
+    """A crop image under its opaque token, byte for byte, under headers that are the same for
+    every pane of an item (see ``uniform_media``). Annotators get only the images of items
+    whose lease they hold or held; researchers and admins get all."""
     asset = session.get(StudyAsset, token)
     if asset is None:
         raise NotFound("no such image")
     if user.role == Role.ANNOTATOR:
-        works_here = session.scalar(
+        leased = asset.item_id is not None and session.scalar(
             select(
-                exists().where(Assignment.study_id == asset.study_id, Assignment.user_id == user.id)
+                exists().where(Assignment.item_id == asset.item_id, Assignment.user_id == user.id)
             )
         )
-        if not works_here:
+        if not leased:
             raise NotFound("no such image")
-    return media_file(asset.storage_key, "image/png")
+    return uniform_media(asset.storage_key, "image/png")

@@ -4,6 +4,7 @@ exactly the pixels given."""
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -71,3 +72,55 @@ def test_malformed_pixels_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         png.encode(pixels, palette=palette)
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, int]]:
+    """(type, length) of every chunk after the signature."""
+    chunks, offset = [], 8
+    while offset < len(data):
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        chunks.append((data[offset + 4 : offset + 8], length))
+        offset += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (16, 16), (64, 64), (37, 53)])
+def test_equal_length_pngs_share_every_length_and_keep_their_pixels(
+    shape: tuple[int, int],
+) -> None:
+    rng = np.random.default_rng(7)
+    noise = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)  # compresses worst
+    flat = np.full((*shape, 3), 128, np.uint8)  # compresses best
+    steps = (noise // 64 * 64).astype(np.uint8)
+    images = [flat, noise, steps]
+    encoded = png.encode_equal_length(images)
+    assert len({len(data) for data in encoded}) == 1
+    assert len({tuple(_chunks(data)) for data in encoded}) == 1
+    assert [kind for kind, _ in _chunks(encoded[0])] == [b"IHDR", b"IDAT", b"IEND"]
+    for pixels, data in zip(images, encoded, strict=True):
+        decoded = _decoded(data)
+        assert np.array_equal(np.asarray(decoded), pixels)
+        # zlib, which browsers use too, reads the padded stream to its end with nothing over.
+        idat = data[8 + 25 + 8 : -12 - 4]
+        inflater = zlib.decompressobj()
+        inflater.decompress(idat)
+        assert inflater.eof and inflater.unused_data == b""
+
+
+def test_every_padding_length_is_reachable() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    lengths = set()
+    for flattened_rows in range(24):
+        other = base.copy()
+        other[:flattened_rows] = 0  # compresses a little better with every row
+        first, second = png.encode_equal_length([base, other])
+        assert len(first) == len(second)
+        lengths.add(len(png.encode(other, compress_level=6)))
+        assert np.array_equal(np.asarray(_decoded(second)), other)
+    assert len(lengths) > 10  # the padding covered many different gaps
+
+
+def test_equal_length_needs_one_size() -> None:
+    with pytest.raises(ValueError, match="one size"):
+        png.encode_equal_length([np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8)])

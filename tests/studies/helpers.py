@@ -116,23 +116,23 @@ def finished_run(engine: Engine, codec: str = "jpeg", params: dict[str, Any] | N
     return run_id
 
 
-def blind_study(engine: Engine, run_id: int, **options: object) -> int:
-    """A proposed, open blind study of six 64-pixel crops over the run, one rater per item."""
+def blind_study(
+    engine: Engine, run_id: int, *, extra_run_ids: tuple[int, ...] = (), **options: object
+) -> int:
+    """A proposed, open blind study of six 64-pixel crops over the run (and ``extra_run_ids``),
+    one rater per item; ``options`` change any field of the study."""
+    fields: dict[str, object] = {
+        "name": f"study-{uuid.uuid4().hex[:6]}",
+        "instructions": "Compare **A** and **B** with the original.",
+        "run_ids": [run_id, *extra_run_ids],
+        "crop_sizes": [64],
+        "items": 6,
+        "raters_per_item": 1,
+        "panes": ["original", "reconstruction", "jpeg", "difference"],
+        **options,
+    }
     with Session(engine, expire_on_commit=False) as session:
-        study = service.create_study(
-            session,
-            StudyCreate(
-                name=f"study-{uuid.uuid4().hex[:6]}",
-                instructions="Compare **A** and **B** with the original.",
-                run_ids=[run_id],
-                crop_sizes=[64],
-                items=6,
-                raters_per_item=1,
-                panes=["original", "reconstruction", "jpeg", "difference"],
-                **options,  # type: ignore[arg-type]
-            ),
-            actor=None,
-        )
+        study = service.create_study(session, StudyCreate.model_validate(fields), actor=None)
         session.info.pop("miscomp_jobs")
         session.commit()
     storage = LocalMediaStorage(get_settings().media_root)

@@ -1,0 +1,10 @@
+"""The panes of a study item: the original and the panes raters compare with it."""
+
+from __future__ import annotations
+
+ORIGINAL = "original"
+COMPARED = ("reconstruction", "jpeg")
+"""The panes a blind study shows under the labels A, B...: which is which is what it hides."""
+DIFFERENCE = "difference"
+"""The reconstruction's amplified difference (unblinded studies only: it belongs to one pane)."""
+ALL = (ORIGINAL, *COMPARED, DIFFERENCE)

@@ -1,0 +1,182 @@
+"""Blinding against the transport: what an annotator's browser receives for the panes of one
+item (bytes, headers, URLs, their order on the page and in the prefetch) must not tell the
+neural pane from the other one by anything but the pixels.
+
+Blind studies over real runs: the shipped neural codec against its bpp-matched JPEG, and two
+neural codecs (the shipped one and a CompressAI model) in one study. An annotator walks every
+item as the browser does (page, prefetch of the next item, every image it names); for every
+item and every context size the panes' responses must be alike, and a rule that guesses the
+neural pane from everything but the pixels must be right about half of the time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from fastapi.testclient import TestClient
+from scipy.stats import binomtest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from app.domain.roles import Role
+from app.studies.models import Assignment
+from tests.conftest import login
+from tests.factories import make_user
+from tests.studies.helpers import blind_study, finished_run
+
+ITEMS_PER_STUDY = 100
+VIEWER_DATA = re.compile(r'<script type="application/json" id="viewer-data">(.*?)</script>', re.S)
+ASSET_URL = re.compile(r"^/media/assets/[A-Za-z0-9_-]{22}\.png$")
+PNG_HEADER_BYTES = 8 + 25
+"""The signature and the IHDR chunk: width, height, bit depth and colour type."""
+
+
+@dataclass
+class Received:
+    """One image response as the browser gets it, and where the page named it."""
+
+    url: str
+    position: int
+    """Its place among the images the page (or the prefetch answer) names."""
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def chunk_layout(self) -> list[tuple[bytes, int]]:
+        chunks, offset = [], 8
+        while offset < len(self.body):
+            length = int.from_bytes(self.body[offset : offset + 4], "big")
+            chunks.append((self.body[offset + 4 : offset + 8], length))
+            offset += 12 + length
+        return chunks
+
+
+@dataclass
+class Item:
+    neural_label: str
+    groups: dict[str, dict[str, Received]] = field(default_factory=dict)
+    """"crop" and "context2", "context4"... -> shown label -> response."""
+    prefetched_as: list[str] = field(default_factory=list)
+    """The labels of this item's panes in the order the previous item's prefetch named them."""
+
+
+def _fetch(client: TestClient, url: str, position: int) -> Received:
+    response = client.get(url)
+    return Received(url, position, response.status_code, dict(response.headers), response.content)
+
+
+def _walk(client: TestClient, csrf: str, engine: Engine, study_id: int) -> list[Item]:
+    """Every item of the study as the annotator's browser receives it, skipping each."""
+    headers = {"X-CSRF-Token": csrf}
+    items: list[Item] = []
+    prefetched: list[str] = []
+    response = client.post(f"/annotate/studies/{study_id}/next", headers=headers)
+    while response.status_code == 303:
+        item_url = response.headers["location"]
+        page = client.get(item_url)
+        assert page.status_code == 200
+        match = VIEWER_DATA.search(page.text)
+        assert match is not None
+        viewer = json.loads(match.group(1))
+        assignment_id = int(item_url.rsplit("/", 1)[1])
+        with Session(engine) as session:
+            lease = session.get(Assignment, assignment_id)
+            assert lease is not None
+            pane_map = dict(lease.pane_map)
+        (neural,) = [label for label, pane in pane_map.items() if pane == "reconstruction"]
+        item = Item(neural_label=neural)
+        named = [pane["url"] for pane in viewer["panes"]]
+        item.groups["crop"] = {
+            pane["label"]: _fetch(client, pane["url"], named.index(pane["url"]))
+            for pane in viewer["panes"]
+        }
+        for context in viewer["contexts"]:
+            urls = list(context["urls"].values())
+            item.groups[f"context{context['factor']}"] = {
+                label: _fetch(client, url, urls.index(url))
+                for label, url in context["urls"].items()
+            }
+        by_url = {pane["url"]: pane["label"] for pane in viewer["panes"]}
+        item.prefetched_as = [by_url[url] for url in prefetched if url in by_url]
+        ahead = client.post(f"{item_url}/ahead", headers=headers)
+        assert ahead.status_code == 200
+        prefetched = ahead.json()["urls"]
+        items.append(item)
+        response = client.post(f"{item_url}/skip", headers=headers)
+    assert response.status_code == 200 and 'data-testid="study-finished"' in response.text
+    return items
+
+
+def _blind_studies(engine: Engine) -> list[int]:
+    """A neural run against its matched JPEG, and a study over two neural codecs."""
+    shipped = finished_run(engine, codec="miscomp-mbt-low", params={"device": "cpu"})
+    compressai = finished_run(
+        engine,
+        codec="compressai",
+        params={"arch": "bmshj2018-factorized", "quality": 1, "pretrained": False},
+    )
+    options = {
+        "items": ITEMS_PER_STUDY,
+        "methods": ["random"],
+        "quotas": {"random": 1.0},
+        "panes": ["original", "reconstruction", "jpeg"],
+    }
+    return [
+        blind_study(engine, shipped, **options),
+        blind_study(engine, shipped, extra_run_ids=(compressai,), **options),
+    ]
+
+
+def test_the_panes_of_a_blind_item_cannot_be_told_apart_but_by_their_pixels(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    with Session(committed_db, expire_on_commit=False) as session:
+        annotator = make_user(session, Role.ANNOTATOR)
+        session.commit()
+    studies = _blind_studies(committed_db)
+    csrf = login(committed_client, annotator)
+    items = [
+        item
+        for study_id in studies
+        for item in _walk(committed_client, csrf, committed_db, study_id)
+    ]
+    assert len(items) >= 200
+
+    for number, item in enumerate(items):
+        assert set(item.groups) == {"crop", "context2", "context4"}, "every context size"
+        for scope, panes in item.groups.items():
+            where = f"item {number}, {scope}"
+            assert set(panes) == {"original", "A", "B"}, where
+            received = list(panes.values())
+            assert all(r.status == 200 for r in received), where
+            assert all(ASSET_URL.match(r.url) for r in received), f"URL shape, {where}"
+            assert len({len(r.body) for r in received}) == 1, f"byte lengths, {where}"
+            assert len({tuple(sorted(r.headers.items())) for r in received}) == 1, where
+            assert len({r.body[:PNG_HEADER_BYTES] for r in received}) == 1, f"IHDR, {where}"
+            assert len({tuple(r.chunk_layout()) for r in received}) == 1, f"chunks, {where}"
+            assert "etag" not in received[0].headers and "last-modified" not in received[0].headers
+        # The page names, and the prefetch fetches, panes in the order of their labels.
+        assert [p.position for p in item.groups["crop"].values()] == [0, 1, 2]
+        if number % ITEMS_PER_STUDY:
+            assert item.prefetched_as == ["original", "A", "B"], f"prefetch, item {number}"
+
+    # A curious annotator's best rule without pixels: the bigger pane, then the longer URL,
+    # then the one named later, then the later prefetch; it must do no better than a coin.
+    def guess(item: Item) -> str:
+        def evidence(label: str) -> tuple[object, ...]:
+            responses = [panes[label] for panes in item.groups.values()]
+            return (
+                sum(len(r.body) for r in responses),
+                sum(int(r.headers.get("content-length", 0)) for r in responses),
+                sum(len(r.url) for r in responses),
+                sorted(str(sorted(r.headers.items())) for r in responses),
+                sum(r.position for r in responses),
+                item.prefetched_as.index(label) if label in item.prefetched_as else -1,
+            )
+
+        return max(("A", "B"), key=evidence)
+
+    right = sum(guess(item) == item.neural_label for item in items)
+    assert binomtest(right, len(items), 0.5).pvalue > 0.01, f"{right} of {len(items)} guessed"
