@@ -58,6 +58,11 @@ class Study(Base):
     """proposing (crops being proposed), open, closed, failed."""
     error: Mapped[str | None] = mapped_column(Text)
     run_ids: Mapped[list[int]] = mapped_column(JSON)
+    versus_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("codec_run.id", ondelete="SET NULL")
+    )
+    """A second codec run of the same images set against the study's runs: its reconstruction
+    of each item's image is the ``versus`` pane (two codecs compared head to head)."""
     crop_sizes: Mapped[list[int]] = mapped_column(JSON)
     methods: Mapped[list[str]] = mapped_column(JSON)
     """Proposal methods in use: guided, text, random."""

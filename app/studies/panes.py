@@ -116,4 +116,11 @@ def unblinded_captions(session: Session, item: StudyItem) -> dict[str, str]:
     captions = {"reconstruction": f"{curve_label(run.codec, run.params)}, {result.bpp:.3f} bpp"}
     if result.jpeg_bpp is not None:
         captions["jpeg"] = f"JPEG quality {result.jpeg_quality}, {result.jpeg_bpp:.3f} bpp"
+    versus_id = item.evidence.get("versus_result_id")
+    versus = session.get(CodecResult, versus_id) if isinstance(versus_id, int) else None
+    versus_run = session.get(CodecRun, versus.run_id) if versus else None
+    if versus is not None and versus_run is not None and versus.bpp is not None:
+        captions["versus"] = (
+            f"{curve_label(versus_run.codec, versus_run.params)}, {versus.bpp:.3f} bpp"
+        )
     return captions

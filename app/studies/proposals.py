@@ -60,6 +60,8 @@ class Context:
     storage: MediaStorage
     results: list[tuple[CodecResult, Image]]
     report: dict[str, Any] = field(default_factory=dict)
+    versus: dict[int, CodecResult] = field(default_factory=dict)
+    """Image id -> the versus run's result for it (studies with a versus run)."""
 
 
 def _raw_map(storage: MediaStorage, key: str | None, name: str) -> NDArray[np.float32] | None:
@@ -252,14 +254,15 @@ def plant_change(crop: RGB8, rng: np.random.Generator) -> tuple[RGB8, dict[str, 
 
 
 def _compared_panes(
-    study: Study,
+    context: Context,
     candidate: Candidate,
     window: crops.Box,
     change: PlantedChange | None,
     pixels: Callable[[str], RGB8],
 ) -> dict[str, RGB8]:
-    """Original, reconstruction (or what a control shows in its place) and JPEG, cut to
-    ``window``."""
+    """Original, reconstruction (or what a control shows in its place), JPEG and the versus
+    run's reconstruction, cut to ``window``."""
+    study = context.study
     box = candidate.proposal.box
 
     def cut(key: str) -> RGB8:
@@ -279,6 +282,9 @@ def _compared_panes(
     panes = {"original": original, "reconstruction": shown}
     if "jpeg" in study.panes and candidate.result.jpeg_key:
         panes["jpeg"] = cut(candidate.result.jpeg_key)
+    versus = context.versus.get(candidate.image.id)
+    if versus is not None and versus.recon_key:
+        panes["versus"] = cut(versus.recon_key)
     return panes
 
 
@@ -311,7 +317,9 @@ def _render(
     box = candidate.proposal.box
     change = PlantedChange.draw(box.size, rng) if candidate.kind == "control_planted" else None
     evidence = change.evidence() if change else {}
-    panes = _compared_panes(study, candidate, box, change, pixels)
+    if candidate.image.id in context.versus:
+        evidence["versus_result_id"] = context.versus[candidate.image.id].id
+    panes = _compared_panes(context, candidate, box, change, pixels)
     if "difference" in study.panes:
         panes["difference"] = metrics.amplified_difference(
             panes["original"], panes["reconstruction"]
@@ -328,7 +336,7 @@ def _render(
     for factor in crops.CONTEXT_FACTORS:
         wider = crops.context_window(box, factor, image.width, image.height)
         if wider is not None:
-            for pane, rgb in _compared_panes(study, candidate, wider, change, pixels).items():
+            for pane, rgb in _compared_panes(context, candidate, wider, change, pixels).items():
                 panes[f"context{factor}:{pane}"] = rgb
     thumbnail = f"thumbnail:{image.storage_key}"
     if thumbnail not in cache:
@@ -367,6 +375,21 @@ def _encode_group(images: list[RGB8]) -> list[bytes]:
     return png.encode_equal_length(images, compress_level=6)
 
 
+def _versus_results(session: Session, study: Study) -> dict[int, CodecResult]:
+    """Image id -> the versus run's first finished result of it (empty without a versus run)."""
+    if study.versus_run_id is None:
+        return {}
+    found: dict[int, CodecResult] = {}
+    for result in session.scalars(
+        select(CodecResult)
+        .where(CodecResult.run_id == study.versus_run_id, CodecResult.status == "done")
+        .order_by(CodecResult.id)
+    ):
+        if result.recon_key:
+            found.setdefault(result.image_id, result)
+    return found
+
+
 def propose(
     factory: sessionmaker[Session], storage: MediaStorage, settings: Settings, study_id: int
 ) -> str:
@@ -383,7 +406,10 @@ def propose(
             return study.status
         unfinished = session.scalar(
             select(CodecRun.id)
-            .where(CodecRun.id.in_(study.run_ids), CodecRun.status.in_(("queued", "running")))
+            .where(
+                CodecRun.id.in_([*study.run_ids, study.versus_run_id]),
+                CodecRun.status.in_(("queued", "running")),
+            )
             .limit(1)
         )
         if unfinished is not None:
@@ -398,7 +424,10 @@ def propose(
             .where(CodecResult.run_id.in_(study.run_ids), CodecResult.status == "done")
             .order_by(CodecResult.id)
         ).all()
-        context = Context(study, storage, [(r, i) for r, i in rows])
+        versus = _versus_results(session, study)
+        # With a versus run, only the images it coded too can be set against it.
+        results = [(r, i) for r, i in rows if study.versus_run_id is None or i.id in versus]
+        context = Context(study, storage, results, versus=versus)
         rng = np.random.default_rng(study.seed)
         selected = select_items(context, rng)
         order = rng.permutation(len(selected))

@@ -15,12 +15,19 @@ from app.codec_runs.models import CodecResult
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain import panes as pane_names
+from app.domain.bounds import DbId, Page, Share
 from app.domain.crops import DEFAULT_SIZES
 from app.errors import NotFound, UserError
 from app.storage import LocalMediaStorage
 from app.studies import adjudication, gallery, panes, results, service
 from app.studies.models import StudyItem, TaxonomyVersion
-from app.studies.schemas import ALL_METHODS, DEFAULT_PANES, AdjudicationCreate, StudyCreate
+from app.studies.schemas import (
+    ALL_METHODS,
+    DEFAULT_PANES,
+    AdjudicationCreate,
+    StudyCreate,
+    StudyForm,
+)
 from app.web import figure_format, figure_response, hx_redirect, render
 
 router = APIRouter(tags=["studies"])
@@ -82,34 +89,43 @@ def studies_new(request: Request, user: StudyManager, session: SessionDep) -> Re
     return _form_page(request, session, form)
 
 
+def _ints_where_possible(values: list[str]) -> list[int | str]:
+    """Checkbox values as the form's options compare them (ints), the rest as sent."""
+    return [int(v) if v.isascii() and v.isdigit() and len(v) < 10 else v for v in values]
+
+
 @router.post("/studies", name="studies_create")
 def studies_create(
     request: Request,
     user: StudyManager,
     session: SessionDep,
     name: Annotated[str, Form()],
-    run_ids: Annotated[list[int] | None, Form()] = None,
+    # Numbers arrive as the text typed: StudyForm and StudyCreate check them, so that a
+    # refused value comes back in the form, with everything else entered, and its reason.
+    run_ids: Annotated[list[str] | None, Form()] = None,
+    versus_run_id: Annotated[str, Form()] = "",
     instructions: Annotated[str, Form()] = "",
-    crop_sizes: Annotated[list[int] | None, Form()] = None,
+    crop_sizes: Annotated[list[str] | None, Form()] = None,
     methods: Annotated[list[str] | None, Form()] = None,
-    items: Annotated[int, Form()] = 300,
-    quota_guided: Annotated[float, Form()] = 60,
-    quota_random: Annotated[float, Form()] = 30,
-    quota_control: Annotated[float, Form()] = 10,
+    items: Annotated[str, Form()] = "300",
+    quota_guided: Annotated[str, Form()] = "60",
+    quota_random: Annotated[str, Form()] = "30",
+    quota_control: Annotated[str, Form()] = "10",
     planted_controls: Annotated[bool, Form()] = False,
-    raters_per_item: Annotated[int, Form()] = 3,
+    raters_per_item: Annotated[str, Form()] = "3",
     per_rater_cap: Annotated[str, Form()] = "",
-    lease_min: Annotated[float, Form()] = 15,
+    lease_min: Annotated[str, Form()] = "15",
     blind: Annotated[bool, Form()] = False,
     panes: Annotated[list[str] | None, Form()] = None,
-    seed: Annotated[int, Form()] = 0,
-    region_iou: Annotated[float, Form()] = 0.5,
+    seed: Annotated[str, Form()] = "0",
+    region_iou: Annotated[str, Form()] = "0.5",
 ) -> Response:
     form: dict[str, Any] = {
         "name": name,
-        "run_ids": run_ids or [],
+        "run_ids": _ints_where_possible(run_ids or []),
+        "versus_run_id": _ints_where_possible([versus_run_id])[0],
         "instructions": instructions,
-        "crop_sizes": crop_sizes or [],
+        "crop_sizes": _ints_where_possible(crop_sizes or []),
         "methods": methods or [],
         "items": items,
         "quota_guided": quota_guided,
@@ -125,23 +141,27 @@ def studies_create(
         "region_iou": region_iou,
     }
     try:
+        numbers = StudyForm.model_validate(
+            {
+                "quota_guided": quota_guided,
+                "quota_random": quota_random,
+                "quota_control": quota_control,
+                "per_rater_cap": per_rater_cap,
+                "lease_min": lease_min,
+            }
+        )
         data = StudyCreate.model_validate(
             {
                 "name": name.strip(),
                 "run_ids": run_ids or [],
+                "versus_run_id": versus_run_id.strip() or None,
                 "instructions": instructions,
                 "crop_sizes": crop_sizes or [],
                 "methods": methods or [],
                 "items": items,
-                "quotas": {
-                    "guided": quota_guided / 100,
-                    "random": quota_random / 100,
-                    "control": quota_control / 100,
-                },
+                **numbers.study_fields(),
                 "planted_controls": planted_controls,
                 "raters_per_item": raters_per_item,
-                "per_rater_cap": int(per_rater_cap) if per_rater_cap.strip() else None,
-                "lease_s": round(lease_min * 60),
                 "blind": blind,
                 "panes": panes or [],
                 "seed": seed,
@@ -163,7 +183,7 @@ def studies_create(
 
 @router.get("/studies/{study_id}", name="studies_detail")
 def studies_detail(
-    request: Request, study_id: int, user: StudyManager, session: SessionDep
+    request: Request, study_id: DbId, user: StudyManager, session: SessionDep
 ) -> Response:
     study = service.get_study(session, study_id)
     items = list(
@@ -190,7 +210,7 @@ def studies_detail(
 
 @router.get("/studies/{study_id}/results", name="studies_results")
 def studies_results(
-    request: Request, study_id: int, user: StudyManager, session: SessionDep
+    request: Request, study_id: DbId, user: StudyManager, session: SessionDep
 ) -> Response:
     """Agreement per question with 95 % intervals. Computed on a worker (progress shown,
     polled while it runs) and kept until new labels arrive."""
@@ -211,7 +231,7 @@ def studies_results(
 
 @router.get("/studies/{study_id}/results/prevalence.{fmt}", name="studies_prevalence_plot")
 def studies_prevalence_plot(
-    study_id: int,
+    study_id: DbId,
     fmt: str,
     user: StudyManager,
     session: SessionDep,
@@ -237,18 +257,18 @@ def studies_prevalence_plot(
 
 ADJUDICATION_PAGE = 200
 """Items per page of the adjudication queue."""
-ADJUDICATION_PANES = {"original": "original", "reconstruction": "reconstruction", "jpeg": "jpeg"}
+ADJUDICATION_PANES = {pane: pane for pane in pane_names.ALL if pane != pane_names.DIFFERENCE}
 """Researchers see panes by their names: adjudication is not blind."""
 
 
 @router.get("/studies/{study_id}/adjudication", name="studies_adjudication")
 def studies_adjudication(
     request: Request,
-    study_id: int,
+    study_id: DbId,
     user: StudyManager,
     session: SessionDep,
-    threshold: float = adjudication.DEFAULT_THRESHOLD,
-    page: int = 1,
+    threshold: Share = adjudication.DEFAULT_THRESHOLD,
+    page: Page = 1,
 ) -> Response:
     """The items the raters disagree on, the least agreed first, decided ones last, a page
     at a time."""
@@ -278,8 +298,8 @@ def studies_adjudication(
 @router.get("/studies/{study_id}/adjudication/{item_id}", name="studies_adjudicate_item")
 def studies_adjudicate_item(
     request: Request,
-    study_id: int,
-    item_id: int,
+    study_id: DbId,
+    item_id: DbId,
     user: StudyManager,
     session: SessionDep,
     error: str | None = None,
@@ -309,8 +329,8 @@ def studies_adjudicate_item(
 @router.post("/studies/{study_id}/adjudication/{item_id}", name="studies_adjudicate")
 def studies_adjudicate(
     request: Request,
-    study_id: int,
-    item_id: int,
+    study_id: DbId,
+    item_id: DbId,
     user: StudyManager,
     session: SessionDep,
     verdict: Annotated[str, Form()] = "",
@@ -337,7 +357,7 @@ GALLERY_PAGE = 50
 
 @router.get("/studies/{study_id}/gallery", name="studies_gallery")
 def studies_gallery(
-    request: Request, study_id: int, user: StudyManager, session: SessionDep, page: int = 1
+    request: Request, study_id: DbId, user: StudyManager, session: SessionDep, page: Page = 1
 ) -> Response:
     """The confirmed miscompressions as figure panels for papers (PNG and PDF)."""
     study = service.get_study(session, study_id)
@@ -357,7 +377,7 @@ def studies_gallery(
 
 @router.get("/studies/{study_id}/gallery/{item_id}.{fmt}", name="studies_gallery_panel")
 def studies_gallery_panel(
-    study_id: int, item_id: int, fmt: str, user: StudyManager, session: SessionDep
+    study_id: DbId, item_id: DbId, fmt: str, user: StudyManager, session: SessionDep
 ) -> Response:
     chosen = figure_format(fmt)
     study = service.get_study(session, study_id)
@@ -372,7 +392,7 @@ def studies_gallery_panel(
 
 @router.get("/studies/{study_id}/results/agreement.{fmt}", name="studies_agreement_plot")
 def studies_agreement_plot(
-    study_id: int, fmt: str, user: StudyManager, session: SessionDep
+    study_id: DbId, fmt: str, user: StudyManager, session: SessionDep
 ) -> Response:
     """Agreement per question (alpha, Fleiss' kappa, AC1) with their intervals."""
     from app.domain import figures

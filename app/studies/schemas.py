@@ -1,14 +1,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from annotated_types import Interval
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from app.domain.bounds import Count, DbId, FiniteFloat, Offset, Seed, Share
 from app.domain.crops import DEFAULT_SIZES
+from app.domain.names import Name
 
 MethodName = Literal["guided", "text", "random"]
-PaneName = Literal["original", "reconstruction", "jpeg", "difference"]
+PaneName = Literal["original", "reconstruction", "jpeg", "versus", "difference"]
 ALL_METHODS: tuple[MethodName, ...] = ("guided", "text", "random")
 DEFAULT_PANES: tuple[PaneName, ...] = ("original", "reconstruction", "jpeg")
 QuotaName = Literal["guided", "random", "control"]
@@ -17,23 +27,26 @@ DEFAULT_QUOTAS: dict[QuotaName, float] = {"guided": 0.6, "random": 0.3, "control
 
 class StudyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     instructions: str = Field(default="", max_length=50_000)
     """Markdown shown to annotators."""
-    run_ids: list[int] = Field(min_length=1, max_length=100)
+    run_ids: list[DbId] = Field(min_length=1, max_length=100)
+    versus_run_id: DbId | None = None
+    """A second codec run of the same images, shown as the ``versus`` pane beside the study's
+    reconstructions (two codecs against each other; blind studies name both A, B...)."""
     crop_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_SIZES), min_length=1)
     methods: list[MethodName] = Field(default_factory=lambda: list(ALL_METHODS))
     items: int = Field(default=300, ge=1, le=1_000_000)
-    quotas: dict[QuotaName, float] = Field(default_factory=lambda: dict(DEFAULT_QUOTAS))
+    quotas: dict[QuotaName, Share] = Field(default_factory=lambda: dict(DEFAULT_QUOTAS))
     planted_controls: bool = False
     raters_per_item: int = Field(default=3, ge=1, le=50)
-    per_rater_cap: int | None = Field(default=None, ge=1)
+    per_rater_cap: Count | None = None
     lease_s: int = Field(default=900, ge=10, le=7 * 86_400)
     blind: bool = True
     panes: list[PaneName] = Field(default_factory=lambda: list(DEFAULT_PANES))
-    seed: int = 0
-    taxonomy_version_id: int | None = None
-    region_iou: float = Field(default=0.5, gt=0, le=1)
+    seed: Seed = 0
+    taxonomy_version_id: DbId | None = None
+    region_iou: FiniteFloat = Field(default=0.5, gt=0, le=1)
     """Boxes of different raters on an item are one region from this IoU up."""
 
     @field_validator("crop_sizes")
@@ -54,9 +67,46 @@ class StudyCreate(BaseModel):
             raise ValueError("a random quota needs the random method")
         if "original" not in self.panes or "reconstruction" not in self.panes:
             raise ValueError("panes must include the original and the reconstruction")
+        if self.versus_run_id is not None and "versus" not in self.panes:
+            self.panes = [*self.panes, "versus"]
+        if "versus" in self.panes and self.versus_run_id is None:
+            raise ValueError("the versus pane needs a versus run (versus_run_id)")
+        if self.versus_run_id in self.run_ids:
+            raise ValueError("the versus run must be another run than the study's runs")
         self.panes = list(dict.fromkeys(self.panes))
         self.methods = list(dict.fromkeys(self.methods))
         return self
+
+
+Percent = Annotated[float, AllowInfNan(False), Interval(ge=0, le=100)]
+
+
+class StudyForm(BaseModel):
+    """The numbers of the study form that StudyCreate holds in other units: quotas typed in
+    percent (shares there), the lease in minutes (seconds there), no cap as an empty field."""
+
+    model_config = ConfigDict(extra="forbid")
+    quota_guided: Percent
+    quota_random: Percent
+    quota_control: Percent
+    per_rater_cap: Count | None
+    lease_min: Annotated[float, AllowInfNan(False), Interval(ge=0, le=7 * 24 * 60)]
+
+    @field_validator("per_rater_cap", mode="before")
+    @classmethod
+    def _blank_is_no_cap(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def study_fields(self) -> dict[str, Any]:
+        return {
+            "quotas": {
+                "guided": self.quota_guided / 100,
+                "random": self.quota_random / 100,
+                "control": self.quota_control / 100,
+            },
+            "per_rater_cap": self.per_rater_cap,
+            "lease_s": round(self.lease_min * 60),
+        }
 
 
 class StudyProgress(BaseModel):
@@ -77,6 +127,7 @@ class StudyRead(BaseModel):
     status: str
     error: str | None
     run_ids: list[int]
+    versus_run_id: int | None = None
     crop_sizes: list[int]
     methods: list[str]
     items_target: int
@@ -98,8 +149,8 @@ class StudyRead(BaseModel):
 
 class CategoryCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    key: str
-    label: str
+    key: Name
+    label: Name
     description: str
     shortcut: str
     kind: Literal["category", "modifier"] = "category"
@@ -114,10 +165,10 @@ class LabelBox(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     pane: str = Field(min_length=1, max_length=32)
-    x: int = Field(ge=0)
-    y: int = Field(ge=0)
-    w: int = Field(ge=1)
-    h: int = Field(ge=1)
+    x: Offset
+    y: Offset
+    w: Count
+    h: Count
 
 
 class AnnotationSubmit(BaseModel):
@@ -138,7 +189,7 @@ class AnnotationSubmit(BaseModel):
 
 
 class AnnotationEdit(AnnotationSubmit):
-    base_revision: int = Field(ge=1)
+    base_revision: Count
     """The revision the edit was made from: a stale edit is refused, not silently merged."""
 
 

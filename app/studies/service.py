@@ -84,6 +84,8 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
         raise InvalidInput("the runs have no finished results")
     if "jpeg" in data.panes and not all(r.match_jpeg for r in runs):
         raise InvalidInput("the jpeg pane needs runs with a bpp-matched JPEG")
+    if data.versus_run_id is not None:
+        _check_versus_run(session, data.versus_run_id, runs)
     if data.taxonomy_version_id is None:
         taxonomy_version = default_taxonomy(session)
     else:
@@ -96,6 +98,7 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
         instructions=data.instructions,
         status="proposing",
         run_ids=sorted(set(data.run_ids)),
+        versus_run_id=data.versus_run_id,
         crop_sizes=data.crop_sizes,
         methods=list(data.methods),
         items_target=data.items,
@@ -116,6 +119,20 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
     session.flush()
     enqueue_after_commit(session, PROPOSE_TASK, study.id, queue="post")
     return study
+
+
+def _check_versus_run(session: Session, versus_run_id: int, runs: list[CodecRun]) -> None:
+    """The versus run must exist and code the same images as the study's runs (the same
+    dataset), or there would be nothing to set against them."""
+    versus = session.get(CodecRun, versus_run_id)
+    if versus is None:
+        raise NotFound(f"versus run {versus_run_id} not found")
+    if any(run.dataset_id != versus.dataset_id for run in runs):
+        raise InvalidInput("the versus run must code the same dataset as the study's runs")
+    if versus.status not in ("queued", "running") and not session.scalar(
+        select(func.count()).where(CodecResult.run_id == versus.id, CodecResult.status == "done")
+    ):
+        raise InvalidInput(f"versus run {versus.id} has no finished results")
 
 
 def get_study(session: Session, study_id: int) -> Study:

@@ -83,21 +83,30 @@ def annotators(engine: Engine, count: int) -> list[int]:
         return ids
 
 
-def finished_run(engine: Engine, codec: str = "jpeg", params: dict[str, Any] | None = None) -> int:
+def finished_run(
+    engine: Engine,
+    codec: str = "jpeg",
+    params: dict[str, Any] | None = None,
+    *,
+    dataset_id: int | None = None,
+) -> int:
     """A run (JPEG quality 4 by default) with matched-JPEG references over two crops of the
-    test card, processed by the worker steps in this process."""
+    test card (or over the images of ``dataset_id``), processed by the worker steps in this
+    process."""
     card = draw_test_card()
     factory = make_sessionmaker(engine)
     settings = get_settings()
     storage = LocalMediaStorage(settings.media_root)
     with Session(engine, expire_on_commit=False) as session:
-        dataset = make_dataset(session, f"proposals-{uuid.uuid4().hex[:8]}")
-        store_image(session, dataset.id, card.crop((0, 0, 512, 384)), "top-left.png")
-        store_image(session, dataset.id, card.crop((0, 200, 480, 520)), "plate.png")
+        if dataset_id is None:
+            dataset = make_dataset(session, f"proposals-{uuid.uuid4().hex[:8]}")
+            store_image(session, dataset.id, card.crop((0, 0, 512, 384)), "top-left.png")
+            store_image(session, dataset.id, card.crop((0, 200, 480, 520)), "plate.png")
+            dataset_id = dataset.id
         run = run_service.create_run(
             session,
             RunCreate(
-                dataset_id=dataset.id,
+                dataset_id=dataset_id,
                 codec=codec,
                 params=params or {"quality": 4},
                 match_jpeg=True,

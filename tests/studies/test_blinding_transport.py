@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from fastapi.testclient import TestClient
 from scipy.stats import binomtest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from app.codec_runs.models import CodecRun
 from app.domain.roles import Role
-from app.studies.models import Assignment
+from app.studies.models import Assignment, StudyItem
 from tests.conftest import login
 from tests.factories import make_user
 from tests.studies.helpers import blind_study, finished_run
@@ -85,6 +86,7 @@ def _walk(client: TestClient, csrf: str, engine: Engine, study_id: int) -> list[
             lease = session.get(Assignment, assignment_id)
             assert lease is not None
             pane_map = dict(lease.pane_map)
+        # The study's own codec: neural, against a JPEG or against the versus codec.
         (neural,) = [label for label, pane in pane_map.items() if pane == "reconstruction"]
         item = Item(neural_label=neural)
         named = [pane["url"] for pane in viewer["panes"]]
@@ -110,22 +112,29 @@ def _walk(client: TestClient, csrf: str, engine: Engine, study_id: int) -> list[
 
 
 def _blind_studies(engine: Engine) -> list[int]:
-    """A neural run against its matched JPEG, and a study over two neural codecs."""
+    """The shipped neural codec against its matched JPEG, and against a CompressAI model on
+    the same images (two neural codecs, head to head)."""
     shipped = finished_run(engine, codec="miscomp-mbt-low", params={"device": "cpu"})
+    with Session(engine) as session:
+        run = session.get(CodecRun, shipped)
+        assert run is not None
+        dataset_id = run.dataset_id
     compressai = finished_run(
         engine,
         codec="compressai",
         params={"arch": "bmshj2018-factorized", "quality": 1, "pretrained": False},
+        dataset_id=dataset_id,
     )
-    options = {
-        "items": ITEMS_PER_STUDY,
-        "methods": ["random"],
-        "quotas": {"random": 1.0},
-        "panes": ["original", "reconstruction", "jpeg"],
-    }
+    options = {"items": ITEMS_PER_STUDY, "methods": ["random"], "quotas": {"random": 1.0}}
     return [
-        blind_study(engine, shipped, **options),
-        blind_study(engine, shipped, extra_run_ids=(compressai,), **options),
+        blind_study(engine, shipped, panes=["original", "reconstruction", "jpeg"], **options),
+        blind_study(
+            engine,
+            shipped,
+            panes=["original", "reconstruction", "versus"],
+            versus_run_id=compressai,
+            **options,
+        ),
     ]
 
 
@@ -180,3 +189,56 @@ def test_the_panes_of_a_blind_item_cannot_be_told_apart_but_by_their_pixels(
 
     right = sum(guess(item) == item.neural_label for item in items)
     assert binomtest(right, len(items), 0.5).pvalue > 0.01, f"{right} of {len(items)} guessed"
+
+
+def test_an_items_images_go_only_to_its_raters(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    """Crop URLs are scoped to the rater, not only to the study: another annotator of the same
+    study gets nothing of an item they never held, while its rater keeps it after rating."""
+    study_id = blind_study(committed_db, finished_run(committed_db), items=4)
+    with Session(committed_db, expire_on_commit=False) as session:
+        first, second = (make_user(session, Role.ANNOTATOR) for _ in range(2))
+        researcher = make_user(session, Role.RESEARCHER)
+        session.commit()
+        items = {
+            item.id: dict(item.assets)
+            for item in session.scalars(select(StudyItem).where(StudyItem.study_id == study_id))
+        }
+    csrf = login(committed_client, first)
+    lease = committed_client.post(
+        f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}
+    ).json()
+    with Session(committed_db) as session:
+        held = session.get(Assignment, lease["assignment_id"])
+        assert held is not None
+        held_item = held.item_id
+    held_urls = [f"/media/assets/{token}.png" for token in items[held_item].values()]
+    assert all(committed_client.get(url).status_code == 200 for url in held_urls)
+    skipped = committed_client.post(
+        f"/annotate/items/{lease['assignment_id']}/skip", headers={"X-CSRF-Token": csrf}
+    )
+    assert skipped.status_code in (200, 303)
+    assert all(committed_client.get(url).status_code == 200 for url in held_urls), "held"
+
+    committed_client.cookies.clear()
+    csrf = login(committed_client, second)
+    mine = committed_client.post(
+        f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}
+    ).json()
+    with Session(committed_db) as session:
+        lease_row = session.get(Assignment, mine["assignment_id"])
+        assert lease_row is not None
+        own_item = lease_row.item_id
+    for item_id, assets in items.items():
+        expected = 200 if item_id == own_item else 404
+        for token in assets.values():
+            response = committed_client.get(f"/media/assets/{token}.png")
+            assert response.status_code == expected, (item_id, own_item)
+    assert len(items) == 4  # so three items' images were refused to the second rater
+
+    committed_client.cookies.clear()
+    login(committed_client, researcher)
+    for assets in items.values():
+        for token in assets.values():
+            assert committed_client.get(f"/media/assets/{token}.png").status_code == 200
