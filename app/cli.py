@@ -293,16 +293,32 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 def codecs_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Registered codecs, whether they can run here, and why not."""
-    from app.domain.codecs import registry
+    """Registered codecs, whether they can run here, and why not; below `external`, the
+    command-line codecs the operator declared (MISCOMP_EXTERNAL_CODECS), picked by a run with
+    `--codec external --param name=NAME`."""
+    from app.codec_runs.service import codec_availability
+    from app.domain.codecs.external import ExternalCodec
 
-    rows = [registry.availability(name) for name in registry.names()]
+    rows: list[dict[str, Any]] = [dict(r.__dict__) for r in codec_availability()]
+    try:
+        declared = ExternalCodec.declared(get_settings().operator_setup)
+    except ValueError:  # an unreadable file: the external row says why
+        declared = []
+    for row in rows:
+        if row["name"] == "external":
+            row["declared"] = [
+                {"name": name, "available": available, "detail": detail}
+                for name, available, detail in declared
+            ]
     if as_json:
-        typer.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+        typer.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        state = "available" if row.available else "UNAVAILABLE"
-        typer.echo(f"{row.name:16} {state:12} {row.detail}")
+        state = "available" if row["available"] else "UNAVAILABLE"
+        typer.echo(f"{row['name']:16} {state:12} {row['detail']}")
+        for codec in row.get("declared", []):
+            state = "available" if codec["available"] else "UNAVAILABLE"
+            typer.echo(f"  name={codec['name']:9} {state:12} {codec['detail']}")
 
 
 @agreement_app.command("compute")
@@ -573,6 +589,10 @@ def _follow_run(run_id: int) -> None:
 def studies_create(
     name: Annotated[str, typer.Option(help="Study name (shown to annotators: keep it neutral).")],
     run: Annotated[list[int], typer.Option(help="Codec run id; repeat for several.")],
+    versus: Annotated[
+        int | None,
+        typer.Option(help="A second run of the same dataset, set against the runs (pane versus)."),
+    ] = None,
     size: Annotated[list[int] | None, typer.Option(help="Crop size in px; repeat.")] = None,
     method: Annotated[
         list[str] | None, typer.Option(help="Proposal method: guided, text, random; repeat.")
@@ -589,7 +609,9 @@ def studies_create(
     blind: Annotated[bool, typer.Option("--blind/--no-blind", help="Hide codecs.")] = True,
     pane: Annotated[
         list[str] | None,
-        typer.Option(help="Pane shown: original, reconstruction, jpeg, difference; repeat."),
+        typer.Option(
+            help="Pane shown: original, reconstruction, jpeg, versus, difference; repeat."
+        ),
     ] = None,
     instructions: Annotated[
         Path | None, typer.Option(help="Markdown file with the annotators' instructions.")
@@ -606,6 +628,7 @@ def studies_create(
     options: dict[str, Any] = {
         "name": name,
         "run_ids": run,
+        "versus_run_id": versus,
         "items": items,
         "planted_controls": planted_controls,
         "raters_per_item": k,
@@ -903,6 +926,9 @@ def demo(
         session.info["actor_label"] = "demo"
         accounts = demo_setup.ensure_accounts(session, settings)
         demo_setup.ensure_demo_dataset(session)
+    declared = demo_setup.ensure_example_external_codecs(settings)
+    if declared:
+        typer.echo(declared)
     folder = demo_setup.build_demo_folder(settings.var_dir / "demo-source")
     job = import_path(folder, name=demo_setup.DEMO_DATASET)
     typer.echo(

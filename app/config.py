@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.codecs.operator import OperatorSetup
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,11 +34,19 @@ class Settings(BaseSettings):
     max_archive_members: int = Field(default=20_000, gt=0)
     https_only_cookies: bool = False
     session_max_age_s: int = 14 * 24 * 3600
-    login_delay_base_s: float = 0.25
-    login_delay_max_s: float = 5.0
+    login_delay_base_s: float = Field(default=0.25, ge=0)
+    """After an account's first failed login, the wait before its next password check
+    (doubled by each further failure; earlier attempts are answered 429 at once)."""
+    login_delay_max_s: float = Field(default=5.0, ge=0)
+    login_address_failure_cap: int = Field(default=100, gt=0)
+    """Failed logins from one client address in 15 minutes before it must wait."""
     thumbnail_px: int = 256
     weights_dir: Path = Path("")
-    """Where neural codec weights are read from (never downloaded); default var/weights."""
+    """Where neural codec weights and checkpoints are read from (never downloaded); default
+    var/weights. Runs name checkpoints relative to it."""
+    external_codecs: Path = Path("")
+    """TOML or JSON file declaring the command-line codecs runs may use (docs/codecs.md);
+    default var/external-codecs.toml. No file: none are declared."""
     task_lease_s: float = Field(default=3600, gt=0)
     """After this long, a result claimed by a silent worker may be taken by another task."""
     task_visibility_timeout_s: int = Field(default=3600, gt=0)
@@ -54,6 +64,8 @@ class Settings(BaseSettings):
         self.media_root = self.media_root.resolve()
         if self.weights_dir == Path(""):
             self.weights_dir = self.var_dir / "weights"
+        if self.external_codecs == Path(""):
+            self.external_codecs = self.var_dir / "external-codecs.toml"
         if not self.secret_key:
             self.secret_key = _secret_kept_in(self.var_dir)
         return self
@@ -65,6 +77,13 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.var_dir / "broker"
+
+    @property
+    def operator_setup(self) -> OperatorSetup:
+        """What codecs may read on the server, whatever a run asks for."""
+        return OperatorSetup(
+            weights_dir=self.weights_dir, external_codecs_file=self.external_codecs
+        )
 
 
 def _secret_kept_in(var_dir: Path) -> str:

@@ -81,6 +81,44 @@ def ensure_accounts(session: Session, settings: Settings) -> list[DemoAccount]:
     return accounts
 
 
+EXAMPLE_EXTERNAL_CODECS = """\
+# Command-line codecs this server may run (docs/codecs.md). Only the operator declares them;
+# a run picks one by name and sets at most its quality:
+#   miscomp runs create --dataset demo-photos --codec external --param name=cwebp --param quality=40
+# `miscomp demo` wrote this example; edit it freely, it is never overwritten.
+
+[cwebp]
+label = "cwebp (libwebp)"
+encode = "cwebp -quiet -q {quality} {input} -o {output}"
+decode = "dwebp -quiet {input} -o {output}"
+qualities = [0, 100]
+default_quality = 75
+ladder = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+compressed_suffix = ".webp"
+
+[cjpeg]
+label = "cjpeg (libjpeg-turbo)"
+encode = "cjpeg -quality {quality} -outfile {output} {input}"
+decode = "djpeg -pnm -outfile {output} {input}"
+qualities = [1, 100]
+default_quality = 75
+input_format = "ppm"
+compressed_suffix = ".jpg"
+reconstruction_suffix = ".ppm"
+"""
+
+
+def ensure_example_external_codecs(settings: Settings) -> str | None:
+    """Declare Debian's WebP and JPEG command-line tools as example external codecs, when no
+    declarations file exists yet; a message saying so, or None."""
+    path = settings.external_codecs
+    if path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(EXAMPLE_EXTERNAL_CODECS, encoding="utf-8")
+    return f"declared example command-line codecs (cwebp, cjpeg) in {path}"
+
+
 def skimage_data_dir() -> Path:
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:

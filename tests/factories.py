@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import zipfile
+from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from sqlalchemy.orm import Session
@@ -110,3 +113,25 @@ def zip_bytes(members: dict[str, bytes], *, symlinks: dict[str, str] | None = No
             info.external_attr = 0o120777 << 16
             archive.writestr(info, target)
     return buffer.getvalue()
+
+
+def declare_external_codecs(path: Path, declarations: dict[str, dict[str, Any]]) -> Path:
+    """Write the operator's command-line codec declarations as the TOML file
+    MISCOMP_EXTERNAL_CODECS names (one table per codec); returns ``path``."""
+
+    def toml_value(value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(toml_value(v) for v in value) + "]"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        # JSON's strings and numbers are valid TOML basic strings and numbers.
+        return json.dumps(value)
+
+    lines = []
+    for name, fields in declarations.items():
+        lines.append(f"[{json.dumps(name)}]")
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in fields.items())
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

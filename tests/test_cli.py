@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app import cli
-from tests.factories import image_bytes
+from tests.factories import declare_external_codecs, image_bytes
 
 COMMANDS = [
     [],
@@ -122,3 +122,54 @@ def test_metrics_list_says_which_backbone_is_missing_and_where_it_is_published(
         assert file_name in rows[name]["detail"]
         assert str(tmp_path / "weights") in rows[name]["detail"]
         assert "https://download.pytorch.org/models/" in rows[name]["detail"]
+
+
+def test_runs_pick_a_command_line_codec_the_operator_declared(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    declare_external_codecs(
+        var / "external-codecs.toml",  # MISCOMP_EXTERNAL_CODECS's default, in the var folder
+        {
+            "cwebp": {
+                "encode": "cwebp -quiet -q {quality} {input} -o {output}",
+                "decode": "dwebp -quiet {input} -o {output}",
+                "qualities": [0, 100],
+                "compressed_suffix": ".webp",
+            },
+            "absent": {
+                "encode": "no-such-codec {input} {output}",
+                "decode": "true {input} {output}",
+            },
+        },
+    )
+    listing = miscomp(var, "codecs", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    (external,) = [row for row in json.loads(listing.stdout) if row["name"] == "external"]
+    assert external["available"] and "cwebp" in external["detail"]
+    assert external["declared"] == [
+        {"name": "absent", "available": False, "detail": "'no-such-codec' not found on PATH"},
+        {"name": "cwebp", "available": True, "detail": "cwebp and dwebp; quality 0-100"},
+    ]
+    assert "  name=cwebp" in miscomp(var, "codecs", "list").stdout
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(image_bytes())
+    assert miscomp(var, "db", "upgrade").returncode == 0
+    assert miscomp(var, "datasets", "import", str(folder), "--name", "photos").returncode == 0
+    run = ["runs", "create", "--dataset", "photos", "--codec"]
+    created = miscomp(var, *run, "external", "--param", "name=cwebp", "--param", "quality=40")
+    assert (created.returncode, created.stdout) == (0, "run 1 queued\n"), created.stderr
+    shown = json.loads(miscomp(var, "runs", "show", "1", "--json").stdout)
+    assert shown["params"] == {"name": "cwebp", "quality": 40}
+
+    refused = {
+        ("external", "name=cwebp", "encode=sh -c id {input} {output}"): "it cannot set encode",
+        ("external", "name=cwebp", "quality=101"): "cwebp has qualities 0-100",
+        ("checkpoint", "path=/etc/passwd", "arch=mbt2018-mean"): "is not relative",
+    }
+    for (codec, *params), message in refused.items():
+        flags = [flag for param in params for flag in ("--param", param)]
+        answer = miscomp(var, *run, codec, *flags)
+        assert answer.returncode == 1 and answer.stderr.startswith("error: "), answer.stderr
+        assert message in answer.stderr and "Traceback" not in answer.stderr
+    assert [r["id"] for r in json.loads(miscomp(var, "runs", "list", "--json").stdout)] == [1]

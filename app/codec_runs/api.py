@@ -12,7 +12,7 @@ from app.codec_runs.imports import import_uploads
 from app.codec_runs.reports import run_report
 from app.codec_runs.schemas import RunCreate, RunRead, RunReport
 from app.db import SessionDep
-from app.domain.codecs import registry
+from app.domain.bounds import DbId
 
 router = APIRouter(prefix="/api", tags=["codec runs"])
 
@@ -26,7 +26,7 @@ def _read(session: SessionDep, run_id: int) -> RunRead:
 
 @router.get("/codecs")
 def list_codecs(user: DatasetReader) -> list[dict[str, object]]:
-    return [registry.availability(name).__dict__ for name in registry.names()]
+    return [row.__dict__ for row in service.codec_availability()]
 
 
 @router.get("/runs", response_model=list[RunRead])
@@ -44,7 +44,7 @@ def create_run(data: RunCreate, user: DatasetWriter, session: SessionDep) -> Run
 def import_runs(
     user: DatasetWriter,
     session: SessionDep,
-    dataset_id: Annotated[int, Form()],
+    dataset_id: Annotated[DbId, Form()],
     manifest: Annotated[UploadFile, File(description="CSV or JSON manifest")],
     archive: Annotated[UploadFile | None, File(description="zip of reconstructions")] = None,
     match_jpeg: Annotated[bool, Form()] = True,
@@ -63,17 +63,17 @@ def import_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunReport)
-def get_run(run_id: int, user: DatasetReader, session: SessionDep) -> RunReport:
+def get_run(run_id: DbId, user: DatasetReader, session: SessionDep) -> RunReport:
     return run_report(session, run_id)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunRead)
-def cancel_run(run_id: int, user: DatasetWriter, session: SessionDep) -> RunRead:
+def cancel_run(run_id: DbId, user: DatasetWriter, session: SessionDep) -> RunRead:
     service.cancel_run(session, run_id)
     return _read(session, run_id)
 
 
 @router.post("/runs/{run_id}/retry", response_model=RunRead)
-def retry_run(run_id: int, user: DatasetWriter, session: SessionDep) -> RunRead:
+def retry_run(run_id: DbId, user: DatasetWriter, session: SessionDep) -> RunRead:
     service.retry_run(session, run_id)
     return _read(session, run_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import platform
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from app.domain.perceptual import PerceptualMetrics
 from app.jobs import enqueue_after_commit
 from app.storage import MediaStorage
 
+logger = logging.getLogger(__name__)
 POSTPROCESS_TASK = "workers.tasks.codec_runs.postprocess_result"
 ENCODE_TASK = "workers.tasks.codec_runs.encode_result"
 FINAL_STATUSES = ("done", "failed", "invalid", "cancelled")
@@ -150,13 +152,6 @@ def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def codec_params(run: CodecRun, settings: Settings) -> dict[str, Any]:
-    params = dict(run.params)
-    if registry.is_neural(run.codec) and "weights_dir" in params and not params["weights_dir"]:
-        params["weights_dir"] = str(settings.weights_dir)
-    return params
-
-
 def encode_result(
     factory: sessionmaker[Session],
     storage: MediaStorage,
@@ -176,9 +171,14 @@ def encode_result(
         result.started_at = result.started_at or utcnow()
         try:
             original = load_rgb(storage, image.storage_key)
-            codec = registry.build(run.codec, **codec_params(run, settings))
+            codec = registry.build(run.codec, operator=settings.operator_setup, **run.params)
             output = check_output(original, codec.encode_decode(original, seed=result.seed))
-        except (CodecError, CodecUnavailable, ValueError, OSError) as exc:
+        except Exception as exc:
+            # Whatever a codec raises (a broken checkpoint's unpickling error, a shape
+            # mismatch, a crashed program) fails this image with its reason; the run goes on
+            # and finishes instead of waiting for ever on a result no task will finish.
+            if not isinstance(exc, (CodecError, CodecUnavailable, ValueError, OSError)):
+                logger.warning("result %s: codec %s failed", result_id, run.codec, exc_info=True)
             _fail(result, f"{type(exc).__name__}: {exc}")
             session.commit()
             _finish_run_if_complete(session, result.run_id)
@@ -238,6 +238,10 @@ def postprocess_result(
             _measure(storage, settings, run, image, result)
         except metrics.ImageTooSmall as exc:
             _fail(result, str(exc))
+        except Exception as exc:
+            # As for encoding: the image fails with its reason and the run still finishes.
+            logger.warning("result %s: measuring failed", result_id, exc_info=True)
+            _fail(result, f"{type(exc).__name__}: {exc}")
         else:
             result.status = "done"
             result.finished_at = utcnow()

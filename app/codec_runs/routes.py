@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -20,7 +19,7 @@ from app.codec_runs.schemas import ALL_MAPS, RunCreate
 from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain import rd
-from app.domain.codecs import registry
+from app.domain.bounds import DB_ID, DbId, parse_json
 from app.errors import InvalidInput, NotFound, UserError
 from app.web import figure_format, figure_response, hx_redirect, media_file, render
 
@@ -42,7 +41,7 @@ def _form_page(
         "runs/new.html",
         {
             "datasets": dataset_service.list_datasets(session),
-            "codecs": [registry.availability(n) for n in registry.names()],
+            "codecs": service.codec_availability(),
             "maps": ALL_MAPS,
             "form": form,
             "error": error,
@@ -67,7 +66,9 @@ def runs_create(
     request: Request,
     user: DatasetWriter,
     session: SessionDep,
-    dataset_id: Annotated[int, Form()],
+    # The dataset id arrives as sent: RunCreate checks it, so that a refused value comes back
+    # in the form, with everything else entered, and its reason.
+    dataset_id: Annotated[str, Form()],
     codec: Annotated[str, Form()],
     params: Annotated[str, Form()] = "{}",
     seeds: Annotated[str, Form()] = "0",
@@ -75,7 +76,7 @@ def runs_create(
     maps: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     form = {
-        "dataset_id": dataset_id,
+        "dataset_id": int(dataset_id) if dataset_id.isascii() and dataset_id.isdigit() else None,
         "codec": codec,
         "params": params,
         "seeds": seeds,
@@ -83,22 +84,23 @@ def runs_create(
         "maps": maps or [],
     }
     try:
-        parsed = json.loads(params or "{}")
+        parsed = parse_json(params or "{}", field="params")
         if not isinstance(parsed, dict):
-            raise ValueError("parameters must be a JSON object")
-        seed_list = [int(s) for s in seeds.replace(",", " ").split()] or [0]
-        data = RunCreate(
-            dataset_id=dataset_id,
-            codec=codec,
-            params=parsed,
-            seeds=seed_list,
-            match_jpeg=None if match_jpeg == "default" else match_jpeg == "yes",
-            maps=maps or [],
+            raise ValueError("params: must be a JSON object")
+        data = RunCreate.model_validate(
+            {
+                "dataset_id": dataset_id,
+                "codec": codec,
+                "params": parsed,
+                "seeds": seeds.replace(",", " ").split() or [0],
+                "match_jpeg": None if match_jpeg == "default" else match_jpeg == "yes",
+                "maps": maps or [],
+            }
         )
         run = service.create_run(session, data, actor=user)
     except (ValueError, ValidationError) as exc:
         message = (
-            "; ".join(e["msg"] for e in exc.errors())
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             if isinstance(exc, ValidationError)
             else str(exc)
         )
@@ -127,7 +129,7 @@ async def runs_import(request: Request, user: DatasetWriter, session: SessionDep
     try:
         if not isinstance(manifest, StarletteUploadFile) or not manifest.filename:
             raise InvalidInput("choose a manifest file (.csv or .json)")
-        dataset_id = int(str(form.get("dataset_id", "")))
+        dataset_id = DB_ID.validate_python(str(form.get("dataset_id", "")))
         archive_file = (
             archive.file if isinstance(archive, StarletteUploadFile) and archive.filename else None
         )
@@ -156,7 +158,7 @@ async def runs_import(request: Request, user: DatasetWriter, session: SessionDep
 
 @router.get("/runs/{run_id}", name="runs_detail")
 def runs_detail(
-    request: Request, run_id: int, user: DatasetReader, session: SessionDep
+    request: Request, run_id: DbId, user: DatasetReader, session: SessionDep
 ) -> Response:
     run = service.get_run(session, run_id)
     return render(
@@ -174,21 +176,23 @@ def runs_detail(
 
 @router.post("/runs/{run_id}/cancel", name="runs_cancel")
 def runs_cancel(
-    request: Request, run_id: int, user: DatasetWriter, session: SessionDep
+    request: Request, run_id: DbId, user: DatasetWriter, session: SessionDep
 ) -> Response:
     service.cancel_run(session, run_id)
     return hx_redirect(request, f"/runs/{run_id}")
 
 
 @router.post("/runs/{run_id}/retry", name="runs_retry")
-def runs_retry(request: Request, run_id: int, user: DatasetWriter, session: SessionDep) -> Response:
+def runs_retry(
+    request: Request, run_id: DbId, user: DatasetWriter, session: SessionDep
+) -> Response:
     service.retry_run(session, run_id)
     return hx_redirect(request, f"/runs/{run_id}")
 
 
 @router.get("/media/results/{result_id}/{kind}.png", name="result_image")
 def result_image(
-    result_id: int, kind: str, user: DatasetReader, session: SessionDep
+    result_id: DbId, kind: str, user: DatasetReader, session: SessionDep
 ) -> FileResponse:
     """Reconstructions, matched JPEGs and maps, served as stored (lossless PNG)."""
     result = session.get(CodecResult, result_id)
@@ -207,7 +211,7 @@ def result_image(
 
 @router.get("/datasets/{dataset_id}/rd.{fmt}", name="dataset_rd_plot")
 def dataset_rd_plot(
-    dataset_id: int, fmt: str, user: DatasetReader, session: SessionDep
+    dataset_id: DbId, fmt: str, user: DatasetReader, session: SessionDep
 ) -> Response:
     """The dataset's rate-distortion plot (bpp vs PSNR and MS-SSIM, one curve per codec)."""
     chosen = figure_format(fmt)

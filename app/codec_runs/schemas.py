@@ -5,17 +5,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.domain.bounds import DbId, Seed
+
 MapName = Literal["difference", "ssim", "ciede2000"]
 ALL_MAPS: list[MapName] = ["difference", "ssim", "ciede2000"]
 
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dataset_id: int
+    dataset_id: DbId
     codec: str = Field(min_length=1, max_length=100)
     params: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=100)
-    image_ids: list[int] | None = None
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=100)
+    image_ids: list[DbId] | None = None
     match_jpeg: bool | None = None
     """Default: on for neural codecs, off for the classical ones."""
     jpeg_params: dict[str, Any] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.codec_runs.models import CodecResult, CodecRun
 from app.codec_runs.processing import ACTIVE_STATUSES, ENCODE_TASK
 from app.codec_runs.schemas import RunCreate, RunProgress
+from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.datasets.models import Image
 from app.db import utcnow
@@ -27,7 +28,9 @@ def create_run(session: Session, data: RunCreate, *, actor: User | None) -> Code
     if data.codec == "imported":
         raise InvalidInput("imported reconstructions come from a manifest: `miscomp runs import`")
     try:
-        params = registry.validate(data.codec, data.params)
+        # With the operator's setup: a command-line codec must be declared on the server, and
+        # a checkpoint must lie in its weights folder.
+        params = registry.validate(data.codec, data.params, get_settings().operator_setup)
         jpeg_params = registry.validate("jpeg", data.jpeg_params)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
@@ -77,6 +80,13 @@ def create_run(session: Session, data: RunCreate, *, actor: User | None) -> Code
     )
     _enqueue(session, run, statuses=("pending",))
     return run
+
+
+def codec_availability() -> list[registry.Availability]:
+    """Every registered codec, whether it can run here and why not, with the operator's
+    declarations (command-line codecs, weights folder)."""
+    operator = get_settings().operator_setup
+    return [registry.availability(name, operator) for name in registry.names()]
 
 
 def _enqueue(session: Session, run: CodecRun, *, statuses: tuple[str, ...]) -> None:

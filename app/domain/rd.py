@@ -39,7 +39,9 @@ def curve_label(codec: str, params: dict[str, Any]) -> str:
     if codec == "imported":
         return str(params.get("label", "imported"))
     if codec == "external":
-        return str(params.get("label", "external"))
+        # One curve per declared codec across its qualities; runs made before declarations
+        # carried a label.
+        return str(params.get("name") or params.get("label") or "external")
     rest = {
         k: v
         for k, v in params.items()

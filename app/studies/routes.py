@@ -76,7 +76,7 @@ def studies_list(request: Request, user: StudyManager, session: SessionDep) -> R
 
 @router.get("/studies/new", name="studies_new")
 def studies_new(request: Request, user: StudyManager, session: SessionDep) -> Response:
-    defaults = StudyCreate(name="-", run_ids=[0])
+    defaults = StudyCreate(name="-", run_ids=[1])  # only for the defaults of the form
     form = {
         **defaults.model_dump(),
         "name": "",

@@ -4,21 +4,26 @@ crops' inclusion probabilities, controls, and a re-run that changes nothing."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from app.codec_runs.models import CodecResult
+from app.codec_runs.models import CodecResult, CodecRun
 from app.config import get_settings
 from app.db import make_sessionmaker
 from app.domain import crops
+from app.domain.roles import Role
 from app.storage import LocalMediaStorage
 from app.studies import proposals, service
 from app.studies.models import Study, StudyAsset, StudyItem
 from app.studies.schemas import StudyCreate
+from tests.conftest import login
+from tests.factories import make_user
 from tests.studies.helpers import finished_run
 
 
@@ -175,3 +180,77 @@ def test_a_study_needs_finished_runs_and_consistent_options(committed_db: Engine
         StudyCreate(name="x", run_ids=[1], panes=["original", "jpeg"])
     with pytest.raises(ValueError, match="random method"):
         StudyCreate(name="x", run_ids=[1], methods=["guided"])
+
+
+def test_a_versus_study_sets_two_runs_of_the_same_images_against_each_other(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    study_run = finished_run(committed_db)
+    with Session(committed_db) as session:
+        run = session.get(CodecRun, study_run)
+        assert run is not None
+        dataset_id = run.dataset_id
+    versus_run = finished_run(committed_db, "webp", {"quality": 5}, dataset_id=dataset_id)
+    elsewhere = finished_run(committed_db, "webp", {"quality": 5})  # another dataset
+    with Session(committed_db, expire_on_commit=False) as session:
+        researcher = make_user(session, Role.RESEARCHER)
+        annotator = make_user(session, Role.ANNOTATOR)
+        session.commit()
+    csrf = login(committed_client, researcher)
+    headers = {"X-CSRF-Token": csrf}
+    body = {"name": "head to head", "run_ids": [study_run], "crop_sizes": [64], "items": 4,
+            "methods": ["random"], "quotas": {"random": 1.0}, "raters_per_item": 1,
+            "blind": False, "panes": ["original", "reconstruction"]}  # fmt: skip
+    refused = {
+        "versus": committed_client.post(
+            "/api/studies",
+            headers=headers,
+            json={**body, "panes": ["original", "reconstruction", "versus"]},
+        ),
+        "same": committed_client.post(
+            "/api/studies", headers=headers, json={**body, "versus_run_id": study_run}
+        ),
+        "dataset": committed_client.post(
+            "/api/studies", headers=headers, json={**body, "versus_run_id": elsewhere}
+        ),
+        "missing": committed_client.post(
+            "/api/studies", headers=headers, json={**body, "versus_run_id": 2_000_000_000}
+        ),
+    }
+    assert {k: r.status_code for k, r in refused.items()} == {
+        "versus": 422, "same": 422, "dataset": 422, "missing": 404,
+    }  # fmt: skip
+    assert "versus" in refused["versus"].text and "dataset" in refused["dataset"].text
+    created = committed_client.post(
+        "/api/studies", headers=headers, json={**body, "versus_run_id": versus_run}
+    )
+    assert created.status_code == 201, created.text
+    study_id = created.json()["id"]
+    assert created.json()["panes"] == ["original", "reconstruction", "versus"]
+    storage = LocalMediaStorage(get_settings().media_root)
+    assert proposals.propose(make_sessionmaker(committed_db), storage, get_settings(), study_id)
+    with Session(committed_db) as session:
+        items = list(session.scalars(select(StudyItem).where(StudyItem.study_id == study_id)))
+        assert len(items) == 4
+        for item in items:
+            versus = session.get(CodecResult, item.evidence["versus_result_id"])
+            assert versus is not None and versus.run_id == versus_run
+            assert versus.image_id == item.image_id
+            assert versus.recon_key is not None
+            expected = _pixels(storage, versus.recon_key)[
+                item.y : item.y + item.size, item.x : item.x + item.size
+            ]
+            asset = session.get(StudyAsset, item.assets["versus"])
+            assert asset is not None and asset.item_id == item.id
+            assert np.array_equal(_pixels(storage, asset.storage_key), expected)
+    # Unblinded: each pane is captioned with its codec and bpp.
+    committed_client.cookies.clear()
+    csrf = login(committed_client, annotator)
+    lease = committed_client.post(
+        f"/annotate/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}
+    )
+    page = committed_client.get(lease.headers["location"])
+    labels = re.findall(r'data-testid="pane-label">([^<]+)<', page.text)
+    assert labels == ["original", "reconstruction", "versus"]
+    captions = re.findall(r'data-testid="pane-caption">([^<]+)<', page.text)
+    assert captions[0].startswith("jpeg (") and captions[1].startswith("webp (")

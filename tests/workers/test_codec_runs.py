@@ -3,14 +3,17 @@ subprocesses where one must be killed)."""
 
 from __future__ import annotations
 
+import html
 import io
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,15 +32,27 @@ from app.db import make_sessionmaker
 from app.domain.testcard import draw_test_card
 from app.storage import LocalMediaStorage
 from tests.conftest import login_new_admin
-from tests.factories import make_dataset, store_image
+from tests.factories import declare_external_codecs, make_dataset, store_image
 
 pytestmark = pytest.mark.worker
-SLOW_WEBP = {
+SLOW_WEBP: dict[str, Any] = {
     "label": "slow cwebp",
     "encode": 'sh -c \'sleep {quality}; cwebp -quiet -q 50 "$0" -o "$1"\' {input} {output}',
     "decode": "dwebp -quiet {input} -o {output}",
+    "qualities": [0, 10],
     "compressed_suffix": ".webp",
 }
+"""Declared by the operator as ``slow-cwebp``: its quality is how many seconds it sleeps."""
+
+
+@pytest.fixture
+def declared_codecs() -> Iterator[Path]:
+    """The operator's declarations file (the settings' default, in this test session's var
+    folder, which the web, the worker thread and worker subprocesses all read) declaring
+    ``slow-cwebp``; removed afterwards."""
+    path = declare_external_codecs(get_settings().external_codecs, {"slow-cwebp": SLOW_WEBP})
+    yield path
+    path.unlink(missing_ok=True)
 
 
 def _dataset_with_images(engine: Engine, count: int, size: tuple[int, int] = (192, 176)) -> int:
@@ -284,14 +299,19 @@ def _stop(process: subprocess.Popen[bytes], sig: int) -> None:
             process.wait()
 
 
-def test_a_killed_workers_task_is_redone_after_restart(committed_db: Engine) -> None:
+def test_a_killed_workers_task_is_redone_after_restart(
+    committed_db: Engine, declared_codecs: Path
+) -> None:
     dataset_id = _dataset_with_images(committed_db, 1)
     factory = make_sessionmaker(committed_db)
     with factory.begin() as session:
         run = service.create_run(
             session,
             RunCreate(
-                dataset_id=dataset_id, codec="external", params={**SLOW_WEBP, "quality": 4}, maps=[]
+                dataset_id=dataset_id,
+                codec="external",
+                params={"name": "slow-cwebp", "quality": 4},
+                maps=[],
             ),
             actor=None,
         )
@@ -319,7 +339,10 @@ def test_a_killed_workers_task_is_redone_after_restart(committed_db: Engine) -> 
 
 
 def test_cancel_stops_the_run(
-    committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
+    committed_client: TestClient,
+    committed_db: Engine,
+    celery_worker_thread: None,
+    declared_codecs: Path,
 ) -> None:
     dataset_id = _dataset_with_images(committed_db, 5)
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
@@ -329,7 +352,7 @@ def test_cancel_stops_the_run(
         json={
             "dataset_id": dataset_id,
             "codec": "external",
-            "params": {**SLOW_WEBP, "quality": 1},
+            "params": {"name": "slow-cwebp", "quality": 1},
             "maps": [],
         },
     ).json()
@@ -357,25 +380,29 @@ def test_cancel_stops_the_run(
 
 
 def test_failed_images_are_recorded_and_retried(
-    committed_db: Engine, celery_worker_thread: None
+    committed_db: Engine, celery_worker_thread: None, declared_codecs: Path
 ) -> None:
     dataset_id = _dataset_with_images(committed_db, 2)
     factory = make_sessionmaker(committed_db)
-    broken = {**SLOW_WEBP, "quality": 0, "decode": "sh -c 'exit 7' {input} {output}"}
+    broken = {**SLOW_WEBP, "decode": "sh -c 'exit 7' {input} {output}"}
+    declare_external_codecs(declared_codecs, {"flaky": broken})
     with factory.begin() as session:
         run_id = service.create_run(
             session,
-            RunCreate(dataset_id=dataset_id, codec="external", params=broken, maps=[]),
+            RunCreate(
+                dataset_id=dataset_id,
+                codec="external",
+                params={"name": "flaky", "quality": 0},
+                maps=[],
+            ),
             actor=None,
         ).id
     _wait(lambda: _run_status(committed_db, run_id) == "done", what="run done")
     results = _results(committed_db, run_id)
     assert {r.status for r in results} == {"failed"}
     assert all("decode exited with status 7" in (r.error or "") for r in results)
+    declare_external_codecs(declared_codecs, {"flaky": SLOW_WEBP})  # the operator fixed it
     with factory.begin() as session:
-        run = session.get(CodecRun, run_id)
-        assert run is not None
-        run.params = {**broken, "decode": SLOW_WEBP["decode"]}  # the admin fixed the codec
         assert service.retry_run(session, run_id) == 2
     _wait(
         lambda: (
@@ -410,3 +437,95 @@ def test_an_image_too_small_to_measure_fails_with_its_reason(
     assert set(by_status) == {"done", "failed"}
     assert by_status["failed"].error == "the image is 9 x 30 pixels; SSIM needs at least 11 x 11"
     assert by_status["done"].metrics["ms_ssim_rgb"] is not None
+
+
+def test_a_web_request_cannot_run_commands_or_read_files_on_the_workers(
+    committed_client: TestClient, committed_db: Engine, declared_codecs: Path
+) -> None:
+    """The findings: ``params.encode = "sh -c '...'"`` ran on the workers, and a checkpoint
+    ``path`` could name any file they can read. Now both are refused before a run exists."""
+    dataset_id = _dataset_with_images(committed_db, 1)
+    csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
+    weights = get_settings().weights_dir
+    weights.mkdir(parents=True, exist_ok=True)
+    escape = weights / f"escape-{uuid.uuid4().hex[:8]}.pth"
+    escape.symlink_to("/etc/passwd")
+    pwned = declared_codecs.parent / "pwned"
+    shell = f"sh -c 'touch {pwned}' {{input}} {{output}}"
+    refused = [
+        ("external", {"label": "x", "encode": shell, "decode": shell}, "cannot set decode"),
+        ("external", {"name": "slow-cwebp", "encode": shell}, "cannot set encode"),
+        ("external", {"name": "slow-cwebp", "quality": 11}, "slow-cwebp has qualities 0-10"),
+        ("external", {"name": "hific"}, "no command-line codec named 'hific' is declared"),
+        ("checkpoint", {"path": "/etc/passwd", "arch": "mbt2018-mean"}, "is not relative"),
+        ("checkpoint", {"path": "../../../etc/passwd", "arch": "mbt2018"}, "'..' is not allowed"),
+        ("checkpoint", {"path": escape.name, "arch": "mbt2018"}, "resolves outside"),
+        ("compressai", {"arch": "mbt2018", "quality": 1, "weights_dir": "/etc"}, "not relative"),
+    ]
+    try:
+        for codec, params, message in refused:
+            body = {"dataset_id": dataset_id, "codec": codec, "params": params}
+            answer = committed_client.post("/api/runs", headers=csrf, json=body)
+            assert answer.status_code == 422, (codec, params, answer.text)
+            assert message in answer.json()["detail"], answer.text
+            form = committed_client.post(
+                "/runs",
+                headers=csrf,
+                data={"dataset_id": str(dataset_id), "codec": codec, "params": json.dumps(params)},
+            )
+            assert form.status_code == 422 and message in html.unescape(form.text), form.text
+    finally:
+        escape.unlink()
+    with Session(committed_db) as session:
+        assert session.scalar(select(func.count()).select_from(CodecRun)) == 0
+    assert not pwned.exists()
+    picked = committed_client.post(
+        "/api/runs",
+        headers=csrf,
+        json={"dataset_id": dataset_id, "codec": "external", "params": {"name": "slow-cwebp"}},
+    )
+    assert picked.status_code == 422 and "needs a quality from 0 to 10" in picked.text
+    picked = committed_client.post(
+        "/api/runs",
+        headers=csrf,
+        json={
+            "dataset_id": dataset_id,
+            "codec": "external",
+            "params": {"name": "slow-cwebp", "quality": 0},
+        },
+    )
+    assert picked.status_code == 201, picked.text
+    assert picked.json()["params"] == {"name": "slow-cwebp", "quality": 0}
+
+
+def test_a_file_that_is_not_a_checkpoint_fails_its_images_and_the_run_finishes(
+    committed_db: Engine, celery_worker_thread: None
+) -> None:
+    """A non-checkpoint in the weights folder made the task crash with an unpickling error,
+    leaving the run queued for ever; a state dict of another model crashed it too."""
+    import torch
+
+    folder = get_settings().weights_dir / f"checkpoints-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    (folder / "passwd.pth").write_bytes(Path("/etc/passwd").read_bytes())
+    torch.save({"conv.weight": torch.zeros(3, 3)}, folder / "other-model.pth")
+    dataset_id = _dataset_with_images(committed_db, 2)
+    factory = make_sessionmaker(committed_db)
+    expected = {
+        "passwd.pth": "CodecError: passwd.pth is not a readable PyTorch checkpoint",
+        "other-model.pth": f"CodecError: {folder.name}/other-model.pth is not a mbt2018-mean",
+    }
+    run_ids = {}
+    with factory.begin() as session:
+        for name in expected:
+            params = {"path": f"{folder.name}/{name}", "arch": "mbt2018-mean", "device": "cpu"}
+            run_ids[name] = service.create_run(
+                session,
+                RunCreate(dataset_id=dataset_id, codec="checkpoint", params=params, maps=[]),
+                actor=None,
+            ).id
+    for name, run_id in run_ids.items():
+        _wait(lambda r=run_id: _run_status(committed_db, r) == "done", 60, f"{name}'s run")
+        results = _results(committed_db, run_id)
+        assert [r.status for r in results] == ["failed", "failed"]
+        assert all((r.error or "").startswith(expected[name]) for r in results), results[0].error

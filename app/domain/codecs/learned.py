@@ -4,9 +4,11 @@ torch and compressai are imported only when a codec is built, inside a worker, s
 process (which validates parameters through the Config models) never loads them, and a GPU
 worker never touches CUDA before its pool forks.
 
-Weights come only from local files. Zoo weights are looked up under the weights directory by
-CompressAI's own file names (the 8 hex digits in each name are the start of its sha256, which
-is checked); a missing file is an error naming the file and where its owner publishes it.
+Weights come only from local files, in the folder the operator declares (``OperatorSetup``,
+``MISCOMP_WEIGHTS_DIR``): a run names files and sub-folders relative to it and can never point
+a worker at another file. Zoo weights are looked up there by CompressAI's own file names (the
+8 hex digits in each name are the start of its sha256, which is checked); a missing file is
+an error naming the file and where its owner publishes it.
 Bits are counted from the real ``compress()`` strings, and every decode is checked against
 ``forward()``: a disagreement marks the result invalid (an entropy-coding desync is not a
 miscompression and must never reach annotators).
@@ -18,14 +20,15 @@ import hashlib
 import importlib.util
 import time
 from collections import OrderedDict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from threading import Lock
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from app.domain.codecs.base import RGB8, BitsSource, CodecOutput, CodecUnavailable
+from app.domain.codecs.base import RGB8, BitsSource, CodecError, CodecOutput, CodecUnavailable
+from app.domain.codecs.operator import OperatorSetup, check_relative_name, resolve_in_folder
 
 ZOO_QUALITIES: dict[str, range] = {
     "bmshj2018-factorized": range(1, 9),
@@ -62,6 +65,18 @@ class LearnedConfig(BaseModel):
     check_decode: bool = True
 
 
+def _in_weights_folder(name: str, info: ValidationInfo) -> str:
+    """A run's file or folder name, relative to the operator's weights folder. Checked for
+    its form everywhere; with the operator's setup as context (the web at run creation, the
+    worker when building), also for symbolic links that lead out of the folder."""
+    operator = info.context.get("operator") if isinstance(info.context, dict) else None
+    if isinstance(operator, OperatorSetup):
+        resolve_in_folder(operator.weights_dir, name)
+    else:
+        check_relative_name(name)
+    return name
+
+
 class CompressAIConfig(LearnedConfig):
     arch: ZooArch
     quality: int = Field(ge=1, le=8)
@@ -69,9 +84,15 @@ class CompressAIConfig(LearnedConfig):
     pretrained: bool = True
     """False builds the architecture with random weights (tests, smoke runs)."""
     weights_dir: str = ""
-    """Folder with CompressAI's weight files; empty for the platform's MISCOMP_WEIGHTS_DIR."""
+    """Sub-folder of the weights folder with CompressAI's weight files; empty for the weights
+    folder itself."""
     init_seed: int = 0
     """Seed of the random initialisation when pretrained is False."""
+
+    @field_validator("weights_dir")
+    @classmethod
+    def _weights_dir_in_weights_folder(cls, weights_dir: str, info: ValidationInfo) -> str:
+        return _in_weights_folder(weights_dir, info) if weights_dir else weights_dir
 
     @model_validator(mode="after")
     def _quality_in_range(self) -> CompressAIConfig:
@@ -82,10 +103,16 @@ class CompressAIConfig(LearnedConfig):
 
 
 class CheckpointConfig(LearnedConfig):
-    path: str = Field(min_length=1)
+    path: str = Field(min_length=1, max_length=1000)
+    """The checkpoint file, relative to the weights folder."""
     arch: ZooArch
     sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     """When given, the file must have this sha256."""
+
+    @field_validator("path")
+    @classmethod
+    def _path_in_weights_folder(cls, path: str, info: ValidationInfo) -> str:
+        return _in_weights_folder(path, info)
 
 
 _cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -129,7 +156,12 @@ def zoo_weights_file(arch: str, metric: str, quality: int) -> tuple[str, str]:
 def _state_dict_from(path: Path) -> dict[str, Any]:
     import torch
 
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling, zip and format errors alike: not a checkpoint
+        raise CodecError(
+            f"{path.name} is not a readable PyTorch checkpoint: {type(exc).__name__}: {exc}"
+        ) from None
     if isinstance(loaded, dict):
         for key in ("network", "state_dict", "model_state_dict"):
             if key in loaded and isinstance(loaded[key], dict):
@@ -251,16 +283,24 @@ class _TorchCodec:
 class CompressAICodec(_TorchCodec):
     name = "compressai"
     Config = CompressAIConfig
+    uses_operator_setup = True
 
-    def __init__(self, **params: Any) -> None:
-        self.config: CompressAIConfig = CompressAIConfig(**params)
+    def __init__(self, *, operator: OperatorSetup | None = None, **params: Any) -> None:
+        """``operator`` gives the weights folder; random weights (pretrained=False) need none."""
+        self.config: CompressAIConfig = CompressAIConfig.model_validate(
+            params, context={"operator": operator}
+        )
         self.arch = self.config.arch
         self.probe()
         self._weights: Path | None = None
         if self.config.pretrained:
+            if operator is None:
+                raise CodecUnavailable("pretrained weights need the operator's weights folder")
             filename, url = zoo_weights_file(self.arch, self.config.metric, self.config.quality)
-            folder = Path(self.config.weights_dir).expanduser()
-            path = folder / filename
+            path = resolve_in_folder(
+                operator.weights_dir, str(PurePosixPath(self.config.weights_dir) / filename)
+            )
+            folder = path.parent
             if not path.is_file():
                 raise CodecUnavailable(
                     f"weights file {filename} not found in {folder}; CompressAI publishes it at "
@@ -307,19 +347,26 @@ class CompressAICodec(_TorchCodec):
 
 
 class CheckpointCodec(_TorchCodec):
-    """Any CompressAI-compatible checkpoint file given by path (bare state dict or a training
-    checkpoint with ``state_dict``/``network``/``model_state_dict``)."""
+    """Any CompressAI-compatible checkpoint file in the operator's weights folder, named
+    relative to it (bare state dict or a training checkpoint with
+    ``state_dict``/``network``/``model_state_dict``)."""
 
     name = "checkpoint"
     Config = CheckpointConfig
+    uses_operator_setup = True
 
-    def __init__(self, **params: Any) -> None:
-        self.config: CheckpointConfig = CheckpointConfig(**params)
+    def __init__(self, *, operator: OperatorSetup, **params: Any) -> None:
+        self.config: CheckpointConfig = CheckpointConfig.model_validate(
+            params, context={"operator": operator}
+        )
         self.arch = self.config.arch
         self.probe()
-        self._path = Path(self.config.path).expanduser()
+        self._path = resolve_in_folder(operator.weights_dir, self.config.path)
         if not self._path.is_file():
-            raise CodecUnavailable(f"checkpoint file {self._path} not found")
+            raise CodecUnavailable(
+                f"checkpoint file {self.config.path!r} not found in the weights folder "
+                f"{operator.weights_dir}"
+            )
         self.weights_sha256 = sha256_of(self._path)
         if self.config.sha256 and self.weights_sha256 != self.config.sha256:
             raise CodecUnavailable(f"{self._path}: sha256 {self.weights_sha256} does not match")
@@ -328,8 +375,15 @@ class CheckpointCodec(_TorchCodec):
         key = ("checkpoint", str(self._path), self.weights_sha256, device)
 
         def build() -> Any:
-            # Training checkpoints may lack up-to-date entropy tables: rebuild them.
-            model = _model_from_state_dict(self.arch, _state_dict_from(self._path), update=True)
+            state_dict = _state_dict_from(self._path)
+            try:
+                # Training checkpoints may lack up-to-date entropy tables: rebuild them.
+                model = _model_from_state_dict(self.arch, state_dict, update=True)
+            except Exception as exc:  # missing keys, shape mismatches: another architecture
+                raise CodecError(
+                    f"{self.config.path} is not a {self.arch} checkpoint: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
             return model.to(device)
 
         return _cached_model(key, build)

@@ -1,5 +1,9 @@
 """Codecs registered by name. Entries are import paths, so the web process, which only lists
-and validates, never imports torch."""
+and validates, never imports torch.
+
+Codecs that read what only the operator decides (the weights folder, the declared
+command-line codecs) say so with ``uses_operator_setup``: they are built with the operator's
+``OperatorSetup``, and their parameters are validated with it as pydantic context."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.domain.codecs.base import Codec, CodecUnavailable
+from app.domain.codecs.operator import OperatorSetup
 
 _FACTORIES: dict[str, str] = {
     "jpeg": "app.domain.codecs.classical:JpegCodec",
@@ -52,31 +57,58 @@ def _factory(name: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def build(name: str, **params: Any) -> Codec:
-    """Validate the parameters and configure the codec (loading weights where it has any)."""
-    codec: Codec = _factory(name)(**params)
-    return codec
+def _uses_operator_setup(factory: Any) -> bool:
+    return bool(getattr(factory, "uses_operator_setup", False))
 
 
-def validate(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Check parameters without building (no weights loaded): the web process calls this."""
+def build(name: str, /, *, operator: OperatorSetup | None = None, **params: Any) -> Codec:
+    """Validate the parameters and configure the codec (loading weights where it has any).
+    ``name`` is positional-only: a command-line codec's parameters hold a ``name`` too."""
+    factory = _factory(name)
+    if not _uses_operator_setup(factory):
+        codec: Codec = factory(**params)
+        return codec
+    if operator is None:
+        raise CodecUnavailable(f"codec {name} needs the operator's setup (weights, declarations)")
+    built: Codec = factory(operator=operator, **params)
+    return built
+
+
+def validate(
+    name: str, params: dict[str, Any], operator: OperatorSetup | None = None
+) -> dict[str, Any]:
+    """Check parameters without building (no weights loaded): the web process calls this.
+    Codecs that use the operator's setup check their paths and names against ``operator``."""
     factory = _factory(name)
     config = getattr(factory, "Config", None) or getattr(factory, "config_model", None)
     if config is None:
         return params
     try:
-        return dict(config(**params).model_dump(mode="json"))
+        validated = config.model_validate(params, context={"operator": operator})
+        return dict(validated.model_dump(mode="json"))
     except ValidationError as exc:
-        raise ValueError(
-            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        ) from None
+        raise ValueError("; ".join(_message(e) for e in exc.errors())) from None
 
 
-def availability(name: str) -> Availability:
+def _message(error: Any) -> str:
+    """One pydantic error as a person reads it: the field, then what is wrong with it."""
+    where = ".".join(map(str, error["loc"]))
+    what = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {what}" if where else what
+
+
+def availability(name: str, operator: OperatorSetup | None = None) -> Availability:
     try:
         factory = _factory(name)
+        # A codec whose availability depends on what the operator declared probes with it.
+        probe_with = getattr(factory, "probe_with", None)
         probe = getattr(factory, "probe", None)
-        detail = probe() if probe else "built in"
-    except (CodecUnavailable, ImportError) as exc:
+        if probe_with is not None:
+            detail = probe_with(operator)
+        elif probe is not None:
+            detail = probe()
+        else:
+            detail = "built in"
+    except (CodecUnavailable, ImportError, ValueError) as exc:
         return Availability(name, False, str(exc))
     return Availability(name, True, detail)
