@@ -730,6 +730,31 @@ def studies_show(
         typer.echo(f"  {rater['username']:20} done {rater['done']} skipped {rater['skipped']}")
 
 
+@studies_app.command("equalise")
+@user_errors
+def studies_equalise(study_id: Annotated[int, typer.Argument(help="Study id.")]) -> None:
+    """Pad the panes of a study proposed by an older version to one byte length per item, so
+    that a blind rater cannot tell them apart by their size (pixels and URLs stay)."""
+    from app.storage import LocalMediaStorage
+    from app.studies import proposals, service
+
+    settings = get_settings()
+    with session_scope(_sessionmaker()) as session:
+        study = service.get_study(session, study_id)
+        with Progress(
+            TextColumn("[bold]equalising panes[/bold]"), BarColumn(), MofNCompleteColumn()
+        ) as bar:
+            task = bar.add_task("items", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            changed = proposals.equalise_pane_lengths(
+                session, LocalMediaStorage(settings.media_root), study, show
+            )
+    typer.echo(f"study {study_id}: {changed} pane groups re-encoded to one length")
+
+
 @studies_app.command("results")
 @user_errors
 def studies_results(

@@ -32,6 +32,7 @@ COMMANDS = [
     ["studies", "create"],
     ["studies", "list"],
     ["studies", "show"],
+    ["studies", "equalise"],
     ["metrics"],
     ["metrics", "list"],
 ]

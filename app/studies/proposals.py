@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import secrets
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -355,7 +355,7 @@ def _render(
     return tokens, evidence
 
 
-def _equal_length_groups(panes: dict[str, RGB8]) -> list[list[str]]:
+def _equal_length_groups(panes: Iterable[str]) -> list[list[str]]:
     """The panes that must not be told apart by their bytes, grouped: the compared panes of
     the crop with the original, and the same of each wider context; every other pane (the
     thumbnail, a difference or a map, which blind studies never show) alone."""
@@ -373,6 +373,42 @@ def _encode_group(images: list[RGB8]) -> list[bytes]:
     if len(images) == 1:
         return [png.encode(images[0], compress_level=6)]
     return png.encode_equal_length(images, compress_level=6)
+
+
+def equalise_pane_lengths(
+    session: Session,
+    storage: MediaStorage,
+    study: Study,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Re-encode the panes of a study proposed before panes were padded to one byte length
+    per item (same pixels, same tokens, new files); returns how many groups changed.
+    Idempotent: groups whose files already have one length are left as they are. Flushes;
+    the caller commits."""
+    items = list(
+        session.scalars(
+            select(StudyItem).where(StudyItem.study_id == study.id).order_by(StudyItem.id)
+        )
+    )
+    changed = 0
+    for done, item in enumerate(items, 1):
+        for group in _equal_length_groups(item.assets):
+            assets = [session.get(StudyAsset, item.assets[pane]) for pane in group]
+            if len(group) < 2 or any(asset is None for asset in assets):
+                continue
+            stored = [asset for asset in assets if asset is not None]
+            if len({len(storage.read(asset.storage_key)) for asset in stored}) == 1:
+                continue
+            pixels = [load_rgb(storage, asset.storage_key) for asset in stored]
+            for asset, encoded in zip(stored, _encode_group(pixels), strict=True):
+                asset.storage_key = artefact_key("crops", encoded, ".png")
+                storage.put(asset.storage_key, encoded)
+                asset.item_id = item.id
+            changed += 1
+        if progress is not None:
+            progress(done, len(items))
+    session.flush()
+    return changed
 
 
 def _versus_results(session: Session, study: Study) -> dict[int, CodecResult]:

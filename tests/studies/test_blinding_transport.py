@@ -11,18 +11,26 @@ neural pane from everything but the pixels must be right about half of the time.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 from fastapi.testclient import TestClient
+from PIL import Image
 from scipy.stats import binomtest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from app import cli
 from app.codec_runs.models import CodecRun
+from app.config import get_settings
+from app.domain import png
 from app.domain.roles import Role
-from app.studies.models import Assignment, StudyItem
+from app.storage import LocalMediaStorage
+from app.studies.models import Assignment, StudyAsset, StudyItem
 from tests.conftest import login
 from tests.factories import make_user
 from tests.studies.helpers import blind_study, finished_run
@@ -242,3 +250,45 @@ def test_an_items_images_go_only_to_its_raters(
     for assets in items.values():
         for token in assets.values():
             assert committed_client.get(f"/media/assets/{token}.png").status_code == 200
+
+
+def test_a_study_proposed_before_padding_is_equalised_in_place(committed_db: Engine) -> None:
+    """Blind studies proposed by an older version stored each pane at its own length: the
+    operator's `miscomp studies equalise` pads them, keeping pixels and tokens."""
+    study_id = blind_study(committed_db, finished_run(committed_db), items=3)
+    storage = LocalMediaStorage(get_settings().media_root)
+    with Session(committed_db) as session:
+        items = list(session.scalars(select(StudyItem).where(StudyItem.study_id == study_id)))
+        before = {}
+        for item in items:  # as the older version stored them: each pane on its own
+            for token in item.assets.values():
+                asset = session.get(StudyAsset, token)
+                assert asset is not None
+                pixels = np.asarray(Image.open(io.BytesIO(storage.read(asset.storage_key))))
+                plain = png.encode(pixels, compress_level=6)
+                asset.storage_key = f"crops/legacy-{token}.png"
+                storage.put(asset.storage_key, plain)
+                before[token] = pixels
+        session.commit()
+        groups = [
+            [item.assets[p] for p in ("original", "reconstruction", "jpeg")] for item in items
+        ]
+        assert any(
+            len({len(storage.read(session.get(StudyAsset, t).storage_key)) for t in group}) > 1  # type: ignore[union-attr]
+            for group in groups
+        )
+    result = CliRunner().invoke(cli.app, ["studies", "equalise", str(study_id)])
+    assert result.exit_code == 0, result.output
+    assert "pane groups re-encoded" in result.output
+    with Session(committed_db) as session:
+        for group in groups:
+            stored = [session.get(StudyAsset, token) for token in group]
+            lengths = {len(storage.read(asset.storage_key)) for asset in stored if asset}
+            assert len(lengths) == 1
+        for token, pixels in before.items():
+            asset = session.get(StudyAsset, token)
+            assert asset is not None
+            decoded = np.asarray(Image.open(io.BytesIO(storage.read(asset.storage_key))))
+            assert np.array_equal(decoded, pixels)
+    again = CliRunner().invoke(cli.app, ["studies", "equalise", str(study_id)])
+    assert again.exit_code == 0 and ": 0 pane groups" in again.output
