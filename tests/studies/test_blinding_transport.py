@@ -31,6 +31,7 @@ from app.domain import png
 from app.domain.roles import Role
 from app.storage import LocalMediaStorage
 from app.studies.models import Assignment, StudyAsset, StudyItem
+from app.users.models import User
 from tests.conftest import login
 from tests.factories import make_user
 from tests.studies.helpers import blind_study, finished_run
@@ -213,31 +214,29 @@ def test_an_items_images_go_only_to_its_raters(
             item.id: dict(item.assets)
             for item in session.scalars(select(StudyItem).where(StudyItem.study_id == study_id))
         }
-    csrf = login(committed_client, first)
-    lease = committed_client.post(
-        f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}
-    ).json()
-    with Session(committed_db) as session:
-        held = session.get(Assignment, lease["assignment_id"])
-        assert held is not None
-        held_item = held.item_id
+
+    def lease_next(user: User) -> tuple[int, int, str]:
+        """Log in as ``user`` and lease an item: (assignment id, item id, CSRF token)."""
+        committed_client.cookies.clear()
+        csrf = login(committed_client, user)
+        lease = committed_client.post(
+            f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}
+        ).json()
+        with Session(committed_db) as session:
+            row = session.get(Assignment, lease["assignment_id"])
+            assert row is not None
+            return row.id, row.item_id, csrf
+
+    assignment_id, held_item, csrf = lease_next(first)
     held_urls = [f"/media/assets/{token}.png" for token in items[held_item].values()]
     assert all(committed_client.get(url).status_code == 200 for url in held_urls)
     skipped = committed_client.post(
-        f"/annotate/items/{lease['assignment_id']}/skip", headers={"X-CSRF-Token": csrf}
+        f"/annotate/items/{assignment_id}/skip", headers={"X-CSRF-Token": csrf}
     )
     assert skipped.status_code in (200, 303)
     assert all(committed_client.get(url).status_code == 200 for url in held_urls), "held"
 
-    committed_client.cookies.clear()
-    csrf = login(committed_client, second)
-    mine = committed_client.post(
-        f"/api/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}
-    ).json()
-    with Session(committed_db) as session:
-        lease_row = session.get(Assignment, mine["assignment_id"])
-        assert lease_row is not None
-        own_item = lease_row.item_id
+    _, own_item, _ = lease_next(second)
     for item_id, assets in items.items():
         expected = 200 if item_id == own_item else 404
         for token in assets.values():
