@@ -13,7 +13,7 @@ from app.studies.models import (
     StudyItem,
     TaxonomyVersion,
 )
-from app.users.models import ApiToken, LoginAttempt, User
+from app.users.models import ApiToken, LoginAttempt, User, UserSession
 
 __all__ = [
     "Annotation",
@@ -34,4 +34,5 @@ __all__ = [
     "StudyItem",
     "TaxonomyVersion",
     "User",
+    "UserSession",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from fastapi import Request
 from fastapi.responses import FileResponse, Response
@@ -10,6 +10,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.auth.dependencies import csrf_token_for
 from app.config import PROJECT_ROOT, get_settings
+from app.domain import names
 from app.domain.figures import FORMATS, FigureFormat
 from app.errors import NotFound
 from app.storage import LocalMediaStorage
@@ -53,6 +54,18 @@ def media_file(key: str, media_type: str) -> FileResponse:
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
 
 
+def uniform_media(key: str, media_type: str) -> Response:
+    """A stored file under headers that say nothing but its type and length: no ETag and no
+    Last-Modified, which would carry the file's write time and inode (blind panes written
+    one after the other would differ in them)."""
+    path = LocalMediaStorage(get_settings().media_root).local_path(key)
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound("the stored file is missing from the media root") from None
+    return Response(body, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
+
+
 def hx_redirect(request: Request, url: str) -> Response:
     """After an htmx POST, tell htmx to navigate; plain forms get a 303."""
     if request.headers.get("HX-Request") == "true":
@@ -67,12 +80,15 @@ def figure_format(fmt: str) -> FigureFormat:
     return cast(FigureFormat, fmt)
 
 
+def download_headers(
+    filename: str, disposition: Literal["inline", "attachment"] = "attachment"
+) -> dict[str, str]:
+    """Headers for every response the platform offers to save: the file name comes from
+    users' names (any script, even legacy rows with quotes or line breaks), so it is written
+    as RFC 6266 ``filename*`` with an ASCII fallback (``names.content_disposition``)."""
+    return {"Content-Disposition": names.content_disposition(filename, disposition)}
+
+
 def figure_response(body: bytes, fmt: FigureFormat, filename: str) -> Response:
-    """A rendered figure, shown in the browser and saved under ``filename`` (quotes dropped:
-    names come from users)."""
-    safe = filename.replace('"', "")
-    return Response(
-        body,
-        media_type=FORMATS[fmt],
-        headers={"Content-Disposition": f'inline; filename="{safe}"'},
-    )
+    """A rendered figure, shown in the browser and saved under ``filename``."""
+    return Response(body, media_type=FORMATS[fmt], headers=download_headers(filename, "inline"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -70,17 +71,32 @@ def current_user_optional(request: Request, session: SessionDep) -> User | None:
         if user is None:
             raise NotAuthenticated("invalid or revoked API token")
     else:
-        user_id = request.session.get("uid")
-        user = session.get(User, user_id) if isinstance(user_id, int) else None
-        if user is not None and (
-            not user.is_active
-            or request.session.get("pwf") != security.password_fingerprint(user.password_hash)
-        ):
-            request.session.clear()
-            user = None
+        user = _session_user(request, session)
     if user is not None:
         set_actor(session, actor_id=user.id, label=user.username)
         request.state.viewer = Viewer(user.id, user.username, user.role)
+    return user
+
+
+def _session_user(request: Request, session: SessionDep) -> User | None:
+    """The user of the cookie's server-side session (``user_session``), if it is still live;
+    a cookie whose session was ended (logout, password change, deactivation, age) is
+    emptied. The password fingerprint also ends sessions whose password was changed outside
+    the application (by SQL)."""
+    secret = request.session.get("sid")
+    if not isinstance(secret, str):
+        if "uid" in request.session:  # a cookie from before server-side sessions
+            request.session.clear()
+        return None
+    settings = request.app.state.settings
+    user = user_service.user_for_session(
+        session, secret, max_age=timedelta(seconds=settings.session_max_age_s)
+    )
+    if user is None or request.session.get("pwf") != security.password_fingerprint(
+        user.password_hash
+    ):
+        request.session.clear()
+        return None
     return user
 
 

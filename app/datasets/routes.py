@@ -18,6 +18,7 @@ from app.datasets import importer, service
 from app.datasets.models import ImportJob
 from app.datasets.schemas import DatasetCreate
 from app.db import SessionDep
+from app.domain.bounds import DbId, Page
 from app.errors import UserError
 from app.paging import paginate
 from app.users.models import User
@@ -51,7 +52,11 @@ def datasets_create(
     try:
         dataset = service.create_dataset(session, DatasetCreate(**form), actor=user)
     except (ValidationError, UserError) as exc:
-        message = exc.message if isinstance(exc, UserError) else str(exc.errors()[0]["msg"])
+        message = (
+            exc.message
+            if isinstance(exc, UserError)
+            else "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        )
         status_code = exc.status_code if isinstance(exc, UserError) else 422
         return render(
             request, "datasets/new.html", {"form": form, "error": message}, status_code=status_code
@@ -61,7 +66,7 @@ def datasets_create(
 
 @router.get("/datasets/{dataset_id}", name="datasets_detail")
 def datasets_detail(
-    request: Request, dataset_id: int, user: DatasetReader, session: SessionDep, page: int = 1
+    request: Request, dataset_id: DbId, user: DatasetReader, session: SessionDep, page: Page = 1
 ) -> Response:
     dataset = service.get_dataset(session, dataset_id)
     total = service.image_count(session, dataset_id)
@@ -85,7 +90,7 @@ def datasets_detail(
 
 @router.get("/datasets/{dataset_id}/import", name="imports_new")
 def imports_new(
-    request: Request, dataset_id: int, user: DatasetWriter, session: SessionDep
+    request: Request, dataset_id: DbId, user: DatasetWriter, session: SessionDep
 ) -> Response:
     dataset = service.get_dataset(session, dataset_id)
     return render(
@@ -118,7 +123,7 @@ def _queue_uploads(
 
 @router.get("/imports/{import_id}", name="imports_detail")
 def imports_detail(
-    request: Request, import_id: int, user: DatasetWriter, session: SessionDep
+    request: Request, import_id: DbId, user: DatasetWriter, session: SessionDep
 ) -> Response:
     job = service.get_import(session, import_id)
     return render(
@@ -135,7 +140,7 @@ def imports_detail(
 
 @router.get("/images/{image_id}", name="images_detail")
 def images_detail(
-    request: Request, image_id: int, user: DatasetReader, session: SessionDep
+    request: Request, image_id: DbId, user: DatasetReader, session: SessionDep
 ) -> Response:
     image = service.get_image(session, image_id)
     return render(
@@ -146,11 +151,11 @@ def images_detail(
 
 
 @router.get("/media/images/{image_id}/pixels.png", name="image_pixels")
-def image_pixels(image_id: int, user: DatasetReader, session: SessionDep) -> FileResponse:
+def image_pixels(image_id: DbId, user: DatasetReader, session: SessionDep) -> FileResponse:
     """The stored lossless PNG, byte for byte: never re-encoded or resized on the way."""
     return media_file(service.get_image(session, image_id).storage_key, "image/png")
 
 
 @router.get("/media/images/{image_id}/thumbnail.jpg", name="image_thumbnail")
-def image_thumbnail(image_id: int, user: DatasetReader, session: SessionDep) -> FileResponse:
+def image_thumbnail(image_id: DbId, user: DatasetReader, session: SessionDep) -> FileResponse:
     return media_file(service.get_image(session, image_id).thumbnail_key, "image/jpeg")

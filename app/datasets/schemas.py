@@ -4,9 +4,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.domain.names import Name
+
 
 class DatasetCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=20_000)
     source: str = Field(default="", max_length=2_000)
     license: str = Field(default="", max_length=5_000)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from app.auth.dependencies import AdminUser, AnyUser
 from app.db import SessionDep
+from app.domain.bounds import DbId
 from app.users import service
 from app.users.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead, UserUpdate
 
@@ -28,7 +29,7 @@ def create_user(data: UserCreate, user: AdminUser, session: SessionDep) -> UserR
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
-def update_user(user_id: int, data: UserUpdate, user: AdminUser, session: SessionDep) -> UserRead:
+def update_user(user_id: DbId, data: UserUpdate, user: AdminUser, session: SessionDep) -> UserRead:
     return UserRead.model_validate(service.update_user(session, user_id, data, actor=user))
 
 
@@ -44,5 +45,5 @@ def create_token(data: TokenCreate, user: AnyUser, session: SessionDep) -> Token
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
-def revoke_token(token_id: int, user: AnyUser, session: SessionDep) -> TokenRead:
+def revoke_token(token_id: DbId, user: AnyUser, session: SessionDep) -> TokenRead:
     return TokenRead.model_validate(service.revoke_token(session, user, token_id))

@@ -45,6 +45,22 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class UserSession(Base):
+    """A browser's login, so that it can be ended on the server: the signed cookie carries a
+    random token whose sha256 is stored here. Logout revokes this row; a password change or
+    deactivation revokes every row of the user. Not audited: it is bookkeeping of logins,
+    like ``login_attempt``."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class LoginAttempt(Base):
     """Recent login attempts, kept to slow down password guessing."""
 

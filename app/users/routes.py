@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from app.auth.dependencies import AdminUser, AnyUser
 from app.db import SessionDep
+from app.domain.bounds import DbId
+from app.domain.names import Name
 from app.domain.roles import Role
 from app.errors import UserError
 from app.users import service
@@ -60,7 +62,7 @@ def users_create(
 @router.post("/admin/users/{user_id}", name="users_update")
 def users_update(
     request: Request,
-    user_id: int,
+    user_id: DbId,
     user: AdminUser,
     session: SessionDep,
     role: Annotated[str | None, Form()] = None,
@@ -97,7 +99,7 @@ def tokens_create(
     request: Request,
     user: AnyUser,
     session: SessionDep,
-    name: Annotated[str, Form(min_length=1, max_length=100)],
+    name: Annotated[Name, Form(min_length=1, max_length=100)],
 ) -> Response:
     token, secret = service.create_token(session, user, name)
     return render(
@@ -108,6 +110,6 @@ def tokens_create(
 
 
 @router.post("/account/tokens/{token_id}/revoke", name="tokens_revoke")
-def tokens_revoke(request: Request, token_id: int, user: AnyUser, session: SessionDep) -> Response:
+def tokens_revoke(request: Request, token_id: DbId, user: AnyUser, session: SessionDep) -> Response:
     service.revoke_token(session, user, token_id)
     return hx_redirect(request, "/account/tokens")

@@ -5,13 +5,14 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.security import MIN_PASSWORD_LENGTH
+from app.domain.names import Name
 from app.domain.roles import Role
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{2,64}$"
 
 
 class UserCreate(BaseModel):
-    username: str = Field(pattern=USERNAME_PATTERN)
+    username: Name = Field(pattern=USERNAME_PATTERN)
     role: Role
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
 
@@ -32,7 +33,7 @@ class UserRead(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(min_length=1, max_length=100)
 
 
 class TokenRead(BaseModel):

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,24 +44,6 @@ def test_wrong_password_is_refused_and_recorded(client: TestClient, db: Session)
     assert client.get("/api/me").status_code == 401
     attempts = db.scalars(select(LoginAttempt).where(LoginAttempt.username == user.username))
     assert [a.succeeded for a in attempts] == [False]
-
-
-def test_failed_logins_are_slowed_down(client: TestClient, db: Session) -> None:
-    user = make_user(db, Role.ADMIN)
-    token = csrf_of(client)
-    for _ in range(3):
-        client.post(
-            "/login",
-            data={"username": user.username, "password": "wrong-wrong", "csrf_token": token},
-        )
-    started = time.monotonic()
-    response = client.post(
-        "/login",
-        data={"username": user.username, "password": DEFAULT_PASSWORD, "csrf_token": token},
-    )
-    # Three recent failures: base 0.2 s doubled twice = 0.8 s before the password is checked.
-    assert time.monotonic() - started >= 0.8
-    assert response.status_code == 303
 
 
 def test_login_without_csrf_token_is_refused(client: TestClient, db: Session) -> None:
