@@ -34,6 +34,14 @@ def forbidden_characters(value: str) -> list[str]:
     return list(found)
 
 
+def escaped(value: str) -> str:
+    """``value`` with each character no name may contain written as ``<U+XXXX>``: safe to
+    store and show, and still saying what was there."""
+    return "".join(
+        f"<{forbidden_characters(c)[0]}>" if forbidden_characters(c) else c for c in value
+    )
+
+
 def check_name(value: str) -> str:
     """``value`` unchanged if it may be a name; ValueError naming the offending characters
     otherwise (pydantic turns it into a 422 that names the field)."""

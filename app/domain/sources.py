@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from app.domain import names
+
 ARCHIVE_SUFFIXES = (
     ".zip",
     ".tar",
@@ -82,6 +84,19 @@ def unsafe_member_reason(name: str) -> str | None:
     """Why an archive member's path is unsafe to honour, or None when it is fine."""
     if not name or "\x00" in name:
         return "empty or NUL-containing path"
+    return unsafe_name_reason(name) or _traversal_reason(name)
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why a file's name cannot be a stored image's name: control characters or characters
+    that reorder the text around them (a U+202E makes "gnp.exe" show as "exe.png")."""
+    bad = names.forbidden_characters(name)
+    if bad:
+        return f"file name holds control or bidirectional characters ({', '.join(bad)}); rename it"
+    return None
+
+
+def _traversal_reason(name: str) -> str | None:
     normalised = name.replace("\\", "/")
     if normalised.startswith("/") or (len(normalised) > 1 and normalised[1] == ":"):
         return "absolute path refused"
@@ -114,7 +129,7 @@ def iter_zip(path: Path, limits: Limits, *, display_prefix: str = "") -> Iterato
                 return
             reason = unsafe_member_reason(info.filename)
             if reason:
-                yield SourceRejected(name, reason)
+                yield SourceRejected(names.escaped(name), reason)
                 continue
             if info.is_dir():
                 continue
@@ -182,6 +197,10 @@ def iter_folder(root: Path, limits: Limits) -> Iterator[SourceItem]:
 
 def iter_upload(path: Path, name: str, limits: Limits) -> Iterator[SourceItem]:
     """A single uploaded (or named) file: a zip is opened safely, anything else is a file."""
+    reason = unsafe_name_reason(name)
+    if reason:
+        yield SourceRejected(names.escaped(name), reason)
+        return
     if name.lower().endswith(".zip") or _starts_with(path, b"PK\x03\x04"):
         yield from iter_zip(path, limits, display_prefix=f"{name}/")
         return
@@ -194,6 +213,10 @@ def _starts_with(path: Path, magic: bytes) -> bool:
 
 
 def _read_single(path: Path, name: str, limits: Limits) -> Iterator[SourceItem]:
+    reason = unsafe_name_reason(name)
+    if reason:
+        yield SourceRejected(names.escaped(name), reason)
+        return
     size = path.stat().st_size
     if size > limits.max_file_bytes:
         yield SourceRejected(name, f"{size:,} bytes exceeds the {limits.max_file_bytes:,} limit")

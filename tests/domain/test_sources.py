@@ -117,3 +117,38 @@ def test_single_upload_passes_bytes_through(tmp_path: Path, size: int) -> None:
     path.write_bytes(b"x" * size)
     (item,) = iter_upload(path, "f.png", LIMITS)
     assert isinstance(item, SourceFile) and item.data == b"x" * size
+
+
+def test_names_with_control_or_bidi_characters_are_refused_and_shown_escaped(
+    tmp_path: Path,
+) -> None:
+    """A U+202E makes "photo\u202egnp.exe" show as "photoexe.png": such names never become an
+    image's name, and the refusal shows the character by its code point."""
+    archive = tmp_path / "upload.zip"
+    archive.write_bytes(
+        zip_bytes(
+            {
+                "good.png": image_bytes(),
+                "photo\u202egnp.exe": image_bytes(),
+                "bell\x07.png": image_bytes(),
+            }
+        )  # fmt: skip
+    )
+    got = _outcomes(iter_zip(archive, LIMITS))
+    assert got["good.png"][0] == "SourceFile"
+    assert got["photo<U+202E>gnp.exe"][0] == "SourceRejected"
+    assert "U+202E" in got["photo<U+202E>gnp.exe"][1]
+    assert got["bell<U+0007>.png"][0] == "SourceRejected"
+    single = tmp_path / "single.png"
+    single.write_bytes(image_bytes())
+    (item,) = iter_upload(single, "x\u2066y.png", LIMITS)
+    assert isinstance(item, SourceRejected) and item.name == "x<U+2066>y.png"
+    (zipped,) = list(iter_upload(archive, "a\u200f.zip", LIMITS))
+    assert isinstance(zipped, SourceRejected) and "U+200F" in zipped.reason
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "ok.png").write_bytes(image_bytes())
+    (folder / "right\u202eto-left.png").write_bytes(image_bytes())
+    walked = _outcomes(iter_folder(folder, LIMITS))
+    assert walked["ok.png"][0] == "SourceFile"
+    assert walked["right<U+202E>to-left.png"][0] == "SourceRejected"
