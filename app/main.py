@@ -11,12 +11,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from app import install_session_listeners
 from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
-from app.auth.dependencies import CsrfFailed, NotAuthenticated, RoleForbidden, csrf_protect
+from app.auth.dependencies import (
+    CsrfFailed,
+    NotAuthenticated,
+    RoleForbidden,
+    bearer_secret,
+    csrf_protect,
+)
 from app.codec_runs import api as runs_api
 from app.codec_runs import routes as runs_routes
 from app.config import PROJECT_ROOT, Settings, get_settings
@@ -25,6 +31,8 @@ from app.datasets import routes as datasets_routes
 from app.db import make_engine, make_sessionmaker
 from app.errors import UserError
 from app.home import router as home_router
+from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
+from app.security_headers import SecurityHeadersMiddleware
 from app.studies import api as studies_api
 from app.studies import routes as studies_routes
 from app.studies import workspace
@@ -33,58 +41,12 @@ from app.users import routes as users_routes
 from app.web import render
 
 
-class BodyTooLarge(Exception):
-    pass
+class MiscompApp(FastAPI):
+    """FastAPI with the security headers outside everything else, 500 pages included
+    (Starlette puts its ServerErrorMiddleware outside every added middleware)."""
 
-
-class UploadLimitMiddleware:
-    """Refuse request bodies over MISCOMP_MAX_UPLOAD_BYTES before they are parsed or stored.
-
-    The declared Content-Length is checked first; the bytes actually received are counted
-    too, because a chunked upload declares no length.
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge()
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body exceeds {self.max_bytes:,} bytes (MISCOMP_MAX_UPLOAD_BYTES)"},
-            status_code=413,
-        )
-        await response(scope, receive, send)
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
 
 
 ROUTERS = (
@@ -131,8 +93,14 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
         if "engine" in app.state._state:
             app.state.engine.dispose()
 
-    app = FastAPI(
-        title="miscomp", version="0.1.0", lifespan=lifespan, dependencies=[Depends(csrf_protect)]
+    # No Swagger UI or ReDoc: they load from a CDN, which the CSP forbids (README, Security).
+    app = MiscompApp(
+        title="miscomp",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+        docs_url=None,
+        redoc_url=None,
     )
     if "sessionmaker" in state:
         app.state.sessionmaker = state["sessionmaker"]
@@ -141,6 +109,10 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.settings = settings
 
+    # The last added runs first: the session cookie is decoded before the body limits,
+    # which refuse an anonymous upload from its headers.
+    app.add_middleware(InputShapeMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -149,11 +121,12 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
         same_site="lax",
         https_only=settings.https_only_cookies,
     )
-    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
 
     @app.exception_handler(NotAuthenticated)
     async def _not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
-        if _wants_json(request):
+        # A client that sends a token is a program, not a browser: a login page is no use to
+        # it, and with a revoked token the login page itself would redirect it in a loop.
+        if _wants_json(request) or bearer_secret(request) is not None:
             return JSONResponse(
                 {"detail": exc.reason}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
             )

@@ -32,9 +32,34 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.miscompCspViolation(
+    `${e.effectiveDirective} refused ${e.blockedURI || "inline"} on ${e.documentURI}` +
+      ` (${e.sourceFile || "?"}:${e.lineNumber}) ${e.sample || ""}`
+  );
+}, true);
+"""
+"""Installed in every page before its own scripts run (Playwright's init scripts are not
+subject to the page's CSP): reports each Content-Security-Policy violation."""
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def csp_violations() -> list[str]:
+    """What the CSP refused during the test; every browser test fails if it is not empty."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, csp_violations: list[str]) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1366, "height": 768})
+
+    def report(violation: str) -> None:
+        csp_violations.append(violation)
+
+    context.expose_function("miscompCspViolation", report)
+    context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     yield page
     context.close()
+    assert not csp_violations, "the Content-Security-Policy refused:\n" + "\n".join(csp_violations)
