@@ -151,6 +151,11 @@ def committed_db(engine: Engine, redis_client: redis.Redis) -> Iterator[Engine]:
     """For tests where another process or thread (a Celery worker, a browser) must see the
     data: everything is really committed, and every table is emptied afterwards."""
     yield engine
+    empty_every_table(engine)
+
+
+def empty_every_table(engine: Engine) -> None:
+    """Delete every row that tests committed, and restart every id sequence at 1."""
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

@@ -11,6 +11,7 @@ from app.audit import service
 from app.audit.schemas import AuditPage, AuditRead
 from app.auth.dependencies import AuditReader
 from app.db import SessionDep
+from app.domain.bounds import Offset, Page
 from app.web import render
 
 router = APIRouter(tags=["audit"])
@@ -23,7 +24,7 @@ def audit_list(
     user: AuditReader,
     session: SessionDep,
     entity_type: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Page = 1,
 ) -> Response:
     total, entries = service.list_entries(
         session, entity_type=entity_type, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
@@ -46,7 +47,7 @@ def audit_api(
     user: AuditReader,
     session: SessionDep,
     entity_type: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     total, entries = service.list_entries(

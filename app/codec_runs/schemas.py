@@ -17,7 +17,8 @@ class RunCreate(BaseModel):
     codec: str = Field(min_length=1, max_length=100)
     params: dict[str, Any] = Field(default_factory=dict)
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=100)
-    image_ids: list[DbId] | None = None
+    image_ids: list[DbId] | None = Field(default=None, max_length=10_000)
+    """A chosen subset of the dataset (None: every image); each id is one query parameter."""
     match_jpeg: bool | None = None
     """Default: on for neural codecs, off for the classical ones."""
     jpeg_params: dict[str, Any] = Field(default_factory=dict)

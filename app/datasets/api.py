@@ -19,6 +19,7 @@ from app.datasets.schemas import (
     ImportReport,
 )
 from app.db import SessionDep
+from app.domain.bounds import DbId, Offset
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 
@@ -37,7 +38,7 @@ def create_dataset(data: DatasetCreate, user: DatasetWriter, session: SessionDep
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetRead)
-def get_dataset(dataset_id: int, user: DatasetReader, session: SessionDep) -> DatasetRead:
+def get_dataset(dataset_id: DbId, user: DatasetReader, session: SessionDep) -> DatasetRead:
     dataset = service.get_dataset(session, dataset_id)
     return DatasetRead.model_validate(dataset).model_copy(
         update={"image_count": service.image_count(session, dataset_id)}
@@ -46,10 +47,10 @@ def get_dataset(dataset_id: int, user: DatasetReader, session: SessionDep) -> Da
 
 @router.get("/datasets/{dataset_id}/images", response_model=ImagePage)
 def list_images(
-    dataset_id: int,
+    dataset_id: DbId,
     user: DatasetReader,
     session: SessionDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)] = 100,
 ) -> ImagePage:
     service.get_dataset(session, dataset_id)
@@ -68,7 +69,7 @@ def list_images(
     status_code=status.HTTP_202_ACCEPTED,
 )
 def create_import(
-    dataset_id: int,
+    dataset_id: DbId,
     user: DatasetWriter,
     session: SessionDep,
     files: Annotated[list[UploadFile], File()],
@@ -84,7 +85,7 @@ def create_import(
 
 
 @router.get("/imports/{import_id}", response_model=ImportReport)
-def get_import(import_id: int, user: DatasetWriter, session: SessionDep) -> ImportReport:
+def get_import(import_id: DbId, user: DatasetWriter, session: SessionDep) -> ImportReport:
     job = service.get_import(session, import_id)
     return ImportReport(
         **ImportRead.model_validate(job).model_dump(),
@@ -93,5 +94,5 @@ def get_import(import_id: int, user: DatasetWriter, session: SessionDep) -> Impo
 
 
 @router.get("/images/{image_id}", response_model=ImageRead)
-def get_image(image_id: int, user: DatasetReader, session: SessionDep) -> ImageRead:
+def get_image(image_id: DbId, user: DatasetReader, session: SessionDep) -> ImageRead:
     return ImageRead.model_validate(service.get_image(session, image_id))

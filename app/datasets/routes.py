@@ -102,7 +102,7 @@ def imports_new(
 
 @router.post("/datasets/{dataset_id}/import", name="imports_create")
 async def imports_create(
-    request: Request, dataset_id: int, user: DatasetWriter, session: SessionDep
+    request: Request, dataset_id: DbId, user: DatasetWriter, session: SessionDep
 ) -> Response:
     # Read the form by hand: an empty file input arrives as a plain string, not a file.
     form = await request.form()

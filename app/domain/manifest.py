@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from app.domain.bounds import INT32_MAX, SEED, JsonRefused, parse_json
 
 
 class ManifestError(ValueError):
@@ -42,6 +43,10 @@ class ManifestRow:
         return round(self.bpp * width * height)
 
 
+MAX_SIZES = {"bytes": 2**59, "bpp": 1e6}
+"""Beyond any real codec; keeps the bits (a BIGINT, bytes x 8 or bpp x pixels) in range."""
+
+
 def _number(value: Any, kind: type, name: str, problems: list[str], line: int) -> Any:
     if value in (None, ""):
         return None
@@ -50,8 +55,8 @@ def _number(value: Any, kind: type, name: str, problems: list[str], line: int) -
     except (TypeError, ValueError):
         problems.append(f"row {line}: {name} {value!r} is not a number")
         return None
-    if number <= 0:
-        problems.append(f"row {line}: {name} must be positive, got {value!r}")
+    if not 0 < number <= MAX_SIZES[name]:  # also refuses NaN and infinities
+        problems.append(f"row {line}: {name} must be positive and at most {MAX_SIZES[name]:g}")
         return None
     return number
 
@@ -63,9 +68,9 @@ def parse_manifest(path: Path) -> list[ManifestRow]:
         raise ManifestError(f"{path}: cannot read the manifest: {exc}") from None
     if path.suffix.lower() == ".json":
         try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}: invalid JSON: {exc}") from None
+            records = parse_json(text, field=str(path), max_bytes=None)
+        except JsonRefused as exc:
+            raise ManifestError(str(exc)) from None
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise ManifestError(f"{path}: expected a JSON list of objects")
     else:
@@ -92,18 +97,18 @@ def parse_manifest(path: Path) -> list[ManifestRow]:
         params = record.get("params") or {}
         if isinstance(params, str):
             try:
-                params = json.loads(params)
-            except json.JSONDecodeError:
-                problems.append(f"row {line}: params is not a JSON object")
+                params = parse_json(params, field="params")
+            except JsonRefused as exc:
+                problems.append(f"row {line}: params is not a JSON object ({exc})")
                 params = {}
         if not isinstance(params, dict):
             problems.append(f"row {line}: params is not a JSON object")
             params = {}
         seed_value = record.get("seed")
         try:
-            seed = int(seed_value) if seed_value not in (None, "") else 0
-        except (TypeError, ValueError):
-            problems.append(f"row {line}: seed {seed_value!r} is not an integer")
+            seed = SEED.validate_python(seed_value if seed_value not in (None, "") else 0)
+        except ValueError:
+            problems.append(f"row {line}: seed {seed_value!r} is not an integer 0 to {INT32_MAX}")
             seed = 0
         recon_path = Path(recon)
         if recon and not recon_path.is_absolute():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
 from app.db import SessionDep
-from app.errors import InvalidInput
+from app.domain.bounds import DbId, Page, Share
 from app.studies import adjudication, assignment, labels, results, service
 from app.studies.models import (
     Adjudication,
@@ -58,7 +58,7 @@ def create_study(data: StudyCreate, user: StudyManager, session: SessionDep) -> 
 
 
 @router.get("/studies/{study_id}")
-def get_study(study_id: int, user: StudyManager, session: SessionDep) -> dict[str, Any]:
+def get_study(study_id: DbId, user: StudyManager, session: SessionDep) -> dict[str, Any]:
     study = service.get_study(session, study_id)
     return {
         **_read(session, study).model_dump(mode="json"),
@@ -67,7 +67,7 @@ def get_study(study_id: int, user: StudyManager, session: SessionDep) -> dict[st
 
 
 @router.get("/studies/{study_id}/agreement")
-def study_agreement(study_id: int, user: StudyManager, session: SessionDep) -> dict[str, Any]:
+def study_agreement(study_id: DbId, user: StudyManager, session: SessionDep) -> dict[str, Any]:
     """The study's agreement report: every question's statistics with bootstrap intervals
     and the notes on undefined values, once the workers have computed it for the current
     labels (``status`` and ``progress`` until then; ``stale`` while newer labels wait)."""
@@ -103,19 +103,17 @@ def _decision(decision: Adjudication | None) -> dict[str, Any] | None:
 
 @router.get("/studies/{study_id}/adjudication")
 def adjudication_queue(
-    study_id: int,
+    study_id: DbId,
     user: StudyManager,
     session: SessionDep,
     response: Response,
-    threshold: float = adjudication.DEFAULT_THRESHOLD,
-    limit: int = 200,
-    page: int = 1,
+    threshold: Share = adjudication.DEFAULT_THRESHOLD,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    page: Page = 1,
 ) -> list[dict[str, Any]]:
     """The items whose raters disagree (the least agreed first, decided ones last; page
     ``page`` of ``limit`` items, the total in the ``X-Total-Count`` header), with every
     rater's labels by pane name, and the decision where one was made."""
-    if not 1 <= limit <= 10_000:
-        raise InvalidInput("limit is 1 to 10,000")
     study = service.get_study(session, study_id)
     queue = adjudication.disagreements(
         session,
@@ -152,8 +150,8 @@ def adjudication_queue(
 
 @router.put("/studies/{study_id}/adjudication/{item_id}")
 def adjudicate(
-    study_id: int,
-    item_id: int,
+    study_id: DbId,
+    item_id: DbId,
     data: AdjudicationCreate,
     user: StudyManager,
     session: SessionDep,
@@ -175,7 +173,7 @@ def add_category(data: CategoryCreate, user: TaxonomyEditor, session: SessionDep
 
 
 @router.post("/studies/{study_id}/next")
-def next_item(study_id: int, user: Annotator, session: SessionDep) -> dict[str, Any] | None:
+def next_item(study_id: DbId, user: Annotator, session: SessionDep) -> dict[str, Any] | None:
     """The annotator's next item (or their current lease): panes by the labels they may see,
     as opaque image URLs. null when nothing is left for them."""
     study = service.get_study(session, study_id)
@@ -198,14 +196,14 @@ def next_item(study_id: int, user: Annotator, session: SessionDep) -> dict[str, 
 
 @router.post("/assignments/{assignment_id}/annotation", status_code=status.HTTP_201_CREATED)
 def submit_annotation(
-    assignment_id: int, data: AnnotationSubmit, user: Annotator, session: SessionDep
+    assignment_id: DbId, data: AnnotationSubmit, user: Annotator, session: SessionDep
 ) -> dict[str, Any]:
     annotation = labels.submit(session, assignment_id, user, data)
     return {"id": annotation.id, "client_id": annotation.client_id, "late": annotation.late}
 
 
 @router.post("/assignments/{assignment_id}/skip")
-def skip(assignment_id: int, user: Annotator, session: SessionDep) -> dict[str, Any]:
+def skip(assignment_id: DbId, user: Annotator, session: SessionDep) -> dict[str, Any]:
     lease = assignment.finish(session, assignment_id, user, status="skipped")
     return {"assignment_id": lease.id, "status": lease.status}
 
@@ -240,6 +238,6 @@ def my_annotations(user: Annotator, session: SessionDep) -> list[dict[str, Any]]
 
 @router.put("/annotations/{annotation_id}")
 def revise_annotation(
-    annotation_id: int, data: AnnotationEdit, user: Annotator, session: SessionDep
+    annotation_id: DbId, data: AnnotationEdit, user: Annotator, session: SessionDep
 ) -> dict[str, Any]:
     return _annotation(session, labels.revise(session, annotation_id, user, data))

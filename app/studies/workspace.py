@@ -7,7 +7,6 @@ about the codec (name, run, parameters, file names) reaches the page, its URLs o
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from sqlalchemy import exists, func, select
 
 from app.auth.dependencies import Annotator, AnyUser
 from app.db import SessionDep
+from app.domain.bounds import Count, DbId, JsonRefused, parse_json
 from app.domain.roles import Role
 from app.errors import InvalidInput, NotFound, UserError
 from app.studies import assignment, labels, panes, service
@@ -74,7 +74,7 @@ def annotate_queue(request: Request, user: Annotator, session: SessionDep) -> Re
 
 @router.post("/annotate/studies/{study_id}/next", name="annotate_next")
 def annotate_next(
-    request: Request, study_id: int, user: Annotator, session: SessionDep
+    request: Request, study_id: DbId, user: Annotator, session: SessionDep
 ) -> Response:
     """The rater's next item. From the workspace (htmx), the item's workspace is the answer,
     swapped in without a page load; from a plain form, a redirect to the item's page."""
@@ -107,7 +107,7 @@ def _lease(session: SessionDep, assignment_id: int, user: Annotator) -> Assignme
 @router.get("/annotate/items/{assignment_id}", name="annotate_item")
 def annotate_item(
     request: Request,
-    assignment_id: int,
+    assignment_id: DbId,
     user: Annotator,
     session: SessionDep,
 ) -> Response:
@@ -131,7 +131,7 @@ class LabelForm(BaseModel):
     """JSON list of {pane, x, y, w, h}, kept up to date by the viewer."""
     note: str = ""
     shown_at_ms: int = 0
-    base_revision: int | None = None
+    base_revision: Count | None = None
 
     def labels(self) -> dict[str, Any]:
         """The fields of ``AnnotationSubmit``; raises InvalidInput on what no form control
@@ -139,8 +139,8 @@ class LabelForm(BaseModel):
         if not self.verdict:
             raise InvalidInput("choose a verdict: miscompression, no miscompression or unsure")
         try:
-            boxes = json.loads(self.boxes or "[]")
-        except json.JSONDecodeError:
+            boxes = parse_json(self.boxes or "[]", field="boxes")
+        except JsonRefused:
             raise InvalidInput("the boxes could not be read; draw them again") from None
         if not isinstance(boxes, list):
             raise InvalidInput("the boxes could not be read; draw them again")
@@ -162,8 +162,8 @@ class LabelForm(BaseModel):
     def values(self) -> dict[str, Any]:
         """What the rater entered, to show the form again after a refusal."""
         try:
-            boxes = json.loads(self.boxes or "[]")
-        except json.JSONDecodeError:
+            boxes = parse_json(self.boxes or "[]", field="boxes")
+        except JsonRefused:
             boxes = []
         return {**self.model_dump(), "boxes": boxes if isinstance(boxes, list) else []}
 
@@ -183,7 +183,7 @@ def _refusal(exc: UserError | ValidationError) -> str:
 @router.post("/annotate/items/{assignment_id}", name="annotate_submit")
 def annotate_submit(
     request: Request,
-    assignment_id: int,
+    assignment_id: DbId,
     user: Annotator,
     session: SessionDep,
     form: LabelFormDep,
@@ -213,7 +213,7 @@ def annotate_submit(
 
 @router.post("/annotate/items/{assignment_id}/ahead", name="annotate_ahead")
 def annotate_ahead(
-    assignment_id: int, user: Annotator, session: SessionDep
+    assignment_id: DbId, user: Annotator, session: SessionDep
 ) -> dict[str, list[str]]:
     """The images of the rater's next item, which is leased now (idempotent), for the
     browser to fetch while the rater works on this one. Asked for after this item is shown,
@@ -227,7 +227,7 @@ def annotate_ahead(
 
 @router.post("/annotate/items/{assignment_id}/skip", name="annotate_skip")
 def annotate_skip(
-    request: Request, assignment_id: int, user: Annotator, session: SessionDep
+    request: Request, assignment_id: DbId, user: Annotator, session: SessionDep
 ) -> Response:
     lease = _lease(session, assignment_id, user)
     assignment.finish(session, lease.id, user, status="skipped")
@@ -236,7 +236,7 @@ def annotate_skip(
 
 @router.get("/annotate/studies/{study_id}/back", name="annotate_back")
 def annotate_back(
-    request: Request, study_id: int, user: Annotator, session: SessionDep
+    request: Request, study_id: DbId, user: Annotator, session: SessionDep
 ) -> Response:
     """Back to the rater's latest annotation in this study, to revise it."""
     latest = session.scalar(
@@ -283,7 +283,7 @@ def _stored_values(lease: Assignment, annotation: Annotation) -> dict[str, Any]:
 
 @router.get("/annotate/annotations/{annotation_id}", name="annotate_revise_form")
 def annotate_revise_form(
-    request: Request, annotation_id: int, user: Annotator, session: SessionDep
+    request: Request, annotation_id: DbId, user: Annotator, session: SessionDep
 ) -> Response:
     annotation = _own_annotation(session, annotation_id, user)
     lease = _lease(session, annotation.assignment_id, user)
@@ -300,7 +300,7 @@ def annotate_revise_form(
 @router.post("/annotate/annotations/{annotation_id}", name="annotate_revise")
 def annotate_revise(
     request: Request,
-    annotation_id: int,
+    annotation_id: DbId,
     user: Annotator,
     session: SessionDep,
     form: LabelFormDep,

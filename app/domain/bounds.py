@@ -1,0 +1,102 @@
+"""Bounds on the numbers and the JSON that people send.
+
+Every integer and float that a route, a form or a schema accepts is one of the types below,
+and every JSON text a user gives is read by :func:`parse_json`. An id of 2**64, a seed past
+the database's INTEGER, a NaN share or a document nested 10,000 levels deep is then refused
+with a message that names the field (pydantic's 422, or the form shown again with it),
+instead of reaching the database, the recursion limit or a worker.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from itertools import accumulate
+from typing import Annotated, Any
+
+from annotated_types import Interval
+from pydantic import AllowInfNan, TypeAdapter
+
+INT32_MAX = 2**31 - 1
+"""The largest PostgreSQL INTEGER: the type of every id, seed and counter column."""
+
+DbId = Annotated[int, Interval(ge=1, le=INT32_MAX)]
+"""A row id, in a path, a query, a form or a JSON body."""
+DB_ID: TypeAdapter[int] = TypeAdapter(DbId)
+"""Checks a row id that a route reads by hand (a form parsed with ``request.form()``)."""
+Seed = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""A random seed: stored as INTEGER, and NumPy's generators take no negative seed."""
+SEED: TypeAdapter[int] = TypeAdapter(Seed)
+Page = Annotated[int, Interval(ge=1, le=INT32_MAX)]
+"""A 1-based page number; a page past the end shows the last one (``app.paging``)."""
+Offset = Annotated[int, Interval(ge=0, le=INT32_MAX)]
+"""How many rows to skip."""
+Count = Annotated[int, Interval(ge=1, le=INT32_MAX)]
+"""A positive number of things (items, raters, a cap), at most what a column holds."""
+FiniteFloat = Annotated[float, AllowInfNan(False)]
+"""Any real number: infinities and NaN are refused (NaN compares false with every bound)."""
+Share = Annotated[float, AllowInfNan(False), Interval(ge=0, le=1)]
+"""A proportion or a threshold, 0 to 1."""
+
+MAX_JSON_DEPTH = 32
+"""Arrays and objects nested deeper than this are refused (the platform's own documents
+are at most a few levels deep; Python's parser fails near 1,000)."""
+MAX_JSON_BYTES = 1_000_000
+"""The largest JSON document a user may give, as text or as a request body."""
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]")
+
+
+class JsonRefused(ValueError):
+    """The JSON a user gave cannot be used; the message names the field and says why."""
+
+
+def json_depth(text: str) -> int:
+    """How deeply ``text``'s arrays and objects nest, counted without parsing it (so without
+    recursion, whatever the depth): brackets inside strings do not count."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(1 if b in "[{" else -1 for b in brackets), default=0)
+
+
+def _no_constants(name: str) -> Any:
+    raise JsonRefused(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e309
+        raise JsonRefused(f"{text} is too large a number")
+    return value
+
+
+def parse_json(
+    text: str | bytes,
+    *,
+    field: str,
+    max_bytes: int | None = MAX_JSON_BYTES,
+    max_depth: int = MAX_JSON_DEPTH,
+) -> Any:
+    """The value of the JSON ``text`` that the user gave as ``field``, or JsonRefused with a
+    message naming the field: not UTF-8, too large, nested too deeply, not JSON, or using
+    NaN/Infinity (which JSON does not have and the database's JSON refuses) or numbers too
+    large for a float. ``max_bytes=None`` is for files whose size is bounded elsewhere
+    (uploads, by MISCOMP_MAX_UPLOAD_BYTES)."""
+    if max_bytes is not None and len(text) > max_bytes:
+        raise JsonRefused(f"{field}: larger than {max_bytes:,} bytes")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise JsonRefused(f"{field}: not UTF-8 text") from None
+    if json_depth(text) > max_depth:
+        raise JsonRefused(f"{field}: nested deeper than {max_depth} levels")
+    if "\\u0000" in text:  # no text column (PostgreSQL) can hold a NUL character
+        raise JsonRefused(f"{field}: contains a NUL character (\\u0000)")
+    try:
+        return json.loads(text, parse_constant=_no_constants, parse_float=_finite)
+    except JsonRefused as exc:
+        raise JsonRefused(f"{field}: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
+        raise JsonRefused(f"{field}: not valid JSON ({exc})") from None
