@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp
 
@@ -146,6 +147,15 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
     @app.exception_handler(UserError)
     async def _user_error(request: Request, exc: UserError) -> Response:
         return _error(request, exc.status_code, exc.message)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> Response:
+        # URL-encoded forms and JSON are checked for NUL before any route runs
+        # (app/request_limits.py); a text field of a multipart form is caught here, when the
+        # database refuses it and the request's transaction has been rolled back.
+        if "NUL" not in str(exc.orig):
+            raise exc
+        return _error(request, 422, "a text field holds a NUL character (U+0000); remove it")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

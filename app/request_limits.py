@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import parse_qsl
 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -152,6 +153,22 @@ def _is_json(scope: Scope) -> bool:
     return media_type == b"application/json" or media_type.endswith(b"+json")
 
 
+def _is_urlencoded_form(scope: Scope) -> bool:
+    header: bytes = dict(scope["headers"]).get(b"content-type", b"")
+    return header.split(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
+
+
+def field_with_nul(body: bytes) -> str | None:
+    """The name of the first field of a URL-encoded form whose name or value holds a NUL
+    character (no text column can store one), or None."""
+    if b"%00" not in body and b"\0" not in body:
+        return None
+    for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
+        if "\0" in name or "\0" in value:
+            return name.replace("\0", "") or "body"
+    return None
+
+
 def has_nul(scope: Scope) -> bool:
     """Whether the request's path or query string holds a NUL character, as sent or
     percent-encoded."""
@@ -163,7 +180,8 @@ def has_nul(scope: Scope) -> bool:
 class InputShapeMiddleware:
     """Refuse a URL holding NUL, and read every JSON request body once through
     ``parse_json`` before the route parses it: one place bounds the size and the nesting
-    depth of any JSON a client sends."""
+    depth of any JSON a client sends. A URL-encoded form with a NUL in a field is refused
+    too, naming the field (JSON refuses ``\\u0000`` in ``parse_json``)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -175,13 +193,19 @@ class InputShapeMiddleware:
             )
             await response(scope, receive, send)
             return
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or not _is_json(scope):
+        form = scope["type"] == "http" and _is_urlencoded_form(scope)
+        if (
+            scope["type"] != "http"
+            or scope["method"] in SAFE_METHODS
+            or not (form or _is_json(scope))
+        ):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more and size <= MAX_JSON_BYTES:
+        # Forms are read whole (BodyLimitMiddleware bounds them); JSON up to its own bound.
+        while more and (form or size <= MAX_JSON_BYTES):
             message = await receive()
             if message["type"] != "http.request":  # the client went away
                 return
@@ -189,7 +213,16 @@ class InputShapeMiddleware:
             size += len(chunks[-1])
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if body:
+        nul_field = field_with_nul(body) if form else None
+        if nul_field is not None:
+            refusal = "must not contain a NUL character (U+0000)"
+            response = JSONResponse(
+                {"detail": [{"loc": ["body", nul_field], "msg": refusal, "type": "value_error"}]},
+                status_code=422,
+            )
+            await response(scope, receive, send)
+            return
+        if body and not form:
             try:
                 parse_json(body, field="body")
             except JsonRefused as exc:

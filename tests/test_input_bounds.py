@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.codec_runs.models import CodecResult, CodecRun
+from app.datasets.models import Dataset
 from app.domain.bounds import JsonRefused, json_depth, parse_json
 from app.domain.roles import Role
 from app.request_limits import ANONYMOUS_MAX_BODY_BYTES
@@ -221,3 +222,22 @@ def test_login_form_still_works_for_anonymous_users(client: TestClient, db: Sess
     user = make_user(db, Role.ANNOTATOR)
     db.commit()
     login(client, user)  # asserts the 303 of a successful login
+
+
+def test_nul_in_a_text_field_is_422_and_stores_nothing(client: TestClient, db: Session) -> None:
+    """PostgreSQL cannot store NUL in text: a form field with one is refused with its name
+    (URL-encoded forms) or as a 422 (multipart forms), never a 500, and nothing is stored."""
+    csrf = _admin(client, db)
+    encoded = client.post(
+        "/datasets",
+        data={"name": "nul-form", "description": "a\x00b", "csrf_token": csrf},
+    )
+    assert encoded.status_code == 422 and "description" in encoded.text
+    multipart = client.post(
+        "/datasets",
+        data={"name": "nul-multipart", "description": "a\x00b", "csrf_token": csrf},
+        files=[("unused", ("x.txt", b"x", "text/plain"))],
+    )
+    assert multipart.status_code == 422 and "NUL" in multipart.text
+    stored = db.scalar(select(func.count()).where(Dataset.name.in_(["nul-form", "nul-multipart"])))
+    assert stored == 0
