@@ -227,7 +227,11 @@ class InputShapeMiddleware:
                 parse_json(body, field="body")
             except JsonRefused as exc:
                 response = JSONResponse(
-                    {"detail": [{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]},
+                    {
+                        "detail": [
+                            {"loc": ["body", *exc.loc], "msg": str(exc), "type": "json_invalid"}
+                        ]
+                    },
                     status_code=422,
                 )
                 await response(scope, receive, send)

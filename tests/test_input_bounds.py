@@ -147,7 +147,7 @@ def test_parse_json_bounds() -> None:
         (DEEP, "f: nested deeper"),
         ('{"a": NaN}', "f: NaN"),
         ("[1e309]", "f: 1e309 is too large"),
-        ('["\\u0000"]', "f: contains a NUL"),
+        ('["\\u0000"]', "f.0: must not contain the control character NUL"),
         ("x" * 2_000_000, "f: larger than"),
         ("{oops", "f: not valid JSON"),
     ):

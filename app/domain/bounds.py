@@ -50,7 +50,30 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]")
 
 
 class JsonRefused(ValueError):
-    """The JSON a user gave cannot be used; the message names the field and says why."""
+    """The JSON a user gave cannot be used; the message names the field and says why, and
+    ``loc`` is the path inside the JSON where that is known (keys and indices)."""
+
+    def __init__(self, message: str, loc: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _path_to_nul(value: Any) -> tuple[str | int, ...] | None:
+    """Where in a parsed JSON value a key or string holds NUL, or None; walked with a stack
+    (the depth is bounded before, but recursion is not needed)."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str) and "\0" in node:
+            return path
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if "\0" in key:
+                    return (*path, key.replace("\0", ""))
+                stack.append(((*path, key), child))
+        elif isinstance(node, list):
+            stack.extend(((*path, index), child) for index, child in enumerate(node))
+    return None
 
 
 def json_depth(text: str) -> int:
@@ -92,11 +115,14 @@ def parse_json(
             raise JsonRefused(f"{field}: not UTF-8 text") from None
     if json_depth(text) > max_depth:
         raise JsonRefused(f"{field}: nested deeper than {max_depth} levels")
-    if "\\u0000" in text:  # no text column (PostgreSQL) can hold a NUL character
-        raise JsonRefused(f"{field}: contains a NUL character (\\u0000)")
     try:
-        return json.loads(text, parse_constant=_no_constants, parse_float=_finite)
+        value = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except JsonRefused as exc:
         raise JsonRefused(f"{field}: {exc}") from None
     except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
         raise JsonRefused(f"{field}: not valid JSON ({exc})") from None
+    nul = _path_to_nul(value)  # no text column (PostgreSQL) can hold a NUL character
+    if nul is not None:
+        where = ".".join(map(str, (field, *nul)))
+        raise JsonRefused(f"{where}: must not contain the control character NUL (U+0000)", nul)
+    return value

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from app import cli
 from app.domain.codecs.learned import CheckpointCodec
+from app.domain.codecs.operator import OperatorSetup
 from app.domain.codecs.training import TrainConfig, train, training_state_path
 
 
@@ -58,7 +59,9 @@ def test_a_tiny_model_trains_loads_and_codes(photos: Path, tmp_path: Path) -> No
         json.loads(out.with_suffix(".json").read_text())["weights_sha256"] == card["weights_sha256"]
     )
     assert "Validation (real bitstreams)" in out.with_suffix(".md").read_text()
-    codec = CheckpointCodec(path=str(out), arch="mbt2018-mean")
+    codec = CheckpointCodec(
+        operator=OperatorSetup(weights_dir=out.parent), path=out.name, arch="mbt2018-mean"
+    )
     rgb = np.asarray(Image.open(photos / "0.png"))
     first, second = codec.encode_decode(rgb), codec.encode_decode(rgb)
     assert first.reconstruction.shape == rgb.shape and first.bits > 0

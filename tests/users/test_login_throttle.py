@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -255,9 +256,11 @@ def test_a_flood_of_wrong_logins_neither_drains_the_pool_nor_slows_anyone_else(
         bystander = make_user(session, Role.RESEARCHER)
         latecomer = make_user(session, Role.ANNOTATOR)
         session.commit()
-    outcome = asyncio.run(
-        _flood(live_server.url, victim.username, bystander.username, latecomer.username)
-    )
+    # On a thread of its own: earlier tests (Playwright's sync API) may have left an event
+    # loop running on this one, where asyncio.run refuses to start.
+    flood = _flood(live_server.url, victim.username, bystander.username, latecomer.username)
+    with ThreadPoolExecutor(1) as thread:
+        outcome = thread.submit(asyncio.run, flood).result()
     guesses: list[tuple[int, str | None, float]] = outcome["guesses"]  # type: ignore[assignment]
     statuses = [status for status, _, _ in guesses]
     assert set(statuses) <= {401, 429}, statuses  # never a 500 (QueuePool limit reached)
