@@ -7,11 +7,14 @@ from ``app`` is imported.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 _VAR = Path(tempfile.mkdtemp(prefix=f"miscomp-test-{_WORKER}-"))
@@ -190,6 +193,17 @@ def celery_worker_thread(committed_db: Engine) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     yield from run_demo_site(tmp_path_factory.mktemp("demo-var"))
+
+
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to its end on a thread of its own: once the browser tests ran,
+    Playwright's sync API keeps an event loop on the main thread, where asyncio.run refuses
+    to start."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def login_new_admin(client: TestClient, engine: Engine) -> str:

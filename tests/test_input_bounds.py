@@ -3,7 +3,6 @@ they are read (finding 11)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from typing import Any
@@ -21,7 +20,7 @@ from app.domain.roles import Role
 from app.request_limits import ANONYMOUS_MAX_BODY_BYTES
 from app.studies.models import Study
 from app.users import service as user_service
-from tests.conftest import login
+from tests.conftest import login, run_async
 from tests.factories import image_bytes, make_dataset, make_user, store_image
 
 DEEP = "[" * 10_000 + "]" * 10_000
@@ -189,7 +188,7 @@ def _call(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[int, int]:
         "server": ("testserver", 80),
         "app": app,
     }
-    asyncio.run(app(scope, receive, send))
+    run_async(app(scope, receive, send))
     return status, reads
 
 

@@ -8,7 +8,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,7 +23,7 @@ from app.db import get_session, make_sessionmaker
 from app.domain.roles import Role
 from app.main import create_app
 from app.users.models import LoginAttempt
-from tests.conftest import csrf_of
+from tests.conftest import csrf_of, run_async
 from tests.demo_site import _free_port
 from tests.factories import DEFAULT_PASSWORD, make_user
 
@@ -256,11 +255,9 @@ def test_a_flood_of_wrong_logins_neither_drains_the_pool_nor_slows_anyone_else(
         bystander = make_user(session, Role.RESEARCHER)
         latecomer = make_user(session, Role.ANNOTATOR)
         session.commit()
-    # On a thread of its own: earlier tests (Playwright's sync API) may have left an event
-    # loop running on this one, where asyncio.run refuses to start.
-    flood = _flood(live_server.url, victim.username, bystander.username, latecomer.username)
-    with ThreadPoolExecutor(1) as thread:
-        outcome = thread.submit(asyncio.run, flood).result()
+    outcome = run_async(
+        _flood(live_server.url, victim.username, bystander.username, latecomer.username)
+    )
     guesses: list[tuple[int, str | None, float]] = outcome["guesses"]  # type: ignore[assignment]
     statuses = [status for status, _, _ in guesses]
     assert set(statuses) <= {401, 429}, statuses  # never a 500 (QueuePool limit reached)
