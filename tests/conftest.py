@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 import tempfile
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,42 @@ from app.models import Base  # noqa: E402
 from app.users.models import User  # noqa: E402
 from tests.demo_site import DemoSite, run_demo_site  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD, make_user  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parent.parent
+WRITABLE = ("var/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "node_modules/", ".venv/")
+"""Where a test run may leave files in the checkout (besides __pycache__ folders)."""
+
+
+def checkout_changes() -> set[str]:
+    """Paths git reports as changed, new or ignored in the checkout, outside WRITABLE; empty
+    where the project is not a git checkout."""
+    try:
+        listed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all", "--ignored", "-z"],
+            cwd=PROJECT,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    paths = {entry[3:] for entry in listed.split("\0") if len(entry) > 3}
+    return {
+        path for path in paths
+        if not path.startswith(WRITABLE) and "__pycache__/" not in path
+        and ".egg-info/" not in path and not path.startswith("static/vendor/")
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stray_files() -> Iterator[None]:
+    """Tests and the processes they start write only under var/ or temporary folders: a file
+    a run leaves anywhere else in the checkout fails it (kombu's filesystem broker once wrote
+    its exchange tables into ./control)."""
+    before = checkout_changes()
+    yield
+    strays = sorted(checkout_changes() - before)
+    assert not strays, f"the test run left files outside var/ and temporary folders: {strays}"
 
 
 def _recreate_database() -> None:
