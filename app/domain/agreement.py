@@ -3,8 +3,11 @@ kappa per pair of raters, Gwet's AC1 and percent agreement, with bootstrap confi
 intervals that resample units.
 
 Ratings are (unit, rater, value) triples; a rater may leave units out (missing data) and
-units may have any number of ratings. Units with fewer than two ratings are not pairable and
-drop out of every statistic. A statistic that is undefined for the data (no variation, no
+units may have any number of ratings. Units with fewer than two ratings are not pairable:
+they drop out of Krippendorff's alpha, of Cohen's kappa and of the observed (percent)
+agreement, but Fleiss' kappa and Gwet's AC1 count every rated unit, single ratings included,
+in their chance agreement (the category shares pi_k), as Gwet (2014) defines them and irrCAC
+computes them. A statistic that is undefined for the data (no variation, no
 pairable unit, a single category) is ``None`` with a note saying why, never 0 or 1 in its
 place.
 
