@@ -247,12 +247,6 @@ class PlantedChange:
         return {"planted": "colour rotation", "centre": [self.cx, self.cy], "radius": self.radius}
 
 
-def plant_change(crop: RGB8, rng: np.random.Generator) -> tuple[RGB8, dict[str, Any]]:
-    """A known change for a control item at a random place inside the crop."""
-    change = PlantedChange.draw(crop.shape[0], rng)
-    return change.apply(crop), change.evidence()
-
-
 def _compared_panes(
     context: Context,
     candidate: Candidate,
@@ -295,16 +289,15 @@ def _thumbnail(original: RGB8) -> RGB8:
 
 
 def _render(
-    session: Session,
     context: Context,
     candidate: Candidate,
-    item_id: int,
     cache: dict[str, RGB8],
     rng: np.random.Generator,
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """Every pane of the item as a stored PNG under an opaque token: the crop's panes, the
-    same panes 2x and 4x wider for context (``context2:original``...), the run's maps cut to
-    the crop, and a thumbnail of the whole original."""
+) -> tuple[dict[str, tuple[str, str]], dict[str, Any]]:
+    """Every pane of the item as a stored PNG under a new opaque token (pane -> (token,
+    storage key)): the crop's panes, the same panes 2x and 4x wider for context
+    (``context2:original``...), the run's maps cut to the crop, and a thumbnail of the whole
+    original. Writes files only: the rows are written once every item is rendered."""
     storage, study = context.storage, context.study
 
     def pixels(key: str) -> RGB8:
@@ -342,17 +335,13 @@ def _render(
     if thumbnail not in cache:
         cache[thumbnail] = _thumbnail(pixels(image.storage_key))
     panes["thumbnail"] = cache[thumbnail]
-    tokens = {}
+    stored = {}
     for group in _equal_length_groups(panes):
         for pane, encoded in zip(group, _encode_group([panes[p] for p in group]), strict=True):
             key = artefact_key("crops", encoded, ".png")
             storage.put(key, encoded)
-            token = secrets.token_urlsafe(16)
-            session.add(
-                StudyAsset(token=token, study_id=study.id, item_id=item_id, storage_key=key)
-            )
-            tokens[pane] = token
-    return tokens, evidence
+            stored[pane] = (secrets.token_urlsafe(16), key)
+    return stored, evidence
 
 
 def _equal_length_groups(panes: Iterable[str]) -> list[list[str]]:
@@ -468,8 +457,10 @@ def propose(
         selected = select_items(context, rng)
         order = rng.permutation(len(selected))
         cache: dict[str, RGB8] = {}
+        rendered: list[tuple[StudyItem, dict[str, tuple[str, str]]]] = []
         for position, candidate in zip(order.tolist(), selected, strict=True):
             proposal = candidate.proposal
+            stored, planted = _render(context, candidate, cache, rng)
             item = StudyItem(
                 study_id=study.id,
                 position=position,
@@ -485,13 +476,21 @@ def propose(
                 ),
                 score=proposal.score,
                 inclusion_probability=proposal.inclusion_probability,
+                evidence={**proposal.evidence, **planted},
+                assets={pane: token for pane, (token, _) in stored.items()},
                 active_count=0,
                 done_count=0,
             )
             session.add(item)
-            session.flush()  # the item's id, which its assets carry (who may fetch them)
-            item.assets, planted = _render(session, context, candidate, item.id, cache, rng)
-            item.evidence = {**proposal.evidence, **planted}
+            rendered.append((item, stored))
+        # One write at the end: SQLite's write lock is taken at the first flush and held to
+        # the commit, and rendering takes minutes (logins and labels would wait on it).
+        session.flush()
+        session.add_all(
+            StudyAsset(token=token, study_id=study.id, item_id=item.id, storage_key=key)
+            for item, stored in rendered
+            for token, key in stored.values()
+        )
         study.proposal_report = context.report
         study.status = "open" if selected else "failed"
         if not selected:
