@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 NPM_INSTALLED := node_modules/.installed
 VENDOR := static/vendor/htmx.min.js
 
-.PHONY: install demo test lint typecheck pytest system runtime-tools clean
+.PHONY: install demo test lint typecheck jstest pytest system runtime-tools clean
 
 install: $(INSTALLED) $(VENDOR)
 
@@ -48,7 +48,12 @@ typecheck: install
 pytest: install system
 	$(BIN)/pytest
 
-test: install system lint typecheck pytest
+# The viewer's pure ES modules (static/js/viewer/) apart from the page, with Node's own test
+# runner: no npm package, nothing from the network.
+jstest:
+	node --test tests/js/*.test.mjs
+
+test: install system lint typecheck jstest pytest
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor .mypy_cache .ruff_cache .pytest_cache

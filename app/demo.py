@@ -21,6 +21,7 @@ from app.config import Settings
 from app.datasets import service as dataset_service
 from app.datasets.models import Dataset
 from app.datasets.schemas import DatasetCreate
+from app.domain import panes as pane_names
 from app.domain.roles import Role
 from app.domain.testcard import draw_test_card
 from app.users import service as user_service
@@ -68,7 +69,7 @@ def ensure_accounts(session: Session, settings: Settings) -> list[DemoAccount]:
     known: dict[str, str] = json.loads(store.read_text()) if store.exists() else {}
     accounts = []
     for username, role in DEMO_ACCOUNTS:
-        if user_service.get_by_username(session, username) is None:
+        if user_service.find_user_by_username(session, username) is None:
             password = known.get(username) or secrets.token_urlsafe(9)
             user_service.create_user(
                 session, UserCreate(username=username, role=role, password=password)
@@ -141,7 +142,7 @@ def build_demo_folder(target: Path) -> Path:
 
 
 def ensure_demo_dataset(session: Session) -> Dataset:
-    dataset = dataset_service.get_dataset_by_name(session, DEMO_DATASET)
+    dataset = dataset_service.find_dataset_by_name(session, DEMO_DATASET)
     if dataset is None:
         dataset = dataset_service.create_dataset(
             session,
@@ -253,7 +254,7 @@ def ensure_demo_study(session: Session) -> str | None:
             items=24,
             planted_controls=True,
             raters_per_item=3,
-            panes=["original", "reconstruction", "jpeg"],
+            panes=list(pane_names.DEFAULT),
         ),
         actor=None,
     )
@@ -286,7 +287,7 @@ def ensure_demo_simulated_study(session: Session) -> str | None:
     if run is None:
         return None
     for username in SIMULATED_RATERS:
-        if user_service.get_by_username(session, username) is None:
+        if user_service.find_user_by_username(session, username) is None:
             user_service.create_user(
                 session,
                 UserCreate(
@@ -359,7 +360,7 @@ def simulate_labels(factory: sessionmaker[Session], study_id: int, seed: int = 0
             return str(study.status)
         rng = np.random.default_rng(seed)
         for username in SIMULATED_RATERS:
-            user = user_service.get_by_username(session, username)
+            user = user_service.find_user_by_username(session, username)
             if user is None:
                 return f"missing rater {username}"
             while (lease := assignment.next_item(session, study, user)) is not None:

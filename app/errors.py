@@ -23,9 +23,5 @@ class InvalidInput(UserError):
     status_code = 422
 
 
-class Forbidden(UserError):
-    status_code = 403
-
-
 class TooLarge(UserError):
     status_code = 413

@@ -30,6 +30,7 @@ from app.config import PROJECT_ROOT, Settings, get_settings
 from app.datasets import api as datasets_api
 from app.datasets import routes as datasets_routes
 from app.db import make_engine, make_sessionmaker
+from app.domain.validation import validation_message
 from app.errors import UserError
 from app.home import router as home_router
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
@@ -39,7 +40,7 @@ from app.studies import routes as studies_routes
 from app.studies import workspace
 from app.users import api as users_api
 from app.users import routes as users_routes
-from app.web import render
+from app.web import is_htmx, render
 
 
 class MiscompApp(FastAPI):
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
                 {"detail": exc.reason}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
             )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if request.headers.get("HX-Request") == "true":
+        if is_htmx(request):
             return Response(status_code=401, headers={"HX-Redirect": "/login"})
         return RedirectResponse(f"/login?next={target}", status_code=303)
 
@@ -161,10 +162,7 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         if _wants_json(request):
             return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
-        message = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
-        )
-        return _error(request, 422, message)
+        return _error(request, 422, validation_message(exc.errors(), request=True))
 
     for router in ROUTERS:
         app.include_router(router)

@@ -1,21 +1,25 @@
-"""Every table, imported in one place for Alembic and for the audit listener."""
+"""Every table, imported in one place for Alembic and for the audit listener
+(tests/test_models.py fails if a mapped class is missing here)."""
 
 from app.audit.models import AuditLog
 from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
 from app.studies.models import (
+    Adjudication,
     Annotation,
     AnnotationRevision,
     Assignment,
     Study,
     StudyAsset,
     StudyItem,
+    StudyResult,
     TaxonomyVersion,
 )
 from app.users.models import ApiToken, LoginAttempt, User, UserSession
 
 __all__ = [
+    "Adjudication",
     "Annotation",
     "AnnotationRevision",
     "ApiToken",
@@ -27,11 +31,12 @@ __all__ = [
     "Image",
     "ImportFile",
     "ImportJob",
-    "LoginAttempt",
     "Assignment",
+    "LoginAttempt",
     "Study",
     "StudyAsset",
     "StudyItem",
+    "StudyResult",
     "TaxonomyVersion",
     "User",
     "UserSession",

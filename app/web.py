@@ -6,6 +6,8 @@ from typing import Any, Literal, cast
 
 from fastapi import Request
 from fastapi.responses import FileResponse, Response
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.auth.dependencies import csrf_token_for
@@ -18,6 +20,22 @@ from app.storage import LocalMediaStorage
 templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
 
 
+@pass_context
+def path_for(context: Context, name: str, /, **path_params: Any) -> str:
+    """The path of a named route (``static`` included), for templates: ``url_for`` gives an
+    absolute URL, while pages link by path (behind the app's root path, if any)."""
+    request: Request = context["request"]
+    return request.url_for(name, **path_params).path
+
+
+templates.env.globals["path_for"] = path_for
+
+
+def is_htmx(request: Request) -> bool:
+    """Whether htmx sent the request (it then swaps the answer into the page)."""
+    return request.headers.get("HX-Request") == "true"
+
+
 def render(
     request: Request,
     name: str,
@@ -28,7 +46,7 @@ def render(
 ) -> Response:
     fragment = (
         block is not None
-        and request.headers.get("HX-Request") == "true"
+        and is_htmx(request)
         and request.headers.get("HX-History-Restore-Request") != "true"
     )
     context = {
@@ -68,7 +86,7 @@ def uniform_media(key: str, media_type: str) -> Response:
 
 def hx_redirect(request: Request, url: str) -> Response:
     """After an htmx POST, tell htmx to navigate; plain forms get a 303."""
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return Response(status_code=303, headers={"Location": url})
 

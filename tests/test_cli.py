@@ -59,6 +59,46 @@ def test_every_command_has_help(command: list[str]) -> None:
     assert "Usage:" in result.output
 
 
+def test_every_command_wears_the_user_errors_wrapper() -> None:
+    """A command without it would answer a user's mistake with a traceback."""
+    commands = [(info.name or "", info.callback) for info in cli.app.registered_commands]
+    for group in cli.app.registered_groups:
+        assert group.typer_instance is not None
+        commands += [
+            (f"{group.name} {info.name}", info.callback)
+            for info in group.typer_instance.registered_commands
+        ]
+    assert len(commands) > 20
+    unwrapped = [name for name, callback in commands if not getattr(callback, "user_errors", False)]
+    assert unwrapped == []
+
+
+def test_following_work_looks_until_it_is_finished_and_returns_the_last_look() -> None:
+    from rich.progress import BarColumn, TextColumn
+
+    from app.cli.helpers import Tick, follow
+
+    states = iter(["proposing", "proposing", "open", "never looked at"])
+    looks: list[str] = []
+
+    def look() -> Tick[str]:
+        looks.append(next(states))
+        return Tick(state=looks[-1], finished=looks[-1] != "proposing", completed=len(looks))
+
+    last = follow((TextColumn("proposing crops"), BarColumn()), look, interval_s=0)
+    assert (last.state, looks) == ("open", ["proposing", "proposing", "open"])
+    already = Tick(state="done", finished=True)
+    assert follow((BarColumn(),), look, first=already, interval_s=0) is already
+    assert len(looks) == 3
+
+
+def test_a_listing_on_a_database_not_migrated_is_one_line(tmp_path: Path) -> None:
+    result = miscomp(tmp_path, "studies", "list")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: the database is not migrated")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_user_mistakes_are_one_line_errors_not_tracebacks(tmp_path: Path) -> None:
     not_migrated = miscomp(tmp_path, "datasets", "list")
     assert not_migrated.returncode == 1

@@ -19,12 +19,15 @@ def make_celery(settings: Settings) -> Celery:
     if settings.is_embedded_broker:
         queue_dir = settings.broker_dir / "queue"
         processed = settings.broker_dir / "processed"
-        for folder in (queue_dir, processed):
+        # Exchange tables: kombu's default is "control" in the working directory.
+        control = settings.broker_dir / "control"
+        for folder in (queue_dir, processed, control):
             folder.mkdir(parents=True, exist_ok=True)
         app.conf.broker_transport_options = {
             "data_folder_in": str(queue_dir),
             "data_folder_out": str(queue_dir),
             "processed_folder": str(processed),
+            "control_folder": str(control),
             "store_processed": False,
         }
     else:

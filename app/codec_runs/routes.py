@@ -20,6 +20,7 @@ from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain import rd
 from app.domain.bounds import DB_ID, DbId, parse_json
+from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
 from app.web import figure_format, figure_response, hx_redirect, media_file, render
 
@@ -99,11 +100,7 @@ def runs_create(
         )
         run = service.create_run(session, data, actor=user)
     except (ValueError, ValidationError) as exc:
-        message = (
-            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            if isinstance(exc, ValidationError)
-            else str(exc)
-        )
+        message = validation_message(exc.errors()) if isinstance(exc, ValidationError) else str(exc)
         return _form_page(request, session, form=form, error=message, status_code=422)
     except UserError as exc:
         return _form_page(

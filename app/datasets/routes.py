@@ -19,6 +19,7 @@ from app.datasets.models import ImportJob
 from app.datasets.schemas import DatasetCreate
 from app.db import SessionDep
 from app.domain.bounds import DbId, Page
+from app.domain.validation import validation_message
 from app.errors import UserError
 from app.paging import paginate
 from app.users.models import User
@@ -52,11 +53,7 @@ def datasets_create(
     try:
         dataset = service.create_dataset(session, DatasetCreate(**form), actor=user)
     except (ValidationError, UserError) as exc:
-        message = (
-            exc.message
-            if isinstance(exc, UserError)
-            else "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        )
+        message = exc.message if isinstance(exc, UserError) else validation_message(exc.errors())
         status_code = exc.status_code if isinstance(exc, UserError) else 422
         return render(
             request, "datasets/new.html", {"form": form, "error": message}, status_code=status_code

@@ -20,7 +20,7 @@ class DatasetSummary:
 
 
 def create_dataset(session: Session, data: DatasetCreate, *, actor: User | None) -> Dataset:
-    if get_dataset_by_name(session, data.name) is not None:
+    if find_dataset_by_name(session, data.name) is not None:
         raise Conflict(f"a dataset named {data.name!r} already exists")
     dataset = Dataset(
         name=data.name,
@@ -41,7 +41,7 @@ def get_dataset(session: Session, dataset_id: int) -> Dataset:
     return dataset
 
 
-def get_dataset_by_name(session: Session, name: str) -> Dataset | None:
+def find_dataset_by_name(session: Session, name: str) -> Dataset | None:
     return session.scalar(select(Dataset).where(Dataset.name == name))
 
 

@@ -21,12 +21,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-
-from app.domain.codecs.base import RGB8
 
 Method = Literal["guided", "text", "random", "control"]
 DEFAULT_SIZES = (64, 128, 256)
@@ -220,12 +218,6 @@ class Word:
             (self.x, self.y, self.width, self.height),
             (other.x, other.y, other.width, other.height),
         )
-
-
-class OcrEngine(Protocol):
-    name: str
-
-    def read(self, rgb: RGB8) -> list[Word]: ...
 
 
 _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1"})

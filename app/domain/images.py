@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
+from app.domain import png
+
 # A truncated file must be an error, never a silently grey-padded image.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -39,9 +41,9 @@ class DecodedImage:
     notes: tuple[str, ...] = ()
 
     def png_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        self.rgb.save(buffer, format="PNG", compress_level=6)
-        return buffer.getvalue()
+        """The lossless PNG that is stored: the pixels alone (the colour profile, if any, was
+        applied in decoding)."""
+        return png.encode(np.asarray(self.rgb, dtype=np.uint8), compress_level=6)
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:

@@ -12,8 +12,7 @@ import io
 import shutil
 import subprocess
 
-from PIL import Image
-
+from app.domain import png
 from app.domain.codecs.base import RGB8
 from app.domain.crops import Word
 
@@ -47,11 +46,9 @@ class TesseractOcr:
 
     def read(self, rgb: RGB8) -> list[Word]:
         assert self.program is not None
-        buffer = io.BytesIO()
-        Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
         done = subprocess.run(
             [self.program, "stdin", "stdout", "-l", self.language, "--psm", "11", "tsv"],
-            input=buffer.getvalue(),
+            input=png.encode(rgb, compress_level=1),
             capture_output=True,
             timeout=self.timeout_s,
             check=False,

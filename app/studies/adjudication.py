@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,8 +19,9 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.errors import InvalidInput, NotFound
 from app.paging import Pager, paginate
-from app.studies import labels
-from app.studies.models import Adjudication, Annotation, Study, StudyItem, TaxonomyVersion
+from app.studies import labels, queries
+from app.studies.models import Adjudication, Study, StudyItem, TaxonomyVersion
+from app.studies.queries import CountedRating, RaterAnnotation
 from app.studies.schemas import AdjudicationCreate, AnnotationSubmit
 from app.users.models import User
 
@@ -30,15 +29,9 @@ DEFAULT_THRESHOLD = 1.0
 
 
 @dataclass(frozen=True)
-class RaterLabels:
-    rater: str
-    annotation: Annotation
-
-
-@dataclass(frozen=True)
 class Disagreement:
     item: StudyItem
-    ratings: list[RaterLabels]
+    ratings: list[RaterAnnotation]
     verdict_agreement: float
     """The share of agreeing pairs of ratings on the verdict."""
     categories_differ: bool
@@ -60,41 +53,23 @@ class Queue:
 
 
 def flag_items(
-    session: Session, study: Study, rows: list[Any] | None = None
+    session: Session, study: Study, rows: list[CountedRating] | None = None
 ) -> dict[int, tuple[float, bool]]:
     """Every item with any disagreement: item -> (verdict agreement, categories differ).
-    Found from light rows (verdicts and categories; ``rows``: already read counted ratings);
-    the workers keep it in the study's report, so that the queue need not read every
-    annotation while the labels stay put."""
-    light: Sequence[Any] = (
-        rows
-        if rows is not None
-        else session.execute(
-            select(Annotation.item_id, Annotation.verdict, Annotation.categories)
-            .join(StudyItem, StudyItem.id == Annotation.item_id)
-            .where(*_counted(study))
-        ).all()
-    )
-    by_item: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
-    for row in light:
+    From the counted ratings (``rows``: already read); the workers keep it in the study's
+    report, so that the queue need not read every annotation while the labels stay put."""
+    by_item: dict[int, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
+    for row in queries.counted_ratings(session, study.id) if rows is None else rows:
         by_item[row.item_id].append((row.verdict, row.categories))
     flagged: dict[int, tuple[float, bool]] = {}
     for candidate, ratings in by_item.items():
         if len(ratings) < 2:
             continue
         agreement = _verdict_agreement([verdict for verdict, _ in ratings])
-        differ = len({tuple(c) for verdict, c in ratings if verdict == "miscompression"}) > 1
+        differ = len({c for verdict, c in ratings if verdict == "miscompression"}) > 1
         if agreement < 1.0 or differ:
             flagged[candidate] = (agreement, differ)
     return flagged
-
-
-def _counted(study: Study) -> tuple[Any, ...]:
-    return (
-        Annotation.study_id == study.id,
-        Annotation.late.is_(False),
-        StudyItem.kind == "crop",
-    )
 
 
 def disagreements(
@@ -112,7 +87,6 @@ def disagreements(
     the study's report has it."""
     if not 0 < threshold <= 1:
         raise InvalidInput("the agreement threshold is above 0 and at most 1")
-    counted = _counted(study)
     everything = flag_items(session, study) if flagged is None else flagged
     flagged = {i: v for i, v in everything.items() if v[0] < threshold or v[1]}
     decided = {
@@ -129,16 +103,10 @@ def disagreements(
         order = [item_id] if item_id in flagged else []
     pager = paginate(len(order), page, page_size)
     chosen = order[pager.offset : pager.offset + pager.size]
-    full: dict[int, list[RaterLabels]] = defaultdict(list)
+    full: dict[int, list[RaterAnnotation]] = defaultdict(list)
     if chosen:
-        for annotation, username in session.execute(
-            select(Annotation, User.username)
-            .join(User, User.id == Annotation.user_id)
-            .join(StudyItem, StudyItem.id == Annotation.item_id)
-            .where(*counted, Annotation.item_id.in_(chosen))
-            .order_by(Annotation.id)
-        ):
-            full[annotation.item_id].append(RaterLabels(username, annotation))
+        for rated in queries.counted_annotations(session, study.id, chosen):
+            full[rated.annotation.item_id].append(rated)
     items = {i.id: i for i in session.scalars(select(StudyItem).where(StudyItem.id.in_(chosen)))}
     entries = [
         Disagreement(items[i], full[i], flagged[i][0], flagged[i][1], decided.get(i))

@@ -213,7 +213,7 @@ def finish(
 ) -> Assignment:
     """Record a rating (done) or a skip, and commit. Idempotent: finishing twice changes
     nothing. A lease that expired is still accepted while its item has a free place."""
-    assignment = _owned(session, assignment_id, user)
+    assignment = owned_lease(session, assignment_id, user)
     if assignment.status in FINAL:
         if assignment.status != status:
             raise Conflict(f"this item was already {assignment.status}")
@@ -234,10 +234,15 @@ def finish(
     return assignment
 
 
-def _owned(session: Session, assignment_id: int, user: User) -> Assignment:
+def owned_lease(
+    session: Session, assignment_id: int, user: User, *, called: str = "assignment"
+) -> Assignment:
+    """The rater's own lease (held, expired or finished); NotFound for another rater's, as
+    for one that does not exist, so that ids tell nothing. ``called``: what the message
+    names it."""
     assignment = session.get(Assignment, assignment_id)
     if assignment is None or assignment.user_id != user.id:
-        raise NotFound(f"assignment {assignment_id} not found")
+        raise NotFound(f"{called} {assignment_id} not found")
     return assignment
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -24,7 +23,9 @@ from app.domain.figures import FigureFormat
 from app.domain.rd import curve_label
 from app.paging import Pager, paginate
 from app.storage import MediaStorage
-from app.studies.models import Adjudication, Annotation, Study, StudyAsset, StudyItem
+from app.studies import queries
+from app.studies.models import Adjudication, Study, StudyAsset, StudyItem
+from app.studies.queries import CountedRating
 
 
 @dataclass(frozen=True)
@@ -41,24 +42,17 @@ def rater_confirmed(
     study: Study,
     *,
     item_id: int | None = None,
-    rows: list[Any] | None = None,
+    rows: list[CountedRating] | None = None,
 ) -> dict[int, tuple[list[str], str]]:
     """Items most of whose counted ratings say miscompression: item -> (labels named by at
-    least half of those raters, "k of n raters"). From light rows (``rows``: already read
-    counted ratings); the workers keep it in the study's report."""
-    query = (
-        select(Annotation.item_id, Annotation.verdict, Annotation.categories, Annotation.modifiers)
-        .join(StudyItem, StudyItem.id == Annotation.item_id)
-        .where(
-            Annotation.study_id == study.id,
-            Annotation.late.is_(False),
-            StudyItem.kind == "crop",
+    least half of those raters, "k of n raters"). From the counted ratings (``rows``: already
+    read); the workers keep it in the study's report."""
+    if rows is None:
+        rows = queries.counted_ratings(
+            session, study.id, item_ids=None if item_id is None else [item_id]
         )
-    )
-    if item_id is not None:
-        query = query.where(Annotation.item_id == item_id)
-    ratings: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
-    for row in session.execute(query) if rows is None else rows:
+    ratings: dict[int, list[tuple[str, tuple[str, ...]]]] = defaultdict(list)
+    for row in rows:
         ratings[row.item_id].append((row.verdict, row.categories + row.modifiers))
     found = {}
     for candidate, given in ratings.items():

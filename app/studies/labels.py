@@ -101,9 +101,7 @@ def submit(session: Session, assignment_id: int, user: User, data: AnnotationSub
         if existing.user_id != user.id or existing.assignment_id != assignment_id:
             raise Conflict("this submission id belongs to another submission")
         return existing  # a double click or a retry: the first one stands
-    lease = session.get(Assignment, assignment_id)
-    if lease is None or lease.user_id != user.id:
-        raise NotFound(f"assignment {assignment_id} not found")
+    lease = assignments.owned_lease(session, assignment_id, user)
     if lease.status in assignments.FINAL:
         raise Conflict(f"this item was already {lease.status}")
     study = session.get(Study, lease.study_id)

@@ -28,8 +28,9 @@ from app.domain import agreement, crops, prevalence
 from app.domain.agreement import Level, Rating
 from app.domain.prevalence import ItemOutcome
 from app.jobs import enqueue_after_commit
-from app.studies import adjudication, gallery, service
+from app.studies import adjudication, gallery, queries, service
 from app.studies.models import Annotation, Study, StudyItem, StudyResult, TaxonomyVersion
+from app.studies.queries import CountedRating
 from app.users.models import User
 
 
@@ -43,35 +44,12 @@ class Question:
     ratings: list[Rating]
 
 
-def _counted_rows(session: Session, study: Study) -> list[Any]:
-    """(item, rater, verdict, categories, modifiers, confidence, boxes) of every counted
-    rating of a crop item: read once per report and handed to each part of it."""
-    return list(
-        session.execute(
-            select(
-                Annotation.item_id,
-                Annotation.user_id,
-                Annotation.verdict,
-                Annotation.categories,
-                Annotation.modifiers,
-                Annotation.confidence,
-                Annotation.boxes,
-            )
-            .join(StudyItem, StudyItem.id == Annotation.item_id)
-            .where(
-                Annotation.study_id == study.id,
-                Annotation.late.is_(False),
-                StudyItem.kind == "crop",
-            )
-            .order_by(Annotation.id)
-        ).all()
-    )
-
-
-def questions(session: Session, study: Study, rows: list[Any] | None = None) -> list[Question]:
+def questions(
+    session: Session, study: Study, rows: list[CountedRating] | None = None
+) -> list[Question]:
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert taxonomy is not None
-    rows = _counted_rows(session, study) if rows is None else rows
+    rows = queries.counted_ratings(session, study.id) if rows is None else rows
     verdicts = [v["key"] for v in taxonomy.verdicts]
     result = [
         Question(
@@ -79,7 +57,7 @@ def questions(session: Session, study: Study, rows: list[Any] | None = None) -> 
             "Verdict",
             Level.NOMINAL,
             list(verdicts),
-            [Rating(r.item_id, r.user_id, r.verdict) for r in rows],
+            [Rating(r.item_id, r.rater_id, r.verdict) for r in rows],
         )
     ]
     for entry in taxonomy.categories:
@@ -90,7 +68,7 @@ def questions(session: Session, study: Study, rows: list[Any] | None = None) -> 
                 entry["label"],
                 Level.NOMINAL,
                 [False, True],
-                [Rating(r.item_id, r.user_id, entry["key"] in getattr(r, field)) for r in rows],
+                [Rating(r.item_id, r.rater_id, entry["key"] in getattr(r, field)) for r in rows],
             )
         )
     result.append(
@@ -99,7 +77,7 @@ def questions(session: Session, study: Study, rows: list[Any] | None = None) -> 
             "Set of categories",
             Level.NOMINAL,
             None,
-            [Rating(r.item_id, r.user_id, "+".join(sorted(r.categories)) or "none") for r in rows],
+            [Rating(r.item_id, r.rater_id, "+".join(sorted(r.categories)) or "none") for r in rows],
         )
     )
     result.append(
@@ -108,7 +86,7 @@ def questions(session: Session, study: Study, rows: list[Any] | None = None) -> 
             "Confidence (1-5)",
             Level.ORDINAL,
             [1, 2, 3, 4, 5],
-            [Rating(r.item_id, r.user_id, r.confidence) for r in rows],
+            [Rating(r.item_id, r.rater_id, r.confidence) for r in rows],
         )
     )
     return result
@@ -173,7 +151,7 @@ def rater_agreement(
 
 
 def category_confusion(
-    session: Session, study: Study, rows: list[Any] | None = None
+    session: Session, study: Study, rows: list[CountedRating] | None = None
 ) -> dict[str, Any]:
     """How raters of the same item name its categories: for every pair of ratings of an
     item by two raters, a weight of one spread over their categories' combinations ("none"
@@ -184,7 +162,7 @@ def category_confusion(
     index = {label: i for i, label in enumerate(labels)}
     counts = [[0.0] * len(labels) for _ in labels]
     by_item: dict[int, list[list[str]]] = defaultdict(list)
-    for row in _counted_rows(session, study) if rows is None else rows:
+    for row in queries.counted_ratings(session, study.id) if rows is None else rows:
         by_item[row.item_id].append([c for c in row.categories if c in index] or ["none"])
     for ratings in by_item.values():
         for first, second in itertools.permutations(ratings, 2):
@@ -196,7 +174,7 @@ def category_confusion(
 
 
 def prevalence_items(
-    session: Session, study: Study, rows: list[Any] | None = None
+    session: Session, study: Study, rows: list[CountedRating] | None = None
 ) -> tuple[list[ItemOutcome], list[str]]:
     """Every rated crop item with its codec, bpp bucket, sampling method and the share of
     its counted ratings per outcome; and the outcomes (a miscompression at all, then each
@@ -210,8 +188,8 @@ def prevalence_items(
         f"{'category' if c['kind'] == 'category' else 'modifier'}:{c['key']}"
         for c in taxonomy.categories
     ]
-    ratings: dict[int, list[Any]] = defaultdict(list)
-    for row in _counted_rows(session, study) if rows is None else rows:
+    ratings: dict[int, list[CountedRating]] = defaultdict(list)
+    for row in queries.counted_ratings(session, study.id) if rows is None else rows:
         ratings[row.item_id].append(row)
     rated_items = session.execute(
         select(StudyItem, CodecResult.bpp, CodecRun.codec, CodecRun.params)
@@ -245,12 +223,14 @@ def prevalence_items(
     return items, outcomes
 
 
-def region_report(session: Session, study: Study, rows: list[Any] | None = None) -> dict[str, Any]:
+def region_report(
+    session: Session, study: Study, rows: list[CountedRating] | None = None
+) -> dict[str, Any]:
     """How far raters' boxes on the same items coincide (boxes matched by IoU across
     raters, whichever pane they were drawn on: panes share coordinates)."""
     items: dict[Hashable, dict[Hashable, list[agreement.Rectangle]]] = defaultdict(dict)
-    for row in _counted_rows(session, study) if rows is None else rows:
-        items[row.item_id][row.user_id] = [(b["x"], b["y"], b["w"], b["h"]) for b in row.boxes]
+    for row in queries.counted_ratings(session, study.id) if rows is None else rows:
+        items[row.item_id][row.rater_id] = [(b["x"], b["y"], b["w"], b["h"]) for b in row.boxes]
     report = agreement.region_agreement(dict(items), threshold=study.region_iou)
 
     def value(estimate: agreement.Estimate) -> dict[str, Any]:
@@ -370,7 +350,7 @@ def compute_report(
         if row.status == "done" and row.fingerprint == labels_fingerprint(session, study):
             return "done"  # a duplicated task
         fingerprint = labels_fingerprint(session, study)
-        rows = _counted_rows(session, study)
+        rows = queries.counted_ratings(session, study.id)
         asked = questions(session, study, rows)
         row.status, row.done, row.total, row.wanted = "running", 0, len(asked), fingerprint
         session.commit()

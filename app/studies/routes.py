@@ -17,13 +17,13 @@ from app.db import SessionDep
 from app.domain import panes as pane_names
 from app.domain.bounds import DbId, Page, Share
 from app.domain.crops import DEFAULT_SIZES
+from app.domain.validation import validation_message
 from app.errors import NotFound, UserError
 from app.storage import LocalMediaStorage
 from app.studies import adjudication, gallery, panes, results, service
 from app.studies.models import StudyItem, TaxonomyVersion
 from app.studies.schemas import (
     ALL_METHODS,
-    DEFAULT_PANES,
     AdjudicationCreate,
     StudyCreate,
     StudyForm,
@@ -170,10 +170,9 @@ def studies_create(
         )
         study = service.create_study(session, data, actor=user)
     except ValidationError as exc:
-        message = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'study'}: {e['msg']}" for e in exc.errors()
+        return _form_page(
+            request, session, form, error=validation_message(exc.errors()), status_code=422
         )
-        return _form_page(request, session, form, error=message, status_code=422)
     except ValueError as exc:
         return _form_page(request, session, form, error=str(exc), status_code=422)
     except UserError as exc:
@@ -202,7 +201,7 @@ def studies_detail(
             "progress": service.progress(session, study),
             "raters": service.rater_progress(session, study),
             "items": items,
-            "default_panes": DEFAULT_PANES,
+            "default_panes": pane_names.DEFAULT,
         },
         block="study_status",
     )

@@ -13,14 +13,14 @@ from pydantic import (
     model_validator,
 )
 
+from app.domain import panes as pane_names
 from app.domain.bounds import Count, DbId, FiniteFloat, Offset, Seed, Share
 from app.domain.crops import DEFAULT_SIZES
 from app.domain.names import Name
+from app.domain.panes import PaneName
 
 MethodName = Literal["guided", "text", "random"]
-PaneName = Literal["original", "reconstruction", "jpeg", "versus", "difference"]
 ALL_METHODS: tuple[MethodName, ...] = ("guided", "text", "random")
-DEFAULT_PANES: tuple[PaneName, ...] = ("original", "reconstruction", "jpeg")
 QuotaName = Literal["guided", "random", "control"]
 DEFAULT_QUOTAS: dict[QuotaName, float] = {"guided": 0.6, "random": 0.3, "control": 0.1}
 
@@ -43,7 +43,7 @@ class StudyCreate(BaseModel):
     per_rater_cap: Count | None = None
     lease_s: int = Field(default=900, ge=10, le=7 * 86_400)
     blind: bool = True
-    panes: list[PaneName] = Field(default_factory=lambda: list(DEFAULT_PANES))
+    panes: list[PaneName] = Field(default_factory=lambda: list(pane_names.DEFAULT))
     seed: Seed = 0
     taxonomy_version_id: DbId | None = None
     region_iou: FiniteFloat = Field(default=0.5, gt=0, le=1)

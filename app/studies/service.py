@@ -142,13 +142,6 @@ def get_study(session: Session, study_id: int) -> Study:
     return study
 
 
-def get_study_by_name(session: Session, name: str) -> Study:
-    study = session.scalar(select(Study).where(Study.name == name))
-    if study is None:
-        raise NotFound(f"study {name!r} not found")
-    return study
-
-
 def list_studies(session: Session) -> list[Study]:
     return list(session.scalars(select(Study).order_by(Study.id.desc())))
 

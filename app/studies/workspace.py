@@ -22,6 +22,7 @@ from app.auth.dependencies import Annotator, AnyUser
 from app.db import SessionDep
 from app.domain.bounds import Count, DbId, JsonRefused, parse_json
 from app.domain.roles import Role
+from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
 from app.studies import assignment, labels, panes, service
 from app.studies.models import (
@@ -33,7 +34,7 @@ from app.studies.models import (
     TaxonomyVersion,
 )
 from app.studies.schemas import AnnotationEdit, AnnotationSubmit
-from app.web import hx_redirect, render, uniform_media
+from app.web import hx_redirect, is_htmx, render, uniform_media
 
 router = APIRouter(tags=["annotation"])
 _markdown = MarkdownIt("commonmark", {"html": False})
@@ -82,26 +83,19 @@ def annotate_next(
     lease = assignment.next_item(session, study, user)
     if lease is None:
         response = render(request, "annotate/finished.html", {"study": study}, block="content")
-        if _from_htmx(request):
+        if is_htmx(request):
             response.headers["HX-Retarget"] = "#main"
             response.headers["HX-Reswap"] = "innerHTML"
         return response
-    if _from_htmx(request):
+    if is_htmx(request):
         response = _item_page(request, session, lease)
         response.headers["HX-Push-Url"] = f"/annotate/items/{lease.id}"
         return response
     return hx_redirect(request, f"/annotate/items/{lease.id}")
 
 
-def _from_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def _lease(session: SessionDep, assignment_id: int, user: Annotator) -> Assignment:
-    lease = session.get(Assignment, assignment_id)
-    if lease is None or lease.user_id != user.id:
-        raise NotFound(f"item {assignment_id} not found")
-    return lease
+    return assignment.owned_lease(session, assignment_id, user, called="item")
 
 
 @router.get("/annotate/items/{assignment_id}", name="annotate_item")
@@ -175,9 +169,7 @@ def _refusal(exc: UserError | ValidationError) -> str:
     """What the rater is told when a submission is refused."""
     if isinstance(exc, UserError):
         return exc.message
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return validation_message(exc.errors()[:1])
 
 
 @router.post("/annotate/items/{assignment_id}", name="annotate_submit")

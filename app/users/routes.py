@@ -13,16 +13,13 @@ from app.db import SessionDep
 from app.domain.bounds import DbId
 from app.domain.names import Name
 from app.domain.roles import Role
+from app.domain.validation import validation_message
 from app.errors import UserError
 from app.users import service
 from app.users.schemas import UserCreate, UserUpdate
 from app.web import hx_redirect, render
 
 router = APIRouter(tags=["users"])
-
-
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 def _users_page(
@@ -53,7 +50,9 @@ def users_create(
     try:
         service.create_user(session, UserCreate(username=username, role=role, password=password))
     except ValidationError as exc:
-        return _users_page(request, session, error=_validation_message(exc), status_code=422)
+        return _users_page(
+            request, session, error=validation_message(exc.errors()), status_code=422
+        )
     except UserError as exc:
         return _users_page(request, session, error=exc.message, status_code=exc.status_code)
     return hx_redirect(request, "/admin/users")
@@ -79,7 +78,9 @@ def users_update(
         )
         service.update_user(session, user_id, update, actor=user)
     except ValidationError as exc:
-        return _users_page(request, session, error=_validation_message(exc), status_code=422)
+        return _users_page(
+            request, session, error=validation_message(exc.errors()), status_code=422
+        )
     except UserError as exc:
         return _users_page(request, session, error=exc.message, status_code=exc.status_code)
     return hx_redirect(request, "/admin/users")

@@ -39,7 +39,7 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
-def get_by_username(session: Session, username: str) -> User | None:
+def find_user_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.username) == username.lower()))
 
 
@@ -128,7 +128,7 @@ def begin_login(
     attempt = LoginAttempt(username=account_key, client_ip=client_ip[:64], succeeded=False)
     session.add(attempt)
     session.flush()
-    user = get_by_username(session, username)
+    user = find_user_by_username(session, username)
     if user is None or not user.is_active:
         return LoginGate(retry_after_s=0.0, attempt_id=attempt.id)
     return LoginGate(

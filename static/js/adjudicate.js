@@ -1,11 +1,12 @@
 // The adjudication page: the item's panes in the viewer, every rater's boxes drawn on every
 // pane, read-only (wheel and drag zoom and pan; the buttons flicker and overlay).
-"use strict";
+// An ES module (loaded with type="module", so deferred like before): the Viewer from viewer.js.
+import { Viewer } from "./viewer.js";
 
 (() => {
   const root = document.getElementById("workspace");
   if (!root) return;
-  const viewer = new window.MiscompViewer(root, JSON.parse(root.querySelector("#viewer-data").textContent));
+  const viewer = new Viewer(root, JSON.parse(root.querySelector("#viewer-data").textContent));
   window.miscompViewer = viewer;
   viewer.boxesChanged("");
   const on = (selector, type, handler) => root.querySelector(selector)?.addEventListener(type, handler);

@@ -4,7 +4,8 @@
 // over the viewer's keys, so a taxonomy made before a viewer key existed keeps working. The
 // sheet on "?" lists every key. Keys typed into a text field stay there; Escape or Enter
 // leaves the field, Ctrl+Enter submits from anywhere.
-"use strict";
+// An ES module (loaded with type="module", so deferred like before): the Viewer from viewer.js.
+import { Viewer } from "./viewer.js";
 
 (() => {
   let viewer = null;
@@ -18,7 +19,7 @@
     root.dataset.started = "true";
     if (viewer) viewer.destroy();
     const data = JSON.parse(root.querySelector("#viewer-data").textContent);
-    viewer = new window.MiscompViewer(root, data);
+    viewer = new Viewer(root, data);
     window.miscompViewer = viewer;
     bindControls(root);
     viewer.boxesChanged("");

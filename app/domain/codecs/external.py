@@ -53,6 +53,7 @@ from app.domain.codecs.base import (
     CodecUnavailable,
 )
 from app.domain.codecs.operator import OperatorSetup
+from app.domain.validation import validation_message
 
 PLACEHOLDERS = ("input", "output", "quality", "seed")
 _REQUIRED_PLACEHOLDERS = ("input", "output")
@@ -164,12 +165,7 @@ def load_declarations(path: Path | None) -> dict[str, ExternalDeclaration]:
         try:
             declarations[name] = ExternalDeclaration.model_validate(body)
         except ValidationError as exc:
-            problems.extend(
-                ".".join([name, *map(str, e["loc"])])
-                + ": "
-                + str(e["msg"]).removeprefix("Value error, ")
-                for e in exc.errors()
-            )
+            problems.append(validation_message(exc.errors(), within=name))
     if problems:
         raise DeclarationError(f"command-line codecs file {path}: {'; '.join(problems)}")
     return declarations

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from app.domain.codecs.base import Codec, CodecUnavailable
 from app.domain.codecs.operator import OperatorSetup
+from app.domain.validation import validation_message
 
 _FACTORIES: dict[str, str] = {
     "jpeg": "app.domain.codecs.classical:JpegCodec",
@@ -80,21 +81,14 @@ def validate(
     """Check parameters without building (no weights loaded): the web process calls this.
     Codecs that use the operator's setup check their paths and names against ``operator``."""
     factory = _factory(name)
-    config = getattr(factory, "Config", None) or getattr(factory, "config_model", None)
+    config = getattr(factory, "Config", None)
     if config is None:
         return params
     try:
         validated = config.model_validate(params, context={"operator": operator})
         return dict(validated.model_dump(mode="json"))
     except ValidationError as exc:
-        raise ValueError("; ".join(_message(e) for e in exc.errors())) from None
-
-
-def _message(error: Any) -> str:
-    """One pydantic error as a person reads it: the field, then what is wrong with it."""
-    where = ".".join(map(str, error["loc"]))
-    what = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {what}" if where else what
+        raise ValueError(validation_message(exc.errors())) from None
 
 
 def availability(name: str, operator: OperatorSetup | None = None) -> Availability:

@@ -1,0 +1,5 @@
+"""``python -m app.cli``: the same as the ``miscomp`` console script."""
+
+from app.cli import main
+
+main()

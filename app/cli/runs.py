@@ -1,0 +1,222 @@
+"""`miscomp runs`: codec runs over datasets, queued for the Celery workers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+from app.cli.helpers import Database, Tick, cli_session, database, follow, parse_params, user_errors
+from app.config import get_settings
+from app.errors import UserError
+
+group = typer.Typer(help="Codec runs over datasets.", no_args_is_help=True)
+
+
+@group.command("create")
+@user_errors
+def runs_create(
+    dataset: Annotated[str, typer.Option(help="Dataset name.")],
+    codec: Annotated[str, typer.Option(help="Codec name (see `miscomp codecs list`).")],
+    param: Annotated[list[str] | None, typer.Option(help="Codec parameter KEY=VALUE.")] = None,
+    seed: Annotated[list[int] | None, typer.Option(help="Seed; repeat for several.")] = None,
+    match_jpeg: Annotated[
+        bool | None,
+        typer.Option(
+            "--match-jpeg/--no-match-jpeg",
+            help="Add a JPEG matched to each reconstruction's bpp (default: neural).",
+        ),
+    ] = None,
+    jpeg_param: Annotated[
+        list[str] | None, typer.Option(help="JPEG reference flag KEY=VALUE (subsampling...).")
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Map to compute: difference, ssim, ciede2000 (default all)."),
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
+) -> None:
+    """Queue a codec run over a dataset."""
+    from app.codec_runs import service
+    from app.codec_runs.schemas import ALL_MAPS, RunCreate
+    from app.datasets import service as dataset_service
+
+    with database() as db:
+        with db.session() as session:
+            found = dataset_service.find_dataset_by_name(session, dataset)
+            if found is None:
+                raise UserError(f"no dataset named {dataset!r}")
+            run = service.create_run(
+                session,
+                RunCreate(
+                    dataset_id=found.id,
+                    codec=codec,
+                    params=parse_params(param or []),
+                    seeds=seed or [0],
+                    match_jpeg=match_jpeg,
+                    jpeg_params=parse_params(jpeg_param or []),
+                    maps=map_ if map_ is not None else list(ALL_MAPS),
+                ),
+                actor=None,
+            )
+            run_id = run.id
+        typer.echo(f"run {run_id} queued")
+        if wait:
+            follow_run(db, run_id)
+
+
+def follow_run(db: Database, run_id: int) -> None:
+    """A progress bar until the run is done, cancelled or has nothing left in progress."""
+    from app.codec_runs import service
+    from app.codec_runs.schemas import RunProgress
+
+    def look() -> Tick[tuple[str, RunProgress]]:
+        with db.reading() as session:
+            run = service.get_run(session, run_id)
+            progress = service.progress(session, run)
+            status = run.status
+        rate = f"{progress.images_per_s:.2f} img/s" if progress.images_per_s else ""
+        return Tick(
+            state=(status, progress),
+            finished=status in ("done", "cancelled") or not progress.active,
+            completed=progress.finished,
+            total=progress.total,
+            fields={"rate": rate},
+        )
+
+    columns = (
+        TextColumn(f"[bold]run {run_id}[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    status, progress = follow(columns, look, description="run").state
+    typer.echo(
+        f"run {run_id} {status}: {progress.done} done, {progress.failed} failed, "
+        f"{progress.invalid} invalid, {progress.cancelled} cancelled"
+    )
+
+
+@group.command("import")
+@user_errors
+def runs_import(
+    manifest: Annotated[Path, typer.Argument(help="CSV or JSON manifest of reconstructions.")],
+    dataset: Annotated[str, typer.Option(help="Dataset the originals belong to.")],
+    match_jpeg: Annotated[
+        bool, typer.Option("--match-jpeg/--no-match-jpeg", help="Add bpp-matched JPEGs.")
+    ] = True,
+    wait: Annotated[bool, typer.Option(help="Follow the post-processing.")] = False,
+) -> None:
+    """Import reconstructions made elsewhere (one run per codec label and parameters)."""
+    from app.codec_runs.imports import import_manifest
+    from app.datasets import service as dataset_service
+    from app.storage import LocalMediaStorage
+
+    settings = get_settings()
+    with database() as db:
+        with db.session() as session:
+            found = dataset_service.find_dataset_by_name(session, dataset)
+            if found is None:
+                raise UserError(f"no dataset named {dataset!r}")
+            runs = import_manifest(
+                session,
+                LocalMediaStorage(settings.media_root),
+                found,
+                manifest,
+                match_jpeg=match_jpeg,
+            )
+            summary = [(run.id, run.params["label"], len(run.image_ids or [])) for run in runs]
+        for run_id, label, count in summary:
+            typer.echo(f"run {run_id}: {label}, {count} images imported")
+        if wait:
+            for run_id, _, _ in summary:
+                follow_run(db, run_id)
+
+
+@group.command("list")
+@user_errors
+def runs_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Codec runs, newest first, with their progress."""
+    from app.codec_runs import service
+    from app.codec_runs.schemas import RunRead
+
+    with cli_session() as session:
+        runs = [
+            RunRead.model_validate(r).model_copy(update={"progress": service.progress(session, r)})
+            for r in service.list_runs(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
+        return
+    for r in runs:
+        p = r.progress
+        assert p is not None
+        typer.echo(
+            f"{r.id}\t{r.codec}\t{json.dumps(r.params)}\t{r.status}\t"
+            f"{p.done}/{p.total} done, {p.failed} failed"
+        )
+
+
+@group.command("show")
+@user_errors
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Every result, machine-readable.")
+    ] = False,
+) -> None:
+    """A run and every result: files, bits, bpp, metrics, the matched JPEG, errors."""
+    from app.codec_runs.reports import run_report
+
+    settings = get_settings()
+    with cli_session() as session:
+        report = run_report(session, run_id, media_root=settings.media_root)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    p = report.progress
+    assert p is not None
+    typer.echo(
+        f"run {report.id}: {report.codec} {json.dumps(report.params)} on dataset "
+        f"{report.dataset_id}, {report.status}, {p.done}/{p.total} done"
+    )
+    for r in report.results:
+        psnr = r.metrics.get("psnr_rgb")
+        line = f"  {r.image_filename:30} seed {r.seed}  {r.status:9}"
+        if r.bpp is not None:
+            line += f" {r.bpp:.4f} bpp"
+        if psnr is not None:
+            line += f"  {psnr:.2f} dB"
+        if r.jpeg_quality is not None:
+            line += f"  JPEG q{r.jpeg_quality} {r.jpeg_bpp:.4f} bpp ({r.jpeg_status})"
+        if r.error:
+            line += f"  error: {r.error}"
+        typer.echo(line)
+
+
+@group.command("cancel")
+@user_errors
+def runs_cancel(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Stop a run: queued work is dropped; work in progress finishes its current step."""
+    from app.codec_runs import service
+
+    with cli_session() as session:
+        service.cancel_run(session, run_id)
+    typer.echo(f"run {run_id} cancelled")
+
+
+@group.command("retry")
+@user_errors
+def runs_retry(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Queue a run's failed and invalid results again."""
+    from app.codec_runs import service
+
+    with cli_session() as session:
+        count = service.retry_run(session, run_id)
+    typer.echo(f"run {run_id}: {count} results queued again")

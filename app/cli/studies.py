@@ -1,0 +1,249 @@
+"""`miscomp studies`: crops proposed by the workers, raters, blinding, results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from app.cli.helpers import Tick, cli_session, database, follow, parse_params, user_errors
+from app.config import get_settings
+from app.errors import UserError
+
+group = typer.Typer(help="Studies: crops, raters, blinding.", no_args_is_help=True)
+
+
+@group.command("create")
+@user_errors
+def studies_create(
+    name: Annotated[str, typer.Option(help="Study name (shown to annotators: keep it neutral).")],
+    run: Annotated[list[int], typer.Option(help="Codec run id; repeat for several.")],
+    versus: Annotated[
+        int | None,
+        typer.Option(help="A second run of the same dataset, set against the runs (pane versus)."),
+    ] = None,
+    size: Annotated[list[int] | None, typer.Option(help="Crop size in px; repeat.")] = None,
+    method: Annotated[
+        list[str] | None, typer.Option(help="Proposal method: guided, text, random; repeat.")
+    ] = None,
+    items: Annotated[int, typer.Option(help="Number of items.")] = 300,
+    quota: Annotated[
+        list[str] | None,
+        typer.Option(help="Share of the items, KEY=PERCENT (guided, random, control)."),
+    ] = None,
+    planted_controls: Annotated[bool, typer.Option(help="Half the controls planted.")] = False,
+    k: Annotated[int, typer.Option("--k", help="Raters per item.")] = 3,
+    cap: Annotated[int | None, typer.Option(help="Items per rater at most.")] = None,
+    lease_s: Annotated[int, typer.Option(help="Lease time in seconds.")] = 900,
+    blind: Annotated[bool, typer.Option("--blind/--no-blind", help="Hide codecs.")] = True,
+    pane: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Pane shown: original, reconstruction, jpeg, versus, difference; repeat."
+        ),
+    ] = None,
+    instructions: Annotated[
+        Path | None, typer.Option(help="Markdown file with the annotators' instructions.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the crop sampling.")] = 0,
+    wait: Annotated[bool, typer.Option(help="Wait until the crops are proposed.")] = False,
+) -> None:
+    """Create a study; the workers propose its crops, then it opens to annotators."""
+    from app.studies import service
+    from app.studies.schemas import StudyCreate
+
+    options: dict[str, Any] = {
+        "name": name,
+        "run_ids": run,
+        "versus_run_id": versus,
+        "items": items,
+        "planted_controls": planted_controls,
+        "raters_per_item": k,
+        "per_rater_cap": cap,
+        "lease_s": lease_s,
+        "blind": blind,
+        "seed": seed,
+    }
+    if size:
+        options["crop_sizes"] = size
+    if method:
+        options["methods"] = method
+    if pane:
+        options["panes"] = pane
+    if quota:
+        options["quotas"] = {k: float(v) / 100 for k, v in parse_params(quota).items()}
+    if instructions is not None:
+        if not instructions.is_file():
+            raise UserError(f"{instructions}: no such file")
+        options["instructions"] = instructions.read_text()
+    try:
+        data = StudyCreate.model_validate(options)
+    except ValidationError as exc:
+        raise UserError("; ".join(e["msg"] for e in exc.errors())) from None
+    with database() as db:
+        with db.session() as session:
+            study = service.create_study(session, data, actor=None)
+            study_id = study.id
+        typer.echo(f"study {study_id} created; the workers are proposing its crops")
+        if not wait:
+            return
+
+        def look() -> Tick[str]:
+            with db.reading() as session:
+                status = service.get_study(session, study_id).status
+            return Tick(state=status, finished=status != "proposing")
+
+        columns = (TextColumn("[bold]proposing crops[/bold]"), BarColumn())
+        status = follow(columns, look, description="propose").state
+    typer.echo(f"study {study_id} {status}")
+    if status == "failed":
+        raise typer.Exit(1)
+
+
+@group.command("list")
+@user_errors
+def studies_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Studies with their progress."""
+    from app.studies import service
+    from app.studies.schemas import StudyRead
+
+    with database() as db, db.reading() as session:
+        rows = [
+            StudyRead.model_validate(s).model_copy(
+                update={"progress": service.progress(session, s)}
+            )
+            for s in service.list_studies(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    for r in rows:
+        assert r.progress is not None
+        typer.echo(
+            f"{r.id:4} {r.name:30} {r.status:10} {r.progress.items:6} items "
+            f"{r.progress.ratings_done}/{r.progress.ratings_needed} ratings"
+        )
+
+
+@group.command("show")
+@user_errors
+def studies_show(
+    study_id: Annotated[int, typer.Argument(help="Study id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """A study: settings, how its items were proposed, progress per annotator."""
+    from app.studies import service
+    from app.studies.schemas import StudyRead
+
+    with database() as db, db.reading() as session:
+        study = service.get_study(session, study_id)
+        read = StudyRead.model_validate(study).model_copy(
+            update={"progress": service.progress(session, study)}
+        )
+        raters = service.rater_progress(session, study)
+    if as_json:
+        typer.echo(json.dumps({**read.model_dump(mode="json"), "raters": raters}, indent=2))
+        return
+    assert read.progress is not None
+    typer.echo(f"study {read.id} {read.name!r}: {read.status}")
+    typer.echo(f"  runs {read.run_ids}, crops {read.crop_sizes} px, k={read.raters_per_item}")
+    typer.echo(f"  items by method: {read.proposal_report.get('items', {})}")
+    typer.echo(
+        f"  {read.progress.ratings_done}/{read.progress.ratings_needed} ratings, "
+        f"{read.progress.complete_items}/{read.progress.items} items complete"
+    )
+    for rater in raters:
+        typer.echo(f"  {rater['username']:20} done {rater['done']} skipped {rater['skipped']}")
+
+
+@group.command("equalise")
+@user_errors
+def studies_equalise(study_id: Annotated[int, typer.Argument(help="Study id.")]) -> None:
+    """Pad the panes of a study proposed by an older version to one byte length per item, so
+    that a blind rater cannot tell them apart by their size (pixels and URLs stay)."""
+    from app.storage import LocalMediaStorage
+    from app.studies import proposals, service
+
+    settings = get_settings()
+    with cli_session() as session:
+        study = service.get_study(session, study_id)
+        with Progress(
+            TextColumn("[bold]equalising panes[/bold]"), BarColumn(), MofNCompleteColumn()
+        ) as bar:
+            task = bar.add_task("items", total=None)
+
+            def show(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            changed = proposals.equalise_pane_lengths(
+                session, LocalMediaStorage(settings.media_root), study, show
+            )
+    typer.echo(f"study {study_id}: {changed} pane groups re-encoded to one length")
+
+
+@group.command("results")
+@user_errors
+def studies_results(
+    study_id: Annotated[int, typer.Argument(help="Study id.")],
+    wait: Annotated[bool, typer.Option(help="Wait for the workers, with a progress bar.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Agreement per question and prevalence, computed by the workers for the current labels
+    (queued if there is no report of them yet)."""
+    from app.studies import results, service
+
+    with database() as db:
+
+        def look() -> Tick[tuple[str, int, int, bool]]:
+            """The report row, requested (and queued) when there is none of these labels."""
+            with db.session() as session:
+                study = service.get_study(session, study_id)
+                row = results.request_report(session, study)
+                stale = row.fingerprint != results.labels_fingerprint(session, study)
+                state = (row.status, row.done, row.total, stale)
+            working = state[0] in ("queued", "running") or (stale and state[0] != "failed")
+            return Tick(
+                state=state, finished=not working, completed=state[1], total=state[2] or None
+            )
+
+        now = look()
+        status, done, total, stale = now.state
+        if wait and (status in ("queued", "running") or stale):
+            columns = (TextColumn("[bold]agreement[/bold]"), BarColumn(), MofNCompleteColumn())
+            first = replace(now, completed=None)  # the bar starts from zero
+            status, done, total, stale = follow(
+                columns, look, first=first, description="questions"
+            ).state
+        with db.reading() as session:
+            study = service.get_study(session, study_id)
+            row = results.request_report(session, study)
+            report, error = row.report, row.error
+    if status == "failed":
+        raise UserError(f"the computation failed: {error}")
+    if as_json:
+        typer.echo(json.dumps({"status": status, "stale": stale, **report}, indent=2))
+        return
+    if not report:
+        typer.echo(f"study {study_id}: computing ({done}/{total} questions); run again later")
+        return
+    typer.echo(f"study {study_id}: agreement{' (older labels)' if stale else ''}")
+    for q in report.get("questions", []):
+        cells = []
+        for key, _label in results.STATISTICS:
+            value = q.get(key)
+            cells.append(f"{key} {'undefined' if value is None else f'{value:.3f}'}")
+        typer.echo(f"  {q['label']:22} " + ", ".join(cells))
+    for row_ in report.get("prevalence", []):
+        value = row_["value"]
+        shown = "undefined" if value is None else f"{value:.3f}"
+        typer.echo(
+            f"  prevalence {row_['outcome']:18} {row_['codec']} bpp>={row_['bpp_bucket']} "
+            f"{row_['method']}: {shown} ({row_['n_items']} items)"
+        )

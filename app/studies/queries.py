@@ -1,0 +1,109 @@
+"""The queries that define which annotations of a study count.
+
+Every statistic, the adjudication queue, the gallery and the report read ratings through
+here, so that "counted" means one thing: ratings of crop items (controls measure raters, not
+the codec), not late (kept, but beyond the item's k places), in their current revision (the
+annotation row; ``annotation_revision`` keeps the history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, TypeVarTuple
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.studies.models import Annotation, StudyItem
+from app.users.models import User
+
+_Ts = TypeVarTuple("_Ts")
+
+
+@dataclass(frozen=True)
+class CountedRating:
+    """The labels of one counted rating."""
+
+    item_id: int
+    rater_id: int
+    verdict: str
+    categories: tuple[str, ...]
+    modifiers: tuple[str, ...]
+    confidence: int | None
+    boxes: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class RaterAnnotation:
+    """A counted annotation, whole, with its rater's username."""
+
+    rater: str
+    annotation: Annotation
+
+
+def _counted(
+    statement: Select[*_Ts], study_id: int, item_ids: Collection[int] | None
+) -> Select[*_Ts]:
+    """``statement`` (over ``Annotation``) restricted to the study's counted ratings, in the
+    order they were given."""
+    statement = (
+        statement.join(StudyItem, StudyItem.id == Annotation.item_id)
+        .where(
+            Annotation.study_id == study_id,
+            Annotation.late.is_(False),
+            StudyItem.kind == "crop",
+        )
+        .order_by(Annotation.id)
+    )
+    if item_ids is not None:
+        statement = statement.where(Annotation.item_id.in_(item_ids))
+    return statement
+
+
+def counted_ratings(
+    session: Session, study_id: int, *, item_ids: Collection[int] | None = None
+) -> list[CountedRating]:
+    """The study's counted ratings (``item_ids``: of those items only): read once per report
+    and handed to each part of it."""
+    statement = _counted(
+        select(
+            Annotation.item_id,
+            Annotation.user_id,
+            Annotation.verdict,
+            Annotation.categories,
+            Annotation.modifiers,
+            Annotation.confidence,
+            Annotation.boxes,
+        ),
+        study_id,
+        item_ids,
+    )
+    return [
+        CountedRating(
+            item_id=item_id,
+            rater_id=rater_id,
+            verdict=verdict,
+            categories=tuple(categories),
+            modifiers=tuple(modifiers),
+            confidence=confidence,
+            boxes=tuple(boxes),
+        )
+        for item_id, rater_id, verdict, categories, modifiers, confidence, boxes in session.execute(
+            statement
+        )
+    ]
+
+
+def counted_annotations(
+    session: Session, study_id: int, item_ids: Collection[int]
+) -> list[RaterAnnotation]:
+    """The counted annotations of the given items of the study, whole, with their raters."""
+    statement = _counted(
+        select(Annotation, User.username).join(User, User.id == Annotation.user_id),
+        study_id,
+        item_ids,
+    )
+    return [
+        RaterAnnotation(username, annotation) for annotation, username in session.execute(statement)
+    ]
