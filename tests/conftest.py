@@ -36,6 +36,8 @@ os.environ.update(
         "MISCOMP_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),
         "MISCOMP_LOGIN_DELAY_BASE_S": "0.2",
         "MISCOMP_LOGIN_DELAY_MAX_S": "1.0",
+        # Hypothesis (under schemathesis) keeps its constants cache in ./.hypothesis otherwise.
+        "HYPOTHESIS_STORAGE_DIRECTORY": str(_VAR / "hypothesis"),
     }
 )
 
