@@ -228,7 +228,14 @@ def studies_results(
     if status == "failed":
         raise UserError(f"the computation failed: {error}")
     if as_json:
-        typer.echo(json.dumps({"status": status, "stale": stale, **report}, indent=2))
+        from app.domain.agreement import SINGLE_RATINGS_NOTE
+
+        definitions = [SINGLE_RATINGS_NOTE]
+        typer.echo(
+            json.dumps(
+                {"status": status, "stale": stale, "definitions": definitions, **report}, indent=2
+            )
+        )
         return
     if not report:
         typer.echo(f"study {study_id}: computing ({done}/{total} questions); run again later")

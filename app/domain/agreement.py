@@ -318,6 +318,13 @@ def mean_defined(estimates: Iterable[Estimate], what: str) -> Estimate:
 
 # ---- bootstrap -----------------------------------------------------------------------------
 
+SINGLE_RATINGS_NOTE = (
+    "Items rated once count in the chance agreement of Fleiss' kappa and Gwet's AC1 "
+    "(Gwet 2014, as irrCAC computes them), not in Krippendorff's alpha, Cohen's kappa or "
+    "percent agreement."
+)
+"""What every agreement report says of units with a single rating (see the module's docs)."""
+
 BOOTSTRAP_REPLICATES = 1000
 BOOTSTRAP_CHUNK = 100
 MIN_DEFINED_SHARE = 0.5

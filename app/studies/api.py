@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEditor
 from app.db import SessionDep
+from app.domain import agreement
 from app.domain.bounds import DbId, Page, Share
 from app.studies import adjudication, assignment, labels, results, service
 from app.studies.models import (
@@ -81,6 +82,7 @@ def study_agreement(study_id: DbId, user: StudyManager, session: SessionDep) -> 
         "computed_at": row.computed_at.isoformat() if row.computed_at else None,
         "error": row.error,
         "questions": row.report.get("questions", []),
+        "definitions": [agreement.SINGLE_RATINGS_NOTE],
         "raters": row.report.get("raters", []),
         "category_confusion": row.report.get("confusion"),
         "prevalence": row.report.get("prevalence", []),

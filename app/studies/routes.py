@@ -14,6 +14,7 @@ from app.codec_runs import service as run_service
 from app.codec_runs.models import CodecResult
 from app.config import get_settings
 from app.db import SessionDep
+from app.domain import agreement
 from app.domain import panes as pane_names
 from app.domain.bounds import DbId, Page, Share
 from app.domain.crops import DEFAULT_SIZES
@@ -222,6 +223,7 @@ def studies_results(
             "study": study,
             "result": result,
             "statistics": results.STATISTICS,
+            "definitions": [agreement.SINGLE_RATINGS_NOTE],
             "prevalence_groups": results.prevalence_groups(result.report),
         },
         block="results",

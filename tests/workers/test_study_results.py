@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
+from app.domain import agreement
 from app.studies import results
 from app.studies.models import Annotation, Study, StudyResult
 from app.users.models import User
@@ -90,6 +91,7 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
     assert 'data-testid="rater-table"' in page.text
     assert 'data-testid="category-confusion"' in page.text
     assert 'data-testid="region-agreement"' in page.text
+    assert "Items rated once count in the chance agreement of Fleiss" in page.text
     for fmt, magic in (("svg", b"<?xml"), ("pdf", b"%PDF"), ("png", b"\x89PNG")):
         plot = committed_client.get(f"/studies/{study_id}/results/agreement.{fmt}")
         assert plot.status_code == 200 and plot.content.startswith(magic), fmt
@@ -137,5 +139,6 @@ def test_the_command_waits_for_the_report_with_a_progress_bar(
     report = json.loads(answer.output)
     assert report["status"] == "done" and not report["stale"]
     assert {q["key"] for q in report["questions"]} >= {"verdict", "confidence"}
+    assert report["definitions"] == [agreement.SINGLE_RATINGS_NOTE]
     missing = runner.invoke(cli, ["studies", "results", "999999"])
     assert missing.exit_code == 1 and "error:" in missing.output
