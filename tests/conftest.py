@@ -44,6 +44,7 @@ os.environ.update(
 import pytest  # noqa: E402
 import redis  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
+from fastapi.routing import APIRoute  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -51,7 +52,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from app import install_session_listeners  # noqa: E402
 from app.db import get_session, make_engine, make_sessionmaker  # noqa: E402
 from app.domain.roles import Role  # noqa: E402
-from app.main import create_app  # noqa: E402
+from app.main import ROUTERS, create_app  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Base  # noqa: E402
 from app.users.models import User  # noqa: E402
@@ -243,6 +244,17 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     to start."""
     with ThreadPoolExecutor(1) as thread:
         return thread.submit(asyncio.run, coroutine).result()
+
+
+def app_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route the application serves, sorted."""
+    return sorted(
+        (method, route.path)
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    )
 
 
 def login_new_admin(client: TestClient, engine: Engine) -> str:

@@ -17,15 +17,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
 from app.codec_runs.models import CodecResult, CodecRun
 from app.domain.roles import Role
-from app.main import ROUTERS
-from tests.conftest import login
+from tests.conftest import app_routes, login
 from tests.factories import image_bytes, make_dataset, make_user, store_image
 from tests.hostile import corpus
 
@@ -78,16 +76,6 @@ def world(request: pytest.FixtureRequest, client: TestClient, db: Session) -> It
     assert not world.failures, "\n".join(world.failures)
 
 
-def _routes() -> list[tuple[str, str]]:
-    return sorted(
-        (method, route.path)
-        for router in ROUTERS
-        for route in router.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods
-    )
-
-
 def _literal(number: str) -> str:
     """The number as it would be written into a JSON document by hand."""
     return number if number else '""'
@@ -99,7 +87,7 @@ def test_numbers(world: World) -> None:
         invalid = label in corpus.INVALID_EVERYWHERE
         what = f"number {label}"
         # Every path parameter of every route.
-        for method, path in _routes():
+        for method, path in app_routes():
             for name in PATH_PARAMETER.findall(path):
                 if name in filler:
                     continue

@@ -10,7 +10,6 @@ import io
 from dataclasses import dataclass
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 from sqlalchemy.orm import Session
@@ -18,9 +17,8 @@ from sqlalchemy.orm import Session
 from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import ImportJob
 from app.domain.roles import Role
-from app.main import ROUTERS
 from app.users import service as user_service
-from tests.conftest import login
+from tests.conftest import app_routes, login
 from tests.factories import image_bytes, make_dataset, make_user, store_image
 
 PUBLIC = "public"
@@ -128,18 +126,8 @@ class World:
     ids: dict[str, int]
 
 
-def _all_routes() -> list[tuple[str, str]]:
-    return sorted(
-        (method, route.path)
-        for router in ROUTERS
-        for route in router.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods
-    )
-
-
 def test_every_route_has_an_access_rule() -> None:
-    assert set(_all_routes()) == set(EXPECTED)
+    assert set(app_routes()) == set(EXPECTED)
 
 
 @pytest.fixture
@@ -202,7 +190,7 @@ def test_each_role_reaches_exactly_its_routes(
     _, secret = user_service.create_token(db, user, "walk")
     db.commit()
     failures = []
-    for method, path in _all_routes():
+    for method, path in app_routes():
         rule = EXPECTED[(method, path)]
         if path in ("/logout", "/login"):
             continue  # logging in or out mid-walk would change who is asking
@@ -222,7 +210,7 @@ def test_nobody_logged_in_reaches_only_public_routes(client: TestClient, world: 
     csrf = client.get("/login")  # a session with a CSRF token, but no user
     assert csrf.status_code == 200
     token = csrf.text.split('name="csrf-token" content="')[1].split('"')[0]
-    for method, path in _all_routes():
+    for method, path in app_routes():
         if EXPECTED[(method, path)] == PUBLIC:
             continue
         status = _request(client, method, path, world, {"X-CSRF-Token": token})
