@@ -263,7 +263,6 @@ def ensure_demo_study(session: Session) -> str | None:
 
 DEMO_SIMULATED_STUDY = "demo-study-simulated-labels"
 SIMULATED_RATERS = ("simulated-rater-1", "simulated-rater-2", "simulated-rater-3")
-SIMULATE_TASK = "workers.tasks.studies.simulate_demo_labels"
 SIMULATED_INSTRUCTIONS = """**The labels of this study are simulated by the demo, not given
 by people.** Three simulated raters label every item so that the agreement and prevalence
 pages have something to show; their verdicts follow the crop's proposal method (text changes
@@ -278,6 +277,7 @@ def ensure_demo_simulated_study(session: Session) -> str | None:
 
     from app.jobs import enqueue_after_commit
     from app.studies import service as study_service
+    from app.studies import task_names as study_tasks
     from app.studies.models import Study
     from app.studies.schemas import StudyCreate
 
@@ -309,7 +309,7 @@ def ensure_demo_simulated_study(session: Session) -> str | None:
     )
     study.simulated_labels = True
     session.flush()
-    enqueue_after_commit(session, SIMULATE_TASK, study.id)
+    enqueue_after_commit(session, study_tasks.SIMULATE_DEMO_LABELS, study.id)
     return f"created study {study.id} {DEMO_SIMULATED_STUDY!r} whose labels the demo simulates"
 
 

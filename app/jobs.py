@@ -6,6 +6,7 @@ removes). Services call :func:`enqueue_after_commit`; the listeners below do the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -15,22 +16,32 @@ _JOBS_KEY = "miscomp_jobs"
 _installed = False
 
 
+@dataclass(frozen=True)
+class TaskSpec:
+    """A Celery task as senders know it: its registered name and the queue it is routed to.
+    Each feature declares its own in ``app/<feature>/task_names.py``; ``workers/tasks/``
+    registers the functions under these names."""
+
+    name: str
+    queue: str
+
+
 def enqueue_after_commit(
-    session: Session, task_name: str, *args: Any, queue: str | None = None
+    session: Session, task: TaskSpec, *args: Any, queue: str | None = None
 ) -> None:
     """Queue a task for after the commit; ``queue`` overrides the task's routed queue."""
-    session.info.setdefault(_JOBS_KEY, []).append((task_name, args, queue))
+    session.info.setdefault(_JOBS_KEY, []).append((task.name, args, queue))
 
 
 def _send_pending(session: Session) -> None:
     jobs = session.info.pop(_JOBS_KEY, [])
     if not jobs:
         return
-    from workers.celery_app import celery_app  # the web process loads Celery only when needed
+    from app.broker import sender  # the web process loads Celery only when it sends a task
 
     for task_name, args, queue in jobs:
         options = {"queue": queue} if queue else {}
-        celery_app.send_task(task_name, args=list(args), **options)
+        sender().send_task(task_name, args=list(args), **options)
 
 
 def _discard_pending(session: Session) -> None:

@@ -6,10 +6,17 @@ Keys are relative POSIX paths (``images/ab/abcdef....png``). The local backend k
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Protocol
+
+import numpy as np
+from PIL import Image as PILImage
+
+from app.domain.codecs.base import RGB8
 
 
 class MediaStorage(Protocol):
@@ -60,3 +67,16 @@ def image_key(pixels_sha256: str) -> str:
 
 def thumbnail_key(pixels_sha256: str, size: int) -> str:
     return f"thumbs/{size}/{pixels_sha256[:2]}/{pixels_sha256}.jpg"
+
+
+def artefact_key(kind: str, data: bytes, suffix: str) -> str:
+    """A content-addressed key for a derived file (a reconstruction, a map, a crop): the same
+    bytes always land on the same key, so a repeated worker step writes nothing new."""
+    digest = hashlib.sha256(data).hexdigest()
+    return f"{kind}/{digest[:2]}/{digest}{suffix}"
+
+
+def load_rgb(storage: MediaStorage, key: str) -> RGB8:
+    """A stored image's pixels as 8-bit RGB."""
+    with PILImage.open(io.BytesIO(storage.read(key))) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)

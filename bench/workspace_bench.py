@@ -78,9 +78,8 @@ def _token_sets() -> list[dict[str, str]]:
 
 def _store_assets(factory: object, study_id: int, token_sets: list[dict[str, str]]) -> None:
     """The files behind the tokens: 64-pixel panes and a 256-pixel thumbnail of noise."""
-    from app.codec_runs.processing import artefact_key
     from app.config import get_settings
-    from app.storage import LocalMediaStorage
+    from app.storage import LocalMediaStorage, artefact_key
     from app.studies.models import StudyAsset
 
     storage = LocalMediaStorage(get_settings().media_root)

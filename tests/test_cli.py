@@ -121,6 +121,10 @@ def test_user_mistakes_are_one_line_errors_not_tracebacks(tmp_path: Path) -> Non
     assert missing.stderr == f"error: {tmp_path / 'nope'}: no such file or folder\n"
     bad_role = miscomp(tmp_path, "users", "create", "carol", "--role", "boss", stdin="x" * 10)
     assert bad_role.returncode == 2 and "Traceback" not in bad_role.stderr
+    invalid_study = miscomp(tmp_path, "studies", "create", "--name", "s", "--run", "1", "--k", "0")
+    # The same words as the study form and the API: the field, then what is wrong with it.
+    assert invalid_study.returncode == 1
+    assert invalid_study.stderr.startswith("error: raters_per_item: "), invalid_study.stderr
     users = miscomp(tmp_path, "users", "list")
     assert users.stdout.split() == ["1", "alice", "admin"]
 

@@ -21,6 +21,7 @@ from app import install_session_listeners
 from app.audit.listener import set_actor
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker, session_scope
+from app.domain.validation import validation_message
 from app.errors import UserError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,9 +46,7 @@ def user_errors(func: F) -> F:
         except UserError as exc:
             raise fail(exc.message) from None
         except ValidationError as exc:
-            raise fail(
-                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            ) from None
+            raise fail(validation_message(exc.errors())) from None
         except (OperationalError, ProgrammingError) as exc:
             detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             if "no such table" in detail or "does not exist" in detail:

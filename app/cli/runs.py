@@ -71,6 +71,7 @@ def runs_create(
 def follow_run(db: Database, run_id: int) -> None:
     """A progress bar until the run is done, cancelled or has nothing left in progress."""
     from app.codec_runs import service
+    from app.codec_runs.models import RUN_ENDED_STATUSES
     from app.codec_runs.schemas import RunProgress
 
     def look() -> Tick[tuple[str, RunProgress]]:
@@ -81,7 +82,7 @@ def follow_run(db: Database, run_id: int) -> None:
         rate = f"{progress.images_per_s:.2f} img/s" if progress.images_per_s else ""
         return Tick(
             state=(status, progress),
-            finished=status in ("done", "cancelled") or not progress.active,
+            finished=status in RUN_ENDED_STATUSES or not progress.active,
             completed=progress.finished,
             total=progress.total,
             fields={"rate": rate},

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.cli.helpers import Tick, cli_session, database, follow, parse_params, user_errors
@@ -81,10 +80,7 @@ def studies_create(
         if not instructions.is_file():
             raise UserError(f"{instructions}: no such file")
         options["instructions"] = instructions.read_text()
-    try:
-        data = StudyCreate.model_validate(options)
-    except ValidationError as exc:
-        raise UserError("; ".join(e["msg"] for e in exc.errors())) from None
+    data = StudyCreate.model_validate(options)  # user_errors words a ValidationError
     with database() as db:
         with db.session() as session:
             study = service.create_study(session, data, actor=None)
@@ -197,7 +193,7 @@ def studies_results(
 ) -> None:
     """Agreement per question and prevalence, computed by the workers for the current labels
     (queued if there is no report of them yet)."""
-    from app.studies import results, service
+    from app.studies import report_cache, results, service
 
     with database() as db:
 
@@ -206,7 +202,7 @@ def studies_results(
             with db.session() as session:
                 study = service.get_study(session, study_id)
                 row = results.request_report(session, study)
-                stale = row.fingerprint != results.labels_fingerprint(session, study)
+                stale = row.fingerprint != report_cache.labels_fingerprint(session, study)
                 state = (row.status, row.done, row.total, stale)
             working = state[0] in ("queued", "running") or (stale and state[0] != "failed")
             return Tick(

@@ -22,12 +22,11 @@ from PIL import UnidentifiedImageError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from app.codec_runs import task_names
 from app.codec_runs.models import CodecResult, CodecRun
-from app.codec_runs.processing import POSTPROCESS_TASK, artefact_key
 from app.codec_runs.schemas import ALL_MAPS
 from app.config import Settings, get_settings
 from app.datasets import service as dataset_service
-from app.datasets.importer import limits_for, stage_upload, staging_dir_for
 from app.datasets.models import Dataset, Image
 from app.domain import png
 from app.domain.codecs.base import RGB8, BitsSource
@@ -35,7 +34,8 @@ from app.domain.manifest import ManifestError, ManifestRow, parse_manifest
 from app.domain.sources import Limits, SourceFile, SourceRejected, iter_zip
 from app.errors import InvalidInput
 from app.jobs import enqueue_after_commit
-from app.storage import LocalMediaStorage, MediaStorage
+from app.storage import LocalMediaStorage, MediaStorage, artefact_key
+from app.uploads import archive_limits, stage_upload, staging_dir_for
 from app.users.models import User
 
 MAX_PROBLEMS_SHOWN = 50
@@ -170,7 +170,7 @@ def import_manifest(
             )
             session.add(result)
             session.flush()
-            enqueue_after_commit(session, POSTPROCESS_TASK, result.id)
+            enqueue_after_commit(session, task_names.POSTPROCESS, result.id)
         runs.append(run)
     return runs
 
@@ -202,7 +202,7 @@ def import_uploaded_manifest(
             zip_path = stage_upload(
                 staging, 1, "reconstructions.zip", archive, max_bytes=settings.max_upload_bytes
             )
-            _unpack(Path(zip_path.path), staging / "files", limits_for(settings))
+            _unpack(Path(zip_path.path), staging / "files", archive_limits(settings))
         return import_manifest(
             session,
             storage,

@@ -19,6 +19,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 
+RUN_ACTIVE_STATUSES = ("queued", "running")
+"""A run still has results to code; a study over it waits, and it can be cancelled."""
+RUN_ENDED_STATUSES = ("done", "cancelled")
+RESULT_ACTIVE_STATUSES = ("pending", "encoding", "encoded", "postprocessing")
+"""A result a worker has yet to finish (or is working on)."""
+RESULT_FINAL_STATUSES = ("done", "failed", "invalid", "cancelled")
+"""A result no worker will touch again; a run is done when all of its results are final."""
+
 
 class CodecRun(Base):
     """A dataset (or a subset) x one configured codec x seeds, with its options."""
@@ -42,7 +50,7 @@ class CodecRun(Base):
     maps: Mapped[list[str]] = mapped_column(JSON, default=list)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    """queued, running, done, cancelled."""
+    """``RUN_ACTIVE_STATUSES`` or ``RUN_ENDED_STATUSES``."""
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -64,7 +72,7 @@ class CodecResult(Base):
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), index=True)
     seed: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    """pending, encoding, encoded, done, failed, invalid, cancelled."""
+    """``RESULT_ACTIVE_STATUSES`` or ``RESULT_FINAL_STATUSES``."""
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(64))

@@ -9,8 +9,6 @@ content addresses, so a redone step writes the same keys again.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 import platform
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,11 +21,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image as PILImage
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs import task_names
+from app.codec_runs.models import (
+    RESULT_ACTIVE_STATUSES,
+    RUN_ACTIVE_STATUSES,
+    CodecResult,
+    CodecRun,
+)
 from app.config import Settings
 from app.datasets.models import Image
 from app.db import utcnow
@@ -38,23 +41,9 @@ from app.domain.codecs.classical import JpegCodec
 from app.domain.codecs.rate import RateMatch, match_bpp
 from app.domain.perceptual import PerceptualMetrics
 from app.jobs import enqueue_after_commit
-from app.storage import MediaStorage
+from app.storage import MediaStorage, artefact_key, load_rgb
 
 logger = logging.getLogger(__name__)
-POSTPROCESS_TASK = "workers.tasks.codec_runs.postprocess_result"
-ENCODE_TASK = "workers.tasks.codec_runs.encode_result"
-FINAL_STATUSES = ("done", "failed", "invalid", "cancelled")
-ACTIVE_STATUSES = ("pending", "encoding", "encoded", "postprocessing")
-
-
-def artefact_key(kind: str, data: bytes, suffix: str) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    return f"{kind}/{digest[:2]}/{digest}{suffix}"
-
-
-def load_rgb(storage: MediaStorage, key: str) -> RGB8:
-    with PILImage.open(io.BytesIO(storage.read(key))) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def _claim(
@@ -190,7 +179,7 @@ def encode_result(
             _finish_run_if_complete(session, result.run_id)
             return result.status
         result.status = "encoded"
-        enqueue_after_commit(session, POSTPROCESS_TASK, result.id)
+        enqueue_after_commit(session, task_names.POSTPROCESS, result.id)
         session.commit()
         return result.status
 
@@ -415,13 +404,13 @@ def _apply_jpeg_reference(result: CodecResult, reference: JpegReference) -> None
 def _finish_run_if_complete(session: Session, run_id: int) -> None:
     active = session.scalar(
         select(func.count()).where(
-            CodecResult.run_id == run_id, CodecResult.status.in_(ACTIVE_STATUSES)
+            CodecResult.run_id == run_id, CodecResult.status.in_(RESULT_ACTIVE_STATUSES)
         )
     )
     if active:
         return
     run = session.get(CodecRun, run_id)
-    if run is not None and run.status in ("queued", "running"):
+    if run is not None and run.status in RUN_ACTIVE_STATUSES:
         run.status = "done"
         run.finished_at = utcnow()
         session.commit()

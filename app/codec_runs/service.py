@@ -9,8 +9,14 @@ from __future__ import annotations
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.codec_runs.models import CodecResult, CodecRun
-from app.codec_runs.processing import ACTIVE_STATUSES, ENCODE_TASK
+from app.codec_runs import task_names
+from app.codec_runs.models import (
+    RESULT_ACTIVE_STATUSES,
+    RESULT_FINAL_STATUSES,
+    RUN_ENDED_STATUSES,
+    CodecResult,
+    CodecRun,
+)
 from app.codec_runs.schemas import RunCreate, RunProgress
 from app.config import get_settings
 from app.datasets import service as dataset_service
@@ -96,7 +102,7 @@ def _enqueue(session: Session, run: CodecRun, *, statuses: tuple[str, ...]) -> N
         .order_by(CodecResult.id)
     )
     for result_id in ids:
-        enqueue_after_commit(session, ENCODE_TASK, result_id, queue=run.queue)
+        enqueue_after_commit(session, task_names.ENCODE, result_id, queue=run.queue)
 
 
 def get_run(session: Session, run_id: int) -> CodecRun:
@@ -122,7 +128,7 @@ def progress(session: Session, run: CodecRun) -> RunProgress:
         ).all()
     )
     total = sum(counts.values())
-    finished = sum(counts.get(s, 0) for s in ("done", "failed", "invalid", "cancelled"))
+    finished = sum(counts.get(s, 0) for s in RESULT_FINAL_STATUSES)
     rate = eta = None
     if run.started_at is not None and finished:
         first_start = (
@@ -143,7 +149,7 @@ def progress(session: Session, run: CodecRun) -> RunProgress:
         failed=counts.get("failed", 0),
         invalid=counts.get("invalid", 0),
         cancelled=counts.get("cancelled", 0),
-        active=sum(counts.get(s, 0) for s in ACTIVE_STATUSES),
+        active=sum(counts.get(s, 0) for s in RESULT_ACTIVE_STATUSES),
         images_per_s=rate,
         eta_s=eta,
     )
@@ -151,7 +157,7 @@ def progress(session: Session, run: CodecRun) -> RunProgress:
 
 def cancel_run(session: Session, run_id: int) -> CodecRun:
     run = get_run(session, run_id)
-    if run.status in ("done", "cancelled"):
+    if run.status in RUN_ENDED_STATUSES:
         raise Conflict(f"run {run_id} is already {run.status}")
     run.status = "cancelled"
     run.finished_at = utcnow()

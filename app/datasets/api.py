@@ -20,6 +20,7 @@ from app.datasets.schemas import (
 )
 from app.db import SessionDep
 from app.domain.bounds import DbId, Offset
+from app.uploads import stage_uploads
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 
@@ -76,7 +77,7 @@ def create_import(
 ) -> ImportRead:
     settings = get_settings()
     dataset = service.get_dataset(session, dataset_id)
-    staging, staged = importer.stage_uploads(
+    staging, staged = stage_uploads(
         settings, [(f.filename or "", f.file) for f in files if f.filename or f.size]
     )
     return ImportRead.model_validate(

@@ -11,85 +11,28 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.datasets import task_names
 from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import utcnow
 from app.domain import sources
 from app.domain.images import ImageRejected, decode_image, thumbnail_jpeg
-from app.errors import InvalidInput, TooLarge
+from app.errors import InvalidInput
 from app.jobs import enqueue_after_commit
 from app.storage import MediaStorage, image_key, thumbnail_key
+from app.uploads import StagedUpload, archive_limits
 from app.users.models import User
 
-IMPORT_TASK = "workers.tasks.imports.run_import"
 ProgressCallback = Callable[[ImportJob], None]
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@dataclass(frozen=True)
-class StagedUpload:
-    name: str
-    path: str
-
-
-def limits_for(settings: Settings) -> sources.Limits:
-    return sources.Limits(
-        max_file_bytes=settings.max_upload_bytes,
-        max_total_bytes=settings.max_upload_bytes * 10,
-        max_members=settings.max_archive_members,
-    )
-
-
-def staging_dir_for(settings: Settings) -> Path:
-    path = settings.media_root / "staging" / uuid.uuid4().hex
-    path.mkdir(parents=True)
-    return path
-
-
-def stage_upload(
-    staging: Path, position: int, name: str, stream: BinaryIO, *, max_bytes: int
-) -> StagedUpload:
-    """Copy one uploaded file into the staging folder under a safe name, refusing oversize."""
-    display = (name or f"upload-{position}").replace("\\", "/")
-    safe = _UNSAFE_NAME.sub("_", os.path.basename(display))[:100] or "upload"
-    target = staging / f"{position:05d}-{safe}"
-    written = 0
-    with target.open("wb") as out:
-        while chunk := stream.read(1024 * 1024):
-            written += len(chunk)
-            if written > max_bytes:
-                out.close()
-                shutil.rmtree(staging, ignore_errors=True)
-                raise TooLarge(
-                    f"{display}: upload exceeds {max_bytes:,} bytes (MISCOMP_MAX_UPLOAD_BYTES)"
-                )
-            out.write(chunk)
-    return StagedUpload(name=display, path=str(target))
-
-
-def stage_uploads(
-    settings: Settings, uploads: list[tuple[str, BinaryIO]]
-) -> tuple[Path, list[StagedUpload]]:
-    """Stage every uploaded file, or none: one oversized file fails the request."""
-    staging = staging_dir_for(settings)
-    staged = [
-        stage_upload(staging, i, name, stream, max_bytes=settings.max_upload_bytes)
-        for i, (name, stream) in enumerate(uploads)
-    ]
-    return staging, staged
 
 
 def queue_upload_import(
@@ -113,7 +56,7 @@ def queue_upload_import(
     )
     session.add(job)
     session.flush()
-    enqueue_after_commit(session, IMPORT_TASK, job.id)
+    enqueue_after_commit(session, task_names.IMPORT, job.id)
     return job
 
 
@@ -179,7 +122,7 @@ def execute_import(
     actor_label: str = "worker",
     progress: ProgressCallback | None = None,
 ) -> ImportJob:
-    limits = limits_for(settings)
+    limits = archive_limits(settings)
     with factory() as session:
         session.info["actor_label"] = actor_label
         job = session.get(ImportJob, import_id)

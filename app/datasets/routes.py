@@ -22,6 +22,7 @@ from app.domain.bounds import DbId, Page
 from app.domain.validation import validation_message
 from app.errors import UserError
 from app.paging import paginate
+from app.uploads import stage_uploads
 from app.users.models import User
 from app.web import hx_redirect, media_file, render
 
@@ -112,9 +113,7 @@ def _queue_uploads(
     session: Session, dataset_id: int, user: User, files: list[StarletteUploadFile]
 ) -> ImportJob:
     dataset = service.get_dataset(session, dataset_id)
-    staging, staged = importer.stage_uploads(
-        get_settings(), [(f.filename or "", f.file) for f in files]
-    )
+    staging, staged = stage_uploads(get_settings(), [(f.filename or "", f.file) for f in files])
     return importer.queue_upload_import(session, dataset, staging, staged, actor=user)
 
 

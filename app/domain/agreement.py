@@ -23,6 +23,11 @@ Definitions:
 
 Everything is computed from per-unit counts, so that 100,000 units and their bootstrap
 replicates take seconds.
+
+Why one long module: the five statistics share the per-unit counts, the coincidence matrix,
+the difference functions and one bootstrap over units; kept together, a reader checks each
+formula against the same counts in one place (tests/domain/test_agreement.py compares them
+with published examples).
 """
 
 from __future__ import annotations

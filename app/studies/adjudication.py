@@ -22,10 +22,13 @@ from app.paging import Pager, paginate
 from app.studies import labels, queries
 from app.studies.models import Adjudication, Study, StudyItem, TaxonomyVersion
 from app.studies.queries import CountedRating, RaterAnnotation
+from app.studies.report_cache import current_report
 from app.studies.schemas import AdjudicationCreate, AnnotationSubmit
 from app.users.models import User
 
 DEFAULT_THRESHOLD = 1.0
+REPORT_KEY = "flagged"
+"""Where the study's cached report keeps ``flag_items`` (``report_entry``)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,22 @@ def flag_items(
     return flagged
 
 
+def report_entry(
+    session: Session, study: Study, rows: list[CountedRating]
+) -> list[tuple[int, float, bool]]:
+    """``flag_items`` as the worker stores it in the study's report (JSON rows)."""
+    return [(i, a, d) for i, (a, d) in flag_items(session, study, rows).items()]
+
+
+def current_flags(session: Session, study: Study) -> dict[int, tuple[float, bool]]:
+    """``flag_items`` of the labels as they are now: from the study's report when it is of
+    these labels, read from every annotation otherwise."""
+    report = current_report(session, study)
+    if report and REPORT_KEY in report:
+        return {i: (agreement, differ) for i, agreement, differ in report[REPORT_KEY]}
+    return flag_items(session, study)
+
+
 def disagreements(
     session: Session,
     study: Study,
@@ -80,14 +99,12 @@ def disagreements(
     page: int = 1,
     page_size: int = 200,
     item_id: int | None = None,
-    flagged: dict[int, tuple[float, bool]] | None = None,
 ) -> Queue:
     """One page of the items to adjudicate; the full labels are read for its entries only
-    (``item_id``: just that one). ``flagged``: ``flag_items`` of the current labels, when
-    the study's report has it."""
+    (``item_id``: just that one)."""
     if not 0 < threshold <= 1:
         raise InvalidInput("the agreement threshold is above 0 and at most 1")
-    everything = flag_items(session, study) if flagged is None else flagged
+    everything = current_flags(session, study)
     flagged = {i: v for i, v in everything.items() if v[0] < threshold or v[1]}
     decided = {
         d.item_id: d

@@ -10,7 +10,7 @@ from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEdit
 from app.db import SessionDep
 from app.domain import agreement
 from app.domain.bounds import DbId, Page, Share
-from app.studies import adjudication, assignment, labels, results, service
+from app.studies import adjudication, assignment, labels, report_cache, results, service
 from app.studies.models import (
     Adjudication,
     Annotation,
@@ -78,7 +78,7 @@ def study_agreement(study_id: DbId, user: StudyManager, session: SessionDep) -> 
         "status": row.status,
         "simulated_labels": study.simulated_labels,
         "progress": {"done": row.done, "total": row.total},
-        "stale": row.fingerprint != results.labels_fingerprint(session, study),
+        "stale": row.fingerprint != report_cache.labels_fingerprint(session, study),
         "computed_at": row.computed_at.isoformat() if row.computed_at else None,
         "error": row.error,
         "questions": row.report.get("questions", []),
@@ -123,7 +123,6 @@ def adjudication_queue(
         threshold=threshold,
         page=page,
         page_size=limit,
-        flagged=results.cached_flags(session, study),
     )
     response.headers["X-Total-Count"] = str(queue.total)
     return [

@@ -7,12 +7,10 @@ named by at least half of the raters who saw a miscompression.
 
 from __future__ import annotations
 
-import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,10 +20,14 @@ from app.domain import gallery
 from app.domain.figures import FigureFormat
 from app.domain.rd import curve_label
 from app.paging import Pager, paginate
-from app.storage import MediaStorage
+from app.storage import MediaStorage, load_rgb
 from app.studies import queries
 from app.studies.models import Adjudication, Study, StudyAsset, StudyItem
 from app.studies.queries import CountedRating
+from app.studies.report_cache import current_report
+
+REPORT_KEY = "confirmed_by_raters"
+"""Where the study's cached report keeps ``rater_confirmed`` (``report_entry``)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,26 @@ def rater_confirmed(
     return found
 
 
+def report_entry(
+    session: Session, study: Study, rows: list[CountedRating]
+) -> list[tuple[int, list[str], str]]:
+    """``rater_confirmed`` as the worker stores it in the study's report (JSON rows)."""
+    return [
+        (i, labels, by) for i, (labels, by) in rater_confirmed(session, study, rows=rows).items()
+    ]
+
+
+def _current_rater_confirmed(
+    session: Session, study: Study, item_id: int | None
+) -> dict[int, tuple[list[str], str]]:
+    """``rater_confirmed`` of the labels as they are now: from the study's report when it is
+    of these labels, read from the annotations otherwise."""
+    report = current_report(session, study)
+    if report and REPORT_KEY in report:
+        return {i: (labels, by) for i, labels, by in report[REPORT_KEY]}
+    return rater_confirmed(session, study, item_id=item_id)
+
+
 def confirmed(
     session: Session,
     study: Study,
@@ -71,14 +93,11 @@ def confirmed(
     page: int = 1,
     page_size: int | None = None,
     item_id: int | None = None,
-    by_raters: dict[int, tuple[list[str], str]] | None = None,
 ) -> tuple[Pager, list[Confirmed]]:
     """The confirmed miscompressions in item order: one page of them (all without
     ``page_size``; ``item_id``: just that one). A researcher's decision overrides the raters.
-    ``by_raters``: ``rater_confirmed`` of the current labels, when the report has it."""
-    if by_raters is None:
-        by_raters = rater_confirmed(session, study, item_id=item_id)
-    found = dict(by_raters)
+    """
+    found = _current_rater_confirmed(session, study, item_id)
     for decision in session.scalars(select(Adjudication).where(Adjudication.study_id == study.id)):
         found.pop(decision.item_id, None)
         if decision.verdict == "miscompression":
@@ -101,8 +120,7 @@ def confirmed(
 def _pixels(session: Session, storage: MediaStorage, token: str) -> np.ndarray:  # type: ignore[type-arg]
     asset = session.get(StudyAsset, token)
     assert asset is not None
-    with PILImage.open(io.BytesIO(storage.read(asset.storage_key))) as image:
-        return np.asarray(image.convert("RGB"))
+    return load_rgb(storage, asset.storage_key)
 
 
 def panel(

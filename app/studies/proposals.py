@@ -28,14 +28,13 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.codec_runs.models import CodecResult, CodecRun
-from app.codec_runs.processing import artefact_key, load_rgb
+from app.codec_runs.models import RUN_ACTIVE_STATUSES, CodecResult, CodecRun
 from app.config import Settings
 from app.datasets.models import Image
 from app.domain import crops, metrics, png
 from app.domain import panes as pane_names
 from app.domain.codecs.base import RGB8
-from app.storage import MediaStorage
+from app.storage import MediaStorage, artefact_key, load_rgb
 from app.studies.models import Study, StudyAsset, StudyItem
 
 WAITING = "waiting"
@@ -433,7 +432,7 @@ def propose(
             select(CodecRun.id)
             .where(
                 CodecRun.id.in_([*study.run_ids, study.versus_run_id]),
-                CodecRun.status.in_(("queued", "running")),
+                CodecRun.status.in_(RUN_ACTIVE_STATUSES),
             )
             .limit(1)
         )

@@ -20,7 +20,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
@@ -28,9 +28,10 @@ from app.domain import agreement, crops, prevalence
 from app.domain.agreement import Level, Rating
 from app.domain.prevalence import ItemOutcome
 from app.jobs import enqueue_after_commit
-from app.studies import adjudication, gallery, queries, service
-from app.studies.models import Annotation, Study, StudyItem, StudyResult, TaxonomyVersion
+from app.studies import adjudication, gallery, queries, service, task_names
+from app.studies.models import Study, StudyItem, StudyResult, TaxonomyVersion
 from app.studies.queries import CountedRating
+from app.studies.report_cache import labels_fingerprint
 from app.users.models import User
 
 
@@ -263,7 +264,6 @@ def prevalence_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 # ---- the cached report, computed on a worker -----------------------------------------------
 
-RESULTS_TASK = "workers.tasks.studies.compute_results"
 STATISTICS = (
     ("krippendorff_alpha", "Krippendorff's alpha"),
     ("fleiss_kappa", "Fleiss' kappa"),
@@ -272,16 +272,6 @@ STATISTICS = (
     ("percent_agreement", "Percent agreement"),
 )
 """The columns of the agreement table, as the report's keys name them."""
-
-
-def labels_fingerprint(session: Session, study: Study) -> str:
-    """Changes whenever a label of the study is added or revised."""
-    count, last, revisions = session.execute(
-        select(func.count(), func.max(Annotation.id), func.sum(Annotation.revision)).where(
-            Annotation.study_id == study.id
-        )
-    ).one()
-    return f"{count}-{last or 0}-{revisions or 0}"
 
 
 def request_report(session: Session, study: Study) -> StudyResult:
@@ -302,34 +292,8 @@ def request_report(session: Session, study: Study) -> StudyResult:
         row.status, row.wanted, row.done, row.error = "queued", current, 0, None
         row.requested_at = utcnow()
     session.flush()
-    enqueue_after_commit(session, RESULTS_TASK, study.id)
+    enqueue_after_commit(session, task_names.RESULTS, study.id)
     return row
-
-
-def current_report(session: Session, study: Study) -> dict[str, Any] | None:
-    """The study's report if it was computed from the labels as they are now."""
-    row = session.scalar(select(StudyResult).where(StudyResult.study_id == study.id))
-    if row is None or row.status == "failed" or not row.report:
-        return None
-    return row.report if row.fingerprint == labels_fingerprint(session, study) else None
-
-
-def cached_flags(session: Session, study: Study) -> dict[int, tuple[float, bool]] | None:
-    """The disagreements the workers found (``adjudication.flag_items``), if the report is
-    of the current labels."""
-    report = current_report(session, study)
-    if not report or "flagged" not in report:
-        return None
-    return {i: (agreement, differ) for i, agreement, differ in report["flagged"]}
-
-
-def cached_confirmed(session: Session, study: Study) -> dict[int, tuple[list[str], str]] | None:
-    """The items the raters confirmed (``gallery.rater_confirmed``), if the report is of the
-    current labels."""
-    report = current_report(session, study)
-    if not report or "confirmed_by_raters" not in report:
-        return None
-    return {i: (labels, by) for i, labels, by in report["confirmed_by_raters"]}
 
 
 def compute_report(
@@ -394,14 +358,9 @@ def compute_report(
             "confusion": category_confusion(session, study, rows),
             "regions": region_report(session, study, rows),
             # For the adjudication queue and the gallery, so that their pages need not read
-            # every annotation while the labels stay as they are.
-            "flagged": [
-                [i, a, d] for i, (a, d) in adjudication.flag_items(session, study, rows).items()
-            ],
-            "confirmed_by_raters": [
-                [i, labels, by]
-                for i, (labels, by) in gallery.rater_confirmed(session, study, rows=rows).items()
-            ],
+            # every annotation while the labels stay as they are; each reads back its own.
+            adjudication.REPORT_KEY: adjudication.report_entry(session, study, rows),
+            gallery.REPORT_KEY: gallery.report_entry(session, study, rows),
         }
         row.fingerprint, row.status = fingerprint, "done"
         row.computed_at = utcnow()

@@ -280,7 +280,6 @@ def studies_adjudication(
         threshold=threshold,
         page=page,
         page_size=ADJUDICATION_PAGE,
-        flagged=results.cached_flags(session, study),
     )
     return render(
         request,
@@ -306,9 +305,7 @@ def studies_adjudicate_item(
     error: str | None = None,
 ) -> Response:
     study = service.get_study(session, study_id)
-    found = adjudication.disagreements(
-        session, study, item_id=item_id, flagged=results.cached_flags(session, study)
-    ).entries
+    found = adjudication.disagreements(session, study, item_id=item_id).entries
     entry = found[0] if found else None
     if entry is None:
         raise NotFound(f"item {item_id} has no disagreement to adjudicate in {study.name!r}")
@@ -367,7 +364,6 @@ def studies_gallery(
         study,
         page=page,
         page_size=GALLERY_PAGE,
-        by_raters=results.cached_confirmed(session, study),
     )
     return render(
         request,

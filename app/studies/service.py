@@ -6,15 +6,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs.models import RUN_ACTIVE_STATUSES, CodecResult, CodecRun
 from app.domain import taxonomy
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobs import enqueue_after_commit
+from app.studies import task_names
 from app.studies.models import Annotation, Assignment, Study, StudyItem, TaxonomyVersion
 from app.studies.schemas import CategoryCreate, StudyCreate, StudyProgress
 from app.users.models import User
-
-PROPOSE_TASK = "workers.tasks.studies.propose_study"
 
 
 def default_taxonomy(session: Session) -> TaxonomyVersion:
@@ -80,7 +79,7 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
             CodecResult.run_id.in_(data.run_ids), CodecResult.status == "done"
         )
     )
-    if not done and not any(r.status in ("queued", "running") for r in runs):
+    if not done and not any(r.status in RUN_ACTIVE_STATUSES for r in runs):
         raise InvalidInput("the runs have no finished results")
     if "jpeg" in data.panes and not all(r.match_jpeg for r in runs):
         raise InvalidInput("the jpeg pane needs runs with a bpp-matched JPEG")
@@ -117,7 +116,7 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
     )
     session.add(study)
     session.flush()
-    enqueue_after_commit(session, PROPOSE_TASK, study.id, queue="post")
+    enqueue_after_commit(session, task_names.PROPOSE, study.id)
     return study
 
 
@@ -129,7 +128,7 @@ def _check_versus_run(session: Session, versus_run_id: int, runs: list[CodecRun]
         raise NotFound(f"versus run {versus_run_id} not found")
     if any(run.dataset_id != versus.dataset_id for run in runs):
         raise InvalidInput("the versus run must code the same dataset as the study's runs")
-    if versus.status not in ("queued", "running") and not session.scalar(
+    if versus.status not in RUN_ACTIVE_STATUSES and not session.scalar(
         select(func.count()).where(CodecResult.run_id == versus.id, CodecResult.status == "done")
     ):
         raise InvalidInput(f"versus run {versus.id} has no finished results")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditLog
 from app.db import make_sessionmaker
 from app.domain.roles import Role
-from app.studies import results, routes
+from app.studies import report_cache, results, routes
 from app.studies.models import Adjudication, Annotation, Study, StudyItem
 from tests.conftest import login
 from tests.factories import make_user
@@ -228,7 +228,7 @@ def test_the_gallery_shows_confirmed_miscompressions_as_captioned_panels(
     with Session(committed_db) as session:
         study = session.get(Study, study_id)
         assert study is not None
-        assert results.current_report(session, study) is not None
+        assert report_cache.current_report(session, study) is not None
     cached = committed_client.get(f"/studies/{study_id}/gallery")
     assert re.findall(r'src="/studies/\d+/gallery/(\d+)\.png"', cached.text) == panels
     assert committed_client.get(f"/api/studies/{study_id}/adjudication").json() == queue_before

@@ -19,7 +19,7 @@ from app.db import make_sessionmaker
 from app.domain import crops
 from app.domain.roles import Role
 from app.storage import LocalMediaStorage
-from app.studies import proposals, service
+from app.studies import proposals, service, task_names
 from app.studies.models import Study, StudyAsset, StudyItem
 from app.studies.schemas import StudyCreate
 from tests.conftest import login
@@ -48,7 +48,7 @@ def test_a_study_is_proposed_by_quota_with_exact_crops(committed_db: Engine) -> 
             ),
             actor=None,
         )
-        assert session.info.pop("miscomp_jobs") == [(service.PROPOSE_TASK, (study.id,), "post")]
+        assert session.info.pop("miscomp_jobs") == [(task_names.PROPOSE.name, (study.id,), None)]
         session.commit()
     factory = make_sessionmaker(committed_db)
     assert proposals.propose(factory, storage, get_settings(), study.id) == "open"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from app.broker import make_celery
 from app.config import Settings
-from workers.celery_app import make_celery
 
 
 def test_the_embedded_broker_writes_only_under_var(

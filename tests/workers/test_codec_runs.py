@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.codec_runs import processing, service
-from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs.models import RESULT_ACTIVE_STATUSES, CodecResult, CodecRun
 from app.codec_runs.schemas import RunCreate
 from app.config import get_settings
 from app.datasets.models import Dataset
@@ -365,8 +365,7 @@ def test_cancel_stops_the_run(
     _wait(
         lambda: (
             not any(
-                r.status in processing.ACTIVE_STATUSES
-                for r in _results(committed_db, created["id"])
+                r.status in RESULT_ACTIVE_STATUSES for r in _results(committed_db, created["id"])
             )
         ),
         what="quiet",

@@ -6,7 +6,7 @@ from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from app.config import get_settings
-from app.datasets import importer
+from app.datasets import importer, task_names
 from app.storage import LocalMediaStorage
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
@@ -18,7 +18,7 @@ from workers.db import worker_sessionmaker
     autoretry_for=(OperationalError,),
     retry_backoff=5,
     max_retries=3,
-    name="workers.tasks.imports.run_import",
+    name=task_names.IMPORT.name,
 )
 def run_import(self: Task, import_id: int) -> None:
     settings = get_settings()

@@ -8,8 +8,7 @@ from sqlalchemy.exc import OperationalError
 from app import demo
 from app.config import get_settings
 from app.storage import LocalMediaStorage
-from app.studies import proposals, results
-from app.studies.service import PROPOSE_TASK
+from app.studies import proposals, results, task_names
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
 
@@ -21,7 +20,7 @@ _RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 5, "max_retries
 @celery_app.task(
     bind=True,
     acks_late=True,
-    name=PROPOSE_TASK,
+    name=task_names.PROPOSE.name,
     **_RETRY,
 )  # type: ignore[untyped-decorator]
 def propose_study(self: Task, study_id: int) -> str:
@@ -38,7 +37,7 @@ def propose_study(self: Task, study_id: int) -> str:
 @celery_app.task(
     bind=True,
     acks_late=True,
-    name=results.RESULTS_TASK,
+    name=task_names.RESULTS.name,
     **_RETRY,
 )  # type: ignore[untyped-decorator]
 def compute_results(self: Task, study_id: int) -> str:
@@ -48,7 +47,7 @@ def compute_results(self: Task, study_id: int) -> str:
 @celery_app.task(
     bind=True,
     acks_late=True,
-    name=demo.SIMULATE_TASK,
+    name=task_names.SIMULATE_DEMO_LABELS.name,
     **_RETRY,
 )  # type: ignore[untyped-decorator]
 def simulate_demo_labels(self: Task, study_id: int) -> str:

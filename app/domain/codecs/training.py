@@ -7,6 +7,10 @@ resumed training continues exactly where it stopped: the same weights as without
 Validation measures real bits from compress(), not only the likelihood estimate.
 
 torch and compressai are imported inside the functions: this module is imported by the CLI.
+
+Why one long module: the data, the loop, the checkpoint format and the resume that must
+restore every generator exactly are one contract; split, a change to one would silently
+break the exact resume that tests/domain/test_training.py checks.
 """
 
 from __future__ import annotations

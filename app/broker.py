@@ -1,0 +1,73 @@
+"""The Celery application as the broker sees it: one configuration for the processes that
+send tasks (web, CLI, workers) and for the workers that run them (``workers.celery_app`` adds
+the task modules). Tasks take ids, never objects; their names and queues are declared per
+feature (``app/*/task_names.py``) and routed here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from celery import Celery
+
+from app.codec_runs import task_names as codec_run_tasks
+from app.config import Settings, get_settings
+from app.datasets import task_names as dataset_tasks
+from app.jobs import TaskSpec
+from app.studies import task_names as study_tasks
+
+QUEUES = ("cpu", "gpu", "post")
+"""cpu: classical codecs and imports; gpu: neural codecs; post: metrics, maps, JPEG matching."""
+
+
+ALL_TASKS: tuple[TaskSpec, ...] = (
+    *dataset_tasks.TASKS,
+    *codec_run_tasks.TASKS,
+    *study_tasks.TASKS,
+)
+
+
+def make_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
+    """``include``: the modules that define the tasks, for a worker; a sender needs none."""
+    app = Celery("miscomp", include=list(include))
+    app.conf.broker_url = settings.broker_url
+    if settings.is_embedded_broker:
+        queue_dir = settings.broker_dir / "queue"
+        processed = settings.broker_dir / "processed"
+        # Exchange tables: kombu's default is "control" in the working directory.
+        control = settings.broker_dir / "control"
+        for folder in (queue_dir, processed, control):
+            folder.mkdir(parents=True, exist_ok=True)
+        app.conf.broker_transport_options = {
+            "data_folder_in": str(queue_dir),
+            "data_folder_out": str(queue_dir),
+            "processed_folder": str(processed),
+            "control_folder": str(control),
+            "store_processed": False,
+        }
+    else:
+        visibility = settings.task_visibility_timeout_s
+        app.conf.broker_transport_options = {
+            "visibility_timeout": visibility,
+            # Sweep for the tasks of killed workers often enough for the timeout to matter.
+            "unacked_restore_interval": max(1, min(10, visibility // 3)),
+            "unacked_restore_throttle": 1,
+        }
+    app.conf.update(
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="cpu",
+        task_routes={task.name: {"queue": task.queue} for task in ALL_TASKS},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+@cache
+def sender() -> Celery:
+    """The Celery application a process sends tasks with, built on first use: a web process
+    that never queues anything never loads Celery."""
+    return make_celery(get_settings())

@@ -1,0 +1,70 @@
+"""Dependencies point one way: ``workers`` runs ``app``, never the reverse; the domain knows
+no feature; each feature's Celery tasks are named in its own ``task_names`` module."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from app.broker import ALL_TASKS, make_celery
+from app.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imports_of(package: str) -> Iterator[tuple[str, str]]:
+    """(module file relative to the repository, imported module) for every import, at any
+    depth (a deferred import inside a function counts too), of every module in ``package``."""
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        relative = str(path.relative_to(ROOT))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield relative, alias.name
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                yield relative, node.module
+
+
+def test_app_never_imports_workers() -> None:
+    """The one exception is the command that starts a worker."""
+    offenders = [
+        (module, imported)
+        for module, imported in imports_of("app")
+        if imported.split(".")[0] == "workers" and module != "app/cli/server.py"
+    ]
+    assert offenders == []
+
+
+def test_the_domain_imports_no_feature() -> None:
+    features = {"app.audit", "app.auth", "app.codec_runs", "app.datasets", "app.studies"}
+    features |= {"app.users", "app.cli", "app.db", "app.web", "app.jobs", "app.broker"}
+    offenders = [
+        (module, imported)
+        for module, imported in imports_of("app/domain")
+        if any(imported == f or imported.startswith(f + ".") for f in features)
+    ]
+    assert offenders == []
+
+
+def test_task_names_are_declared_once_and_routed() -> None:
+    """Every task a worker registers is one a feature declared, routed to its queue; no
+    module spells a task name but its feature's ``task_names``."""
+    from workers.celery_app import celery_app
+
+    celery_app.loader.import_default_modules()  # what a worker does at start
+    registered = {name for name in celery_app.tasks if name.startswith("workers.")}
+    declared = {task.name for task in ALL_TASKS}
+    assert registered == declared
+    routes = make_celery(Settings(secret_key="x")).conf.task_routes
+    assert routes == {task.name: {"queue": task.queue} for task in ALL_TASKS}
+    spelled = [
+        str(path.relative_to(ROOT))
+        for package in ("app", "workers")
+        for path in (ROOT / package).rglob("*.py")
+        if path.name != "task_names.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in declared
+    ]
+    assert spelled == []
