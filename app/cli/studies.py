@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.cli.helpers import Tick, cli_session, database, follow, parse_params, user_errors
 from app.config import get_settings
+from app.domain.exports import formats as export_formats
 from app.errors import UserError
 
 group = typer.Typer(help="Studies: crops, raters, blinding.", no_args_is_help=True)
@@ -250,3 +251,45 @@ def studies_results(
             f"  prevalence {row_['outcome']:18} {row_['codec']} bpp>={row_['bpp_bucket']} "
             f"{row_['method']}: {shown} ({row_['n_items']} items)"
         )
+
+
+@group.command("export")
+@user_errors
+def studies_export(
+    study_id: Annotated[int, typer.Argument(help="Study id.")],
+    out: Annotated[Path, typer.Option(help="The file to write (replaced when complete).")],
+    format_name: Annotated[
+        str,
+        typer.Option("--format", help=f"{', '.join(export_formats.names())} (docs/exports.md)."),
+    ] = "jsonl",
+    all_revisions: Annotated[
+        bool, typer.Option(help="Every revision of every annotation, not only the current.")
+    ] = False,
+    names: Annotated[
+        bool, typer.Option(help="The raters' usernames beside their pseudonyms.")
+    ] = False,
+) -> None:
+    """Export a study's annotations with their study, item, image, codec, adjudication and
+    agreement (one record per annotation), streaming, with a progress bar."""
+    from app.exports import service as export_service
+    from app.exports.records import ExportOptions, count_records
+    from app.studies import service
+
+    export_service.export_format(format_name)  # an unknown format fails before any work
+    options = ExportOptions(all_revisions=all_revisions, names=names)
+    with database() as db, db.reading() as session:
+        study = service.get_study(session, study_id)
+        total = count_records(session, study, options)
+        with Progress(
+            TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), transient=True
+        ) as bar:
+            task = bar.add_task("export", total=total)
+            written = export_service.export_study(
+                session,
+                study,
+                out,
+                format_name=format_name,
+                options=options,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+    typer.echo(f"wrote {written} records to {out}")

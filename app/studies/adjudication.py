@@ -41,7 +41,8 @@ class Disagreement:
     decision: Adjudication | None
 
 
-def _verdict_agreement(verdicts: list[str]) -> float:
+def verdict_agreement(verdicts: list[str]) -> float:
+    """The share of agreeing pairs among the verdicts (two or more)."""
     pairs = list(itertools.combinations(verdicts, 2))
     return sum(a == b for a, b in pairs) / len(pairs)
 
@@ -68,7 +69,7 @@ def flag_items(
     for candidate, ratings in by_item.items():
         if len(ratings) < 2:
             continue
-        agreement = _verdict_agreement([verdict for verdict, _ in ratings])
+        agreement = verdict_agreement([verdict for verdict, _ in ratings])
         differ = len({c for verdict, c in ratings if verdict == "miscompression"}) > 1
         if agreement < 1.0 or differ:
             flagged[candidate] = (agreement, differ)

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
 from app.studies.models import Annotation, StudyItem
@@ -42,6 +42,12 @@ class RaterAnnotation:
     annotation: Annotation
 
 
+def is_counted() -> ColumnElement[bool]:
+    """The rule, as SQL over ``Annotation`` joined with its ``StudyItem``: a crop item's
+    annotation that is not late (its current revision is the annotation row itself)."""
+    return and_(Annotation.late.is_(False), StudyItem.kind == "crop")
+
+
 def _counted(
     statement: Select[*_Ts], study_id: int, item_ids: Collection[int] | None
 ) -> Select[*_Ts]:
@@ -49,11 +55,7 @@ def _counted(
     order they were given."""
     statement = (
         statement.join(StudyItem, StudyItem.id == Annotation.item_id)
-        .where(
-            Annotation.study_id == study_id,
-            Annotation.late.is_(False),
-            StudyItem.kind == "crop",
-        )
+        .where(Annotation.study_id == study_id, is_counted())
         .order_by(Annotation.id)
     )
     if item_ids is not None:

@@ -1,0 +1,178 @@
+"""The export record: one annotation (or one revision of it) with everything needed to use it
+without the database. Every field is listed here once, with what it means: the JSONL record
+nests them by section (``study``, ``item``, ...), the CSV has one column per field in this
+order, and ``docs/exports.md`` is checked against this list.
+
+Pure: records are plain dicts, so the writers are tested on records made by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FieldKind = Literal["int", "float", "str", "bool", "list", "json", "time"]
+"""How a field is written where a format needs one type per column: ``list`` is a list of
+strings (``;``-joined in CSV), ``json`` any JSON value (JSON text in CSV), ``time`` an ISO 8601
+UTC timestamp."""
+
+
+@dataclass(frozen=True)
+class Field:
+    section: str
+    name: str
+    kind: FieldKind
+    description: str
+
+    @property
+    def column(self) -> str:
+        return f"{self.section}.{self.name}"
+
+
+def _fields(section: str, *rows: tuple[str, FieldKind, str]) -> tuple[Field, ...]:
+    return tuple(Field(section, name, kind, description) for name, kind, description in rows)
+
+
+FIELDS: tuple[Field, ...] = (
+    *_fields(
+        "study",
+        ("id", "int", "The study's id."),
+        ("name", "str", "The study's name."),
+        ("raters_per_item", "int", "k: the ratings each item is given."),
+        ("per_rater_cap", "int", "Items per rater at most (empty: no cap)."),
+        ("quotas", "json", "Share of the items per kind: guided, random, control."),
+        ("blind", "bool", "Whether raters saw the compared panes as A, B in a random order."),
+        ("panes", "list", "The panes raters were shown, by name."),
+        ("crop_sizes", "list", "Crop sizes in pixels."),
+        ("methods", "list", "The proposal methods that chose the items."),
+        ("seed", "int", "The seed of the crop sampling and of the pane orders."),
+        ("run_ids", "list", "The codec runs the study's items come from."),
+        ("versus_run_id", "int", "A second run set against them (empty: none)."),
+        ("taxonomy", "str", "Name and version of the taxonomy the labels use."),
+        (
+            "taxonomy_categories",
+            "json",
+            "The taxonomy's categories and modifiers: key, label, kind, description.",
+        ),
+    ),
+    *_fields(
+        "item",
+        ("id", "int", "The item's id."),
+        ("position", "int", "Its place in the order items were handed out."),
+        ("kind", "str", "crop, control_identity (no compression) or control_planted."),
+        ("method", "str", "The proposal method that chose it (control for controls)."),
+        ("score", "float", "The method's score for the crop (0 for random crops)."),
+        (
+            "inclusion_probability",
+            "float",
+            "The probability that the design drew this crop (random crops; empty otherwise).",
+        ),
+        ("x", "int", "Left edge of the crop in original-image pixels."),
+        ("y", "int", "Top edge of the crop in original-image pixels."),
+        ("size", "int", "Width and height of the square crop in pixels."),
+        ("share_percent", "float", "The crop's share of the image's area, in percent."),
+        (
+            "context_boxes",
+            "json",
+            "The wider views raters could open: [x, y, width, height] per zoom-out factor.",
+        ),
+        ("evidence", "json", "What the method found there (OCR words, map scores...)."),
+    ),
+    *_fields(
+        "image",
+        ("id", "int", "The image's id."),
+        ("dataset", "str", "The dataset's name."),
+        ("filename", "str", "The file name it was imported under."),
+        ("sha256", "str", "sha256 of its decoded 8-bit RGB pixels (as stored)."),
+        ("source_sha256", "str", "sha256 of the file as imported."),
+        ("width", "int", "Width in pixels."),
+        ("height", "int", "Height in pixels."),
+        ("license", "str", "The dataset's licence."),
+        ("attribution", "str", "The dataset's source (authors, where it comes from)."),
+    ),
+    *_fields(
+        "codec",
+        ("run_id", "int", "The codec run (empty for control items with no result)."),
+        ("result_id", "int", "The run's result for this image and seed."),
+        ("name", "str", "The codec's registered name."),
+        ("params", "json", "The codec's parameters."),
+        ("seed", "int", "The coding seed."),
+        ("weights_sha256", "str", "sha256 of the model's weights, for learned codecs."),
+        ("device", "str", "Where it ran (cpu, cuda:0...)."),
+        ("bpp", "float", "Measured bits per pixel."),
+        ("bits_source", "str", "Where the bits were counted: the bitstream file, or a sidecar."),
+        ("metrics", "json", "PSNR, MS-SSIM, CIEDE2000 and, where measured, LPIPS and DISTS."),
+        ("jpeg_status", "str", "How the bpp-matched JPEG turned out (matched, above, ...)."),
+        ("jpeg_quality", "int", "The matched JPEG's quality."),
+        ("jpeg_bpp", "float", "The matched JPEG's bits per pixel."),
+        ("jpeg_metrics", "json", "The matched JPEG's metrics."),
+    ),
+    *_fields(
+        "label",
+        ("annotation_id", "int", "The annotation's id (one per rater and item)."),
+        ("revision", "int", "The revision this record holds (1: as first submitted)."),
+        ("current", "bool", "Whether it is the annotation's current revision."),
+        (
+            "counted",
+            "bool",
+            "Whether it is one of the item's k counted ratings (a crop, not late, current).",
+        ),
+        ("late", "bool", "Submitted after the lease expired and others completed the item."),
+        ("verdict", "str", "miscompression, no_miscompression or unsure."),
+        ("categories", "list", "AMPLITUDE, GEOMETRY, SHAPE... as the taxonomy's keys."),
+        ("modifiers", "list", "SYMBOL and any other modifier."),
+        ("seen_in", "list", "The panes the rater saw the miscompression in, by pane name."),
+        (
+            "pane_map",
+            "json",
+            "What the rater saw: shown label -> pane name (A, B in a blind study), for audits.",
+        ),
+        ("boxes", "json", "Regions in crop pixels: {pane, x, y, w, h}, pane by name."),
+        (
+            "boxes_in_image",
+            "json",
+            "The same regions in original-image pixels: {pane, x, y, w, h}.",
+        ),
+        ("original_shows", "str", "What the original shows, in the rater's words."),
+        ("compressed_shows", "str", "What the compressed pane shows, in the rater's words."),
+        ("confidence", "int", "1 (a guess) to 5 (certain); empty where left out."),
+        ("note", "str", "The rater's note."),
+        ("time_spent_ms", "int", "Time on the item, as the browser measured it."),
+        ("leased_at", "time", "When the rater was given the item."),
+        ("submitted_at", "time", "When this revision was submitted."),
+    ),
+    *_fields(
+        "rater",
+        ("id", "str", "A pseudonym, stable within the study (R01, R02... in order of joining)."),
+        ("name", "str", "The rater's username, only when the export asks for names."),
+    ),
+    *_fields(
+        "adjudication",
+        ("verdict", "str", "The researcher's final verdict (empty: not adjudicated)."),
+        ("categories", "list", "The final categories."),
+        ("modifiers", "list", "The final modifiers."),
+        ("note", "str", "The researcher's note."),
+        ("decided_at", "time", "When it was decided."),
+    ),
+    *_fields(
+        "agreement",
+        ("counted_ratings", "int", "The item's counted ratings."),
+        ("verdicts", "json", "How many counted ratings gave each verdict."),
+        (
+            "verdict_agreement",
+            "float",
+            "Share of agreeing pairs of counted ratings on the verdict (empty below two).",
+        ),
+    ),
+)
+"""Every field of a record, in CSV column order."""
+
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(f.section for f in FIELDS))
+
+Record = dict[str, dict[str, Any]]
+"""section -> field -> value; a missing value is None."""
+
+
+def flat(record: Record) -> dict[str, Any]:
+    """The record as columns (``section.field``), in ``FIELDS`` order."""
+    return {f.column: record[f.section].get(f.name) for f in FIELDS}
