@@ -1,26 +1,30 @@
 """Export formats: each writes a stream of records (``schema.Record``) to a binary file.
 
-A format is one class registered here with its name, file suffix, media type and one line
-that the CLI, the API and the study page show; it receives records one at a time, so an
-export of any size takes the same memory. Formats that need a library the web process does
-not load import it inside ``write``.
+A format is one entry here: its name, file suffix, media type, one line that the CLI, the
+API and the study page show, and the import path of its writer, a function
+``write(records, out, progress) -> int`` that receives records one at a time (so an export of
+any size takes the same memory) and returns how many it wrote. Writers are imported when
+used: the web process lists formats without loading pyarrow.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable, Iterable
+import importlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, BinaryIO
+from typing import BinaryIO, Protocol
 
-from app.domain.exports.schema import FIELDS, Record, flat
+from app.domain.exports.schema import Record
 
 Progress = Callable[[int], None]
 """Called with the number of records written so far, now and then."""
 PROGRESS_EVERY = 1000
+
+
+class Writer(Protocol):
+    def __call__(
+        self, records: Iterable[Record], out: BinaryIO, progress: Progress | None, /
+    ) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,14 @@ class ExportFormat:
     suffix: str
     media_type: str
     description: str
-    write: Callable[[Iterable[Record], BinaryIO, Progress | None], int]
-    """Writes every record; returns how many."""
+    writer: str
+    """``module:function`` of its :class:`Writer`."""
+
+    def write(self, records: Iterable[Record], out: BinaryIO, progress: Progress | None) -> int:
+        """Writes every record to ``out``; returns how many."""
+        module, _, function = self.writer.partition(":")
+        write: Writer = getattr(importlib.import_module(module), function)
+        return write(records, out, progress)
 
 
 _FORMATS: dict[str, ExportFormat] = {}
@@ -55,85 +65,33 @@ def names() -> list[str]:
     return sorted(_FORMATS)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _count(records: Iterable[Record], progress: Progress | None) -> Iterable[Record]:
-    written = 0
+def counted(records: Iterable[Record], progress: Progress | None) -> Iterator[Record]:
+    """``records``, calling ``progress`` every ``PROGRESS_EVERY`` of them and at the end."""
+    passed = 0
     for record in records:
         yield record
-        written += 1
-        if progress is not None and written % PROGRESS_EVERY == 0:
-            progress(written)
+        passed += 1
+        if progress is not None and passed % PROGRESS_EVERY == 0:
+            progress(passed)
     if progress is not None:
-        progress(written)
+        progress(passed)
 
 
-def write_jsonl(records: Iterable[Record], out: BinaryIO, progress: Progress | None) -> int:
-    """One JSON object a line, nested by section, UTF-8, no NaN (a missing value is null)."""
-    written = 0
-    encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_json_default)
-    for record in _count(records, progress):
-        out.write(encoder.encode(record).encode())
-        out.write(b"\n")
-        written += 1
-    return written
-
-
-def csv_cell(kind: str, value: Any) -> str:
-    """A field as CSV text: lists ``;``-joined, JSON values as JSON text, times ISO 8601,
-    booleans true/false, a missing value empty."""
-    if value is None:
-        return ""
-    if kind == "list":
-        return ";".join(str(v) for v in value)
-    if kind == "json":
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True)
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "time":
-        return value.isoformat() if isinstance(value, datetime) else str(value)
-    return str(value)
-
-
-def write_csv(records: Iterable[Record], out: BinaryIO, progress: Progress | None) -> int:
-    """One row per record, one column per field (``section.field``, docs/exports.md), UTF-8
-    with a header row."""
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    try:
-        writer = csv.writer(text)
-        writer.writerow([f.column for f in FIELDS])
-        kinds = [f.kind for f in FIELDS]
-        written = 0
-        for record in _count(records, progress):
-            row = flat(record)
-            writer.writerow(
-                [csv_cell(kind, value) for kind, value in zip(kinds, row.values(), strict=True)]
-            )
-            written += 1
-        return written
-    finally:
-        text.detach()  # the caller owns ``out``
-
-
-JSONL = register(
+register(
     ExportFormat(
         name="jsonl",
         suffix=".jsonl",
         media_type="application/x-ndjson",
         description="JSON Lines: one record a line, nested by section (pandas, jq, R).",
-        write=write_jsonl,
+        writer="app.domain.exports.text:write_jsonl",
     )
 )
-CSV = register(
+register(
     ExportFormat(
         name="csv",
         suffix=".csv",
         media_type="text/csv",
         description="CSV: one row per annotation, the documented columns (spreadsheets, R).",
-        write=write_csv,
+        writer="app.domain.exports.text:write_csv",
     )
 )
