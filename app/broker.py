@@ -13,6 +13,7 @@ from celery import Celery
 from app.codec_runs import task_names as codec_run_tasks
 from app.config import Settings, get_settings
 from app.datasets import task_names as dataset_tasks
+from app.exports import task_names as export_tasks
 from app.jobs import TaskSpec
 from app.studies import task_names as study_tasks
 
@@ -24,6 +25,7 @@ ALL_TASKS: tuple[TaskSpec, ...] = (
     *dataset_tasks.TASKS,
     *codec_run_tasks.TASKS,
     *study_tasks.TASKS,
+    *export_tasks.TASKS,
 )
 
 

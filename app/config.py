@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         return self.var_dir / "broker"
 
     @property
+    def exports_dir(self) -> Path:
+        """Where the workers write study exports (under the media root, so that every worker
+        and the web process share it as they share the media)."""
+        return self.media_root / "exports"
+
+    @property
     def operator_setup(self) -> OperatorSetup:
         """What codecs may read on the server, whatever a run asks for."""
         return OperatorSetup(

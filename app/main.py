@@ -32,6 +32,8 @@ from app.datasets import routes as datasets_routes
 from app.db import make_engine, make_sessionmaker
 from app.domain.validation import validation_message
 from app.errors import UserError
+from app.exports import api as exports_api
+from app.exports import routes as exports_routes
 from app.home import router as home_router
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
@@ -64,6 +66,8 @@ ROUTERS = (
     studies_routes.router,
     studies_api.router,
     workspace.router,
+    exports_routes.router,
+    exports_api.router,
 )
 
 

@@ -5,6 +5,7 @@ from app.audit.models import AuditLog
 from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
+from app.exports.models import ExportJob
 from app.studies.models import (
     Adjudication,
     Annotation,
@@ -28,6 +29,7 @@ __all__ = [
     "CodecResult",
     "CodecRun",
     "Dataset",
+    "ExportJob",
     "Image",
     "ImportFile",
     "ImportJob",

@@ -118,6 +118,13 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/annotate/annotations/{annotation_id}"): ANNOTATOR,
     ("POST", "/annotate/annotations/{annotation_id}"): ANNOTATOR,
     ("PUT", "/api/annotations/{annotation_id}"): ANNOTATOR,
+    ("GET", "/studies/{study_id}/exports"): READERS,
+    ("POST", "/studies/{study_id}/exports"): READERS,
+    ("GET", "/exports/{export_id}/download"): READERS,
+    ("POST", "/api/studies/{study_id}/exports"): READERS,
+    ("GET", "/api/studies/{study_id}/exports"): READERS,
+    ("GET", "/api/exports/{export_id}"): READERS,
+    ("GET", "/api/exports/{export_id}/download"): READERS,
 }
 
 
@@ -170,6 +177,7 @@ def world(db: Session) -> World:
             "token": "no-such-token",
             "annotation_id": 999_999,
             "item_id": 999_999,
+            "export_id": 999_999,
         }
     )
 

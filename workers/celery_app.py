@@ -8,5 +8,10 @@ from app.config import get_settings
 
 celery_app = make_celery(
     get_settings(),
-    include=["workers.tasks.imports", "workers.tasks.codec_runs", "workers.tasks.studies"],
+    include=[
+        "workers.tasks.imports",
+        "workers.tasks.codec_runs",
+        "workers.tasks.studies",
+        "workers.tasks.exports",
+    ],
 )

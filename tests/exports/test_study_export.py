@@ -23,85 +23,14 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Dataset, Image
 from app.domain.exports import formats
 from app.domain.exports.schema import FIELDS
-from app.domain.roles import Role
 from app.exports.records import ExportOptions, count_records, study_records
 from app.exports.service import write_atomically
-from app.studies import adjudication, assignment, labels
 from app.studies.models import Annotation, Assignment, Study, StudyItem
-from app.studies.schemas import AdjudicationCreate, AnnotationEdit, AnnotationSubmit
 from app.users.models import User
-from tests.factories import make_user
+from tests.exports.helpers import label_everything
 from tests.studies.helpers import blind_study, finished_run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _label_everything(engine: Engine, study_id: int) -> dict[str, Any]:
-    """Two raters label every item through the services the workspace uses: the first sees
-    a SHAPE miscompression with SYMBOL and a box in the reconstruction on every item and
-    revises the first one; the second sees none. The first crop item is adjudicated."""
-    with Session(engine, expire_on_commit=False) as session:
-        seer = make_user(session, Role.ANNOTATOR)
-        doubter = make_user(session, Role.ANNOTATOR)
-        researcher = make_user(session, Role.RESEARCHER)
-        session.commit()
-    revised = None
-    for user in (seer, doubter):
-        while True:
-            with Session(engine, expire_on_commit=False) as session:
-                study = session.get(Study, study_id)
-                assert study is not None
-                lease = assignment.next_item(session, study, session.merge(user))
-                if lease is None:
-                    break
-                shown = {pane: label for label, pane in lease.pane_map.items()}
-                if user is seer:
-                    data = AnnotationSubmit(
-                        client_id=uuid.uuid4().hex,
-                        verdict="miscompression",
-                        categories=["shape"],
-                        modifiers=["symbol"],
-                        seen_in=[shown["reconstruction"]],
-                        boxes=[{"pane": shown["reconstruction"], "x": 3, "y": 4, "w": 10, "h": 6}],
-                        original_shows="a 3",
-                        compressed_shows="an 8",
-                        confidence=4,
-                        note="Ziffer geändert — 数字",
-                        time_spent_ms=5400,
-                    )
-                else:
-                    data = AnnotationSubmit(
-                        client_id=uuid.uuid4().hex, verdict="no_miscompression", confidence=2
-                    )
-                annotation = labels.submit(session, lease.id, session.merge(user), data)
-                session.commit()
-                if user is seer and revised is None:
-                    edit = AnnotationEdit(
-                        **{**data.model_dump(), "client_id": uuid.uuid4().hex},
-                        base_revision=1,
-                    )
-                    edit.categories = ["shape", "amplitude"]
-                    labels.revise(session, annotation.id, session.merge(user), edit)
-                    session.commit()
-                    revised = annotation.id
-    with Session(engine) as session:
-        study = session.get(Study, study_id)
-        assert study is not None
-        first = session.scalar(
-            select(StudyItem.id)
-            .where(StudyItem.study_id == study_id, StudyItem.kind == "crop")
-            .order_by(StudyItem.id)
-        )
-        assert first is not None
-        adjudication.decide(
-            session,
-            study,
-            first,
-            AdjudicationCreate(verdict="miscompression", categories=["shape"], note="ja"),
-            session.merge(researcher),
-        )
-        session.commit()
-    return {"seer": seer, "doubter": doubter, "revised": revised, "adjudicated": first}
 
 
 @pytest.fixture(params=[True, False], ids=["blind", "unblinded"])
@@ -118,7 +47,7 @@ def labelled_study(request: pytest.FixtureRequest, committed_db: Engine) -> dict
     return {
         "study_id": study_id,
         "blind": request.param,
-        **_label_everything(committed_db, study_id),
+        **label_everything(committed_db, study_id),
     }
 
 
@@ -299,7 +228,7 @@ def test_the_command_writes_the_file_and_refuses_an_unknown_format(
 ) -> None:
     run_id = finished_run(committed_db)
     study_id = blind_study(committed_db, run_id, raters_per_item=2)
-    _label_everything(committed_db, study_id)
+    label_everything(committed_db, study_id)
     out = tmp_path / "export" / "study.csv"
     result = CliRunner().invoke(
         cli.app, ["studies", "export", str(study_id), "--format", "csv", "--out", str(out)]
