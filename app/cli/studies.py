@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.cli.helpers import Tick, cli_session, database, follow, parse_params, user_errors
 from app.config import get_settings
+from app.domain.validation import validation_message
 from app.errors import UserError
 
 group = typer.Typer(help="Studies: crops, raters, blinding.", no_args_is_help=True)
@@ -29,7 +30,8 @@ def studies_create(
     ] = None,
     size: Annotated[list[int] | None, typer.Option(help="Crop size in px; repeat.")] = None,
     method: Annotated[
-        list[str] | None, typer.Option(help="Proposal method: guided, text, random; repeat.")
+        list[str] | None,
+        typer.Option(help="Proposal method (see `miscomp studies methods`); repeat."),
     ] = None,
     items: Annotated[int, typer.Option(help="Number of items.")] = 300,
     quota: Annotated[
@@ -84,7 +86,7 @@ def studies_create(
     try:
         data = StudyCreate.model_validate(options)
     except ValidationError as exc:
-        raise UserError("; ".join(e["msg"] for e in exc.errors())) from None
+        raise UserError(validation_message(exc.errors())) from None
     with database() as db:
         with db.session() as session:
             study = service.create_study(session, data, actor=None)
@@ -103,6 +105,16 @@ def studies_create(
     typer.echo(f"study {study_id} {status}")
     if status == "failed":
         raise typer.Exit(1)
+
+
+@group.command("methods")
+@user_errors
+def studies_methods() -> None:
+    """The proposal methods a study may use, and the quota each fills."""
+    from app.studies.methods import registry
+
+    for method in registry.methods():
+        typer.echo(f"{method.name:16} {method.quota:7} {method.description}")
 
 
 @group.command("list")
