@@ -31,6 +31,7 @@ COMMANDS = [
     ["studies"],
     ["studies", "create"],
     ["studies", "list"],
+    ["studies", "methods"],
     ["studies", "show"],
     ["studies", "equalise"],
     ["metrics"],

@@ -29,7 +29,8 @@ def studies_create(
     ] = None,
     size: Annotated[list[int] | None, typer.Option(help="Crop size in px; repeat.")] = None,
     method: Annotated[
-        list[str] | None, typer.Option(help="Proposal method: guided, text, random; repeat.")
+        list[str] | None,
+        typer.Option(help="Proposal method (see `miscomp studies methods`); repeat."),
     ] = None,
     items: Annotated[int, typer.Option(help="Number of items.")] = 300,
     quota: Annotated[
@@ -100,6 +101,16 @@ def studies_create(
     typer.echo(f"study {study_id} {status}")
     if status == "failed":
         raise typer.Exit(1)
+
+
+@group.command("methods")
+@user_errors
+def studies_methods() -> None:
+    """The proposal methods a study may use, and the quota each fills."""
+    from app.studies.methods import registry
+
+    for method in registry.methods():
+        typer.echo(f"{method.name:16} {method.quota:7} {method.description}")
 
 
 @group.command("list")

@@ -21,12 +21,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-Method = Literal["guided", "text", "random", "control"]
 DEFAULT_SIZES = (64, 128, 256)
 
 
@@ -87,10 +86,11 @@ def thumbnail_size(width: int, height: int, longest: int = THUMBNAIL_SIDE) -> tu
 @dataclass(frozen=True)
 class Proposal:
     box: Box
-    method: Method
+    method: str
+    """The name of the proposal method that found it (``app/studies/methods``), or control."""
     score: float
     inclusion_probability: float | None = None
-    """Random crops only: the probability that this position was drawn."""
+    """Design-based samples only (random crops): the probability that this crop was drawn."""
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
@@ -110,23 +110,34 @@ def random_crops(
 ) -> list[Proposal]:
     """``count`` distinct positions, uniformly without replacement: each of the N possible
     positions is drawn with probability count / N (the Horvitz-Thompson weight is N / count)."""
-    positions = random_positions(width, height, size)
-    drawn = min(count, positions)
+    return [proposal for _, proposal in random_crops_across([(width, height)], size, count, rng)]
+
+
+def random_crops_across(
+    dimensions: Sequence[tuple[int, int]], size: int, count: int, rng: np.random.Generator
+) -> list[tuple[int, Proposal]]:
+    """``count`` distinct (image, position) units drawn uniformly without replacement from
+    every position of every image of ``dimensions`` (width, height): each unit is drawn with
+    probability count / units. Returns (index into ``dimensions``, proposal) pairs, in the
+    order of the units."""
+    units = [random_positions(width, height, size) for width, height in dimensions]
+    total = sum(units)
+    drawn = min(count, total)
     if drawn == 0:
         return []
-    probability = drawn / positions
-    columns = width - size + 1
-    chosen = rng.choice(positions, size=drawn, replace=False)
-    return [
-        Proposal(
-            Box(int(i % columns), int(i // columns), size),
-            "random",
-            0.0,
-            inclusion_probability=probability,
-            evidence={"positions": positions},
+    probability = drawn / total
+    bounds = np.cumsum(units)
+    chosen = []
+    for unit in sorted(rng.choice(total, size=drawn, replace=False).tolist()):
+        index = int(np.searchsorted(bounds, unit, side="right"))
+        offset = unit - (int(bounds[index - 1]) if index else 0)
+        columns = dimensions[index][0] - size + 1
+        box = Box(offset % columns, offset // columns, size)
+        proposal = Proposal(
+            box, "random", 0.0, inclusion_probability=probability, evidence={"units": total}
         )
-        for i in sorted(chosen.tolist())
-    ]
+        chosen.append((index, proposal))
+    return chosen
 
 
 # ---------------------------------------------------------------------------- guided crops

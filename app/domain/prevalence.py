@@ -34,7 +34,7 @@ class ItemOutcome:
     codec: str
     bpp_bucket: float
     method: str
-    """random, or guided (guided and text crops)."""
+    """random (a sample method's crops), or guided (every targeted method's: guided, text...)."""
     inclusion_probability: float | None
     shares: dict[str, float]
     """outcome -> share of the item's raters who gave it."""

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
+from app.studies.methods.base import NAME_LENGTH as METHOD_NAME_LENGTH
 
 
 class TaxonomyVersion(Base):
@@ -65,10 +66,11 @@ class Study(Base):
     of each item's image is the ``versus`` pane (two codecs compared head to head)."""
     crop_sizes: Mapped[list[int]] = mapped_column(JSON)
     methods: Mapped[list[str]] = mapped_column(JSON)
-    """Proposal methods in use: guided, text, random."""
+    """Names of the proposal methods in use (``app/studies/methods``: guided, text, random...)."""
     items_target: Mapped[int] = mapped_column(Integer)
     quotas: Mapped[dict[str, float]] = mapped_column(JSON)
-    """Shares of the items: guided (guided and text crops), random, control."""
+    """Shares of the items: guided (the targeted methods' crops), random (the sample
+    method's), control."""
     planted_controls: Mapped[bool] = mapped_column(Boolean, default=False)
     raters_per_item: Mapped[int] = mapped_column(Integer, default=3)
     per_rater_cap: Mapped[int | None] = mapped_column(Integer)
@@ -103,8 +105,8 @@ class StudyItem(Base):
     """A random permutation: the order items are handed out in (within equal progress)."""
     kind: Mapped[str] = mapped_column(String(24))
     """crop, control_identity (the 'reconstruction' is the original) or control_planted."""
-    method: Mapped[str] = mapped_column(String(16))
-    """guided, text, random or control."""
+    method: Mapped[str] = mapped_column(String(METHOD_NAME_LENGTH))
+    """The proposal method that found the crop (``app/studies/methods``), or control."""
     result_id: Mapped[int | None] = mapped_column(
         ForeignKey("codec_result.id", ondelete="CASCADE"), index=True
     )

@@ -1,29 +1,24 @@
 """Proposing a study's items on the post-processing worker: candidates, sample, render.
 
-1. Distortion maps of every finished result are normalised per (codec run, bpp bucket) over
-   the whole study (``crops.bucket_scale``), then guided crops are proposed per crop size.
-2. OCR reads the original (once per image) and each reconstruction; changed words give text
-   crops (strong SYMBOL candidates).
-3. Random crops are drawn per crop size from every position of every result, uniformly
-   without replacement, so each carries its exact inclusion probability (n / positions).
-4. Items follow the study's quotas: guided (text first, then the best normalised scores),
-   random, and controls (the original shown as the reconstruction; optionally a planted
-   colour change of known place).
-5. Every pane of every item is rendered once, losslessly, as a PNG without metadata, stored
+1. Each proposal method the study chose (``app/studies/methods``: guided, text, random...)
+   gives its candidates.
+2. Items follow the study's quotas: guided (the targeted methods' candidates, text first,
+   then the best normalised scores), random (the sample method's draw, each crop with its
+   inclusion probability), and controls (the original shown as the reconstruction;
+   optionally a planted colour change of known place).
+3. Every pane of every item is rendered once, losslessly, as a PNG without metadata, stored
    under a content address and served under an opaque token.
 """
 
 from __future__ import annotations
 
-import io
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from PIL import Image as PILImage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,155 +30,27 @@ from app.domain import crops, metrics, png
 from app.domain import panes as pane_names
 from app.domain.codecs.base import RGB8
 from app.storage import MediaStorage, artefact_key, load_rgb
+from app.studies.methods import registry
+from app.studies.methods.base import CONTROL, TARGETED, Candidate, Context, Wanted
 from app.studies.models import Study, StudyAsset, StudyItem
 
 WAITING = "waiting"
 """What ``propose`` returns while a run of the study is still coding."""
-GUIDED_PER_IMAGE = 3
-"""Guided candidates per result and crop size, before the study-wide ranking."""
-
-
-@dataclass
-class Candidate:
-    result: CodecResult
-    image: Image
-    proposal: crops.Proposal
-    kind: str = "crop"
-
-
-@dataclass
-class Context:
-    """What proposing keeps in memory per result: pixels are loaded on demand."""
-
-    study: Study
-    storage: MediaStorage
-    results: list[tuple[CodecResult, Image]]
-    report: dict[str, Any] = field(default_factory=dict)
-    versus: dict[int, CodecResult] = field(default_factory=dict)
-    """Image id -> the versus run's result for it (studies with a versus run)."""
-
-
-def _raw_map(storage: MediaStorage, key: str | None, name: str) -> NDArray[np.float32] | None:
-    if not key:
-        return None
-    with np.load(io.BytesIO(storage.read(key))) as archive:
-        return np.asarray(archive[name], dtype=np.float32)
-
-
-def _distortion(
-    storage: MediaStorage, result: CodecResult, image: Image
-) -> tuple[NDArray[np.float32], ...]:
-    """The result's distortion maps: CIEDE2000, 1 - SSIM (stored raw values, or computed
-    now when the run did not keep them) and the largest absolute channel difference."""
-    assert result.recon_key is not None
-    original = load_rgb(storage, image.storage_key)
-    recon = load_rgb(storage, result.recon_key)
-    ciede = _raw_map(storage, result.maps.get("ciede2000_raw"), "ciede2000")
-    ssim = _raw_map(storage, result.maps.get("ssim_raw"), "ssim")
-    if ciede is None or ssim is None:
-        analysis = metrics.analyse(original, recon)
-        ciede, ssim = analysis.ciede2000_map, analysis.ssim_map
-    difference = np.abs(original.astype(np.int16) - recon).max(axis=2).astype(np.float32)
-    return ciede, 1.0 - ssim, difference
-
-
-MAP_NAMES = ("ciede2000_p95", "ssim_loss_p95", "abs_difference_p95")
-
-
-def _guided(context: Context) -> list[Candidate]:
-    buckets: dict[tuple[int, float], list[tuple[CodecResult, Image]]] = defaultdict(list)
-    for result, image in context.results:
-        buckets[(result.run_id, crops.log_bpp_bucket(result.bpp or 0.0))].append((result, image))
-    candidates: list[Candidate] = []
-    scales = {}
-    for (run_id, bucket), members in sorted(buckets.items()):
-        maps = [_distortion(context.storage, r, i) for r, i in members]
-        bucket_scales = [crops.bucket_scale([m[k] for m in maps]) for k in range(len(MAP_NAMES))]
-        scales[f"run {run_id}, bpp >= {bucket}"] = {
-            **{name: round(v, 4) for name, v in zip(MAP_NAMES, bucket_scales, strict=True)},
-            "results": len(members),
-        }
-        for (result, image), result_maps in zip(members, maps, strict=True):
-            # A region stands out when any of the three maps does, each on its bucket's scale.
-            normalised = np.maximum.reduce(
-                [m / scale for m, scale in zip(result_maps, bucket_scales, strict=True)]
-            )
-            for size in context.study.crop_sizes:
-                for proposal in crops.guided_crops(normalised, size, top_k=GUIDED_PER_IMAGE):
-                    candidates.append(Candidate(result, image, proposal))
-    context.report["bucket_scales"] = scales
-    return candidates
-
-
-def _text(context: Context) -> list[Candidate]:
-    from app.domain.ocr import OcrUnavailable, TesseractOcr
-
-    try:
-        ocr = TesseractOcr()
-    except OcrUnavailable as exc:
-        context.report["ocr"] = f"unavailable: {exc}"
-        return []
-    context.report["ocr"] = ocr.version()
-    originals: dict[int, list[crops.Word]] = {}
-    candidates = []
-    for result, image in context.results:
-        if image.id not in originals:
-            originals[image.id] = ocr.read(load_rgb(context.storage, image.storage_key))
-        if not originals[image.id]:
-            continue  # no text in the original; new text alone is left to the guided crops
-        assert result.recon_key is not None
-        after = ocr.read(load_rgb(context.storage, result.recon_key))
-        for size in context.study.crop_sizes:
-            for proposal in crops.text_crops(
-                originals[image.id], after, size, image.width, image.height
-            ):
-                candidates.append(Candidate(result, image, proposal))
-    return candidates
-
-
-def _random(context: Context, count: int, size: int, rng: np.random.Generator) -> list[Candidate]:
-    """``count`` distinct (result, position) units drawn uniformly from all of them."""
-    units = [crops.random_positions(i.width, i.height, size) for _, i in context.results]
-    total = sum(units)
-    drawn = min(count, total)
-    if drawn == 0:
-        return []
-    probability = drawn / total
-    bounds = np.cumsum(units)
-    chosen = []
-    for unit in sorted(rng.choice(total, size=drawn, replace=False).tolist()):
-        index = int(np.searchsorted(bounds, unit, side="right"))
-        result, image = context.results[index]
-        offset = unit - (int(bounds[index - 1]) if index else 0)
-        columns = image.width - size + 1
-        box = crops.Box(offset % columns, offset // columns, size)
-        proposal = crops.Proposal(
-            box, "random", 0.0, inclusion_probability=probability, evidence={"units": total}
-        )
-        chosen.append(Candidate(result, image, proposal))
-    return chosen
 
 
 def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
-    study = context.study
-    n = study.items_target
-    quota = {k: study.quotas.get(k, 0.0) for k in ("guided", "random", "control")}
-    n_random = round(n * quota["random"])
-    n_control = round(n * quota["control"])
-    n_guided = max(0, n - n_random - n_control) if quota["guided"] else 0
-    sizes = study.crop_sizes
-    pool: list[Candidate] = []
-    if "text" in study.methods:
-        pool += sorted(_text(context), key=lambda c: -c.proposal.score)
-    if "guided" in study.methods:
-        pool += sorted(_guided(context), key=lambda c: -c.proposal.score)
-    selected: list[Candidate] = []
+def _per_size(sizes: list[int], total: int) -> dict[int, int]:
+    return dict(zip(sizes, _split(total, len(sizes)), strict=True))
+
+
+def _best(pool: list[Candidate], per_size: dict[int, int]) -> list[Candidate]:
+    """The first candidates of ``pool`` per crop size, as many as wanted, each crop once."""
+    best: list[Candidate] = []
     seen: set[tuple[int, int, int, int]] = set()
-    for size, wanted in zip(sizes, _split(n_guided, len(sizes)), strict=True):
+    for size, wanted in per_size.items():
         taken = 0
         for candidate in pool:
             box = candidate.proposal.box
@@ -191,28 +58,64 @@ def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
             if taken == wanted or box.size != size or key in seen:
                 continue
             seen.add(key)
-            selected.append(candidate)
+            best.append(candidate)
             taken += 1
-    if "random" in study.methods:
-        for size, wanted in zip(sizes, _split(n_random, len(sizes)), strict=True):
-            selected += _random(context, wanted, size, rng)
-    for size, wanted in zip(sizes, _split(n_control, len(sizes)), strict=True):
-        for i, candidate in enumerate(_random(context, wanted, size, rng)):
-            planted = study.planted_controls and i % 2 == 1
+    return best
+
+
+def _controls(
+    context: Context, per_size: dict[int, int], rng: np.random.Generator
+) -> list[Candidate]:
+    """Controls at uniformly drawn places: the original shown as the reconstruction, or, for
+    every second one of a study with planted controls, the original with a planted change."""
+    controls = []
+    for size, wanted in per_size.items():
+        for i, candidate in enumerate(context.uniform_crops(size, wanted, rng)):
+            planted = context.study.planted_controls and i % 2 == 1
             candidate.kind = "control_planted" if planted else "control_identity"
-            candidate.proposal = crops.Proposal(candidate.proposal.box, "control", 0.0)
-            selected.append(candidate)
+            candidate.proposal = crops.Proposal(candidate.proposal.box, CONTROL, 0.0)
+            controls.append(candidate)
+    return controls
+
+
+def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
+    study = context.study
+    n = study.items_target
+    share = {k: study.quotas.get(k, 0.0) for k in ("guided", "random", "control")}
+    n_random = round(n * share["random"])
+    n_control = round(n * share["control"])
+    n_guided = max(0, n - n_random - n_control) if share["guided"] else 0
+    wanted = {
+        "guided": Wanted(_per_size(study.crop_sizes, n_guided), rng),
+        "random": Wanted(_per_size(study.crop_sizes, n_random), rng),
+    }
+    pool: list[Candidate] = []
+    sampled: list[Candidate] = []
+    # Targeted methods come first, in their fill order: each one's candidates, best first,
+    # before the next one's. Then the sample (at most one: StudyCreate allows no more).
+    for method in registry.methods(study.methods):
+        found = method.candidates(context, method.params_model(), wanted[method.quota])
+        if method.kind == TARGETED:
+            pool += sorted(found, key=lambda c: -c.proposal.score)
+        else:
+            sampled += found
+    selected = [
+        *_best(pool, wanted["guided"].per_size),
+        *sampled,
+        *_controls(context, _per_size(study.crop_sizes, n_control), rng),
+    ]
+    every_method = registry.methods()
+    targeted = [m.name for m in every_method if m.kind == TARGETED]
     context.report["candidates"] = {
-        "text": sum(1 for c in pool if c.proposal.method == "text"),
-        "guided": sum(1 for c in pool if c.proposal.method == "guided"),
+        name: sum(1 for c in pool if c.proposal.method == name) for name in targeted
     }
     context.report["items"] = {
-        method: sum(1 for c in selected if c.proposal.method == method)
-        for method in ("text", "guided", "random", "control")
+        name: sum(1 for c in selected if c.proposal.method == name)
+        for name in [*(m.name for m in every_method), CONTROL]
     }
     # Fewer candidates than the quota asks for is reported, never padded: the guided share
     # then is what the codec's distortions gave, and the random sample keeps its design.
-    guided_found = context.report["items"]["text"] + context.report["items"]["guided"]
+    guided_found = sum(context.report["items"][name] for name in targeted)
     context.report["shortfall"] = {"guided": n_guided - guided_found}
     return selected
 
@@ -453,7 +356,13 @@ def propose(
         results = [(r, i) for r, i in rows if study.versus_run_id is None or i.id in versus]
         context = Context(study, storage, results, versus=versus)
         rng = np.random.default_rng(study.seed)
-        selected = select_items(context, rng)
+        try:
+            selected = select_items(context, rng)
+        except registry.UnknownMethod as exc:
+            # A method the web process offered that this worker does not have.
+            study.status, study.error = "failed", str(exc)
+            session.commit()
+            return study.status
         order = rng.permutation(len(selected))
         cache: dict[str, RGB8] = {}
         rendered: list[tuple[StudyItem, dict[str, tuple[str, str]]]] = []

@@ -29,6 +29,7 @@ from app.domain.agreement import Level, Rating
 from app.domain.prevalence import ItemOutcome
 from app.jobs import enqueue_after_commit
 from app.studies import adjudication, gallery, queries, service, task_names
+from app.studies.methods import registry as method_registry
 from app.studies.models import Study, StudyItem, StudyResult, TaxonomyVersion
 from app.studies.queries import CountedRating
 from app.studies.report_cache import labels_fingerprint
@@ -216,7 +217,11 @@ def prevalence_items(
             ItemOutcome(
                 codec=curve_label(codec, params),
                 bpp_bucket=crops.log_bpp_bucket(bpp or 0.0),
-                method=prevalence.RANDOM if item.method == "random" else prevalence.GUIDED,
+                method=(
+                    prevalence.RANDOM
+                    if method_registry.is_sample(item.method)
+                    else prevalence.GUIDED
+                ),
                 inclusion_probability=item.inclusion_probability,
                 shares={k: v / len(given) for k, v in shares.items()},
             )

@@ -22,9 +22,9 @@ from app.domain.validation import validation_message
 from app.errors import NotFound, UserError
 from app.storage import LocalMediaStorage
 from app.studies import adjudication, gallery, panes, results, service
+from app.studies.methods import registry as method_registry
 from app.studies.models import StudyItem, TaxonomyVersion
 from app.studies.schemas import (
-    ALL_METHODS,
     AdjudicationCreate,
     StudyCreate,
     StudyForm,
@@ -60,7 +60,7 @@ def _form_page(
         {
             "runs": _runs_with_results(session),
             "sizes": DEFAULT_SIZES,
-            "methods": ALL_METHODS,
+            "methods": method_registry.methods(),
             "panes": PANES,
             "form": form,
             "error": error,

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from annotated_types import Interval
 from pydantic import (
+    AfterValidator,
     AllowInfNan,
     BaseModel,
     ConfigDict,
@@ -18,9 +19,27 @@ from app.domain.bounds import Count, DbId, FiniteFloat, Offset, Seed, Share
 from app.domain.crops import DEFAULT_SIZES
 from app.domain.names import Name
 from app.domain.panes import PaneName
+from app.studies.methods import registry
+from app.studies.methods.base import QUOTA_FILLED, SAMPLE
 
-MethodName = Literal["guided", "text", "random"]
-ALL_METHODS: tuple[MethodName, ...] = ("guided", "text", "random")
+
+def _registered(name: str) -> str:
+    registry.get(name)  # UnknownMethod (a ValueError) names the known ones
+    return name
+
+
+def _known_names(schema: dict[str, Any]) -> None:
+    schema["enum"] = registry.names()
+
+
+MethodName = Annotated[str, AfterValidator(_registered), Field(json_schema_extra=_known_names)]
+"""A registered proposal method (``app/studies/methods``)."""
+
+
+def default_methods() -> list[str]:
+    return [method.name for method in registry.methods() if method.default]
+
+
 QuotaName = Literal["guided", "random", "control"]
 DEFAULT_QUOTAS: dict[QuotaName, float] = {"guided": 0.6, "random": 0.3, "control": 0.1}
 
@@ -35,7 +54,7 @@ class StudyCreate(BaseModel):
     """A second codec run of the same images, shown as the ``versus`` pane beside the study's
     reconstructions (two codecs against each other; blind studies name both A, B...)."""
     crop_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_SIZES), min_length=1)
-    methods: list[MethodName] = Field(default_factory=lambda: list(ALL_METHODS))
+    methods: list[MethodName] = Field(default_factory=default_methods)
     items: int = Field(default=300, ge=1, le=1_000_000)
     quotas: dict[QuotaName, Share] = Field(default_factory=lambda: dict(DEFAULT_QUOTAS))
     planted_controls: bool = False
@@ -61,10 +80,13 @@ class StudyCreate(BaseModel):
         shares = {k: v for k, v in self.quotas.items() if v}
         if any(v < 0 for v in self.quotas.values()) or abs(sum(self.quotas.values()) - 1) > 1e-6:
             raise ValueError("quotas must be non-negative shares that sum to 1")
-        if shares.get("guided") and not {"guided", "text"} & set(self.methods):
-            raise ValueError("a guided quota needs the guided or text method")
-        if shares.get("random") and "random" not in self.methods:
-            raise ValueError("a random quota needs the random method")
+        chosen = registry.methods(self.methods)
+        for quota in QUOTA_FILLED.values():
+            if shares.get(quota) and not any(m.quota == quota for m in chosen):
+                able = " or ".join(m.name for m in registry.methods() if m.quota == quota)
+                raise ValueError(f"a {quota} quota needs the {able} method")
+        if len([m for m in chosen if m.kind == SAMPLE]) > 1:
+            raise ValueError("choose one sample method: the random quota is one sample design")
         if "original" not in self.panes or "reconstruction" not in self.panes:
             raise ValueError("panes must include the original and the reconstruction")
         if self.versus_run_id is not None and "versus" not in self.panes:

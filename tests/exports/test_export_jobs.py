@@ -34,12 +34,14 @@ def _wait_for(client: TestClient, export_id: int, headers: dict[str, str]) -> di
         time.sleep(0.2)
 
 
-@pytest.mark.usefixtures("celery_worker_thread")
 def test_an_export_is_written_by_a_worker_and_downloaded(
-    committed_client: TestClient, committed_db: Engine
+    committed_client: TestClient, committed_db: Engine, request: pytest.FixtureRequest
 ) -> None:
     study_id = blind_study(committed_db, finished_run(committed_db), raters_per_item=2)
     label_everything(committed_db, study_id)
+    # The worker starts only now: finished_run codes in this process, and a worker running
+    # meanwhile would take the post-processing tasks it sends.
+    request.getfixturevalue("celery_worker_thread")
     with Session(committed_db, expire_on_commit=False) as session:
         researcher = make_user(session, Role.RESEARCHER)
         _, secret = user_service.create_token(session, researcher, "script")
