@@ -33,6 +33,7 @@ COMMANDS = [
     ["studies", "list"],
     ["studies", "show"],
     ["studies", "equalise"],
+    ["studies", "simulate"],
     ["metrics"],
     ["metrics", "list"],
 ]
