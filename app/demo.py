@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import random
 import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.datasets import service as dataset_service
@@ -262,7 +261,6 @@ def ensure_demo_study(session: Session) -> str | None:
 
 
 DEMO_SIMULATED_STUDY = "demo-study-simulated-labels"
-SIMULATED_RATERS = ("simulated-rater-1", "simulated-rater-2", "simulated-rater-3")
 SIMULATED_INSTRUCTIONS = """**The labels of this study are simulated by the demo, not given
 by people.** Three simulated raters label every item so that the agreement and prevalence
 pages have something to show; their verdicts follow the crop's proposal method (text changes
@@ -271,13 +269,12 @@ Nothing measured here says anything about the codec."""
 
 
 def ensure_demo_simulated_study(session: Session) -> str | None:
-    """A second study over the demo's neural run whose labels the workers simulate (demo
-    only, and marked as such), so that agreement and prevalence can be read at once."""
+    """A second study over the demo's neural run, labelled by three simulated raters
+    (``miscomp studies simulate``), so that agreement and prevalence can be read at once."""
     from sqlalchemy import select
 
-    from app.jobs import enqueue_after_commit
     from app.studies import service as study_service
-    from app.studies import task_names as study_tasks
+    from app.studies import simulation
     from app.studies.models import Study
     from app.studies.schemas import StudyCreate
 
@@ -286,14 +283,6 @@ def ensure_demo_simulated_study(session: Session) -> str | None:
     run = _demo_neural_run(session)
     if run is None:
         return None
-    for username in SIMULATED_RATERS:
-        if user_service.find_user_by_username(session, username) is None:
-            user_service.create_user(
-                session,
-                UserCreate(
-                    username=username, role=Role.ANNOTATOR, password=secrets.token_urlsafe(24)
-                ),
-            )
     study = study_service.create_study(
         session,
         StudyCreate(
@@ -307,65 +296,5 @@ def ensure_demo_simulated_study(session: Session) -> str | None:
         ),
         actor=None,
     )
-    study.simulated_labels = True
-    session.flush()
-    enqueue_after_commit(session, study_tasks.SIMULATE_DEMO_LABELS, study.id)
+    simulation.start(session, study, simulation.SimulationSettings(raters=3))
     return f"created study {study.id} {DEMO_SIMULATED_STUDY!r} whose labels the demo simulates"
-
-
-def _simulated_labels(item: Any, rng: Any) -> dict[str, Any]:
-    """One simulated rater's labels: the item's latent answer (fixed per item: OCR-found text
-    changes and planted changes are usually miscompressions, random crops rarely), kept with
-    probability 0.85 and flipped otherwise."""
-    item_rng = random.Random(item.id)
-    chance = {"text": 0.9, "guided": 0.5, "random": 0.15}.get(item.method, 0.1)
-    if item.kind == "control_planted":
-        chance = 0.95
-    elif item.kind == "control_identity":
-        chance = 0.05
-    latent = item_rng.random() < chance
-    said = latent if rng.random() < 0.85 else not latent
-    if not said:
-        return {"verdict": "no_miscompression" if rng.random() < 0.9 else "unsure"}
-    categories = ["shape"] if item.method == "text" else []
-    if item.kind == "control_planted" or item_rng.random() < 0.6:
-        categories.append("amplitude")
-    if not categories or rng.random() < 0.2:
-        categories.append("geometry")
-    return {
-        "verdict": "miscompression",
-        "categories": sorted(set(categories)),
-        "modifiers": ["symbol"] if item.method == "text" else [],
-        "confidence": int(rng.integers(2, 6)),
-    }
-
-
-def simulate_labels(factory: sessionmaker[Session], study_id: int, seed: int = 0) -> str:
-    """Label every item of the simulated demo study as its three simulated raters, through
-    the same assignment and submission code as people; "waiting" until it is open."""
-    import numpy as np
-
-    from app.studies import assignment, labels
-    from app.studies.models import Study, StudyItem
-    from app.studies.schemas import AnnotationSubmit
-
-    with factory() as session:
-        session.info["actor_label"] = "demo simulation"
-        study = session.get(Study, study_id)
-        if study is None or not study.simulated_labels:
-            return "refused: not a study with simulated labels"
-        if study.status == "proposing":
-            return "waiting"
-        if study.status != "open":
-            return str(study.status)
-        rng = np.random.default_rng(seed)
-        for username in SIMULATED_RATERS:
-            user = user_service.find_user_by_username(session, username)
-            if user is None:
-                return f"missing rater {username}"
-            while (lease := assignment.next_item(session, study, user)) is not None:
-                item = session.get(StudyItem, lease.item_id)
-                entry = _simulated_labels(item, rng)
-                data = AnnotationSubmit(client_id=f"simulated-{lease.id}", **entry)
-                labels.submit(session, lease.id, user, data)
-        return "done"

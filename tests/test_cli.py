@@ -34,6 +34,7 @@ COMMANDS = [
     ["studies", "methods"],
     ["studies", "show"],
     ["studies", "equalise"],
+    ["studies", "simulate"],
     ["metrics"],
     ["metrics", "list"],
 ]

@@ -207,7 +207,8 @@ def test_demo_shows_agreement_and_prevalence_on_simulated_labels(demo_site: Demo
     with _login(demo_site, "researcher") as client:
         studies = client.get("/api/studies").json()
         (study,) = [s for s in studies if s["name"] == "demo-study-simulated-labels"]
-        assert study["simulated_labels"] is True
+        assert study["label_source"] == "simulated"
+        assert study["simulation"] == {"raters": 3, "error_rate": 0.15, "seed": 0}
         deadline = time.monotonic() + 600
         report: dict[str, object] = {}
         while time.monotonic() < deadline:
@@ -220,7 +221,7 @@ def test_demo_shows_agreement_and_prevalence_on_simulated_labels(demo_site: Demo
                     break
             time.sleep(2)
         assert report.get("status") == "done", report
-        assert report["simulated_labels"] is True
+        assert report["label_source"] == "simulated"
         verdict = {q["key"]: q for q in report["questions"]}["verdict"]  # type: ignore[index]
         assert verdict["n_raters"] == 3 and 0 < verdict["krippendorff_alpha"] < 1
         prevalence = report["prevalence"]

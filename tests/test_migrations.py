@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Engine, MetaData, Table, create_engine, inspect, select, text
 
-from app.migrate import upgrade
+from app.migrate import alembic_config, upgrade
 from app.models import Base
+from tests.conftest import PG_ADMIN_URL, TEST_DB
 
 
 def _diff(engine: Engine) -> list[object]:
@@ -43,3 +48,78 @@ def test_migration_files_have_date_slug_names() -> None:
     assert names
 
     assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{4}_[a-z0-9_]+\.py", n) for n in names), names
+
+
+BEFORE_LABEL_SOURCE = "c5d7e9f1a2b3"
+"""The revision whose studies still had the demo's ``simulated_labels`` flag."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database of each kind, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.sqlite'}"
+        return
+    name = f"{TEST_DB}_migration"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _studies(engine: Engine, *columns: str) -> list[tuple[object, ...]]:
+    study = Table("study", MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        rows = conn.execute(select(*(study.c[c] for c in columns)).order_by(study.c.name))
+        return [tuple(row) for row in rows]
+
+
+def test_the_label_source_keeps_which_studies_are_simulated_up_and_down(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database, BEFORE_LABEL_SOURCE)
+    engine = create_engine(empty_database)
+    try:
+        tables = MetaData()
+        tables.reflect(engine, only=["taxonomy_version", "study"])
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            (taxonomy_id,) = conn.execute(
+                tables.tables["taxonomy_version"]
+                .insert()
+                .values(name="t", version=1, categories=[], verdicts=[], created_at=now)
+                .returning(tables.tables["taxonomy_version"].c.id)
+            ).one()
+            common = {
+                "instructions": "", "status": "open", "run_ids": [], "crop_sizes": [64],
+                "methods": ["random"], "items_target": 1, "quotas": {"random": 1.0},
+                "planted_controls": False, "raters_per_item": 3, "lease_s": 900, "blind": True,
+                "panes": ["original"], "seed": 0, "taxonomy_version_id": taxonomy_id,
+                "created_at": now, "region_iou": 0.5, "proposal_report": {},
+            }  # fmt: skip
+            conn.execute(
+                tables.tables["study"].insert(),
+                [
+                    {**common, "name": "by-people", "simulated_labels": False},
+                    {**common, "name": "demo-simulated", "simulated_labels": True},
+                ],
+            )
+        upgrade(empty_database)
+        assert _studies(engine, "name", "label_source", "simulation") == [
+            ("by-people", "people", None),
+            ("demo-simulated", "simulated", {"raters": 3, "error_rate": 0.15, "seed": 0}),
+        ]
+        command.downgrade(alembic_config(empty_database), BEFORE_LABEL_SOURCE)
+        assert _studies(engine, "name", "simulated_labels") == [
+            ("by-people", False),
+            ("demo-simulated", True),
+        ]
+        assert "label_source" not in {c["name"] for c in inspect(engine).get_columns("study")}
+    finally:
+        engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -13,7 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from app.cli.helpers import Tick, cli_session, database, follow, parse_params, user_errors
 from app.config import get_settings
 from app.domain.exports import formats as export_formats
-from app.errors import UserError
+from app.errors import NotFound, UserError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.studies.models import Study
 
 group = typer.Typer(help="Studies: crops, raters, blinding.", no_args_is_help=True)
 
@@ -137,6 +142,7 @@ def studies_list(
         typer.echo(
             f"{r.id:4} {r.name:30} {r.status:10} {r.progress.items:6} items "
             f"{r.progress.ratings_done}/{r.progress.ratings_needed} ratings"
+            + (" (simulated labels)" if r.label_source == "simulated" else "")
         )
 
 
@@ -161,6 +167,8 @@ def studies_show(
         return
     assert read.progress is not None
     typer.echo(f"study {read.id} {read.name!r}: {read.status}")
+    if read.label_source == "simulated":
+        typer.echo(f"  labels simulated: {read.simulation}")
     typer.echo(f"  runs {read.run_ids}, crops {read.crop_sizes} px, k={read.raters_per_item}")
     typer.echo(f"  items by method: {read.proposal_report.get('items', {})}")
     typer.echo(
@@ -169,6 +177,74 @@ def studies_show(
     )
     for rater in raters:
         typer.echo(f"  {rater['username']:20} done {rater['done']} skipped {rater['skipped']}")
+
+
+def _study_by_id_or_name(session: Session, id_or_name: str) -> Study:
+    """An argument that is all digits names a study by id; anything else, by name."""
+    from app.domain.bounds import INT32_MAX
+    from app.studies import service
+
+    if id_or_name.isdigit() and int(id_or_name) <= INT32_MAX:
+        return service.get_study(session, int(id_or_name))
+    found = service.find_study_by_name(session, id_or_name)
+    if found is None:
+        raise NotFound(f"study {id_or_name!r} not found")
+    return found
+
+
+@group.command("simulate")
+@user_errors
+def studies_simulate(
+    study: Annotated[str, typer.Argument(help="Study id or name.")],
+    raters: Annotated[
+        int | None, typer.Option(help="Simulated raters (default: the study's raters per item).")
+    ] = None,
+    error_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="How often a rater departs from an item's latent answer, 0 to 1 (default 0.15)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the raters' choices.")] = 0,
+    wait: Annotated[bool, typer.Option(help="Wait for the workers, with a progress bar.")] = True,
+) -> None:
+    """Label a study by simulated raters of a known reliability (power analysis): see what
+    agreement, and how wide its intervals, a study of this size gives before people label it.
+    The study is then never offered to people; one people have begun is refused. Running it
+    again with the same settings labels only what is left (docs/architecture.md)."""
+    from app.studies import service, simulation
+
+    chosen: dict[str, float] = {} if error_rate is None else {"error_rate": error_rate}
+    with database() as db:
+        with db.session() as session:
+            found = _study_by_id_or_name(session, study)
+            settings = simulation.SimulationSettings.model_validate(
+                {"raters": raters or found.raters_per_item, "seed": seed, **chosen}
+            )
+            simulation.start(session, found, settings)
+            study_id = found.id
+        typer.echo(
+            f"study {study_id}: {settings.raters} simulated raters queued "
+            f"(error rate {settings.error_rate}, seed {settings.seed})"
+        )
+        if not wait:
+            return
+
+        def look() -> Tick[simulation.SimulationProgress]:
+            with db.reading() as session:
+                now = simulation.progress(session, service.get_study(session, study_id))
+            return Tick(
+                state=now, finished=now.finished, completed=now.ratings, total=now.target or None
+            )
+
+        columns = (TextColumn("[bold]simulated raters[/bold]"), BarColumn(), MofNCompleteColumn())
+        last = follow(columns, look, description="ratings").state
+    if last.status != "open":
+        raise UserError(f"study {study_id} is {last.status}: nothing was labelled")
+    typer.echo(
+        f"study {study_id}: {last.ratings} simulated ratings; "
+        f"`miscomp studies results {study_id}` shows the agreement they give"
+    )
 
 
 @group.command("equalise")

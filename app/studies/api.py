@@ -10,7 +10,15 @@ from app.auth.dependencies import Annotator, AnyUser, StudyManager, TaxonomyEdit
 from app.db import SessionDep
 from app.domain import agreement
 from app.domain.bounds import DbId, Page, Share
-from app.studies import adjudication, assignment, labels, report_cache, results, service
+from app.studies import (
+    adjudication,
+    assignment,
+    labels,
+    queries,
+    report_cache,
+    results,
+    service,
+)
 from app.studies.models import (
     Adjudication,
     Annotation,
@@ -76,7 +84,8 @@ def study_agreement(study_id: DbId, user: StudyManager, session: SessionDep) -> 
     row = results.request_report(session, study)
     return {
         "status": row.status,
-        "simulated_labels": study.simulated_labels,
+        "label_source": study.label_source,
+        "simulation": study.simulation,
         "progress": {"done": row.done, "total": row.total},
         "stale": row.fingerprint != report_cache.labels_fingerprint(session, study),
         "computed_at": row.computed_at.isoformat() if row.computed_at else None,
@@ -177,7 +186,7 @@ def add_category(data: CategoryCreate, user: TaxonomyEditor, session: SessionDep
 def next_item(study_id: DbId, user: Annotator, session: SessionDep) -> dict[str, Any] | None:
     """The annotator's next item (or their current lease): panes by the labels they may see,
     as opaque image URLs. null when nothing is left for them."""
-    study = service.get_study(session, study_id)
+    study = queries.get_study_for_people(session, study_id)
     lease = assignment.next_item(session, study, user)
     if lease is None:
         return None

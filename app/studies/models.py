@@ -9,6 +9,7 @@ ratings, on PostgreSQL and on the embedded SQLite alike.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +27,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 from app.studies.methods.base import NAME_LENGTH as METHOD_NAME_LENGTH
+
+
+class LabelSource(StrEnum):
+    """Who gives a study's labels. Simulated labels (``app/studies/simulation.py``) are never
+    mixed with people's: a study is labelled by one or the other."""
+
+    PEOPLE = "people"
+    SIMULATED = "simulated"
 
 
 class TaxonomyVersion(Base):
@@ -84,8 +93,12 @@ class Study(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     region_iou: Mapped[float] = mapped_column(Float, default=0.5)
     """Boxes of different raters count as the same region from this IoU up."""
-    simulated_labels: Mapped[bool] = mapped_column(Boolean, default=False)
-    """The demo's study whose labels are simulated, not given by people: every page says so."""
+    label_source: Mapped[str] = mapped_column(String(16), default=LabelSource.PEOPLE)
+    """A ``LabelSource``: people, or simulated raters; a simulated study is never offered to
+    people (``queries.offered_to_people``), and every page of it says its labels are simulated."""
+    simulation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The settings the simulated raters label with (``simulation.SimulationSettings``), kept
+    so that pages can say what the figures are of; None for a study people label."""
     proposal_report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Counts of candidates per method and size, bucket scales, OCR engine: how items came."""
 

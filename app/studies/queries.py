@@ -1,9 +1,12 @@
-"""The queries that define which annotations of a study count.
+"""The queries that define which annotations of a study count, and which studies people label.
 
 Every statistic, the adjudication queue, the gallery and the report read ratings through
 here, so that "counted" means one thing: ratings of crop items (controls measure raters, not
 the codec), not late (kept, but beyond the item's k places), in their current revision (the
 annotation row; ``annotation_revision`` keeps the history).
+
+The annotators' queue and every path that leases an item to a person find studies through
+``offered_to_people``: a study whose labels are simulated is never offered to people.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
-from app.studies.models import Annotation, StudyItem
+from app.errors import Conflict, NotFound
+from app.studies.models import Annotation, LabelSource, Study, StudyItem
 from app.users.models import User
 
 _Ts = TypeVarTuple("_Ts")
@@ -109,3 +113,37 @@ def counted_annotations(
     return [
         RaterAnnotation(username, annotation) for annotation, username in session.execute(statement)
     ]
+
+
+def offered_to_people() -> ColumnElement[bool]:
+    """The one definition of a study people may label: its labels come from people. Simulated
+    labels (``simulation.py``) stand for a whole study; a person's label among them would make
+    its figures neither simulated nor measured."""
+    return Study.label_source == LabelSource.PEOPLE
+
+
+def open_studies_for_people(session: Session) -> list[Study]:
+    """The studies the annotators' queue offers: open, and labelled by people."""
+    return list(
+        session.scalars(
+            select(Study).where(Study.status == "open", offered_to_people()).order_by(Study.id)
+        )
+    )
+
+
+def get_study_for_people(session: Session, study_id: int) -> Study:
+    """The study, for a person to be leased one of its items: NotFound when there is none,
+    Conflict when its labels are simulated (posting to its URL gets no lease either). The row
+    is read FOR SHARE until the lease is committed, so that marking the study simulated, which
+    checks that no person holds an assignment in it, waits for this one and then sees it."""
+    row = session.execute(
+        select(Study, offered_to_people())
+        .where(Study.id == study_id)
+        .with_for_update(read=True, of=Study)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"study {study_id} not found")
+    study, offered = row
+    if not offered:
+        raise Conflict(f"study {study.name!r} is labelled by simulated raters, not by people")
+    return study

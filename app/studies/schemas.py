@@ -164,7 +164,9 @@ class StudyRead(BaseModel):
     taxonomy_version_id: int
     created_at: datetime
     proposal_report: dict[str, Any]
-    simulated_labels: bool = False
+    label_source: str = "people"
+    """people, or simulated (then ``simulation`` holds the simulated raters' settings)."""
+    simulation: dict[str, Any] | None = None
     region_iou: float = 0.5
     progress: StudyProgress | None = None
 

@@ -141,6 +141,10 @@ def get_study(session: Session, study_id: int) -> Study:
     return study
 
 
+def find_study_by_name(session: Session, name: str) -> Study | None:
+    return session.scalar(select(Study).where(Study.name == name))
+
+
 def list_studies(session: Session) -> list[Study]:
     return list(session.scalars(select(Study).order_by(Study.id.desc())))
 

@@ -24,11 +24,10 @@ from app.domain.bounds import Count, DbId, JsonRefused, parse_json
 from app.domain.roles import Role
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
-from app.studies import assignment, labels, panes, service
+from app.studies import assignment, labels, panes, queries, service
 from app.studies.models import (
     Annotation,
     Assignment,
-    Study,
     StudyAsset,
     StudyItem,
     TaxonomyVersion,
@@ -46,14 +45,7 @@ def render_markdown(text: str) -> Markup:
 
 @router.get("/annotate", name="annotate_queue")
 def annotate_queue(request: Request, user: Annotator, session: SessionDep) -> Response:
-    # A study whose labels the demo simulates is not for people to label.
-    studies = list(
-        session.scalars(
-            select(Study)
-            .where(Study.status == "open", Study.simulated_labels.is_(False))
-            .order_by(Study.id)
-        )
-    )
+    studies = queries.open_studies_for_people(session)
     mine = dict(
         session.execute(
             select(Assignment.study_id, func.count())
@@ -79,7 +71,7 @@ def annotate_next(
 ) -> Response:
     """The rater's next item. From the workspace (htmx), the item's workspace is the answer,
     swapped in without a page load; from a plain form, a redirect to the item's page."""
-    study = service.get_study(session, study_id)
+    study = queries.get_study_for_people(session, study_id)
     lease = assignment.next_item(session, study, user)
     if lease is None:
         response = render(request, "annotate/finished.html", {"study": study}, block="content")
@@ -213,7 +205,7 @@ def annotate_ahead(
     lease = _lease(session, assignment_id, user)
     if lease.status != "leased":
         return {"urls": []}
-    study = service.get_study(session, lease.study_id)
+    study = queries.get_study_for_people(session, lease.study_id)
     return {"urls": panes.prefetch_urls(session, study, user)}
 
 

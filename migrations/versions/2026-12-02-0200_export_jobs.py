@@ -1,7 +1,7 @@
 """study exports written by the workers
 
 Revision ID: d8e2f4a6b1c3
-Revises: c5d7e9f1a2b3
+Revises: d7e9f1a3b5c6
 Create Date: 2026-12-02 02:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 revision: str = "d8e2f4a6b1c3"
-down_revision: str | None = "c5d7e9f1a2b3"
+down_revision: str | None = "d7e9f1a3b5c6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from celery import Task
 from sqlalchemy.exc import OperationalError
 
-from app import demo
 from app.config import get_settings
 from app.storage import LocalMediaStorage
-from app.studies import proposals, results, task_names
+from app.studies import proposals, results, simulation, task_names
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
 
@@ -47,12 +46,12 @@ def compute_results(self: Task, study_id: int) -> str:
 @celery_app.task(
     bind=True,
     acks_late=True,
-    name=task_names.SIMULATE_DEMO_LABELS.name,
+    name=task_names.SIMULATE_LABELS.name,
     **_RETRY,
 )  # type: ignore[untyped-decorator]
-def simulate_demo_labels(self: Task, study_id: int) -> str:
-    """The demo only: simulated raters label the simulated study once it is open."""
-    outcome = demo.simulate_labels(worker_sessionmaker(), study_id)
-    if outcome == "waiting":
+def simulate_labels(self: Task, study_id: int) -> str:
+    """Simulated raters label the study once it is open (``miscomp studies simulate``)."""
+    outcome = simulation.simulate(worker_sessionmaker(), study_id)
+    if outcome == simulation.WAITING:
         raise self.retry(countdown=WAIT_FOR_RUNS_S, max_retries=None)
     return outcome
