@@ -1,5 +1,5 @@
-"""Exporting a study: records (``records.py``) through a format (``app.domain.exports``) into a
-file that appears only when it is complete."""
+"""Exporting a study (``records.py``) or a codec run (``runs.py``): records through a format
+(``app.domain.exports``) into a file that appears only when it is complete."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from app.codec_runs.models import CodecRun
 from app.domain.exports import formats
 from app.errors import InvalidInput
 from app.exports.records import ExportOptions, study_records
+from app.exports.runs import run_columns, run_records
 from app.studies.models import Study
 
 
@@ -22,6 +24,15 @@ def export_format(name: str) -> formats.ExportFormat:
         return formats.get(name)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def run_export_format(name: str) -> formats.ExportFormat:
+    """A format a codec run exports to (any but the study-only ones), or a user's error."""
+    chosen = export_format(name)
+    if chosen.studies_only:
+        known = ", ".join(formats.names(studies=False))
+        raise InvalidInput(f"the {name} format exports studies only; a run exports to: {known}")
+    return chosen
 
 
 def write_atomically(path: Path, write: Callable[[os.PathLike[str]], int]) -> int:
@@ -54,5 +65,24 @@ def export_study(
     def write(temporary: os.PathLike[str]) -> int:
         with open(temporary, "wb") as handle:
             return chosen.write(study_records(session, study, options), handle, progress)
+
+    return write_atomically(out, write)
+
+
+def export_run(
+    session: Session,
+    run: CodecRun,
+    out: Path,
+    *,
+    format_name: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Writes one record per result of the run to ``out``; returns how many."""
+    chosen = run_export_format(format_name)
+    fields = run_columns(session, run.id).fields
+
+    def write(temporary: os.PathLike[str]) -> int:
+        with open(temporary, "wb") as handle:
+            return chosen.write(run_records(session, run), handle, progress, fields)
 
     return write_atomically(out, write)
