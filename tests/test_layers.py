@@ -4,6 +4,9 @@ no feature; each feature's Celery tasks are named in its own ``task_names`` modu
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +71,27 @@ def test_task_names_are_declared_once_and_routed() -> None:
         if isinstance(node, ast.Constant) and node.value in declared
     ]
     assert spelled == []
+
+
+def test_the_web_process_loads_no_heavy_library() -> None:
+    """The web application, with every route and the export formats it lists, starts without
+    pyarrow, torch or the test-only readers: export writers and learned codecs are loaded by
+    import path where they run (workers, CLI). A fresh interpreter, so that nothing another
+    test imported counts."""
+    heavy = ["pyarrow", "torch", "pandas", "pycocotools", "datasets", "compressai"]
+    script = (
+        "import json, sys\n"
+        "from app.config import Settings\n"
+        "from app.domain.exports import formats\n"
+        "from app.main import create_app\n"
+        "create_app(Settings(secret_key='x'), sessionmaker=None)\n"
+        "assert formats.names()\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(loaded.stdout.strip().splitlines()[-1]) == []
 
 
 LONG_MODULE_LINES = 450

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.progress import Progress, ProgressColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -132,6 +132,16 @@ def follow(
             tick = poll()
             bar.update(task, total=tick.total, completed=tick.completed, **tick.fields)
     return tick
+
+
+@contextmanager
+def counting_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A bar for work this process does itself (an export), gone when it ends: the callback
+    it gives takes how many of ``total`` are done."""
+    columns = (TextColumn(description), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done: bar.update(task, completed=done)
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

@@ -9,8 +9,18 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 
-from app.cli.helpers import Database, Tick, cli_session, database, follow, parse_params, user_errors
+from app.cli.helpers import (
+    Database,
+    Tick,
+    cli_session,
+    counting_bar,
+    database,
+    follow,
+    parse_params,
+    user_errors,
+)
 from app.config import get_settings
+from app.domain.exports import formats as export_formats
 from app.errors import UserError
 
 group = typer.Typer(help="Codec runs over datasets.", no_args_is_help=True)
@@ -221,3 +231,32 @@ def runs_retry(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
     with cli_session() as session:
         count = service.retry_run(session, run_id)
     typer.echo(f"run {run_id}: {count} results queued again")
+
+
+@group.command("export")
+@user_errors
+def runs_export(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    out: Annotated[Path, typer.Option(help="The file to write (replaced when complete).")],
+    format_name: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help=f"{', '.join(export_formats.names(studies=False))} (docs/exports.md).",
+        ),
+    ] = "csv",
+) -> None:
+    """Export a run's results, one row per image and seed: the image, the codec, bits, bpp,
+    times, every metric and the matched JPEG, streaming, with a progress bar."""
+    from app.codec_runs import service
+    from app.exports import service as export_service
+    from app.exports.runs import count_results
+
+    export_service.run_export_format(format_name)  # an unknown format fails before any work
+    with database() as db, db.reading() as session:
+        run = service.get_run(session, run_id)
+        with counting_bar("exporting", count_results(session, run.id)) as progress:
+            written = export_service.export_run(
+                session, run, out, format_name=format_name, progress=progress
+            )
+    typer.echo(f"wrote {written} results to {out}")

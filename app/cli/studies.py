@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from app.cli.helpers import Tick, cli_session, database, follow, parse_params, user_errors
+from app.cli.helpers import (
+    Tick,
+    cli_session,
+    counting_bar,
+    database,
+    follow,
+    parse_params,
+    user_errors,
+)
 from app.config import get_settings
 from app.domain.exports import formats as export_formats
 from app.errors import NotFound, UserError
@@ -366,17 +374,8 @@ def studies_export(
     options = ExportOptions(all_revisions=all_revisions, names=names)
     with database() as db, db.reading() as session:
         study = service.get_study(session, study_id)
-        total = count_records(session, study, options)
-        with Progress(
-            TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), transient=True
-        ) as bar:
-            task = bar.add_task("export", total=total)
+        with counting_bar("exporting", count_records(session, study, options)) as progress:
             written = export_service.export_study(
-                session,
-                study,
-                out,
-                format_name=format_name,
-                options=options,
-                progress=lambda done: bar.update(task, completed=done),
+                session, study, out, format_name=format_name, options=options, progress=progress
             )
     typer.echo(f"wrote {written} records to {out}")

@@ -1,5 +1,6 @@
-"""Exporting a study: records (``records.py``) through a format (``app.domain.exports``) into a
-file that appears only when it is complete, from the CLI at once or on a worker as a job."""
+"""Exporting a study (``records.py``) or a codec run (``runs.py``): records through a format
+(``app.domain.exports``) into a file that appears only when it is complete, from the CLI at
+once or, for a study, on a worker as a job."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.codec_runs.models import CodecRun
 from app.config import Settings
 from app.db import utcnow
 from app.domain.exports import formats
@@ -19,6 +21,7 @@ from app.errors import InvalidInput, NotFound
 from app.exports import task_names
 from app.exports.models import EXPORT_ACTIVE_STATUSES, ExportJob
 from app.exports.records import ExportOptions, count_records, study_records
+from app.exports.runs import run_columns, run_records
 from app.jobs import enqueue_after_commit
 from app.studies.models import Study
 from app.users.models import User
@@ -33,6 +36,15 @@ def export_format(name: str) -> formats.ExportFormat:
         return formats.get(name)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def run_export_format(name: str) -> formats.ExportFormat:
+    """A format a codec run exports to (any but the study-only ones), or a user's error."""
+    chosen = export_format(name)
+    if chosen.studies_only:
+        known = ", ".join(formats.names(studies=False))
+        raise InvalidInput(f"the {name} format exports studies only; a run exports to: {known}")
+    return chosen
 
 
 def write_atomically(path: Path, write: Callable[[Path], int]) -> int:
@@ -65,6 +77,25 @@ def export_study(
     def write(temporary: Path) -> int:
         with temporary.open("wb") as handle:
             return chosen.write(study_records(session, study, options), handle, progress)
+
+    return write_atomically(out, write)
+
+
+def export_run(
+    session: Session,
+    run: CodecRun,
+    out: Path,
+    *,
+    format_name: str,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Writes one record per result of the run to ``out``; returns how many."""
+    chosen = run_export_format(format_name)
+    fields = run_columns(session, run.id).fields
+
+    def write(temporary: Path) -> int:
+        with temporary.open("wb") as handle:
+            return chosen.write(run_records(session, run), handle, progress, fields)
 
     return write_atomically(out, write)
 

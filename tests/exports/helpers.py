@@ -1,14 +1,18 @@
-"""A study labelled as raters and a researcher would leave it, for the export tests."""
+"""Studies labelled through the real services, and their exports, for the export tests."""
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from app.domain.exports import formats
 from app.domain.roles import Role
+from app.exports.records import ExportOptions, study_records
 from app.studies import adjudication, assignment, labels
 from app.studies.models import Study, StudyItem
 from app.studies.schemas import AdjudicationCreate, AnnotationEdit, AnnotationSubmit
@@ -81,3 +85,19 @@ def label_everything(engine: Engine, study_id: int) -> dict[str, Any]:
         )
         session.commit()
     return {"seer": seer, "doubter": doubter, "revised": revised, "adjudicated": first}
+
+
+def export_bytes(engine: Engine, study_id: int, name: str, **options: bool) -> bytes:
+    """The study's export in format ``name``, written to memory."""
+    with Session(engine) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        out = io.BytesIO()
+        formats.get(name).write(study_records(session, study, ExportOptions(**options)), out, None)
+        return out.getvalue()
+
+
+def jsonl_records(engine: Engine, study_id: int, **options: bool) -> list[dict[str, Any]]:
+    """The study's records as its JSONL export holds them."""
+    lines = export_bytes(engine, study_id, "jsonl", **options).splitlines()
+    return [json.loads(line) for line in lines]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,50 +20,22 @@ from typer.testing import CliRunner
 from app import cli
 from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Dataset, Image
-from app.domain.exports import formats
 from app.domain.exports.schema import FIELDS
-from app.exports.records import ExportOptions, count_records, study_records
+from app.exports.records import ExportOptions, count_records
 from app.exports.service import write_atomically
 from app.studies.models import Annotation, Assignment, Study, StudyItem
 from app.users.models import User
-from tests.exports.helpers import label_everything
+from tests.exports.helpers import export_bytes, jsonl_records, label_everything
 from tests.studies.helpers import blind_study, finished_run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(params=[True, False], ids=["blind", "unblinded"])
-def labelled_study(request: pytest.FixtureRequest, committed_db: Engine) -> dict[str, Any]:
-    run_id = finished_run(committed_db)
-    study_id = blind_study(
-        committed_db,
-        run_id,
-        name=f"Étude 圧縮 Ω {uuid.uuid4().hex[:4]}",
-        raters_per_item=2,
-        blind=request.param,
-        panes=["original", "reconstruction", "jpeg"],
-    )
-    return {
-        "study_id": study_id,
-        "blind": request.param,
-        **label_everything(committed_db, study_id),
-    }
-
-
-def _export(engine: Engine, study_id: int, name: str, **options: bool) -> bytes:
-    with Session(engine) as session:
-        study = session.get(Study, study_id)
-        assert study is not None
-        out = io.BytesIO()
-        formats.get(name).write(study_records(session, study, ExportOptions(**options)), out, None)
-        return out.getvalue()
 
 
 def test_every_record_matches_the_database(
     labelled_study: dict[str, Any], committed_db: Engine
 ) -> None:
     study_id = labelled_study["study_id"]
-    records = [json.loads(line) for line in _export(committed_db, study_id, "jsonl").splitlines()]
+    records = jsonl_records(committed_db, study_id)
     with Session(committed_db) as session:
         study = session.get(Study, study_id)
         assert study is not None
@@ -150,8 +121,7 @@ def test_every_revision_and_names_on_request(
     labelled_study: dict[str, Any], committed_db: Engine
 ) -> None:
     study_id = labelled_study["study_id"]
-    lines = _export(committed_db, study_id, "jsonl", all_revisions=True, names=True)
-    records = [json.loads(line) for line in lines.splitlines()]
+    records = jsonl_records(committed_db, study_id, all_revisions=True, names=True)
     history = [
         r["label"] for r in records if r["label"]["annotation_id"] == labelled_study["revised"]
     ]
@@ -181,10 +151,10 @@ def test_the_csv_has_the_documented_columns_and_reads_in_pandas(
     labelled_study: dict[str, Any], committed_db: Engine
 ) -> None:
     study_id = labelled_study["study_id"]
-    data = _export(committed_db, study_id, "csv")
+    data = export_bytes(committed_db, study_id, "csv")
     frame = pd.read_csv(io.BytesIO(data), keep_default_na=False, dtype=str)
     assert list(frame.columns) == [f.column for f in FIELDS]
-    jsonl = [json.loads(line) for line in _export(committed_db, study_id, "jsonl").splitlines()]
+    jsonl = jsonl_records(committed_db, study_id)
     assert len(frame) == len(jsonl)
     row = frame[frame["label.annotation_id"] == str(labelled_study["revised"])].iloc[0]
     assert row["label.categories"] == "amplitude;shape"
@@ -244,6 +214,6 @@ def test_the_command_writes_the_file_and_refuses_an_unknown_format(
         cli.app, ["studies", "export", str(study_id), "--format", "xml", "--out", str(out)]
     )
     assert refused.exit_code == 1
-    assert "unknown export format 'xml'; known: csv, jsonl" in refused.output
+    assert "unknown export format 'xml'; known: coco, csv, jsonl, parquet" in refused.output
     missing = CliRunner().invoke(cli.app, ["studies", "export", "999999", "--out", str(out)])
     assert missing.exit_code == 1 and "study 999999 not found" in missing.output

@@ -2,19 +2,20 @@
 
 A format is one entry here: its name, file suffix, media type, one line that the CLI, the
 API and the study page show, and the import path of its writer, a function
-``write(records, out, progress) -> int`` that receives records one at a time (so an export of
-any size takes the same memory) and returns how many it wrote. Writers are imported when
-used: the web process lists formats without loading pyarrow.
+``write(records, out, progress, fields) -> int`` that receives records one at a time (so an
+export of any size takes the same memory) and returns how many it wrote. ``fields`` are the
+records' columns: a study's ``FIELDS``, or a codec run's (``run_schema.run_fields``). Writers
+are imported when used: the web process lists formats without loading pyarrow.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from app.domain.exports.schema import Record
+from app.domain.exports.schema import FIELDS, Field, Record
 
 Progress = Callable[[int], None]
 """Called with the number of records written so far, now and then."""
@@ -23,7 +24,12 @@ PROGRESS_EVERY = 1000
 
 class Writer(Protocol):
     def __call__(
-        self, records: Iterable[Record], out: BinaryIO, progress: Progress | None, /
+        self,
+        records: Iterable[Record],
+        out: BinaryIO,
+        progress: Progress | None,
+        fields: Sequence[Field],
+        /,
     ) -> int: ...
 
 
@@ -35,12 +41,23 @@ class ExportFormat:
     description: str
     writer: str
     """``module:function`` of its :class:`Writer`."""
+    studies_only: bool = False
+    """Its writer reads a study's sections (COCO's boxes and categories), so it takes study
+    records only; the others write records of any fields (a codec run's too)."""
 
-    def write(self, records: Iterable[Record], out: BinaryIO, progress: Progress | None) -> int:
+    def write(
+        self,
+        records: Iterable[Record],
+        out: BinaryIO,
+        progress: Progress | None,
+        fields: Sequence[Field] = FIELDS,
+    ) -> int:
         """Writes every record to ``out``; returns how many."""
+        if self.studies_only and tuple(fields) != FIELDS:
+            raise ValueError(f"the {self.name} format exports studies only")
         module, _, function = self.writer.partition(":")
         write: Writer = getattr(importlib.import_module(module), function)
-        return write(records, out, progress)
+        return write(records, out, progress, fields)
 
 
 _FORMATS: dict[str, ExportFormat] = {}
@@ -61,8 +78,10 @@ def get(name: str) -> ExportFormat:
         raise ValueError(f"unknown export format {name!r}; known: {known}") from None
 
 
-def names() -> list[str]:
-    return sorted(_FORMATS)
+def names(*, studies: bool = True) -> list[str]:
+    """Every format's name; with ``studies=False`` only those that write any records (what a
+    codec run exports to)."""
+    return sorted(name for name, f in _FORMATS.items() if studies or not f.studies_only)
 
 
 def counted(records: Iterable[Record], progress: Progress | None) -> Iterator[Record]:
@@ -93,5 +112,24 @@ register(
         media_type="text/csv",
         description="CSV: one row per annotation, the documented columns (spreadsheets, R).",
         writer="app.domain.exports.text:write_csv",
+    )
+)
+register(
+    ExportFormat(
+        name="parquet",
+        suffix=".parquet",
+        media_type="application/vnd.apache.parquet",
+        description="Parquet: the CSV's columns with fixed types (pandas, pyarrow, datasets).",
+        writer="app.domain.exports.parquet:write_parquet",
+    )
+)
+register(
+    ExportFormat(
+        name="coco",
+        suffix=".json",
+        media_type="application/json",
+        description="COCO detection JSON: the boxes on the original images (pycocotools).",
+        writer="app.domain.exports.coco:write_coco",
+        studies_only=True,
     )
 )

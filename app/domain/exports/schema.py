@@ -1,20 +1,23 @@
 """The export record: one annotation (or one revision of it) with everything needed to use it
 without the database. Every field is listed here once, with what it means: the JSONL record
-nests them by section (``study``, ``item``, ...), the CSV has one column per field in this
-order, and ``docs/exports.md`` is checked against this list.
+nests them by section (``study``, ``item``, ...), the CSV and Parquet files have one column per
+field in this order (Parquet's type follows the field's kind), and ``docs/exports.md`` is
+checked against this list.
 
 Pure: records are plain dicts, so the writers are tested on records made by hand.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 FieldKind = Literal["int", "float", "str", "bool", "list", "json", "time"]
 """How a field is written where a format needs one type per column: ``list`` is a list of
 strings (``;``-joined in CSV), ``json`` any JSON value (JSON text in CSV), ``time`` an ISO 8601
-UTC timestamp."""
+UTC timestamp (``parquet.ARROW_TYPES`` gives each kind's Arrow type)."""
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,13 @@ class Field:
         return f"{self.section}.{self.name}"
 
 
-def _fields(section: str, *rows: tuple[str, FieldKind, str]) -> tuple[Field, ...]:
+def section_fields(section: str, *rows: tuple[str, FieldKind, str]) -> tuple[Field, ...]:
+    """The fields of one section, from (name, kind, description) rows."""
     return tuple(Field(section, name, kind, description) for name, kind, description in rows)
 
 
 FIELDS: tuple[Field, ...] = (
-    *_fields(
+    *section_fields(
         "study",
         ("id", "int", "The study's id."),
         ("name", "str", "The study's name."),
@@ -55,7 +59,7 @@ FIELDS: tuple[Field, ...] = (
             "The taxonomy's categories and modifiers: key, label, kind, description.",
         ),
     ),
-    *_fields(
+    *section_fields(
         "item",
         ("id", "int", "The item's id."),
         ("position", "int", "Its place in the order items were handed out."),
@@ -78,7 +82,7 @@ FIELDS: tuple[Field, ...] = (
         ),
         ("evidence", "json", "What the method found there (OCR words, map scores...)."),
     ),
-    *_fields(
+    *section_fields(
         "image",
         ("id", "int", "The image's id."),
         ("dataset", "str", "The dataset's name."),
@@ -90,7 +94,7 @@ FIELDS: tuple[Field, ...] = (
         ("license", "str", "The dataset's licence."),
         ("attribution", "str", "The dataset's source (authors, where it comes from)."),
     ),
-    *_fields(
+    *section_fields(
         "codec",
         ("run_id", "int", "The codec run (empty for control items with no result)."),
         ("result_id", "int", "The run's result for this image and seed."),
@@ -107,7 +111,7 @@ FIELDS: tuple[Field, ...] = (
         ("jpeg_bpp", "float", "The matched JPEG's bits per pixel."),
         ("jpeg_metrics", "json", "The matched JPEG's metrics."),
     ),
-    *_fields(
+    *section_fields(
         "label",
         ("annotation_id", "int", "The annotation's id (one per rater and item)."),
         ("revision", "int", "The revision this record holds (1: as first submitted)."),
@@ -141,12 +145,12 @@ FIELDS: tuple[Field, ...] = (
         ("leased_at", "time", "When the rater was given the item."),
         ("submitted_at", "time", "When this revision was submitted."),
     ),
-    *_fields(
+    *section_fields(
         "rater",
         ("id", "str", "A pseudonym, stable within the study (R01, R02... in order of joining)."),
         ("name", "str", "The rater's username, only when the export asks for names."),
     ),
-    *_fields(
+    *section_fields(
         "adjudication",
         ("verdict", "str", "The researcher's final verdict (empty: not adjudicated)."),
         ("categories", "list", "The final categories."),
@@ -154,7 +158,7 @@ FIELDS: tuple[Field, ...] = (
         ("note", "str", "The researcher's note."),
         ("decided_at", "time", "When it was decided."),
     ),
-    *_fields(
+    *section_fields(
         "agreement",
         ("counted_ratings", "int", "The item's counted ratings."),
         ("verdicts", "json", "How many counted ratings gave each verdict."),
@@ -170,9 +174,16 @@ FIELDS: tuple[Field, ...] = (
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(f.section for f in FIELDS))
 
 Record = dict[str, dict[str, Any]]
-"""section -> field -> value; a missing value is None."""
+"""section -> field -> value; a missing value is None. A study's records hold ``FIELDS``; a
+codec run's hold ``run_schema.run_fields``."""
 
 
-def flat(record: Record) -> dict[str, Any]:
-    """The record as columns (``section.field``), in ``FIELDS`` order."""
-    return {f.column: record[f.section].get(f.name) for f in FIELDS}
+def flat(record: Record, fields: Sequence[Field] = FIELDS) -> dict[str, Any]:
+    """The record as columns (``section.field``), in the order of ``fields``."""
+    return {f.column: record[f.section].get(f.name) for f in fields}
+
+
+def json_text(value: Any) -> str:
+    """A ``json`` field where a format needs text (CSV, Parquet): keys sorted, so equal values
+    are equal text; no NaN, which JSON has no word for."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, BinaryIO
 
 from app.domain.exports.formats import Progress, counted
-from app.domain.exports.schema import FIELDS, Record, flat
+from app.domain.exports.schema import Field, Record, flat, json_text
 
 
 def _json_default(value: Any) -> Any:
@@ -19,8 +19,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def write_jsonl(records: Iterable[Record], out: BinaryIO, progress: Progress | None) -> int:
-    """One JSON object a line, nested by section, UTF-8, no NaN (a missing value is null)."""
+def write_jsonl(
+    records: Iterable[Record],
+    out: BinaryIO,
+    progress: Progress | None,
+    fields: Sequence[Field],
+) -> int:
+    """One JSON object a line, nested by section, UTF-8, no NaN (a missing value is null).
+    Every record is written whole, so ``fields`` does not change what is written."""
     written = 0
     encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_json_default)
     for record in counted(records, progress):
@@ -38,7 +44,7 @@ def csv_cell(kind: str, value: Any) -> str:
     if kind == "list":
         return ";".join(str(v) for v in value)
     if kind == "json":
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True)
+        return json_text(value)
     if kind == "bool":
         return "true" if value else "false"
     if kind == "time":
@@ -46,17 +52,22 @@ def csv_cell(kind: str, value: Any) -> str:
     return str(value)
 
 
-def write_csv(records: Iterable[Record], out: BinaryIO, progress: Progress | None) -> int:
+def write_csv(
+    records: Iterable[Record],
+    out: BinaryIO,
+    progress: Progress | None,
+    fields: Sequence[Field],
+) -> int:
     """One row per record, one column per field (``section.field``, docs/exports.md), UTF-8
     with a header row."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     try:
         writer = csv.writer(text)
-        writer.writerow([f.column for f in FIELDS])
-        kinds = [f.kind for f in FIELDS]
+        writer.writerow([f.column for f in fields])
+        kinds = [f.kind for f in fields]
         written = 0
         for record in counted(records, progress):
-            row = flat(record)
+            row = flat(record, fields)
             writer.writerow(
                 [csv_cell(kind, value) for kind, value in zip(kinds, row.values(), strict=True)]
             )

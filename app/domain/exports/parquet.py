@@ -1,0 +1,89 @@
+"""Parquet: one denormalised table, one column per field (``section.field``, the CSV's columns
+in the same order), typed by the field's kind, so every reader (pandas, pyarrow, DuckDB,
+Hugging Face ``datasets``) sees the same schema whatever the values of one export.
+
+Written a row group at a time with ``pyarrow.parquet.ParquetWriter``: memory holds one batch
+of records, whatever the size of the export. Only the workers and the CLI import this module
+(through ``formats``), so the web process never loads pyarrow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from itertools import islice
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from app.domain.exports.formats import Progress, counted
+from app.domain.exports.schema import Field, FieldKind, Record, flat, json_text
+
+ROWS_PER_GROUP = 10_000
+"""Records per row group: the memory one batch takes, and the unit readers skip by."""
+
+ARROW_TYPES: dict[FieldKind, pa.DataType] = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "str": pa.string(),
+    "bool": pa.bool_(),
+    "list": pa.list_(pa.string()),
+    # JSON values vary in shape from record to record (evidence, metrics); as text the column
+    # keeps one type, and readers parse it where they need it.
+    "json": pa.string(),
+    "time": pa.timestamp("us", tz="UTC"),
+}
+"""Each field kind's Arrow type (docs/exports.md)."""
+
+
+def arrow_schema(fields: Sequence[Field]) -> pa.Schema:
+    """The file's schema: one nullable column per field, with its kind and meaning as the
+    column's metadata, so the file documents itself."""
+    return pa.schema(
+        [
+            pa.field(
+                f.column,
+                ARROW_TYPES[f.kind],
+                nullable=True,
+                metadata={"kind": f.kind, "description": f.description},
+            )
+            for f in fields
+        ]
+    )
+
+
+def arrow_value(kind: FieldKind, value: Any) -> Any:
+    """A field's value as its Arrow type takes it: lists as text items, JSON as text, times
+    as aware datetimes (ISO text, as a record read back from JSON holds, is parsed)."""
+    if value is None:
+        return None
+    if kind == "list":
+        return [str(v) for v in value]
+    if kind == "json":
+        return json_text(value)
+    if kind == "time" and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+def write_parquet(
+    records: Iterable[Record],
+    out: BinaryIO,
+    progress: Progress | None,
+    fields: Sequence[Field],
+) -> int:
+    """One row per record, in row groups of ``ROWS_PER_GROUP``; Zstandard-compressed."""
+    schema = arrow_schema(fields)
+    written = 0
+    remaining = iter(counted(records, progress))
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        while batch := list(islice(remaining, ROWS_PER_GROUP)):
+            columns: list[list[Any]] = [[] for _ in fields]
+            for record in batch:
+                row = flat(record, fields)
+                for column, field, value in zip(columns, fields, row.values(), strict=True):
+                    column.append(arrow_value(field.kind, value))
+            writer.write_batch(pa.record_batch(columns, schema=schema))
+            written += len(batch)
+    return written
