@@ -20,6 +20,7 @@ from app.auth import routes as auth_routes
 from app.auth.dependencies import (
     CsrfFailed,
     NotAuthenticated,
+    ReadOnlyToken,
     RoleForbidden,
     bearer_secret,
     csrf_protect,
@@ -143,6 +144,10 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
 
     @app.exception_handler(RoleForbidden)
     async def _forbidden(request: Request, exc: RoleForbidden) -> Response:
+        return _error(request, 403, exc.message)
+
+    @app.exception_handler(ReadOnlyToken)
+    async def _read_only(request: Request, exc: ReadOnlyToken) -> Response:
         return _error(request, 403, exc.message)
 
     @app.exception_handler(CsrfFailed)

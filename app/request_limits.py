@@ -52,7 +52,7 @@ def is_authenticated(request: Request) -> bool:
     with request.app.state.sessionmaker() as session:
         secret = bearer_secret(request)
         if secret is not None:
-            return user_service.user_for_token(session, secret) is not None
+            return user_service.token_holder(session, secret) is not None
         session_secret = request.session.get("sid")
         return (
             isinstance(session_secret, str)

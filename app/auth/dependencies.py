@@ -22,6 +22,7 @@ from app.domain.roles import (
     TAXONOMY_EDITORS,
     USER_MANAGERS,
     Role,
+    TokenScope,
 )
 from app.users import service as user_service
 from app.users.models import User
@@ -57,6 +58,12 @@ class CsrfFailed(Exception):
     pass
 
 
+class ReadOnlyToken(Exception):
+    """A read-scoped API token asked to change something: 403, whatever the role allows."""
+
+    message = "this API token is read-only: it may only GET"
+
+
 def bearer_secret(request: Request) -> str | None:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
@@ -66,10 +73,14 @@ def bearer_secret(request: Request) -> str | None:
 
 def current_user_optional(request: Request, session: SessionDep) -> User | None:
     secret = bearer_secret(request)
+    user: User | None
     if secret is not None:
-        user = user_service.user_for_token(session, secret)
-        if user is None:
+        holder = user_service.token_holder(session, secret)
+        if holder is None:
             raise NotAuthenticated("invalid or revoked API token")
+        user, scope = holder
+        if scope == TokenScope.READ and request.method not in SAFE_METHODS:
+            raise ReadOnlyToken()
     else:
         user = _session_user(request, session)
     if user is not None:

@@ -22,3 +22,10 @@ AUDIT_READERS: frozenset[Role] = frozenset({Role.ADMIN})
 ANNOTATORS: frozenset[Role] = frozenset({Role.ANNOTATOR})
 STUDY_MANAGERS: frozenset[Role] = frozenset({Role.ADMIN, Role.RESEARCHER})
 TAXONOMY_EDITORS: frozenset[Role] = frozenset({Role.ADMIN})
+
+
+class TokenScope(StrEnum):
+    """What a token may do with its owner's role: everything, or only read (GET, HEAD)."""
+
+    FULL = "full"
+    READ = "read"

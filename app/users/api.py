@@ -40,7 +40,7 @@ def list_tokens(user: AnyUser, session: SessionDep) -> list[TokenRead]:
 
 @router.post("/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
 def create_token(data: TokenCreate, user: AnyUser, session: SessionDep) -> TokenCreated:
-    token, secret = service.create_token(session, user, data.name)
+    token, secret = service.create_token(session, user, data.name, data.scope)
     return TokenCreated(**TokenRead.model_validate(token).model_dump(), token=secret)
 
 

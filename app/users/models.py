@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
-from app.domain.roles import Role
+from app.domain.roles import Role, TokenScope
 
 
 class User(Base):
@@ -40,6 +40,16 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[TokenScope] = mapped_column(
+        Enum(
+            TokenScope,
+            name="token_scope",
+            native_enum=False,
+            length=8,
+            values_callable=lambda scopes: [s.value for s in scopes],
+        ),
+        default=TokenScope.FULL,
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -12,7 +12,7 @@ from app.auth.dependencies import AdminUser, AnyUser
 from app.db import SessionDep
 from app.domain.bounds import DbId
 from app.domain.names import Name
-from app.domain.roles import Role
+from app.domain.roles import Role, TokenScope
 from app.domain.validation import validation_message
 from app.errors import UserError
 from app.users import service
@@ -101,8 +101,9 @@ def tokens_create(
     user: AnyUser,
     session: SessionDep,
     name: Annotated[Name, Form(min_length=1, max_length=100)],
+    scope: Annotated[TokenScope, Form()] = TokenScope.FULL,
 ) -> Response:
-    token, secret = service.create_token(session, user, name)
+    token, secret = service.create_token(session, user, name, scope)
     return render(
         request,
         "account/tokens.html",

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.security import MIN_PASSWORD_LENGTH
 from app.domain.names import Name
-from app.domain.roles import Role
+from app.domain.roles import Role, TokenScope
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{2,64}$"
 
@@ -34,6 +34,8 @@ class UserRead(BaseModel):
 
 class TokenCreate(BaseModel):
     name: Name = Field(min_length=1, max_length=100)
+    scope: TokenScope = TokenScope.FULL
+    """``read``: the token may only GET (an export script, a dashboard)."""
 
 
 class TokenRead(BaseModel):
@@ -41,6 +43,7 @@ class TokenRead(BaseModel):
     id: int
     name: str
     prefix: str
+    scope: TokenScope
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import security
 from app.db import utcnow
-from app.domain.roles import Role
+from app.domain.roles import Role, TokenScope
 from app.domain.throttle import LoginLimits, RecentFailures, login_retry_after_s
 from app.errors import Conflict, NotFound
 from app.users.models import ApiToken, LoginAttempt, User, UserSession
@@ -223,9 +223,11 @@ def revoke_credentials(session: Session, user_id: int) -> None:
     session.flush()
 
 
-def create_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session, user: User, name: str, scope: TokenScope = TokenScope.FULL
+) -> tuple[ApiToken, str]:
     secret, prefix, digest = security.new_api_token()
-    token = ApiToken(user_id=user.id, name=name, prefix=prefix, token_hash=digest)
+    token = ApiToken(user_id=user.id, name=name, prefix=prefix, token_hash=digest, scope=scope)
     session.add(token)
     session.flush()
     return token, secret
@@ -249,7 +251,8 @@ def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
     return token
 
 
-def user_for_token(session: Session, secret: str) -> User | None:
+def token_holder(session: Session, secret: str) -> tuple[User, TokenScope] | None:
+    """The live token's active owner and the token's scope; None for anything else."""
     token = session.scalar(
         select(ApiToken).where(ApiToken.token_hash == security.hash_token(secret))
     )
@@ -263,4 +266,4 @@ def user_for_token(session: Session, secret: str) -> User | None:
         update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=utcnow()),
         execution_options={"synchronize_session": False},
     )
-    return user
+    return user, TokenScope(token.scope)
