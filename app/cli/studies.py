@@ -45,6 +45,10 @@ def studies_create(
         list[str] | None,
         typer.Option(help="Proposal method (see `miscomp studies methods`); repeat."),
     ] = None,
+    method_param: Annotated[
+        list[str] | None,
+        typer.Option(help="A method's parameter, METHOD.KEY=VALUE (guided.per_image=5); repeat."),
+    ] = None,
     items: Annotated[int, typer.Option(help="Number of items.")] = 300,
     quota: Annotated[
         list[str] | None,
@@ -87,6 +91,8 @@ def studies_create(
         options["crop_sizes"] = size
     if method:
         options["methods"] = method
+    if method_param:
+        options["method_params"] = _method_params(method_param)
     if pane:
         options["panes"] = pane
     if quota:
@@ -124,6 +130,19 @@ def studies_methods() -> None:
 
     for method in registry.methods():
         typer.echo(f"{method.name:16} {method.quota:7} {method.description}")
+        for key, field in method.params_model.model_fields.items():
+            typer.echo(f"{'':16} {'':7}   --method-param {method.name}.{key}={field.default}")
+
+
+def _method_params(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """METHOD.KEY=VALUE pairs by method (values read as ``parse_params`` reads them)."""
+    by_method: dict[str, list[str]] = {}
+    for pair in pairs:
+        method, dot, setting = pair.partition(".")
+        if not dot or not method or "=" not in setting:
+            raise UserError(f"--method-param {pair!r}: expected METHOD.KEY=VALUE")
+        by_method.setdefault(method, []).append(setting)
+    return {method: parse_params(settings) for method, settings in by_method.items()}
 
 
 @group.command("list")

@@ -76,6 +76,9 @@ class Study(Base):
     crop_sizes: Mapped[list[int]] = mapped_column(JSON)
     methods: Mapped[list[str]] = mapped_column(JSON)
     """Names of the proposal methods in use (``app/studies/methods``: guided, text, random...)."""
+    method_params: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
+    """Method name -> its parameters, validated by the method's ``params_model`` (a method
+    not named here proposes with its defaults)."""
     items_target: Mapped[int] = mapped_column(Integer)
     quotas: Mapped[dict[str, float]] = mapped_column(JSON)
     """Shares of the items: guided (the targeted methods' crops), random (the sample

@@ -94,7 +94,8 @@ def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
     # Targeted methods come first, in their fill order: each one's candidates, best first,
     # before the next one's. Then the sample (at most one: StudyCreate allows no more).
     for method in registry.methods(study.methods):
-        found = method.candidates(context, method.params_model(), wanted[method.quota])
+        params = method.params_model.model_validate(study.method_params.get(method.name, {}))
+        found = method.candidates(context, params, wanted[method.quota])
         if method.kind == TARGETED:
             pool += sorted(found, key=lambda c: -c.proposal.score)
         else:

@@ -55,6 +55,9 @@ class StudyCreate(BaseModel):
     reconstructions (two codecs against each other; blind studies name both A, B...)."""
     crop_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_SIZES), min_length=1)
     methods: list[MethodName] = Field(default_factory=default_methods)
+    method_params: dict[MethodName, dict[str, Any]] = Field(default_factory=dict)
+    """Parameters of the chosen methods (``miscomp studies methods`` lists them); the rest
+    keep their defaults."""
     items: int = Field(default=300, ge=1, le=1_000_000)
     quotas: dict[QuotaName, Share] = Field(default_factory=lambda: dict(DEFAULT_QUOTAS))
     planted_controls: bool = False
@@ -97,6 +100,10 @@ class StudyCreate(BaseModel):
             raise ValueError("the versus run must be another run than the study's runs")
         self.panes = list(dict.fromkeys(self.panes))
         self.methods = list(dict.fromkeys(self.methods))
+        self.method_params = {
+            name: registry.validated_params(name, params, chosen=self.methods)
+            for name, params in self.method_params.items()
+        }
         return self
 
 
@@ -152,6 +159,7 @@ class StudyRead(BaseModel):
     versus_run_id: int | None = None
     crop_sizes: list[int]
     methods: list[str]
+    method_params: dict[str, dict[str, Any]]
     items_target: int
     quotas: dict[str, float]
     planted_controls: bool

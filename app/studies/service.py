@@ -100,6 +100,7 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
         versus_run_id=data.versus_run_id,
         crop_sizes=data.crop_sizes,
         methods=list(data.methods),
+        method_params=dict(data.method_params),
         items_target=data.items,
         quotas=dict(data.quotas),
         planted_controls=data.planted_controls,

@@ -83,6 +83,62 @@ def test_a_registered_method_is_offered_and_proposes_the_items_of_its_quota(
     assert report["shortfall"] == {"guided": 0}
 
 
+def test_a_study_sets_a_methods_parameters_and_proposing_uses_them(
+    centre_method: CentreCrops, committed_client: TestClient, committed_db: Engine
+) -> None:
+    run_id = finished_run(committed_db)
+    with Session(committed_db, expire_on_commit=False) as session:
+        researcher = make_user(session, Role.RESEARCHER)
+        session.commit()
+    csrf = login(committed_client, researcher)
+    study = {"name": "scored centres", "run_ids": [run_id], "crop_sizes": [64], "items": 2,
+             "methods": ["centre"], "quotas": {"guided": 1.0}, "raters_per_item": 1}  # fmt: skip
+    refusals = {
+        "centre.score: Input should be greater than 0": {"centre": {"score": -1}},
+        "centre.colour: Extra inputs are not permitted": {"centre": {"colour": "red"}},
+        "parameters for 'random', which is not one of the study's methods": {"random": {"x": 1}},
+    }
+    for message, params in refusals.items():
+        refused = committed_client.post(
+            "/api/studies", headers={"X-CSRF-Token": csrf}, json={**study, "method_params": params}
+        )
+        assert refused.status_code == 422 and message in refused.text, refused.text
+    created = committed_client.post(
+        "/api/studies",
+        headers={"X-CSRF-Token": csrf},
+        json={**study, "method_params": {"centre": {"score": 0.75}}},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["method_params"] == {"centre": {"score": 0.75}}
+    storage = LocalMediaStorage(get_settings().media_root)
+    proposals.propose(
+        make_sessionmaker(committed_db), storage, get_settings(), created.json()["id"]
+    )
+    with Session(committed_db) as session:
+        scores = session.scalars(
+            select(StudyItem.score).where(StudyItem.study_id == created.json()["id"])
+        )
+        assert set(scores) == {0.75}
+    page = committed_client.get(f"/studies/{created.json()['id']}")
+    assert "centre (score 0.75)" in page.text
+    cli_refused = CliRunner().invoke(
+        cli.app,
+        ["studies", "create", "--name", "x", "--run", str(run_id), "--method", "centre",
+         "--quota", "guided=100", "--method-param", "centre-score=1"],
+    )  # fmt: skip
+    assert cli_refused.exit_code == 1
+    assert "expected METHOD.KEY=VALUE" in cli_refused.output
+    cli_made = CliRunner().invoke(
+        cli.app,
+        ["studies", "create", "--name", "cli centres", "--run", str(run_id), "--method",
+         "centre", "--quota", "guided=100", "--method-param", "centre.score=2"],
+    )  # fmt: skip
+    assert cli_made.exit_code == 0, cli_made.output
+    with Session(committed_db) as session:
+        made = session.scalar(select(Study).where(Study.name == "cli centres"))
+        assert made is not None and made.method_params == {"centre": {"score": 2.0}}
+
+
 def test_a_method_nobody_registered_is_refused_by_name(client: TestClient, db: Session) -> None:
     researcher = make_user(db, Role.RESEARCHER)
     db.commit()

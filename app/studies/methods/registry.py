@@ -11,6 +11,9 @@ import threading
 from collections.abc import Collection
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
+from app.domain.validation import validation_message
 from app.studies.methods.base import CONTROL, NAME_LENGTH, SAMPLE, TARGETED, ProposalMethod
 
 _METHODS: dict[str, ProposalMethod[Any]] = {}
@@ -86,3 +89,17 @@ def is_sample(name: str) -> bool:
     _discover()
     method = _METHODS.get(name)
     return method is not None and method.kind == SAMPLE
+
+
+def validated_params(
+    name: str, params: dict[str, Any], *, chosen: Collection[str]
+) -> dict[str, Any]:
+    """``params`` checked by the method's ``params_model``, as JSON to store on the study; a
+    ValueError names the method and each wrong parameter."""
+    if name not in chosen:
+        raise ValueError(f"parameters for {name!r}, which is not one of the study's methods")
+    try:
+        checked: BaseModel = get(name).params_model.model_validate(params)
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc.errors(), within=name)) from None
+    return checked.model_dump(mode="json")
