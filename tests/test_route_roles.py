@@ -120,7 +120,6 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("PUT", "/api/annotations/{annotation_id}"): ANNOTATOR,
     ("GET", "/studies/{study_id}/exports"): READERS,
     ("POST", "/studies/{study_id}/exports"): READERS,
-    ("GET", "/exports/{export_id}/download"): READERS,
     ("POST", "/api/studies/{study_id}/exports"): READERS,
     ("GET", "/api/studies/{study_id}/exports"): READERS,
     ("GET", "/api/exports/{export_id}"): READERS,

@@ -62,7 +62,7 @@ def get_export(
 
 
 @router.get("/exports/{export_id}/download", name="api_export_download")
-def download_export(
+def download_export(  # also the study page's download link, with the browser's session
     request: Request, export_id: DbId, user: StudyManager, session: SessionDep
 ) -> FileResponse:
     job = service.get_export(session, export_id)

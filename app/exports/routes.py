@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import FileResponse
 
 from app.auth.dependencies import StudyManager
 from app.db import SessionDep
@@ -17,7 +16,7 @@ from app.exports.models import EXPORT_ACTIVE_STATUSES
 from app.exports.records import ExportOptions
 from app.studies import service as study_service
 from app.studies.models import Study
-from app.web import download_headers, render
+from app.web import render
 
 router = APIRouter(tags=["exports"])
 
@@ -70,16 +69,3 @@ def studies_export_create(
     except UserError as exc:
         return _panel(request, session, study, error=exc.message)
     return _panel(request, session, study)
-
-
-@router.get("/exports/{export_id}/download", name="exports_download")
-def exports_download(
-    request: Request, export_id: DbId, user: StudyManager, session: SessionDep
-) -> FileResponse:
-    job = service.get_export(session, export_id)
-    path = service.export_path(request.app.state.settings, job)
-    return FileResponse(
-        path,
-        media_type=service.export_format(job.format).media_type,
-        headers=download_headers(path.name),
-    )

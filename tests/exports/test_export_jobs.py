@@ -81,8 +81,8 @@ def test_an_export_is_written_by_a_worker_and_downloaded(
     job_id = max(j["id"] for j in committed_client.get(f"/api/studies/{study_id}/exports").json())
     assert _wait_for(committed_client, job_id, {})["status"] == "done"
     listed = committed_client.get(f"/studies/{study_id}/exports")
-    assert f"/exports/{job_id}/download" in listed.text and "bytes" in listed.text
-    csv_file = committed_client.get(f"/exports/{job_id}/download")
+    assert f"/api/exports/{job_id}/download" in listed.text and "bytes" in listed.text
+    csv_file = committed_client.get(f"/api/exports/{job_id}/download")  # the browser's session
     assert csv_file.status_code == 200 and csv_file.text.startswith("study.id,study.name,")
 
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from celery import Task
 from celery.signals import worker_process_init
-from sqlalchemy.exc import OperationalError
 
 from app.codec_runs import processing, task_names
 from app.config import get_settings
 from app.storage import LocalMediaStorage
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
+from workers.tasks import RETRY_ON_LOST_DATABASE
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
@@ -21,10 +21,7 @@ def _warm_up(**_: Any) -> None:
     processing.warm_up()
 
 
-_RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 5, "max_retries": 3}
-
-
-@celery_app.task(bind=True, acks_late=True, name=task_names.ENCODE.name, **_RETRY)  # type: ignore[untyped-decorator]
+@celery_app.task(bind=True, acks_late=True, name=task_names.ENCODE.name, **RETRY_ON_LOST_DATABASE)  # type: ignore[untyped-decorator]
 def encode_result(self: Task, result_id: int) -> str:
     settings = get_settings()
     return processing.encode_result(
@@ -36,7 +33,9 @@ def encode_result(self: Task, result_id: int) -> str:
     )
 
 
-@celery_app.task(bind=True, acks_late=True, name=task_names.POSTPROCESS.name, **_RETRY)  # type: ignore[untyped-decorator]
+@celery_app.task(
+    bind=True, acks_late=True, name=task_names.POSTPROCESS.name, **RETRY_ON_LOST_DATABASE
+)  # type: ignore[untyped-decorator]
 def postprocess_result(self: Task, result_id: int) -> str:
     settings = get_settings()
     return processing.postprocess_result(

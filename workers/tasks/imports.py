@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from celery import Task
-from sqlalchemy.exc import OperationalError
 
 from app.config import get_settings
 from app.datasets import importer, task_names
 from app.storage import LocalMediaStorage
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
+from workers.tasks import RETRY_ON_LOST_DATABASE
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]
     bind=True,
     acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=5,
-    max_retries=3,
+    **RETRY_ON_LOST_DATABASE,
     name=task_names.IMPORT.name,
 )
 def run_import(self: Task, import_id: int) -> None:

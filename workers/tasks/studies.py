@@ -1,26 +1,25 @@
-"""Study tasks: proposing a study's crops (post-processing queue)."""
+"""Study tasks on the post-processing queue: proposing crops, computing the results report,
+simulated raters."""
 
 from __future__ import annotations
 
 from celery import Task
-from sqlalchemy.exc import OperationalError
 
 from app.config import get_settings
 from app.storage import LocalMediaStorage
 from app.studies import proposals, results, simulation, task_names
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
+from workers.tasks import RETRY_ON_LOST_DATABASE
 
 WAIT_FOR_RUNS_S = 3
-_RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 5, "max_retries": 3}
-"""A lost database connection is retried, as the codec-run tasks are."""
 
 
 @celery_app.task(
     bind=True,
     acks_late=True,
     name=task_names.PROPOSE.name,
-    **_RETRY,
+    **RETRY_ON_LOST_DATABASE,
 )  # type: ignore[untyped-decorator]
 def propose_study(self: Task, study_id: int) -> str:
     settings = get_settings()
@@ -37,7 +36,7 @@ def propose_study(self: Task, study_id: int) -> str:
     bind=True,
     acks_late=True,
     name=task_names.RESULTS.name,
-    **_RETRY,
+    **RETRY_ON_LOST_DATABASE,
 )  # type: ignore[untyped-decorator]
 def compute_results(self: Task, study_id: int) -> str:
     return results.compute_report(worker_sessionmaker(), study_id)
@@ -47,7 +46,7 @@ def compute_results(self: Task, study_id: int) -> str:
     bind=True,
     acks_late=True,
     name=task_names.SIMULATE_LABELS.name,
-    **_RETRY,
+    **RETRY_ON_LOST_DATABASE,
 )  # type: ignore[untyped-decorator]
 def simulate_labels(self: Task, study_id: int) -> str:
     """Simulated raters label the study once it is open (``miscomp studies simulate``)."""
