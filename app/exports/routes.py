@@ -32,7 +32,8 @@ def _panel(
         {
             "study": study,
             "jobs": jobs,
-            "formats": [formats.get(name) for name in formats.names()],
+            "formats": [formats.study_format(name) for name in formats.study_format_names()],
+            "bundle": formats.BUNDLE.name,
             "working": any(job.status in EXPORT_ACTIVE_STATUSES for job in jobs),
             "error": error,
         },
@@ -57,6 +58,7 @@ def studies_export_create(
     format: Annotated[str, Form(max_length=16)] = "jsonl",
     all_revisions: Annotated[bool, Form()] = False,
     names: Annotated[bool, Form()] = False,
+    include_originals: Annotated[bool, Form()] = False,
 ) -> Response:
     study = study_service.get_study(session, study_id)
     try:
@@ -65,6 +67,7 @@ def studies_export_create(
             study,
             format,
             ExportOptions(all_revisions=all_revisions, names=names),
+            include_originals=include_originals,
             actor=user,
         )
     except UserError as exc:
@@ -80,6 +83,6 @@ def exports_download(
     path = service.export_path(request.app.state.settings, job)
     return FileResponse(
         path,
-        media_type=service.export_format(job.format).media_type,
+        media_type=service.study_export_format(job.format).media_type,
         headers=download_headers(path.name),
     )
