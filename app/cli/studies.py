@@ -374,7 +374,9 @@ def studies_export(
     out: Annotated[Path, typer.Option(help="The file to write (replaced when complete).")],
     format_name: Annotated[
         str,
-        typer.Option("--format", help=f"{', '.join(export_formats.names())} (docs/exports.md)."),
+        typer.Option(
+            "--format", help=f"{', '.join(export_formats.study_format_names())} (docs/exports.md)."
+        ),
     ] = "jsonl",
     all_revisions: Annotated[
         bool, typer.Option(help="Every revision of every annotation, not only the current.")
@@ -382,19 +384,34 @@ def studies_export(
     names: Annotated[
         bool, typer.Option(help="The raters' usernames beside their pseudonyms.")
     ] = False,
+    originals: Annotated[
+        bool, typer.Option("--originals", help="The full original images (bundle only).")
+    ] = False,
 ) -> None:
     """Export a study's annotations with their study, item, image, codec, adjudication and
-    agreement (one record per annotation), streaming, with a progress bar."""
+    agreement (one record per annotation), or a bundle of every format with the crops, the
+    results and a datasheet; streaming, with a progress bar."""
     from app.exports import service as export_service
-    from app.exports.records import ExportOptions, count_records
+    from app.exports.records import ExportOptions
+    from app.storage import LocalMediaStorage
     from app.studies import service
 
-    export_service.export_format(format_name)  # an unknown format fails before any work
+    # A wrong format or option fails before any work.
+    export_service.check_study_export(format_name, include_originals=originals)
     options = ExportOptions(all_revisions=all_revisions, names=names)
+    storage = LocalMediaStorage(get_settings().media_root)
     with database() as db, db.reading() as session:
         study = service.get_study(session, study_id)
-        with counting_bar("exporting", count_records(session, study, options)) as progress:
-            written = export_service.export_study(
-                session, study, out, format_name=format_name, options=options, progress=progress
+        steps = export_service.export_steps(session, study, format_name, options)
+        with counting_bar("exporting", steps) as progress:
+            written = export_service.write_study_export(
+                session,
+                storage,
+                study,
+                out,
+                format_name=format_name,
+                options=options,
+                include_originals=originals,
+                progress=progress,
             )
     typer.echo(f"wrote {written} records to {out}")

@@ -38,7 +38,9 @@ def create_export(
     """Queue an export of the study; follow it at ``GET /api/exports/{id}``."""
     study = study_service.get_study(session, study_id)
     options = ExportOptions(all_revisions=data.all_revisions, names=data.names)
-    job = service.request_export(session, study, data.format, options, actor=user)
+    job = service.request_export(
+        session, study, data.format, options, include_originals=data.include_originals, actor=user
+    )
     return export_read(request, job)
 
 
@@ -56,8 +58,8 @@ def list_exports(
 def get_export(
     request: Request, export_id: DbId, user: StudyManager, session: SessionDep
 ) -> ExportRead:
-    """The export's status and progress (``done`` of ``total`` records), and, once it is
-    done, its ``download_url``."""
+    """The export's status and progress (``done`` of ``total`` records; a bundle's steps), and,
+    once it is done, its ``download_url``."""
     return export_read(request, service.get_export(session, export_id))
 
 
@@ -69,6 +71,6 @@ def download_export(  # also the study page's download link, with the browser's 
     path = service.export_path(request.app.state.settings, job)
     return FileResponse(
         path,
-        media_type=service.export_format(job.format).media_type,
+        media_type=service.study_export_format(job.format).media_type,
         headers=download_headers(path.name),
     )

@@ -25,6 +25,8 @@ class ExportJob(Base):
     all_revisions: Mapped[bool] = mapped_column(Boolean, default=False)
     names: Mapped[bool] = mapped_column(Boolean, default=False)
     """The raters' usernames beside their pseudonyms."""
+    include_originals: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A bundle's full original images, beside the crops."""
     status: Mapped[str] = mapped_column(String(16), default="queued")
     """``EXPORT_ACTIVE_STATUSES`` or ``EXPORT_ENDED_STATUSES``."""
     done: Mapped[int] = mapped_column(Integer, default=0)

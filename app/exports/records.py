@@ -267,15 +267,21 @@ def _image_section(image: Image, dataset: Dataset) -> dict[str, Any]:
     }
 
 
+def weights_sha256(environment: dict[str, Any]) -> str | None:
+    """The learned codec's weights a result was coded with, as its environment records them
+    (``sha256`` in results coded before the key was named)."""
+    identity = environment.get("codec") or {}
+    return identity.get("weights_sha256") or identity.get("sha256")
+
+
 def _codec_section(result: CodecResult, run: CodecRun) -> dict[str, Any]:
-    identity = result.environment.get("codec") or {}
     return {
         "run_id": run.id,
         "result_id": result.id,
         "name": run.codec,
         "params": run.params,
         "seed": result.seed,
-        "weights_sha256": identity.get("weights_sha256") or identity.get("sha256"),
+        "weights_sha256": weights_sha256(result.environment),
         "device": result.device,
         "bpp": result.bpp,
         "bits_source": result.bits_source,

@@ -31,7 +31,8 @@ def _panel(
         {
             "study": study,
             "jobs": jobs,
-            "formats": [formats.get(name) for name in formats.names()],
+            "formats": [formats.study_format(name) for name in formats.study_format_names()],
+            "bundle": formats.BUNDLE.name,
             "working": any(job.status in EXPORT_ACTIVE_STATUSES for job in jobs),
             "error": error,
         },
@@ -56,6 +57,7 @@ def studies_export_create(
     format: Annotated[str, Form(max_length=16)] = "jsonl",
     all_revisions: Annotated[bool, Form()] = False,
     names: Annotated[bool, Form()] = False,
+    include_originals: Annotated[bool, Form()] = False,
 ) -> Response:
     study = study_service.get_study(session, study_id)
     try:
@@ -64,6 +66,7 @@ def studies_export_create(
             study,
             format,
             ExportOptions(all_revisions=all_revisions, names=names),
+            include_originals=include_originals,
             actor=user,
         )
     except UserError as exc:

@@ -14,11 +14,13 @@ class ExportCreate(BaseModel):
     """Every revision of every annotation, not only the current one."""
     names: bool = False
     """The raters' usernames beside their pseudonyms."""
+    include_originals: bool = False
+    """The full original images in a bundle (``format`` bundle only)."""
 
     @field_validator("format")
     @classmethod
-    def _registered(cls, value: str) -> str:
-        formats.get(value)  # a ValueError naming the known formats
+    def _known(cls, value: str) -> str:
+        formats.study_format(value)  # a ValueError naming the known formats
         return value
 
 
@@ -29,8 +31,10 @@ class ExportRead(BaseModel):
     format: str
     all_revisions: bool
     names: bool
+    include_originals: bool
     status: str
     done: int
+    """Records written (a bundle: records of each record file, then crop items)."""
     total: int
     size_bytes: int | None
     error: str | None

@@ -1,6 +1,7 @@
 """Exporting a study (``records.py``) or a codec run (``runs.py``): records through a format
-(``app.domain.exports``) into a file that appears only when it is complete, from the CLI at
-once or, for a study, on a worker as a job."""
+(``app.domain.exports``), or a study's bundle of them all (``bundle.py``), into a file that
+appears only when it is complete, from the CLI at once or, for a study, on a worker as a
+job."""
 
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ from app.exports.models import EXPORT_ACTIVE_STATUSES, ExportJob
 from app.exports.records import ExportOptions, count_records, study_records
 from app.exports.runs import run_columns, run_records
 from app.jobs import enqueue_after_commit
+from app.storage import LocalMediaStorage, MediaStorage
 from app.studies.models import Study
 from app.users.models import User
 
 PROGRESS_COMMIT_EVERY = 5000
-"""Records between two progress updates of a job (each one short transaction)."""
+"""Records (a bundle's steps) between two progress updates of a job (each one short
+transaction)."""
 
 
 def export_format(name: str) -> formats.ExportFormat:
@@ -36,6 +39,26 @@ def export_format(name: str) -> formats.ExportFormat:
         return formats.get(name)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def study_export_format(name: str) -> formats.StudyFormat:
+    """A format a study exports to (a record format or the bundle), or a user's error naming
+    the known ones."""
+    try:
+        return formats.study_format(name)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def check_study_export(format_name: str, *, include_originals: bool) -> formats.StudyFormat:
+    """The format a study export asks for, checked with its options: the full originals go
+    into a bundle only."""
+    chosen = study_export_format(format_name)
+    if include_originals and chosen is not formats.BUNDLE:
+        raise InvalidInput(
+            f"the full originals go into a bundle only (format {formats.BUNDLE.name})"
+        )
+    return chosen
 
 
 def run_export_format(name: str) -> formats.ExportFormat:
@@ -81,6 +104,48 @@ def export_study(
     return write_atomically(out, write)
 
 
+def export_steps(session: Session, study: Study, format_name: str, options: ExportOptions) -> int:
+    """How far a study export's progress goes: its records, or a bundle's steps."""
+    if study_export_format(format_name) is formats.BUNDLE:
+        from app.exports.bundle import bundle_steps  # see write_study_export
+
+        return bundle_steps(session, study, options)
+    return count_records(session, study, options)
+
+
+def write_study_export(
+    session: Session,
+    storage: MediaStorage,
+    study: Study,
+    out: Path,
+    *,
+    format_name: str,
+    options: ExportOptions = ExportOptions(),
+    include_originals: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Writes a study export of any format to ``out`` (the CLI's and the worker's one way
+    in); returns how many records it holds (each record file of a bundle)."""
+    chosen = check_study_export(format_name, include_originals=include_originals)
+    if chosen is formats.BUNDLE:
+        # Imported here: the bundle writes Parquet (pyarrow, which the web process never
+        # loads), and builds on this module's ``write_atomically``.
+        from app.exports.bundle import export_bundle
+
+        return export_bundle(
+            session,
+            storage,
+            study,
+            out,
+            options=options,
+            include_originals=include_originals,
+            progress=progress,
+        )
+    return export_study(
+        session, study, out, format_name=format_name, options=options, progress=progress
+    )
+
+
 def export_run(
     session: Session,
     run: CodecRun,
@@ -104,15 +169,22 @@ def export_run(
 
 
 def request_export(
-    session: Session, study: Study, format_name: str, options: ExportOptions, *, actor: User
+    session: Session,
+    study: Study,
+    format_name: str,
+    options: ExportOptions,
+    *,
+    include_originals: bool = False,
+    actor: User,
 ) -> ExportJob:
     """Queue an export of the study (after the commit). Flushes."""
-    export_format(format_name)
+    check_study_export(format_name, include_originals=include_originals)
     job = ExportJob(
         study_id=study.id,
         format=format_name,
         all_revisions=options.all_revisions,
         names=options.names,
+        include_originals=include_originals,
         created_by_id=actor.id,
     )
     session.add(job)
@@ -149,7 +221,7 @@ def export_path(settings: Settings, job: ExportJob) -> Path:
 def file_name_for(job: ExportJob, study: Study) -> str:
     """``<job id>-<study name as a safe slug>.<suffix>``: unique, and safe on any disk."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", study.name).strip("-.")[:60] or "study"
-    return f"{job.id}-{slug}{export_format(job.format).suffix}"
+    return f"{job.id}-{slug}{study_export_format(job.format).suffix}"
 
 
 def run_export(factory: sessionmaker[Session], settings: Settings, export_id: int) -> str:
@@ -166,22 +238,28 @@ def run_export(factory: sessionmaker[Session], settings: Settings, export_id: in
         assert study is not None  # the job is deleted with its study
         options = ExportOptions(all_revisions=job.all_revisions, names=job.names)
         job.status, job.started_at, job.done = "running", utcnow(), 0
-        job.total = count_records(session, study, options)
-        total = job.total
+        job.total = export_steps(session, study, job.format, options)
+        total, include_originals = job.total, job.include_originals
         session.commit()
         name = file_name_for(job, study)
+        reached, committed = 0, 0
 
         def progress(done: int) -> None:
-            if done % PROGRESS_COMMIT_EVERY == 0 or done == total:
+            nonlocal reached, committed
+            reached = done
+            if done - committed >= PROGRESS_COMMIT_EVERY or done == total:
                 _set_progress(factory, export_id, done)
+                committed = done
 
         try:
-            written = export_study(
+            write_study_export(
                 session,
+                LocalMediaStorage(settings.media_root),
                 study,
                 settings.exports_dir / name,
                 format_name=job.format,
                 options=options,
+                include_originals=include_originals,
                 progress=progress,
             )
         except (OSError, ValueError) as exc:
@@ -193,7 +271,7 @@ def run_export(factory: sessionmaker[Session], settings: Settings, export_id: in
             return job.status
         job = session.get(ExportJob, export_id)
         assert job is not None
-        job.status, job.done, job.file_name = "done", written, name
+        job.status, job.done, job.file_name = "done", reached, name
         job.size_bytes = (settings.exports_dir / name).stat().st_size
         job.finished_at = utcnow()
         session.commit()

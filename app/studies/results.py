@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ from app.studies import adjudication, gallery, queries, service, task_names
 from app.studies.methods import registry as method_registry
 from app.studies.models import Study, StudyItem, StudyResult, TaxonomyVersion
 from app.studies.queries import CountedRating
-from app.studies.report_cache import labels_fingerprint
+from app.studies.report_cache import current_report, labels_fingerprint
 from app.users.models import User
 
 
@@ -301,15 +301,83 @@ def request_report(session: Session, study: Study) -> StudyResult:
     return row
 
 
+def build_report(
+    session: Session,
+    study: Study,
+    rows: list[CountedRating],
+    asked: list[Question],
+    *,
+    replicates: int = agreement.BOOTSTRAP_REPLICATES,
+    question_done: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """The report of the counted ratings ``rows`` (``asked``: their questions): every
+    question's agreement with bootstrap intervals, prevalence, raters, confusion, regions.
+    ``question_done`` is called after each question (a worker commits its progress there).
+    A ValueError says why the statistics could not be computed."""
+    report: list[dict[str, Any]] = []
+    reports: dict[str, agreement.Report] = {}
+    for question in asked:
+        outcome = agreement.agreement(
+            question.ratings,
+            question.level,
+            categories=question.categories,
+            replicates=replicates,
+            seed=study.seed,
+        )
+        reports[question.key] = outcome
+        report.append({"key": question.key, "label": question.label, **outcome.as_json()})
+        if question_done is not None:
+            question_done()
+    items, outcomes = prevalence_items(session, study, rows)
+    estimates = prevalence.estimate(items, outcomes, replicates=replicates, seed=study.seed)
+    verdict = next(q for q in asked if q.key == "verdict")
+    rater_ids = {r.rater for r in verdict.ratings}
+    names: dict[Hashable, str] = dict(
+        session.execute(select(User.id, User.username).where(User.id.in_(rater_ids))).all()
+    )
+    controls = {r["username"]: r for r in service.rater_progress(session, study)}
+    raters = rater_agreement(verdict, reports["verdict"], names)
+    for entry in raters:
+        known = controls.get(entry["rater"], {})
+        entry["controls"] = known.get("controls", 0)
+        entry["controls_correct"] = known.get("controls_correct", 0)
+    return {
+        "questions": report,
+        "outcomes": outcomes,
+        "prevalence": [e.as_json() for e in estimates],
+        "raters": raters,
+        "confusion": category_confusion(session, study, rows),
+        "regions": region_report(session, study, rows),
+        # For the adjudication queue and the gallery, so that their pages need not read
+        # every annotation while the labels stay as they are; each reads back its own.
+        adjudication.REPORT_KEY: adjudication.report_entry(session, study, rows),
+        gallery.REPORT_KEY: gallery.report_entry(session, study, rows),
+    }
+
+
+def report_of_current_labels(
+    session: Session, study: Study, *, replicates: int = agreement.BOOTSTRAP_REPLICATES
+) -> dict[str, Any]:
+    """The report of the study's labels as they are now: the cached one when it is of these
+    labels, computed here otherwise (and not stored: the caller may be a reader, the CLI's
+    session that commits nothing). A ValueError says why it could not be computed."""
+    cached = current_report(session, study)
+    if cached is not None:
+        return cached
+    rows = queries.counted_ratings(session, study.id)
+    return build_report(
+        session, study, rows, questions(session, study, rows), replicates=replicates
+    )
+
+
 def compute_report(
     factory: sessionmaker[Session],
     study_id: int,
     *,
     replicates: int = agreement.BOOTSTRAP_REPLICATES,
 ) -> str:
-    """Compute and store the report (the worker's step): every question's agreement with
-    bootstrap intervals, committing progress after each question. Labels that arrive
-    meanwhile are picked up by the next request."""
+    """Compute and store the report (the worker's step), committing progress after each
+    question. Labels that arrive meanwhile are picked up by the next request."""
     with factory() as session:
         session.info["actor_label"] = "worker"
         study = session.get(Study, study_id)
@@ -323,50 +391,21 @@ def compute_report(
         asked = questions(session, study, rows)
         row.status, row.done, row.total, row.wanted = "running", 0, len(asked), fingerprint
         session.commit()
-        report: list[dict[str, Any]] = []
-        reports: dict[str, agreement.Report] = {}
+
+        def question_done() -> None:
+            assert row is not None
+            row.done += 1
+            session.commit()
+
         try:
-            for question in asked:
-                outcome = agreement.agreement(
-                    question.ratings,
-                    question.level,
-                    categories=question.categories,
-                    replicates=replicates,
-                    seed=study.seed,
-                )
-                reports[question.key] = outcome
-                report.append({"key": question.key, "label": question.label, **outcome.as_json()})
-                row.done += 1
-                session.commit()
-            items, outcomes = prevalence_items(session, study, rows)
-            estimates = prevalence.estimate(items, outcomes, replicates=replicates, seed=study.seed)
+            report = build_report(
+                session, study, rows, asked, replicates=replicates, question_done=question_done
+            )
         except ValueError as exc:
             row.status, row.error = "failed", str(exc)
             session.commit()
             return row.status
-        verdict = next(q for q in asked if q.key == "verdict")
-        rater_ids = {r.rater for r in verdict.ratings}
-        names: dict[Hashable, str] = dict(
-            session.execute(select(User.id, User.username).where(User.id.in_(rater_ids))).all()
-        )
-        controls = {r["username"]: r for r in service.rater_progress(session, study)}
-        raters = rater_agreement(verdict, reports["verdict"], names)
-        for entry in raters:
-            known = controls.get(entry["rater"], {})
-            entry["controls"] = known.get("controls", 0)
-            entry["controls_correct"] = known.get("controls_correct", 0)
-        row.report = {
-            "questions": report,
-            "outcomes": outcomes,
-            "prevalence": [e.as_json() for e in estimates],
-            "raters": raters,
-            "confusion": category_confusion(session, study, rows),
-            "regions": region_report(session, study, rows),
-            # For the adjudication queue and the gallery, so that their pages need not read
-            # every annotation while the labels stay as they are; each reads back its own.
-            adjudication.REPORT_KEY: adjudication.report_entry(session, study, rows),
-            gallery.REPORT_KEY: gallery.report_entry(session, study, rows),
-        }
+        row.report = report
         row.fingerprint, row.status = fingerprint, "done"
         row.computed_at = utcnow()
         session.commit()

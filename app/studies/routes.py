@@ -21,7 +21,7 @@ from app.domain.crops import DEFAULT_SIZES
 from app.domain.validation import validation_message
 from app.errors import NotFound, UserError
 from app.storage import LocalMediaStorage
-from app.studies import adjudication, gallery, panes, results, service
+from app.studies import adjudication, gallery, panes, report_figures, results, service
 from app.studies.methods import registry as method_registry
 from app.studies.models import StudyItem, TaxonomyVersion
 from app.studies.schemas import (
@@ -239,19 +239,13 @@ def studies_prevalence_plot(
     outcome: str = "miscompression",
 ) -> Response:
     """Prevalence against bpp, one line per codec, from the last computed report."""
-    from app.domain import prevalence
-
     chosen = figure_format(fmt)
     study = service.get_study(session, study_id)
     report = results.request_report(session, study).report
     if outcome not in report.get("outcomes", ["miscompression"]):
         raise NotFound(f"no outcome {outcome!r} in this study")
-    rows = [prevalence.PrevalenceRow.from_json(r) for r in report.get("prevalence", [])]
-    body = prevalence.render(
-        rows,
-        outcome,
-        title=f"{study.name}: random crops",
-        fmt=chosen,
+    body = report_figures.prevalence_figure(
+        report, outcome, title=f"{study.name}: random crops", fmt=chosen
     )
     return figure_response(body, chosen, f"{study.name}-prevalence.{fmt}")
 
@@ -392,23 +386,10 @@ def studies_agreement_plot(
     study_id: DbId, fmt: str, user: StudyManager, session: SessionDep
 ) -> Response:
     """Agreement per question (alpha, Fleiss' kappa, AC1) with their intervals."""
-    from app.domain import figures
-
     chosen = figure_format(fmt)
     study = service.get_study(session, study_id)
-    questions = results.request_report(session, study).report.get("questions", [])
-    shown = ("krippendorff_alpha", "fleiss_kappa", "gwet_ac1")
-    names = dict(results.STATISTICS)
-    body = figures.intervals_chart(
-        [q["label"] for q in questions],
-        {
-            names[key]: [
-                (q[key], tuple(q[f"{key}_ci95"]) if q[f"{key}_ci95"] else None) for q in questions
-            ]
-            for key in shown
-        },
-        ylabel="agreement",
-        title=f"{study.name}: agreement per question",
-        fmt=chosen,
+    report = results.request_report(session, study).report
+    body = report_figures.agreement_figure(
+        report, title=f"{study.name}: agreement per question", fmt=chosen
     )
     return figure_response(body, chosen, f"{study.name}-agreement.{fmt}")

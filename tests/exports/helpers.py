@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -101,3 +105,29 @@ def jsonl_records(engine: Engine, study_id: int, **options: bool) -> list[dict[s
     """The study's records as its JSONL export holds them."""
     lines = export_bytes(engine, study_id, "jsonl", **options).splitlines()
     return [json.loads(line) for line in lines]
+
+
+def hf_dataset(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Parquet file as Hugging Face ``datasets`` loads it, offline, with every cache
+    under ``tmp_path``."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    import datasets  # reads the settings above when first imported
+
+    return datasets.load_dataset(
+        "parquet", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf-cache")
+    )
+
+
+def wait_for_export(
+    client: TestClient, export_id: int, headers: dict[str, str]
+) -> dict[str, object]:
+    """The export job as the API shows it once a worker has ended it (two minutes at most)."""
+    deadline = time.monotonic() + 120
+    while True:
+        shown = client.get(f"/api/exports/{export_id}", headers=headers).json()
+        if shown["status"] not in ("queued", "running"):
+            return dict(shown)
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.2)

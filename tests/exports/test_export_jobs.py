@@ -5,7 +5,6 @@ records the CLI writes. Wrong input changes nothing."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,9 @@ from app.exports.models import ExportJob
 from app.studies.models import Annotation
 from app.users import service as user_service
 from tests.conftest import login
-from tests.exports.helpers import label_everything
+from tests.exports.helpers import label_everything, wait_for_export
 from tests.factories import make_user
 from tests.studies.helpers import blind_study, finished_run
-
-
-def _wait_for(client: TestClient, export_id: int, headers: dict[str, str]) -> dict[str, object]:
-    deadline = time.monotonic() + 120
-    while True:
-        shown = client.get(f"/api/exports/{export_id}", headers=headers).json()
-        if shown["status"] not in ("queued", "running"):
-            return dict(shown)
-        assert time.monotonic() < deadline, shown
-        time.sleep(0.2)
 
 
 def test_an_export_is_written_by_a_worker_and_downloaded(
@@ -54,7 +43,7 @@ def test_an_export_is_written_by_a_worker_and_downloaded(
     )
     assert asked.status_code == 202, asked.text
     assert asked.json()["download_url"] is None
-    done = _wait_for(committed_client, asked.json()["id"], api)
+    done = wait_for_export(committed_client, asked.json()["id"], api)
     assert done["status"] == "done", done
     assert done["done"] == done["total"] == annotations
     download = committed_client.get(str(done["download_url"]), headers=api)
@@ -79,7 +68,7 @@ def test_an_export_is_written_by_a_worker_and_downloaded(
     )
     assert panel.status_code == 200 and "every revision" in panel.text
     job_id = max(j["id"] for j in committed_client.get(f"/api/studies/{study_id}/exports").json())
-    assert _wait_for(committed_client, job_id, {})["status"] == "done"
+    assert wait_for_export(committed_client, job_id, {})["status"] == "done"
     listed = committed_client.get(f"/studies/{study_id}/exports")
     assert f"/api/exports/{job_id}/download" in listed.text and "bytes" in listed.text
     csv_file = committed_client.get(f"/api/exports/{job_id}/download")  # the browser's session

@@ -20,7 +20,7 @@ from app.domain.exports import formats, parquet
 from app.domain.exports.schema import FIELDS, SECTIONS, Record
 from app.exports import service as export_service
 from app.studies.models import Study
-from tests.exports.helpers import jsonl_records
+from tests.exports.helpers import hf_dataset, jsonl_records
 
 
 def _export_parquet(engine: Engine, study_id: int, out: Path) -> int:
@@ -28,18 +28,6 @@ def _export_parquet(engine: Engine, study_id: int, out: Path) -> int:
         study = session.get(Study, study_id)
         assert study is not None
         return export_service.export_study(session, study, out, format_name="parquet")
-
-
-def _hf_dataset(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The file as ``datasets`` loads it, offline, with every cache under ``tmp_path``."""
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    import datasets  # reads the settings above when first imported
-
-    return datasets.load_dataset(
-        "parquet", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf-cache")
-    )
 
 
 def test_the_parquet_file_reads_back_everywhere_with_the_documented_schema(
@@ -92,7 +80,7 @@ def test_the_parquet_file_reads_back_everywhere_with_the_documented_schema(
     assert revised["label.confidence"] == 4 and bool(revised["label.current"]) is True
     assert str(frame["label.submitted_at"].dtype) == "datetime64[us, UTC]"
 
-    dataset = _hf_dataset(out, tmp_path, monkeypatch)
+    dataset = hf_dataset(out, tmp_path, monkeypatch)
     assert dataset.num_rows == len(expected)
     assert dataset.column_names == [f.column for f in FIELDS]
     assert set(dataset["label.annotation_id"]) == set(expected)

@@ -214,6 +214,6 @@ def test_the_command_writes_the_file_and_refuses_an_unknown_format(
         cli.app, ["studies", "export", str(study_id), "--format", "xml", "--out", str(out)]
     )
     assert refused.exit_code == 1
-    assert "unknown export format 'xml'; known: coco, csv, jsonl, parquet" in refused.output
+    assert "unknown export format 'xml'; known: coco, csv, jsonl, parquet, bundle" in refused.output
     missing = CliRunner().invoke(cli.app, ["studies", "export", "999999", "--out", str(out)])
     assert missing.exit_code == 1 and "study 999999 not found" in missing.output

@@ -6,6 +6,11 @@ API and the study page show, and the import path of its writer, a function
 export of any size takes the same memory) and returns how many it wrote. ``fields`` are the
 records' columns: a study's ``FIELDS``, or a codec run's (``run_schema.run_fields``). Writers
 are imported when used: the web process lists formats without loading pyarrow.
+
+A study also exports to composite formats (``COMPOSITE_FORMATS``: the bundle), which are
+several files in one archive, not a record writer; ``study_format`` and
+``study_format_names`` are the one list of what a study exports to, which the CLI, the API,
+the study page and validation read.
 """
 
 from __future__ import annotations
@@ -82,6 +87,46 @@ def names(*, studies: bool = True) -> list[str]:
     """Every format's name; with ``studies=False`` only those that write any records (what a
     codec run exports to)."""
     return sorted(name for name, f in _FORMATS.items() if studies or not f.studies_only)
+
+
+@dataclass(frozen=True)
+class CompositeFormat:
+    """A study export made of several files in one archive, written by the exports feature
+    (``app/exports/bundle.py``) from the record formats and more."""
+
+    name: str
+    suffix: str
+    media_type: str
+    description: str
+
+
+BUNDLE = CompositeFormat(
+    name="bundle",
+    suffix=".zip",
+    media_type="application/zip",
+    description=(
+        "Zip bundle: every format above, the crop images, the results report and a "
+        "datasheet (README.md)."
+    ),
+)
+COMPOSITE_FORMATS: dict[str, CompositeFormat] = {BUNDLE.name: BUNDLE}
+
+StudyFormat = ExportFormat | CompositeFormat
+
+
+def study_format_names() -> list[str]:
+    """What a study exports to: the registered formats, then the composite ones."""
+    return [*names(), *sorted(COMPOSITE_FORMATS)]
+
+
+def study_format(name: str) -> StudyFormat:
+    """A format a study exports to, by name; a ValueError naming the known ones."""
+    if name in COMPOSITE_FORMATS:
+        return COMPOSITE_FORMATS[name]
+    if name in _FORMATS:
+        return _FORMATS[name]
+    known = ", ".join(study_format_names())
+    raise ValueError(f"unknown export format {name!r}; known: {known}")
 
 
 def counted(records: Iterable[Record], progress: Progress | None) -> Iterator[Record]:
