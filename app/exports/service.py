@@ -5,6 +5,7 @@ job."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.codec_runs.models import CodecRun
@@ -28,6 +30,7 @@ from app.storage import LocalMediaStorage, MediaStorage
 from app.studies.models import Study
 from app.users.models import User
 
+logger = logging.getLogger(__name__)
 PROGRESS_COMMIT_EVERY = 5000
 """Records (a bundle's steps) between two progress updates of a job (each one short
 transaction)."""
@@ -262,7 +265,10 @@ def run_export(factory: sessionmaker[Session], settings: Settings, export_id: in
                 include_originals=include_originals,
                 progress=progress,
             )
-        except (OSError, ValueError) as exc:
+        except OperationalError:
+            raise  # the database went away: the task is retried, and writes the file afresh
+        except Exception as exc:  # any other failure is the job's, shown with it
+            logger.exception("export %s failed", export_id)
             session.rollback()
             job = session.get(ExportJob, export_id)
             assert job is not None

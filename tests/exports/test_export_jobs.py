@@ -133,3 +133,34 @@ def test_a_job_not_yet_written_has_no_file(
     answer = committed_client.get(f"/api/exports/{job['id']}/download", headers=api)
     assert answer.status_code == 404
     assert answer.json()["detail"] == f"export {job['id']} has no file (queued)"
+
+
+def test_a_job_whose_writing_fails_says_why_and_leaves_no_file(
+    committed_db: Engine, tmp_path: Path
+) -> None:
+    """The exports folder cannot be written (a file stands where the folder should be): the
+    job fails with the reason, shown with it, and nothing half-written is left."""
+    from app.config import Settings
+    from app.db import make_sessionmaker
+    from app.exports import service
+    from app.exports.records import ExportOptions
+    from app.studies.models import Study
+
+    study_id = blind_study(committed_db, finished_run(committed_db))
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "exports").write_text("not a folder")
+    settings = Settings(var_dir=tmp_path, media_root=media, secret_key="x")
+    with Session(committed_db, expire_on_commit=False) as session:
+        researcher = make_user(session, Role.RESEARCHER)
+        study = session.get(Study, study_id)
+        assert study is not None
+        job = service.request_export(session, study, "jsonl", ExportOptions(), actor=researcher)
+        session.info.pop("miscomp_jobs")  # this test runs the worker's step itself
+        session.commit()
+    assert service.run_export(make_sessionmaker(committed_db), settings, job.id) == "failed"
+    with Session(committed_db) as session:
+        failed = session.get(ExportJob, job.id)
+        assert failed is not None and failed.status == "failed"
+        assert failed.error and "exports" in failed.error and failed.file_name is None
+    assert (media / "exports").read_text() == "not a folder"
