@@ -415,3 +415,31 @@ def studies_export(
                 progress=progress,
             )
     typer.echo(f"wrote {written} records to {out}")
+
+
+@group.command("import")
+@user_errors
+def studies_import(
+    bundle: Annotated[Path, typer.Argument(help="A bundle exported with --originals.")],
+    name: Annotated[
+        str | None, typer.Option(help="The new study's name (default: the bundle's).")
+    ] = None,
+) -> None:
+    """Rebuild a study from its bundle (docs/exports.md, Round trip): datasets, images,
+    runs as imported runs, items, crops, raters, leases, every revision and adjudication,
+    in one transaction; prints the new study's id."""
+    from app.exports.bundle_import import import_bundle
+    from app.exports.bundle_reader import opened_bundle
+    from app.storage import LocalMediaStorage
+
+    settings = get_settings()
+    storage = LocalMediaStorage(settings.media_root)
+    with (
+        opened_bundle(settings, bundle) as contents,
+        database() as db,
+        db.session("import") as session,
+        counting_bar("importing", contents.steps) as bar,
+    ):
+        study = import_bundle(session, storage, settings, contents, name=name, progress=bar)
+        study_id = study.id
+    typer.echo(f"imported study {study_id}")

@@ -141,7 +141,7 @@ def execute_import(
             progress(job)
         try:
             for position, item in enumerate(_source_items(job, limits)):
-                _record(session, storage, settings, job, position, item)
+                record_file(session, storage, settings, job, position, item)
                 job.processed += 1
                 job.total = max(job.total, job.processed)
                 session.commit()
@@ -163,14 +163,17 @@ def execute_import(
         return job
 
 
-def _record(
+def record_file(
     session: Session,
     storage: MediaStorage,
     settings: Settings,
     job: ImportJob,
     position: int,
     item: sources.SourceItem,
-) -> None:
+) -> int | None:
+    """Import one file of the job (or note why not), counting its outcome; returns the id of
+    its image, newly stored or already in the dataset. Flushes, never commits: the caller
+    decides (an import commits after each file, a study bundle's import at its end)."""
     if isinstance(item, sources.SourceSkipped):
         outcome, message, image_id = "skipped", item.reason, None
     elif isinstance(item, sources.SourceRejected):
@@ -194,6 +197,7 @@ def _record(
         "skipped": "n_skipped",
     }[outcome]
     setattr(job, counter, getattr(job, counter) + 1)
+    return image_id
 
 
 def _existing(

@@ -35,6 +35,17 @@ class Curve:
     ms_ssim: list[float | None]
 
 
+def source_codec(codec: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The codec that made a run's reconstructions and its parameters: an imported run's
+    label and the parameters it was imported with (a manifest's row, a bundle's run), any
+    other run's own. Records name this codec, so a study brought over from another instance
+    still says which codec it compared."""
+    if codec == "imported" and "label" in params:
+        inner = params.get("params")
+        return str(params["label"]), dict(inner) if isinstance(inner, dict) else {}
+    return codec, params
+
+
 def curve_label(codec: str, params: dict[str, Any]) -> str:
     if codec == "imported":
         return str(params.get("label", "imported"))

@@ -1,6 +1,7 @@
 """A study's export bundle: one zip with every record format, the crop images, the results
-report with its tables and figures, a datasheet and, on request, the full originals
-(``app/domain/exports/bundle_layout.py`` says where each lies).
+report with its tables and figures, a datasheet and, on request, the full originals with
+everything ``miscomp studies import`` needs to rebuild the study (``bundle_rebuild.py``;
+``app/domain/exports/bundle_layout.py`` says where each lies).
 
 Streamed: each record format writes straight into its zip member, crops are read one at a
 time, and the crop table goes through an anonymous temporary file (a zip takes one member
@@ -36,6 +37,7 @@ from app.domain.exports.report_tables import (
     csv_bytes,
     prevalence_rows,
 )
+from app.exports.bundle_rebuild import write_rebuild_members
 from app.exports.bundle_sheet import gather_datasheet
 from app.exports.records import ExportOptions, count_records, rater_pseudonyms, study_records
 from app.exports.service import write_atomically
@@ -81,6 +83,7 @@ def export_bundle(
             _write_results(bundle, str(sheet.study["name"]), report)
             if include_originals:
                 _write_originals(session, storage, study.id, bundle)
+                write_rebuild_members(session, storage, study, options, bundle)
         return written
 
     return write_atomically(out, write)

@@ -19,6 +19,7 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Dataset, Image
 from app.domain import crops
 from app.domain.exports.schema import Record
+from app.domain.rd import source_codec
 from app.studies import queries
 from app.studies.adjudication import verdict_agreement
 from app.studies.models import (
@@ -275,11 +276,12 @@ def weights_sha256(environment: dict[str, Any]) -> str | None:
 
 
 def _codec_section(result: CodecResult, run: CodecRun) -> dict[str, Any]:
+    name, params = source_codec(run.codec, run.params)
     return {
         "run_id": run.id,
         "result_id": result.id,
-        "name": run.codec,
-        "params": run.params,
+        "name": name,
+        "params": params,
         "seed": result.seed,
         "weights_sha256": weights_sha256(result.environment),
         "device": result.device,

@@ -12,6 +12,22 @@ results/agreement.csv, results/prevalence.csv
 results/agreement.svg|pdf, results/prevalence.svg|pdf
 originals/<sha256>.png          the full originals, on request (sha256 of the pixels)
 ```
+
+With the originals the bundle also holds what ``miscomp studies import`` needs to rebuild
+the study in another instance (``app/exports/bundle_rebuild.py`` writes these,
+``app/exports/bundle_import.py`` reads them):
+
+```
+study.json                      the study's design, taxonomy, codec runs and datasets
+images.jsonl                    each original image of the items (by dataset and sha256)
+results.jsonl                   each codec result an item uses, with its measurements
+items.jsonl                     every item, with its adjudication
+leases.jsonl                    every assignment, in the order raters took them
+annotations.all.jsonl           every revision's record (when annotations.jsonl has only
+                                the current ones)
+reconstructions/<result id>.png, reconstructions/<result id>.jpeg.png
+                                each result's reconstruction and matched JPEG, as stored
+```
 """
 
 from __future__ import annotations
@@ -32,6 +48,16 @@ FIGURE_FORMATS: tuple[FigureFormat, ...] = ("svg", "pdf")
 AGREEMENT_FIGURE: Final = "agreement"
 PREVALENCE_FIGURE: Final = "prevalence"
 ORIGINALS_DIR: Final = "originals"
+STUDY: Final = "study.json"
+IMAGES: Final = "images.jsonl"
+RESULTS: Final = "results.jsonl"
+ITEMS: Final = "items.jsonl"
+LEASES: Final = "leases.jsonl"
+ALL_REVISIONS: Final = "annotations.all.jsonl"
+RECONSTRUCTIONS_DIR: Final = "reconstructions"
+REBUILD_FORMAT: Final = 1
+"""The version of the members above (``study.json``'s ``format``): an importer refuses
+another."""
 
 _RECORD_MEMBERS = {
     "jsonl": "annotations.jsonl",
@@ -57,3 +83,17 @@ def figure_member(figure: str, fmt: str) -> str:
 
 def original_member(pixels_sha256: str) -> str:
     return f"{ORIGINALS_DIR}/{pixels_sha256}.png"
+
+
+def reconstruction_member(result_id: int) -> str:
+    return f"{RECONSTRUCTIONS_DIR}/{result_id}.png"
+
+
+def matched_jpeg_member(result_id: int) -> str:
+    return f"{RECONSTRUCTIONS_DIR}/{result_id}.jpeg.png"
+
+
+def revisions_member(all_revisions: bool) -> str:
+    """The member holding every revision's record: the JSONL export itself when it was
+    written with all revisions, otherwise ``annotations.all.jsonl`` beside it."""
+    return record_member("jsonl", ".jsonl") if all_revisions else ALL_REVISIONS
