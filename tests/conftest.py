@@ -263,3 +263,25 @@ def login_new_admin(client: TestClient, engine: Engine) -> str:
         admin = make_user(session, Role.ADMIN)
         session.commit()
     return login(client, admin)
+
+
+BOOKKEEPING_COLUMNS = ("last_seen_at", "last_used_at")
+"""Written by reading requests too (a session's or token's last use): left out of
+``database_fingerprint``."""
+
+
+def database_fingerprint(session: Session) -> dict[str, tuple[int, str]]:
+    """Every table's row count and a digest of all its rows (bookkeeping columns left out):
+    equal before and after a request that changed nothing, unequal after any insert, update
+    or delete."""
+    without = "".join(f" - '{column}'" for column in BOOKKEEPING_COLUMNS)
+    fingerprint = {}
+    for table in Base.metadata.sorted_tables:
+        count, digest = session.execute(
+            text(
+                f"SELECT count(*), md5(coalesce(string_agg((to_jsonb(t){without})::text, '|'"
+                f" ORDER BY (to_jsonb(t){without})::text), '')) FROM \"{table.name}\" t"
+            )
+        ).one()
+        fingerprint[table.name] = (count, digest)
+    return fingerprint

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.audit.listener import set_actor
 from app.audit.models import AuditLog
 from app.domain.roles import Role
+from app.studies import assignment, labels
+from app.studies.models import Study
+from app.studies.schemas import AnnotationEdit, AnnotationSubmit
+from app.users.models import User
 from tests.conftest import login
 from tests.factories import make_dataset, make_user
+from tests.studies.helpers import annotators, open_study_with_items
 
 
 def _entries(db: Session, entity_type: str) -> list[AuditLog]:
@@ -77,3 +82,34 @@ def test_audit_page_is_readable_by_admins(client: TestClient, db: Session) -> No
     assert "visible-in-log" in page.text
     api = client.get("/api/audit", params={"entity_type": "dataset"}).json()
     assert api["total"] == 1 and api["items"][0]["after"]["name"] == "visible-in-log"
+
+
+def test_annotations_and_each_revision_are_audited(committed_db: Engine) -> None:
+    """Who labelled what, and every change of mind, is research provenance."""
+    study_id, _ = open_study_with_items(committed_db, 1, raters_per_item=1)
+    (rater_id,) = annotators(committed_db, 1)
+    with Session(committed_db) as session:
+        study, rater = session.get(Study, study_id), session.get(User, rater_id)
+        assert study is not None and rater is not None
+        set_actor(session, actor_id=rater.id, label=rater.username)
+        lease = assignment.next_item(session, study, rater)
+        assert lease is not None
+        first = AnnotationSubmit(client_id="audited-1", verdict="unsure", note="hm")
+        annotation_id = labels.submit(session, lease.id, rater, first).id
+        second = AnnotationEdit(client_id="audited-2", verdict="no_miscompression", base_revision=1)
+        labels.revise(session, annotation_id, rater, second)
+        created, updated = _entries(session, "annotation")
+    assert (created.action, created.actor_id, created.entity_id) == (
+        "create",
+        rater_id,
+        str(annotation_id),
+    )
+    assert created.after is not None
+    assert (created.after["verdict"], created.after["note"], created.after["late"]) == (
+        "unsure",
+        "hm",
+        False,
+    )
+    assert (updated.action, updated.actor_id) == ("update", rater_id)
+    assert updated.before == {"note": "hm", "revision": 1, "verdict": "unsure"}
+    assert updated.after == {"note": "", "revision": 2, "verdict": "no_miscompression"}

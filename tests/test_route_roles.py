@@ -6,20 +6,15 @@ rules are never left to chance.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
-from app.codec_runs.models import CodecResult, CodecRun
-from app.datasets.models import ImportJob
 from app.domain.roles import Role
 from app.users import service as user_service
 from tests.conftest import app_routes, login
-from tests.factories import image_bytes, make_dataset, make_user, store_image
+from tests.factories import make_user
+from tests.route_world import World, build_world
 
 PUBLIC = "public"
 ADMIN = frozenset({Role.ADMIN})
@@ -127,58 +122,13 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
 }
 
 
-@dataclass
-class World:
-    ids: dict[str, int]
-
-
 def test_every_route_has_an_access_rule() -> None:
     assert set(app_routes()) == set(EXPECTED)
 
 
 @pytest.fixture
 def world(db: Session) -> World:
-    dataset = make_dataset(db)
-    job = ImportJob(dataset_id=dataset.id, source_kind="upload", status="done")
-    db.add(job)
-    db.flush()
-    image = store_image(db, dataset.id, PILImage.open(io.BytesIO(image_bytes())), "a.png")
-    image.import_id = job.id
-    run = CodecRun(dataset_id=dataset.id, codec="jpeg", params={"quality": 20}, seeds=[0])
-    db.add(run)
-    db.flush()
-    result = CodecResult(
-        run_id=run.id,
-        image_id=image.id,
-        seed=0,
-        status="done",
-        recon_key=image.storage_key,
-    )
-    db.add(result)
-    other = make_user(db, Role.ANNOTATOR)
-    token, _ = user_service.create_token(db, other, "t")
-    # Commit (a savepoint release here): a request that fails rolls back to the last commit.
-    db.commit()
-    return World(
-        ids={
-            "dataset_id": dataset.id,
-            "image_id": image.id,
-            "import_id": job.id,
-            "user_id": other.id,
-            "token_id": token.id,
-            "run_id": run.id,
-            "result_id": result.id,
-            "kind": "reconstruction",
-            "fmt": "svg",
-            # Studies are walked empty: an allowed role gets 404 or 422, never 401/403.
-            "study_id": 999_999,
-            "assignment_id": 999_999,
-            "token": "no-such-token",
-            "annotation_id": 999_999,
-            "item_id": 999_999,
-            "export_id": 999_999,
-        }
-    )
+    return build_world(db)
 
 
 def _request(

@@ -2,6 +2,12 @@
 
 Hooked on the Session class, so the web, the CLI and the workers are all covered without each
 service remembering to log. The actor comes from ``session.info`` (see :func:`set_actor`).
+
+The rule: every mapped model says either ``__audited__ = True`` or why it is not, in
+``__audit_exempt__ = "reason"`` (bookkeeping such as leases, per-image results and caches);
+``tests/test_models.py`` fails on a model that says neither. Core statements (bulk inserts,
+conditional UPDATEs) pass no ORM flush and are never audited: on an audited model they write
+bookkeeping alone (a token's last use, an export's progress).
 """
 
 from __future__ import annotations

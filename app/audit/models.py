@@ -13,6 +13,7 @@ class AuditLog(Base):
     """One row per create, update or delete of an audited entity: who, when, what, before/after."""
 
     __tablename__ = "audit_log"
+    __audit_exempt__ = "the audit log itself"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

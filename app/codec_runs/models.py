@@ -62,6 +62,10 @@ class CodecResult(Base):
     JPEG. Unique per (run, image, seed), so a duplicated task can never add a second one."""
 
     __tablename__ = "codec_result"
+    __audit_exempt__ = (
+        "per-image measurements of a run, written by the workers (a retry recomputes them); the"
+        " run (audited) records who ran which codec with which parameters"
+    )
     __table_args__ = (
         UniqueConstraint("run_id", "image_id", "seed"),
         Index("ix_codec_result_run_id_status", "run_id", "status"),

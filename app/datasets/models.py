@@ -96,6 +96,10 @@ class ImportFile(Base):
     """The outcome of one file of an import: imported, duplicate, failed or skipped, and why."""
 
     __tablename__ = "import_file"
+    __audit_exempt__ = (
+        "the per-file report of an import, written by the importer as it goes; the import job"
+        " (audited) records who imported what"
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     import_id: Mapped[int] = mapped_column(

@@ -39,6 +39,9 @@ class Disagreement:
     """The share of agreeing pairs of ratings on the verdict."""
     categories_differ: bool
     decision: Adjudication | None
+    late: list[RaterAnnotation]
+    """Ratings of the item that came after their lease expired and the item was complete:
+    shown, never counted."""
 
 
 def verdict_agreement(verdicts: list[str]) -> float:
@@ -122,12 +125,15 @@ def disagreements(
     pager = paginate(len(order), page, page_size)
     chosen = order[pager.offset : pager.offset + pager.size]
     full: dict[int, list[RaterAnnotation]] = defaultdict(list)
+    late: dict[int, list[RaterAnnotation]] = defaultdict(list)
     if chosen:
         for rated in queries.counted_annotations(session, study.id, chosen):
             full[rated.annotation.item_id].append(rated)
+        for rated in queries.late_annotations(session, study.id, chosen):
+            late[rated.annotation.item_id].append(rated)
     items = {i.id: i for i in session.scalars(select(StudyItem).where(StudyItem.id.in_(chosen)))}
     entries = [
-        Disagreement(items[i], full[i], flagged[i][0], flagged[i][1], decided.get(i))
+        Disagreement(items[i], full[i], flagged[i][0], flagged[i][1], decided.get(i), late[i])
         for i in chosen
     ]
     return Queue(len(flagged), entries, pager)

@@ -124,7 +124,8 @@ def adjudication_queue(
 ) -> list[dict[str, Any]]:
     """The items whose raters disagree (the least agreed first, decided ones last; page
     ``page`` of ``limit`` items, the total in the ``X-Total-Count`` header), with every
-    rater's labels by pane name, and the decision where one was made."""
+    counted rater's labels by pane name, the late ones apart (``late_ratings``: kept, never
+    counted), and the decision where one was made."""
     study = service.get_study(session, study_id)
     queue = adjudication.disagreements(
         session,
@@ -140,22 +141,25 @@ def adjudication_queue(
             "position": d.item.position,
             "verdict_agreement": d.verdict_agreement,
             "categories_differ": d.categories_differ,
-            "ratings": [
-                {
-                    "rater": r.rater,
-                    "verdict": r.annotation.verdict,
-                    "categories": r.annotation.categories,
-                    "modifiers": r.annotation.modifiers,
-                    "seen_in": r.annotation.seen_in,
-                    "boxes": r.annotation.boxes,
-                    "note": r.annotation.note,
-                }
-                for r in d.ratings
-            ],
+            "ratings": [_rating(r) for r in d.ratings],
+            "late_ratings": [_rating(r) for r in d.late],
             "decision": _decision(d.decision),
         }
         for d in queue.entries
     ]
+
+
+def _rating(rated: queries.RaterAnnotation) -> dict[str, Any]:
+    """A rater's labels, panes by name (researchers are not blind)."""
+    return {
+        "rater": rated.rater,
+        "verdict": rated.annotation.verdict,
+        "categories": rated.annotation.categories,
+        "modifiers": rated.annotation.modifiers,
+        "seen_in": rated.annotation.seen_in,
+        "boxes": rated.annotation.boxes,
+        "note": rated.annotation.note,
+    }
 
 
 @router.put("/studies/{study_id}/adjudication/{item_id}")

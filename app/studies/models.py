@@ -110,6 +110,10 @@ class StudyItem(Base):
     """One crop (or control) shown to raters, in original-image pixel coordinates."""
 
     __tablename__ = "study_item"
+    __audit_exempt__ = (
+        "proposed in bulk by the worker from the study's settings (audited); its counters change"
+        " by conditional UPDATEs on every lease"
+    )
     __table_args__ = (
         Index("ix_study_item_pick", "study_id", "active_count", "position"),
         UniqueConstraint("study_id", "position"),
@@ -145,6 +149,7 @@ class StudyAsset(Base):
     """An opaque name for a rendered crop image, so that no URL says which codec made it."""
 
     __tablename__ = "study_asset"
+    __audit_exempt__ = "a rendered image of an item, written once when the study is proposed"
 
     token: Mapped[str] = mapped_column(String(32), primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
@@ -161,6 +166,10 @@ class Assignment(Base):
     shown the same item twice."""
 
     __tablename__ = "assignment"
+    __audit_exempt__ = (
+        "a lease, bookkeeping of who holds which item until when (conditional UPDATEs under row"
+        " locks); what a rater said is audited on the annotation"
+    )
     __table_args__ = (
         UniqueConstraint("item_id", "user_id"),
         Index("ix_assignment_study_user_status", "study_id", "user_id", "status"),
@@ -187,6 +196,7 @@ class Annotation(Base):
     error finds the first one instead of making a second."""
 
     __tablename__ = "annotation"
+    __audited__ = True
     __table_args__ = (Index("ix_annotation_study_item", "study_id", "item_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -228,6 +238,10 @@ class AnnotationRevision(Base):
     said before."""
 
     __tablename__ = "annotation_revision"
+    __audit_exempt__ = (
+        "the append-only history of an annotation, whose audit rows (create, then one update"
+        " per revision) already hold each version"
+    )
     __table_args__ = (UniqueConstraint("annotation_id", "number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -251,6 +265,7 @@ class StudyResult(Base):
     (``fingerprint`` names the labels it was computed from)."""
 
     __tablename__ = "study_result"
+    __audit_exempt__ = "a cache of the study's report, recomputed from the labels when they change"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), unique=True)

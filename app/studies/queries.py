@@ -115,6 +115,26 @@ def counted_annotations(
     ]
 
 
+def late_annotations(
+    session: Session, study_id: int, item_ids: Collection[int]
+) -> list[RaterAnnotation]:
+    """The late annotations of the given items (kept, never counted), whole, with their
+    raters: shown apart, so that a researcher sees every label a rater gave."""
+    statement = (
+        select(Annotation, User.username)
+        .join(User, User.id == Annotation.user_id)
+        .where(
+            Annotation.study_id == study_id,
+            Annotation.late.is_(True),
+            Annotation.item_id.in_(item_ids),
+        )
+        .order_by(Annotation.id)
+    )
+    return [
+        RaterAnnotation(username, annotation) for annotation, username in session.execute(statement)
+    ]
+
+
 def offered_to_people() -> ColumnElement[bool]:
     """The one definition of a study people may label: its labels come from people. Simulated
     labels (``simulation.py``) stand for a whole study; a person's label among them would make

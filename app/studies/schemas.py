@@ -146,6 +146,9 @@ class StudyProgress(BaseModel):
     remaining: int
     """Ratings neither done nor leased."""
     complete_items: int
+    late: int
+    """Ratings kept but never counted: submitted after their lease expired, when other raters
+    had completed the item meanwhile."""
 
 
 class StudyRead(BaseModel):

@@ -151,12 +151,18 @@ def list_studies(session: Session) -> list[Study]:
 
 
 def progress(session: Session, study: Study) -> StudyProgress:
-    items, done, active, complete = session.execute(
+    late = (
+        select(func.count())
+        .where(Annotation.study_id == study.id, Annotation.late.is_(True))
+        .scalar_subquery()
+    )
+    items, done, active, complete, late_count = session.execute(
         select(
             func.count(StudyItem.id),
             func.coalesce(func.sum(StudyItem.done_count), 0),
             func.coalesce(func.sum(StudyItem.active_count), 0),
             func.count(StudyItem.id).filter(StudyItem.done_count >= study.raters_per_item),
+            late,
         ).where(StudyItem.study_id == study.id)
     ).one()
     needed = items * study.raters_per_item
@@ -167,6 +173,7 @@ def progress(session: Session, study: Study) -> StudyProgress:
         leased=int(active) - int(done),
         remaining=needed - int(active),
         complete_items=complete,
+        late=late_count,
     )
 
 

@@ -58,10 +58,13 @@ class ApiToken(Base):
 class UserSession(Base):
     """A browser's login, so that it can be ended on the server: the signed cookie carries a
     random token whose sha256 is stored here. Logout revokes this row; a password change or
-    deactivation revokes every row of the user. Not audited: it is bookkeeping of logins,
-    like ``login_attempt``."""
+    deactivation revokes every row of the user."""
 
     __tablename__ = "user_session"
+    __audit_exempt__ = (
+        "itself the record of each login (created, last seen, revoked); auditing it would add"
+        " a row for every minute of use (last_seen_at)"
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
@@ -75,6 +78,7 @@ class LoginAttempt(Base):
     """Recent login attempts, kept to slow down password guessing."""
 
     __tablename__ = "login_attempt"
+    __audit_exempt__ = "itself the record of every login attempt: who, from where, when, outcome"
     __table_args__ = (Index("ix_login_attempt_username_created_at", "username", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

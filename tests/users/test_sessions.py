@@ -139,3 +139,34 @@ def test_requests_record_when_a_session_was_last_seen(client: TestClient, db: Se
     assert client.get("/api/me").status_code == 200
     [row] = _sessions_of(db, user)
     assert row.last_seen_at > long_ago + timedelta(hours=2)
+
+
+def _flip(text: str, index: int) -> str:
+    """``text`` with the base64 character at ``index`` replaced by another (one whose six
+    bits all carry data: not the last character of a signature)."""
+    return text[:index] + ("B" if text[index] == "A" else "A") + text[index + 1 :]
+
+
+def test_a_tampered_session_cookie_is_no_session(client: TestClient, db: Session) -> None:
+    """The cookie is signed (payload.timestamp.signature): changing any part of it, or
+    pairing one session's payload with another's signature, logs nobody in."""
+    researcher, admin = make_user(db, Role.RESEARCHER), make_user(db, Role.ADMIN)
+    login(client, researcher)
+    other = TestClient(client.app, follow_redirects=False)
+    login(other, admin)
+    mine, theirs = client.cookies[COOKIE], other.cookies[COOKIE]
+    for cookie, user in ((mine, researcher), (theirs, admin)):
+        assert _browser_with(client, cookie).get("/api/me").json()["username"] == user.username
+    payload, signed = mine.split(".", 1)
+    their_payload, their_signed = theirs.split(".", 1)
+    timestamp, signature = signed.split(".")
+    tampered = {
+        "the admin's payload under the researcher's signature": f"{their_payload}.{signed}",
+        "the researcher's payload under the admin's signature": f"{payload}.{their_signed}",
+        "a byte of the signature": f"{payload}.{timestamp}.{_flip(signature, 0)}",
+        "a byte of the payload": f"{_flip(payload, len(payload) // 2)}.{signed}",
+    }
+    for how, cookie in tampered.items():
+        browser = _browser_with(client, cookie)
+        assert browser.get("/api/me").status_code == 401, how
+        assert browser.get("/", follow_redirects=False).headers["location"] == "/login?next=/"

@@ -150,16 +150,18 @@ def test_neural_and_jpeg_runs_complete_with_every_artefact(
         assert all(
             storage.exists(key) for name, key in result["maps"].items() if name != "difference_gain"
         )
-        assert result["jpeg_status"] in ("matched", "unreachable_below", "unreachable_above")
-        assert result["jpeg_target_bpp"] == result["bpp"]
+        # Random weights spend 0.19 bpp on these crops, half of what JPEG spends at its lowest
+        # quality (0.4 bpp): the nearest JPEG is kept, marked as out of JPEG's reach.
+        assert result["jpeg_status"] == "unreachable_below"
+        assert result["jpeg_target_bpp"] == result["bpp"] < result["jpeg_bpp"]
         assert 1 <= result["jpeg_quality"] <= 100 and result["jpeg_encodes"] >= 1
-        assert storage.exists(result["jpeg_key"]) if "jpeg_key" in result else True
+        assert result["jpeg_path"] is not None and storage.exists(result["jpeg_path"])
         assert result["environment"]["packages"]["compressai"] == "1.2.8"
         assert result["environment"]["codec"]["arch"] == "bmshj2018-hyperprior"
         recon = committed_client.get(f"/media/results/{result['id']}/reconstruction.png")
         assert PILImage.open(io.BytesIO(recon.content)).size == (192, 176)
         matched = committed_client.get(f"/media/results/{result['id']}/jpeg.png")
-        assert matched.status_code == 200
+        assert matched.status_code == 200 and matched.content == storage.read(result["jpeg_path"])
 
     shipped_report = committed_client.get(f"/api/runs/{shipped.json()['id']}").json()
     for result in shipped_report["results"]:
