@@ -182,19 +182,17 @@ def _rewritten(source: Path, out: Path, change: Any) -> Path:
     ],
 )
 def test_a_corrupt_or_hostile_bundle_is_refused_and_changes_nothing(
-    labelled_study: dict[str, Any],
+    blind_labelled_study: dict[str, Any],
     empty_instance: tuple[Engine, LocalMediaStorage],
     tmp_path: Path,
     committed_db: Engine,
     case: str,
     message: str,
 ) -> None:
-    if not labelled_study["blind"]:
-        pytest.skip("the refusals do not depend on blinding")
     engine, storage = empty_instance
     originals = case != "no originals"
     bundle = _bundle(
-        committed_db, labelled_study["study_id"], tmp_path / "study.zip", originals=originals
+        committed_db, blind_labelled_study["study_id"], tmp_path / "study.zip", originals=originals
     )
 
     def change(name: str, data: bytes) -> bytes | None:
