@@ -22,7 +22,7 @@ from app.exports.bundle_reader import opened_bundle
 from app.exports.records import ExportOptions, count_records
 from app.migrate import upgrade
 from app.storage import LocalMediaStorage
-from app.studies.models import Assignment, Study, StudyAsset, StudyItem
+from app.studies.models import Annotation, Assignment, Study, StudyAsset, StudyItem
 from app.users.models import User
 from tests.conftest import PG_ADMIN_URL, TEST_DB
 from tests.exports.helpers import jsonl_records
@@ -214,3 +214,29 @@ def test_a_corrupt_or_hostile_bundle_is_refused_and_changes_nothing(
         assert session.scalar(select(func.count()).select_from(Study)) == 0
         assert session.scalar(select(func.count()).select_from(User)) == 0
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_the_command_imports_a_bundle_under_a_new_name(
+    blind_labelled_study: dict[str, Any], committed_db: Engine, tmp_path: Path
+) -> None:
+    """``miscomp studies import`` into this instance: the study's name is taken, so the
+    command refuses it, then imports under ``--name``, reusing the datasets it finds."""
+    from typer.testing import CliRunner
+
+    from app import cli
+
+    bundle = _bundle(committed_db, blind_labelled_study["study_id"], tmp_path / "study.zip")
+    taken = CliRunner().invoke(cli.app, ["studies", "import", str(bundle)])
+    assert taken.exit_code == 1 and "--name" in taken.output, taken.output
+    made = CliRunner().invoke(cli.app, ["studies", "import", str(bundle), "--name", "cli copy"])
+    assert made.exit_code == 0, made.output
+    new_id = int(made.output.strip().rsplit(" ", 1)[1])
+    with Session(committed_db) as session:
+        copy = session.get(Study, new_id)
+        original = session.get(Study, blind_labelled_study["study_id"])
+        assert copy is not None and original is not None and copy.name == "cli copy"
+        counts = [
+            session.scalar(select(func.count()).where(Annotation.study_id == s.id))
+            for s in (original, copy)
+        ]
+    assert counts[0] == counts[1] > 0
