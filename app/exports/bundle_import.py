@@ -53,7 +53,7 @@ from app.studies.models import (
 )
 from app.users import service as user_service
 from app.users.models import User
-from app.users.schemas import USERNAME_PATTERN, UserCreate
+from app.users.schemas import USERNAME_PATTERN
 
 Progress = Callable[[int], None]
 LABEL_FIELDS = (
@@ -317,11 +317,7 @@ def _imported_user(
     free = name and user_service.find_user_by_username(session, name) is None
     if name and free and re.fullmatch(USERNAME_PATTERN, name):
         username = name
-    user = user_service.create_user(
-        session, UserCreate(username=username, role=role, password=secrets.token_urlsafe(24))
-    )
-    user.is_active = False
-    return user
+    return user_service.create_login_less_user(session, username, role)
 
 
 def _annotations(

@@ -30,7 +30,6 @@ Rules:
 from __future__ import annotations
 
 import random
-import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -49,7 +48,6 @@ from app.studies.models import Assignment, LabelSource, Study, StudyItem
 from app.studies.schemas import AnnotationSubmit
 from app.users import service as user_service
 from app.users.models import User
-from app.users.schemas import UserCreate
 
 WAITING = "waiting"
 """What the task answers while the study's crops are still being proposed (it retries)."""
@@ -141,13 +139,7 @@ def rater_accounts(session: Session, count: int) -> list[User]:
     for username in rater_names(count):
         user = user_service.find_user_by_username(session, username)
         if user is None:
-            user = user_service.create_user(
-                session,
-                UserCreate(
-                    username=username, role=Role.ANNOTATOR, password=secrets.token_urlsafe(24)
-                ),
-            )
-            user.is_active = False
+            user = user_service.create_login_less_user(session, username, Role.ANNOTATOR)
         accounts.append(user)
     return accounts
 

@@ -32,6 +32,17 @@ def create_user(session: Session, data: UserCreate) -> User:
     return user
 
 
+def create_login_less_user(session: Session, username: str, role: Role) -> User:
+    """An account that labels or decides on the record (a simulated rater, an imported
+    one) but that nobody can log in as: inactive, with a random password nobody knows."""
+    user = create_user(
+        session, UserCreate(username=username, role=role, password=secrets.token_urlsafe(24))
+    )
+    user.is_active = False
+    session.flush()
+    return user
+
+
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
