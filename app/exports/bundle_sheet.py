@@ -18,7 +18,8 @@ from app.domain.exports import bundle_layout as layout
 from app.domain.exports import formats
 from app.domain.exports.datasheet_input import Counts, DatasetSheet, Datasheet, RunSheet
 from app.domain.rd import curve_label
-from app.exports.records import ExportOptions, count_records, study_section, weights_sha256
+from app.exports.records import ExportOptions, count_records, study_section
+from app.exports.sections import weights_sha256
 from app.studies import queries, results
 from app.studies.methods import registry as method_registry
 from app.studies.models import (

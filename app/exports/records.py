@@ -1,27 +1,37 @@
 """A study's annotations as export records (``app.domain.exports.schema``), streamed.
 
-Items are read a chunk at a time with everything their records need (image, dataset, codec
-result and run, leases, annotations or their revisions, adjudications), so memory does not
-grow with the study. What "counted" means comes from ``app.studies.queries``.
+The study is read as four streams in item order (items with their image, dataset, codec
+result and run; annotations with their leases; earlier revisions; adjudications), each one
+query fetched a few thousand rows at a time and merged here, so memory does not grow with
+the study. ``app/exports/sections.py`` makes the sections from those rows; what "counted"
+means comes from ``app.studies.queries``.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from itertools import chain, groupby
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, select, text
 from sqlalchemy.orm import Session
 
 from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Dataset, Image
-from app.domain import crops
 from app.domain.exports.schema import Record
-from app.domain.rd import source_codec
-from app.studies import queries
-from app.studies.adjudication import verdict_agreement
+from app.exports.sections import (
+    ITEM_COLUMNS,
+    LABEL_COLUMNS,
+    REVISION_COLUMNS,
+    AnyRow,
+    ItemSections,
+    JsonTexts,
+    label_section,
+)
 from app.studies.models import (
     Adjudication,
     Annotation,
@@ -33,8 +43,10 @@ from app.studies.models import (
 )
 from app.users.models import User
 
-ITEMS_PER_CHUNK = 500
+ROWS_PER_FETCH = 5000
+"""Rows fetched at once from each of an export's streams."""
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -105,208 +117,138 @@ def study_records(
     session: Session, study: Study, options: ExportOptions = ExportOptions()
 ) -> Iterator[Record]:
     """One record per annotation (per revision with ``all_revisions``), by item, then in
-    the order the annotations were given."""
+    the order the annotations were given. The records of an item share its sections (and
+    every record the study's): the writers convert each once (``schema.SectionMemo``)."""
     study_part = study_section(session, study)
     pseudonyms = rater_pseudonyms(session, study.id)
     usernames: dict[int, str] = {}
     if options.names:
         statement = select(User.id, User.username).where(User.id.in_(pseudonyms))
         usernames = dict(session.execute(statement).all())
-    item_ids = list(
-        session.scalars(select(StudyItem.id).where(StudyItem.study_id == study.id).order_by("id"))
-    )
-    for start in range(0, len(item_ids), ITEMS_PER_CHUNK):
-        chunk = item_ids[start : start + ITEMS_PER_CHUNK]
-        yield from _chunk_records(session, study_part, chunk, pseudonyms, usernames, options)
-        session.expunge_all()  # constant memory: nothing of this chunk is needed again
+    raters = {
+        user_id: {"id": pseudonym, "name": usernames.get(user_id)}
+        for user_id, pseudonym in pseudonyms.items()
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        # Timestamps come back in UTC whatever the server's zone, as records state them.
+        session.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+    # Four streams in item order, merged here: a query each for the whole study (chunked
+    # queries cost PostgreSQL a scan of the study's leases per chunk), fetched a few
+    # thousand rows at a time, so memory holds one item's ratings and a fetch of each.
+    connection = session.connection()
+    with ExitStack() as open_streams:
+
+        def stream(statement: Select[Any]) -> Iterable[AnyRow]:
+            # Options per statement: a connection's own would outlive the export. Closed
+            # however the export ends (a stream an item order passes over stays open).
+            result = connection.execute(statement.execution_options(yield_per=ROWS_PER_FETCH))
+            open_streams.callback(result.close)
+            return chain.from_iterable(result.partitions())  # a fetch at a time: cheaper
+
+        items = OrderedRows(
+            stream(
+                select(*ITEM_COLUMNS)
+                .join(Image, Image.id == StudyItem.image_id)
+                .join(Dataset, Dataset.id == Image.dataset_id)
+                .outerjoin(CodecResult, CodecResult.id == StudyItem.result_id)
+                .outerjoin(CodecRun, CodecRun.id == CodecResult.run_id)
+                .where(StudyItem.study_id == study.id)
+                .order_by(StudyItem.id)
+            ),
+            key=attrgetter("id"),
+        )
+        decisions = OrderedRows(
+            stream(
+                select(Adjudication.__table__)
+                .where(Adjudication.study_id == study.id)
+                .order_by(Adjudication.item_id)
+            ),
+            key=attrgetter("item_id"),
+        )
+        earlier = OrderedRows(
+            stream(
+                _earlier_revisions(
+                    select(*REVISION_COLUMNS, Annotation.item_id), study.id
+                ).order_by(Annotation.item_id, AnnotationRevision.annotation_id, "number")
+            )
+            if options.all_revisions
+            else [],
+            key=attrgetter("item_id"),
+        )
+        current_revision = and_(
+            AnnotationRevision.annotation_id == Annotation.id,
+            AnnotationRevision.number == Annotation.revision,
+        )
+        labels = stream(
+            select(*LABEL_COLUMNS)
+            .join(Assignment, Assignment.id == Annotation.assignment_id)
+            .join(StudyItem, StudyItem.id == Annotation.item_id)
+            .outerjoin(AnnotationRevision, current_revision)
+            .where(Annotation.study_id == study.id)
+            .order_by(Annotation.item_id, Annotation.id)
+        )
+        sections = ItemSections(study_part)
+        for item_id, ratings in groupby(labels, key=attrgetter("item_id")):
+            (item,) = items.take(item_id)
+            decision = next(iter(decisions.take(item_id)), None)
+            revisions: dict[int, list[AnyRow]] = defaultdict(list)
+            for revision in earlier.take(item_id):
+                revisions[revision.annotation_id].append(revision)
+            given = list(ratings)
+            shared = sections.of(item, decision, given)
+            yield from _item_records(shared, given, item, revisions, raters, sections.json)
 
 
-def _chunk_records(
-    session: Session,
-    study_part: dict[str, Any],
-    item_ids: Sequence[int],
-    pseudonyms: dict[int, str],
-    usernames: dict[int, str],
-    options: ExportOptions,
+class OrderedRows(Generic[_R]):
+    """The rows of a stream ordered by ``key``, taken a key at a time as the export reaches
+    it (a merge join): rows of keys passed over are dropped."""
+
+    def __init__(self, rows: Iterable[_R], key: Callable[[_R], int]) -> None:
+        self._rows = iter(rows)
+        self._key = key
+        self._next = next(self._rows, None)
+
+    def take(self, wanted: int) -> list[_R]:
+        taken = []
+        while self._next is not None and self._key(self._next) <= wanted:
+            if self._key(self._next) == wanted:
+                taken.append(self._next)
+            self._next = next(self._rows, None)
+        return taken
+
+
+def _item_records(
+    shared: Record,
+    ratings: list[AnyRow],
+    item: AnyRow,
+    earlier: dict[int, list[AnyRow]],
+    raters: dict[int, dict[str, Any]],
+    json_value: JsonTexts,
 ) -> Iterator[Record]:
-    items = {i.id: i for i in session.scalars(select(StudyItem).where(StudyItem.id.in_(item_ids)))}
-    images = {
-        image.id: (image, dataset)
-        for image, dataset in session.execute(
-            select(Image, Dataset)
-            .join(Dataset, Dataset.id == Image.dataset_id)
-            .where(Image.id.in_({i.image_id for i in items.values()}))
-        )
-    }
-    result_ids = {i.result_id for i in items.values() if i.result_id is not None}
-    results = {
-        result.id: (result, run)
-        for result, run in session.execute(
-            select(CodecResult, CodecRun)
-            .join(CodecRun, CodecRun.id == CodecResult.run_id)
-            .where(CodecResult.id.in_(result_ids))
-        )
-    }
-    decisions = {
-        d.item_id: d
-        for d in session.scalars(select(Adjudication).where(Adjudication.item_id.in_(item_ids)))
-    }
-    current_revision = and_(
-        AnnotationRevision.annotation_id == Annotation.id,
-        AnnotationRevision.number == Annotation.revision,
-    )
-    rows = session.execute(
-        select(Annotation, Assignment, queries.is_counted(), AnnotationRevision.created_at)
-        .join(Assignment, Assignment.id == Annotation.assignment_id)
-        .join(StudyItem, StudyItem.id == Annotation.item_id)
-        .outerjoin(AnnotationRevision, current_revision)
-        .where(Annotation.item_id.in_(item_ids))
-        .order_by(Annotation.item_id, Annotation.id)
-    ).all()
-    earlier: dict[int, list[AnnotationRevision]] = defaultdict(list)
-    if options.all_revisions and rows:
-        for revision in session.scalars(
-            _earlier_revisions(select(AnnotationRevision), study_part["id"])
-            .where(Annotation.item_id.in_(item_ids))
-            .order_by(AnnotationRevision.number)
-        ):
-            earlier[revision.annotation_id].append(revision)
-    verdicts: dict[int, list[str]] = defaultdict(list)
-    for annotation, _, counted, _ in rows:
-        if counted:
-            verdicts[annotation.item_id].append(annotation.verdict)
-    for annotation, lease, counted, current_at in rows:
-        item = items[annotation.item_id]
-        image, dataset = images[item.image_id]
-        result_run = results.get(item.result_id) if item.result_id is not None else None
-        given = verdicts.get(item.id, [])
-        shared: Record = {
-            "study": study_part,
-            "item": _item_section(item, image),
-            "image": _image_section(image, dataset),
-            "codec": _codec_section(*result_run) if result_run else {},
-            "rater": {
-                "id": pseudonyms.get(annotation.user_id),
-                "name": usernames.get(annotation.user_id),
-            },
-            "adjudication": _adjudication_section(decisions.get(item.id)),
-            "agreement": {
-                "counted_ratings": len(given),
-                "verdicts": dict(sorted(Counter(given).items())),
-                "verdict_agreement": verdict_agreement(given) if len(given) >= 2 else None,
-            },
-        }
+    """An item's records: per annotation, its earlier revisions (with ``all_revisions``),
+    then its current one."""
+    for annotation in ratings:
+        rater = raters.get(annotation.user_id) or {"id": None, "name": None}
         for revision in earlier.get(annotation.id, []):
-            label = _label_section(revision, item, annotation, lease)
-            label.update(revision=revision.number, current=False, counted=False)
-            yield {**shared, "label": {**label, "submitted_at": revision.created_at}}
-        label = _label_section(annotation, item, annotation, lease)
-        label.update(revision=annotation.revision, current=True, counted=bool(counted))
-        yield {**shared, "label": {**label, "submitted_at": current_at or annotation.created_at}}
-
-
-def _label_section(
-    labels: Annotation | AnnotationRevision,
-    item: StudyItem,
-    annotation: Annotation,
-    lease: Assignment,
-) -> dict[str, Any]:
-    """The labels of one revision (``labels``: the annotation itself for its current one)."""
-    return {
-        "annotation_id": annotation.id,
-        "late": annotation.late,
-        "verdict": labels.verdict,
-        "categories": list(labels.categories),
-        "modifiers": list(labels.modifiers),
-        "seen_in": list(labels.seen_in),
-        "pane_map": dict(lease.pane_map),
-        "boxes": list(labels.boxes),
-        "boxes_in_image": [_in_image(box, item) for box in labels.boxes],
-        "original_shows": labels.original_shows,
-        "compressed_shows": labels.compressed_shows,
-        "confidence": labels.confidence,
-        "note": labels.note,
-        "time_spent_ms": annotation.time_spent_ms,
-        "leased_at": lease.leased_at,
-    }
-
-
-def _item_section(item: StudyItem, image: Image) -> dict[str, Any]:
-    box = crops.Box(item.x, item.y, item.size)
-    contexts = {}
-    for factor in crops.CONTEXT_FACTORS:
-        window = crops.context_window(box, factor, image.width, image.height)
-        if window is not None:
-            contexts[f"{factor}x"] = [window.x, window.y, window.size, window.size]
-    return {
-        "id": item.id,
-        "position": item.position,
-        "kind": item.kind,
-        "method": item.method,
-        "score": item.score,
-        "inclusion_probability": item.inclusion_probability,
-        "x": item.x,
-        "y": item.y,
-        "size": item.size,
-        "share_percent": item.share_percent,
-        "context_boxes": contexts,
-        "evidence": item.evidence,
-    }
-
-
-def _image_section(image: Image, dataset: Dataset) -> dict[str, Any]:
-    return {
-        "id": image.id,
-        "dataset": dataset.name,
-        "filename": image.filename,
-        "sha256": image.pixels_sha256,
-        "source_sha256": image.source_sha256,
-        "width": image.width,
-        "height": image.height,
-        "license": dataset.license,
-        "attribution": dataset.source,
-    }
-
-
-def weights_sha256(environment: dict[str, Any]) -> str | None:
-    """The learned codec's weights a result was coded with, as its environment records them
-    (``sha256`` in results coded before the key was named)."""
-    identity = environment.get("codec") or {}
-    return identity.get("weights_sha256") or identity.get("sha256")
-
-
-def _codec_section(result: CodecResult, run: CodecRun) -> dict[str, Any]:
-    name, params = source_codec(run.codec, run.params)
-    return {
-        "run_id": run.id,
-        "result_id": result.id,
-        "name": name,
-        "params": params,
-        "seed": result.seed,
-        "weights_sha256": weights_sha256(result.environment),
-        "device": result.device,
-        "bpp": result.bpp,
-        "bits_source": result.bits_source,
-        "metrics": result.metrics,
-        "jpeg_status": result.jpeg_status,
-        "jpeg_quality": result.jpeg_quality,
-        "jpeg_bpp": result.jpeg_bpp,
-        "jpeg_metrics": result.jpeg_metrics,
-    }
-
-
-def _adjudication_section(decision: Adjudication | None) -> dict[str, Any]:
-    if decision is None:
-        return {}
-    return {
-        "verdict": decision.verdict,
-        "categories": list(decision.categories),
-        "modifiers": list(decision.modifiers),
-        "note": decision.note,
-        "decided_at": decision.decided_at,
-    }
-
-
-def _in_image(box: dict[str, Any], item: StudyItem) -> dict[str, Any]:
-    """A box drawn on the crop, in original-image pixels (crops are 1:1 cut-outs)."""
-    return {**box, "x": box["x"] + item.x, "y": box["y"] + item.y}
+            label = label_section(
+                revision,
+                annotation,
+                item,
+                json_value,
+                revision=revision.number,
+                current=False,
+                counted=False,
+                submitted_at=revision.created_at,
+            )
+            yield {**shared, "rater": rater, "label": label}
+        label = label_section(
+            annotation,
+            annotation,
+            item,
+            json_value,
+            revision=annotation.revision,
+            current=True,
+            counted=bool(annotation.counted),
+            submitted_at=annotation.current_at or annotation.created_at,
+        )
+        yield {**shared, "rater": rater, "label": label}

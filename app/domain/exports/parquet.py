@@ -18,7 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.domain.exports.formats import Progress, counted
-from app.domain.exports.schema import Field, FieldKind, Record, flat, json_text
+from app.domain.exports.schema import (
+    ColumnRun,
+    Converters,
+    Field,
+    FieldKind,
+    Record,
+    column_runs,
+    json_text,
+)
 
 ROWS_PER_GROUP = 10_000
 """Records per row group: the memory one batch takes, and the unit readers skip by."""
@@ -53,18 +61,14 @@ def arrow_schema(fields: Sequence[Field]) -> pa.Schema:
     )
 
 
-def arrow_value(kind: FieldKind, value: Any) -> Any:
-    """A field's value as its Arrow type takes it: lists as text items, JSON as text, times
-    as aware datetimes (ISO text, as a record read back from JSON holds, is parsed)."""
-    if value is None:
-        return None
-    if kind == "list":
-        return [str(v) for v in value]
-    if kind == "json":
-        return json_text(value)
-    if kind == "time" and isinstance(value, str):
-        return datetime.fromisoformat(value)
-    return value
+ARROW_VALUES: Converters = {
+    "list": lambda value: [str(v) for v in value] if value else value,
+    "json": json_text,
+    "time": lambda value: datetime.fromisoformat(value) if isinstance(value, str) else value,
+}
+"""A field's value as its Arrow type takes it: lists as text items, JSON as text, times as
+aware datetimes (ISO text, as a record read back from JSON holds, is parsed); the rest as
+it is."""
 
 
 def write_parquet(
@@ -75,15 +79,42 @@ def write_parquet(
 ) -> int:
     """One row per record, in row groups of ``ROWS_PER_GROUP``; Zstandard-compressed."""
     schema = arrow_schema(fields)
+    runs = column_runs(fields, ARROW_VALUES)
+    types = iter(schema.types)
+    run_types = [[next(types) for _ in run.names] for run in runs]
     written = 0
     remaining = iter(counted(records, progress))
     with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         while batch := list(islice(remaining, ROWS_PER_GROUP)):
-            columns: list[list[Any]] = [[] for _ in fields]
-            for record in batch:
-                row = flat(record, fields)
-                for column, field, value in zip(columns, fields, row.values(), strict=True):
-                    column.append(arrow_value(field.kind, value))
+            columns = [
+                column
+                for run, types_of_run in zip(runs, run_types, strict=True)
+                for column in _run_columns(run, types_of_run, batch)
+            ]
             writer.write_batch(pa.record_batch(columns, schema=schema))
             written += len(batch)
     return written
+
+
+def _run_columns(run: ColumnRun, types: list[pa.DataType], batch: list[Record]) -> list[pa.Array]:
+    """The batch's columns of one run of fields. Records share sections (a study's, an
+    item's), so each distinct section of the batch is converted once, and Arrow repeats its
+    values where records share it (``take``), rather than Python handing it the same values
+    thousands of times."""
+    distinct: list[list[Any]] = []
+    places: list[int] = []
+    last: dict[str, Any] | None = None
+    for record in batch:
+        section = record[run.section]
+        if section is not last:
+            distinct.append(run.cells(section))
+            last = section
+        places.append(len(distinct) - 1)
+    columns = [
+        pa.array(column, type=kind)
+        for column, kind in zip(zip(*distinct, strict=True), types, strict=True)
+    ]
+    if len(distinct) == len(batch):  # no two records in a row share it (labels)
+        return columns
+    taken = pa.array(places, type=pa.int32())
+    return [column.take(taken) for column in columns]

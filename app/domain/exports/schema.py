@@ -4,15 +4,21 @@ nests them by section (``study``, ``item``, ...), the CSV and Parquet files have
 field in this order (Parquet's type follows the field's kind), and ``docs/exports.md`` is
 checked against this list.
 
-Pure: records are plain dicts, so the writers are tested on records made by hand.
+Pure: records are plain dicts, so the writers are tested on records made by hand. Records
+may share section objects (every record of a study holds the same ``study`` section, the
+records of one item the same ``item``, ``image``, ``codec``... sections): the writers convert
+a section once while consecutive records carry the same object (:class:`SectionMemo`), so a
+section must not change once a record holding it was yielded.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from itertools import groupby
+from typing import Any, Generic, Literal, TypeVar
+
+import orjson
 
 FieldKind = Literal["int", "float", "str", "bool", "list", "json", "time"]
 """How a field is written where a format needs one type per column: ``list`` is a list of
@@ -178,12 +184,109 @@ Record = dict[str, dict[str, Any]]
 codec run's hold ``run_schema.run_fields``."""
 
 
-def flat(record: Record, fields: Sequence[Field] = FIELDS) -> dict[str, Any]:
-    """The record as columns (``section.field``), in the order of ``fields``."""
-    return {f.column: record[f.section].get(f.name) for f in fields}
+_Converted = TypeVar("_Converted")
+_Slot = TypeVar("_Slot", bound=Hashable)
+
+
+class SectionMemo(Generic[_Slot, _Converted]):
+    """``convert(slot, section)``, made once for each section object a slot holds in the
+    last ``KEPT`` distinct ones: a study export repeats its study section in every record,
+    an item's sections in each of its ratings and a rater's in each of theirs, which would
+    otherwise be converted (to JSON text, to cells) hundreds of thousands of times. The kept
+    sections are held, so their identities cannot be reused, and memory does not grow."""
+
+    KEPT = 64
+
+    def __init__(self, convert: Callable[[_Slot, dict[str, Any]], _Converted]) -> None:
+        self._convert = convert
+        self._kept: dict[_Slot, dict[int, tuple[dict[str, Any], _Converted]]] = {}
+        self._last: dict[_Slot, tuple[dict[str, Any], _Converted]] = {}
+
+    def __call__(self, slot: _Slot, section: dict[str, Any]) -> _Converted:
+        last = self._last.get(slot)
+        if last is not None and last[0] is section:  # the common case: the same as before
+            return last[1]
+        kept = self._kept.setdefault(slot, {})
+        found = kept.get(id(section))
+        if found is None:
+            if len(kept) >= self.KEPT:
+                del kept[next(iter(kept))]
+            found = kept[id(section)] = (section, self._convert(slot, section))
+        self._last[slot] = found
+        return found[1]
+
+
+Converters = Mapping[FieldKind, Callable[[Any], Any]]
+"""How a format writes a value of each kind; a kind it does not name, and a missing value
+(None) of any kind, it takes as they are."""
+
+
+@dataclass(frozen=True)
+class ColumnRun:
+    """Consecutive columns of one section: their fields' names, read together, and the
+    places of those a format converts."""
+
+    section: str
+    names: tuple[str, ...]
+    converting: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def cells(self, section: dict[str, Any]) -> list[Any]:
+        try:
+            # Every field at once: a section holds each of its fields, or none (an item
+            # with no codec result, no adjudication), which is None for each.
+            made = [section[name] for name in self.names]
+        except KeyError:
+            made = [section.get(name) for name in self.names]
+        for i, converter in self.converting:
+            value = made[i]
+            if value is not None:
+                made[i] = converter(value)
+        return made
+
+
+def column_runs(fields: Sequence[Field], convert: Converters) -> list[ColumnRun]:
+    """``fields`` as runs of consecutive fields of one section, in column order."""
+    runs = []
+    for section, grouped in groupby(fields, key=lambda f: f.section):
+        run = tuple(grouped)
+        converting = tuple((i, convert[f.kind]) for i, f in enumerate(run) if f.kind in convert)
+        runs.append(ColumnRun(section, tuple(f.name for f in run), converting))
+    return runs
+
+
+def row_maker(fields: Sequence[Field], convert: Converters) -> Callable[[Record], list[Any]]:
+    """A function giving a record's cells in the order of ``fields`` (its columns), each
+    value converted by its kind's converter, a section's cells once while records share
+    it (:class:`SectionMemo`)."""
+    runs = column_runs(fields, convert)
+    memo = SectionMemo[int, list[Any]](lambda index, section: runs[index].cells(section))
+
+    slots = [(index, run.section) for index, run in enumerate(runs)]
+    # Each slot's last section and cells, checked here before the memo is asked: most
+    # sections are the previous record's, and this runs once per record and section.
+    last: list[tuple[dict[str, Any] | None, list[Any]]] = [(None, [])] * len(runs)
+
+    def row(record: Record) -> list[Any]:
+        made: list[Any] = []
+        for index, name in slots:
+            section = record[name]
+            seen, cells = last[index]
+            if section is not seen:
+                cells = memo(index, section)
+                last[index] = (section, cells)
+            made.extend(cells)
+        return made
+
+    return row
+
+
+def json_bytes(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON: times as ISO 8601, NaN and infinities (which JSON
+    has no word for) as null, like any missing value."""
+    return orjson.dumps(value)
 
 
 def json_text(value: Any) -> str:
     """A ``json`` field where a format needs text (CSV, Parquet): keys sorted, so equal values
-    are equal text; no NaN, which JSON has no word for."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True)
+    are equal text (as :func:`json_bytes` otherwise)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,22 +1,23 @@
-"""The text formats: JSON Lines and CSV, written with the standard library."""
+"""The text formats: JSON Lines (encoded by orjson, see ``schema.json_bytes``) and CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from app.domain.exports.formats import Progress, counted
-from app.domain.exports.schema import Field, Record, flat, json_text
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+from app.domain.exports.schema import (
+    Converters,
+    Field,
+    Record,
+    SectionMemo,
+    json_bytes,
+    json_text,
+    row_maker,
+)
 
 
 def write_jsonl(
@@ -25,31 +26,29 @@ def write_jsonl(
     progress: Progress | None,
     fields: Sequence[Field],
 ) -> int:
-    """One JSON object a line, nested by section, UTF-8, no NaN (a missing value is null).
-    Every record is written whole, so ``fields`` does not change what is written."""
+    """One JSON object a line, nested by section, UTF-8 (``schema.json_bytes``: a missing
+    value, NaN included, is null). Every record is written whole, so ``fields`` does not
+    change what is written."""
     written = 0
-    encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_json_default)
+    # Each section a record shares with others (the study's, an item's, a rater's) is
+    # encoded once.
+    member = SectionMemo[str, bytes](lambda name, section: json_bytes({name: section})[1:-1])
     for record in counted(records, progress):
-        out.write(encoder.encode(record).encode())
-        out.write(b"\n")
+        out.write(b"{" + b",".join(member(name, section) for name, section in record.items()))
+        out.write(b"}\n")
         written += 1
     return written
 
 
-def csv_cell(kind: str, value: Any) -> str:
-    """A field as CSV text: lists ``;``-joined, JSON values as JSON text, times ISO 8601,
-    booleans true/false, a missing value empty."""
-    if value is None:
-        return ""
-    if kind == "list":
-        return ";".join(str(v) for v in value)
-    if kind == "json":
-        return json_text(value)
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "time":
-        return value.isoformat() if isinstance(value, datetime) else str(value)
-    return str(value)
+CSV_TEXT: Converters = {
+    "list": lambda value: ";".join(str(v) for v in value),
+    "json": json_text,
+    "bool": lambda value: "true" if value else "false",
+    "time": lambda value: value.isoformat() if isinstance(value, datetime) else str(value),
+}
+"""A field as CSV text: lists ``;``-joined, JSON values as JSON text, times ISO 8601,
+booleans true/false; numbers and text as the csv module writes them, a missing value
+empty."""
 
 
 def write_csv(
@@ -64,13 +63,10 @@ def write_csv(
     try:
         writer = csv.writer(text)
         writer.writerow([f.column for f in fields])
-        kinds = [f.kind for f in fields]
+        row = row_maker(fields, CSV_TEXT)
         written = 0
         for record in counted(records, progress):
-            row = flat(record, fields)
-            writer.writerow(
-                [csv_cell(kind, value) for kind, value in zip(kinds, row.values(), strict=True)]
-            )
+            writer.writerow(row(record))
             written += 1
         return written
     finally:
