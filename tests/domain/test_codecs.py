@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from app.domain.codecs import registry
 from app.domain.codecs.base import BitsSource, CodecOutput
 from app.domain.codecs.classical import AvifCodec, JpegCodec, JpegXlCodec, WebpCodec
 from app.domain.codecs.rate import MatchStatus, match_bpp
@@ -42,6 +43,20 @@ def test_bad_parameters_are_refused() -> None:
         JpegCodec(subsampling="4:1:1")
     with pytest.raises(ValueError, match="Extra inputs"):
         JpegCodec(qualty=5)
+
+
+def test_a_registered_codec_is_built_by_name_until_unregistered() -> None:
+    with pytest.raises(ValueError, match="'jpeg' is registered already"):
+        registry.register("jpeg", "app.domain.codecs.classical:WebpCodec")
+    registry.register("jpeg-too", "app.domain.codecs.classical:JpegCodec")
+    try:
+        assert "jpeg-too" in registry.names()
+        assert isinstance(registry.build("jpeg-too", quality=30), JpegCodec)
+    finally:
+        registry.unregister("jpeg-too")
+    with pytest.raises(registry.UnknownCodec):
+        registry.build("jpeg-too", quality=30)
+    assert isinstance(registry.build("jpeg", quality=30), JpegCodec)
 
 
 @pytest.mark.parametrize("target_quality", [3, 12, 37, 61, 88])

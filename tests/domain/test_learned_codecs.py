@@ -12,7 +12,12 @@ import torch
 
 from app.domain.codecs import registry
 from app.domain.codecs.base import BitsSource, CodecError, CodecUnavailable
-from app.domain.codecs.learned import CheckpointCodec, CompressAICodec
+from app.domain.codecs.learned import (
+    MAX_DECODE_MISMATCH,
+    CheckpointCodec,
+    CompressAICodec,
+    decode_mismatch,
+)
 from app.domain.codecs.operator import OperatorSetup
 from app.domain.testcard import draw_test_card
 
@@ -38,6 +43,25 @@ def test_random_weight_models_code_real_bitstreams(card: np.ndarray, arch: str) 
     again = codec.encode_decode(card)
     assert again.bits == out.bits
     assert np.array_equal(again.reconstruction, out.reconstruction), "CPU decode must repeat"
+
+
+def test_a_decode_further_from_forward_than_the_limit_is_invalid_with_its_reason() -> None:
+    forward = np.full((4, 6, 3), 100, dtype=np.uint8)
+    at_limit = forward.copy()
+    at_limit[1, 2, 0] += MAX_DECODE_MISMATCH
+    over = forward.copy()
+    over[3, 5, 2] -= MAX_DECODE_MISMATCH + 1
+    assert decode_mismatch(forward, forward) == (0, None)
+    assert decode_mismatch(forward, at_limit) == (MAX_DECODE_MISMATCH, None)
+    mismatch, reason = decode_mismatch(forward, over)
+    assert mismatch == MAX_DECODE_MISMATCH + 1
+    assert reason == (
+        f"invalid decode: decompress() differs from forward() by up to {mismatch} levels "
+        f"(limit {MAX_DECODE_MISMATCH})"
+    )
+    # Black decoded as white is 255 levels apart, not 1 (no 8-bit wrap-around).
+    black, white = np.zeros((1, 1, 3), np.uint8), np.full((1, 1, 3), 255, np.uint8)
+    assert decode_mismatch(black, white)[0] == decode_mismatch(white, black)[0] == 255
 
 
 def test_missing_zoo_weights_name_the_file_and_its_publisher(tmp_path: Path) -> None:

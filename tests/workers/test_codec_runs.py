@@ -29,8 +29,11 @@ from app.codec_runs.schemas import RunCreate
 from app.config import get_settings
 from app.datasets.models import Dataset
 from app.db import make_sessionmaker
+from app.domain.codecs import registry
+from app.domain.codecs.learned import MAX_DECODE_MISMATCH
 from app.domain.testcard import draw_test_card
 from app.storage import LocalMediaStorage
+from app.studies.models import StudyItem
 from tests.conftest import login_new_admin
 from tests.factories import declare_external_codecs, make_dataset, store_image
 
@@ -530,3 +533,109 @@ def test_a_file_that_is_not_a_checkpoint_fails_its_images_and_the_run_finishes(
         results = _results(committed_db, run_id)
         assert [r.status for r in results] == ["failed", "failed"]
         assert all((r.error or "").startswith(expected[name]) for r in results), results[0].error
+
+
+@pytest.fixture
+def desynced_codec() -> Iterator[str]:
+    """The shipped codec with a bitstream that is not its input's while its flag file
+    exists (tests/workers/desynced_codec.py), registered as ``desynced`` for one test."""
+    registry.register("desynced", "tests.workers.desynced_codec:DesyncedCodec")
+    yield "desynced"
+    registry.unregister("desynced")
+
+
+def test_a_decode_that_disagrees_with_forward_is_invalid_never_proposed_and_retried(
+    committed_client: TestClient,
+    committed_db: Engine,
+    celery_worker_thread: None,
+    desynced_codec: str,
+    tmp_path: Path,
+) -> None:
+    dataset_id = _dataset_with_images(committed_db, 2)
+    csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
+    desync_flag = tmp_path / "desync"
+    desync_flag.touch()
+    runs = {}
+    for name, codec, params in (
+        ("sound", "miscomp-mbt-low", {"device": "cpu"}),
+        ("desynced", desynced_codec, {"device": "cpu", "desync_while": str(desync_flag)}),
+    ):
+        created = committed_client.post(
+            "/api/runs",
+            headers=csrf,
+            json={
+                "dataset_id": dataset_id,
+                "codec": codec,
+                "params": params,
+                "match_jpeg": False,
+                "maps": [],
+            },
+        )
+        assert created.status_code == 201, created.text
+        runs[name] = created.json()["id"]
+    for run_id in runs.values():
+        _wait(lambda r=run_id: _run_status(committed_db, r) == "done", what="run done")
+
+    invalid = _results(committed_db, runs["desynced"])
+    assert [r.status for r in invalid] == ["invalid", "invalid"]
+    for result in invalid:
+        mismatch = result.environment["decode_forward_max_abs_diff"]
+        assert mismatch > MAX_DECODE_MISMATCH
+        assert result.error == (
+            f"invalid decode: decompress() differs from forward() by up to {mismatch} levels "
+            f"(limit {MAX_DECODE_MISMATCH})"
+        )
+        assert result.recon_key is not None and result.metrics == {}  # kept, never measured
+    sound = _results(committed_db, runs["sound"])
+    assert [r.status for r in sound] == ["done", "done"]
+
+    page = html.unescape(committed_client.get(f"/runs/{runs['desynced']}").text)
+    assert "0 done, 0 failed, 2 invalid" in page
+    assert page.count('<tr class="outcome-invalid">') == 2
+    for result in invalid:
+        assert f"<td>invalid: {result.error}</td>" in page
+    assert "Retry failed" in page
+
+    study = committed_client.post(
+        "/api/studies",
+        headers=csrf,
+        json={
+            "name": "over a desynced run",
+            "run_ids": list(runs.values()),
+            "crop_sizes": [64],
+            "items": 12,
+            "methods": ["random"],
+            "quotas": {"random": 1.0},
+            "raters_per_item": 1,
+            "panes": ["original", "reconstruction"],
+        },
+    )
+    assert study.status_code == 201, study.text
+    study_id = study.json()["id"]
+
+    def proposal_finished() -> dict[str, Any] | None:
+        current: dict[str, Any] = committed_client.get(f"/api/studies/{study_id}").json()
+        return current if current["status"] != "proposing" else None
+
+    assert _wait(proposal_finished, what="the study's proposal")["status"] == "open"
+    with Session(committed_db) as session:
+        proposed_results = set(
+            session.scalars(select(StudyItem.result_id).where(StudyItem.study_id == study_id))
+        )
+    assert proposed_results == {r.id for r in sound}  # every item from the sound run, none else
+
+    desync_flag.unlink()  # the codec decodes what it coded again
+    retried = committed_client.post(f"/runs/{runs['desynced']}/retry", headers=csrf)
+    assert retried.status_code == 303, retried.text
+    assert "invalid" not in {r.status for r in _results(committed_db, runs["desynced"])}
+    _wait(
+        lambda: (
+            _run_status(committed_db, runs["desynced"]) == "done"
+            and all(r.status == "done" for r in _results(committed_db, runs["desynced"]))
+        ),
+        what="the retried run",
+    )
+    for result in _results(committed_db, runs["desynced"]):
+        assert result.error is None and result.attempts == 2
+        assert result.environment["decode_forward_max_abs_diff"] <= MAX_DECODE_MISMATCH
+        assert result.metrics["psnr_rgb"] > 0

@@ -182,6 +182,18 @@ def _model_from_state_dict(arch: str, state_dict: dict[str, Any], *, update: boo
     return model.eval()
 
 
+def decode_mismatch(forward: RGB8, decoded: RGB8) -> tuple[int, str | None]:
+    """How far a decode is from ``forward()`` at its worst pixel, in 8-bit levels, and why
+    the decode is invalid when that is over MAX_DECODE_MISMATCH (None when it is not)."""
+    mismatch = int(np.abs(forward.astype(np.int16) - decoded).max())
+    if mismatch <= MAX_DECODE_MISMATCH:
+        return mismatch, None
+    return mismatch, (
+        f"invalid decode: decompress() differs from forward() by up to {mismatch} levels "
+        f"(limit {MAX_DECODE_MISMATCH})"
+    )
+
+
 class _TorchCodec:
     """Shared compress/decompress/consistency logic of the CompressAI adapters."""
 
@@ -249,17 +261,12 @@ class _TorchCodec:
             recon = self._to_rgb8(functional.pad(decoded["x_hat"], unpad))
             bits = sum(len(s) for strings in encoded["strings"] for s in strings) * 8
             notes: list[str] = []
-            invalid = None
+            invalid: str | None = None
             extra: dict[str, Any] = {"padded_to": list(x.shape[-2:])}
             if self.config.check_decode:
                 forward = self._to_rgb8(functional.pad(model(x)["x_hat"], unpad))
-                mismatch = int(np.abs(forward.astype(np.int16) - recon).max())
+                mismatch, invalid = decode_mismatch(forward, recon)
                 extra["decode_forward_max_abs_diff"] = mismatch
-                if mismatch > MAX_DECODE_MISMATCH:
-                    invalid = (
-                        f"invalid decode: decompress() differs from forward() by up to "
-                        f"{mismatch} levels (limit {MAX_DECODE_MISMATCH})"
-                    )
         if (height, width) != tuple(x.shape[-2:]):
             notes.append(f"zero-padded to {x.shape[-1]}x{x.shape[-2]} for the model")
         return CodecOutput(

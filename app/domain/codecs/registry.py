@@ -42,6 +42,18 @@ class Availability:
     detail: str
 
 
+def register(name: str, factory: str) -> None:
+    """Add a codec by the import path of its factory (``module:attribute``); its name must
+    be new. Tests register codecs of their own this way and unregister them afterwards."""
+    if name in _FACTORIES:
+        raise ValueError(f"codec {name!r} is registered already")
+    _FACTORIES[name] = factory
+
+
+def unregister(name: str) -> None:
+    _FACTORIES.pop(name, None)
+
+
 def names() -> list[str]:
     return sorted(_FACTORIES)
 
