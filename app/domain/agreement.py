@@ -146,7 +146,9 @@ def _numeric(categories: Sequence[Hashable], level: Level) -> F64:
 
 def difference_matrix(categories: Sequence[Hashable], level: Level, n_c: F64) -> F64:
     """Squared differences delta^2(c, k) between the categories, for ``level``; the
-    ordinal one depends on the values' frequencies ``n_c`` (Krippendorff 2011)."""
+    ordinal one depends on the values' frequencies ``n_c`` (Krippendorff 2011), and for a
+    stack of frequencies (``n_c[..., c]``, one row per bootstrap replicate) is a stack of
+    matrices."""
     q = len(categories)
     if level is Level.NOMINAL:
         nominal: F64 = 1.0 - np.eye(q)
@@ -162,16 +164,19 @@ def difference_matrix(categories: Sequence[Hashable], level: Level, n_c: F64) ->
         result: F64 = np.where(total == 0, 0.0, ratio)
         return result
     order = np.argsort(values, kind="stable")
-    ranked = n_c[order]
-    cumulative = np.concatenate([[0.0], np.cumsum(ranked)])
-    d = np.zeros((q, q))
-    for i in range(q):
-        for j in range(i + 1, q):
-            between = cumulative[j + 1] - cumulative[i] - (ranked[i] + ranked[j]) / 2
-            d[i, j] = d[j, i] = between**2
+    ranked = n_c[..., order]
+    start = np.zeros((*ranked.shape[:-1], 1))
+    cumulative = np.concatenate([start, np.cumsum(ranked, axis=-1)], axis=-1)
+    i, j = np.meshgrid(np.arange(q), np.arange(q), indexing="ij")
+    low, high = np.minimum(i, j), np.maximum(i, j)
+    # The frequencies of the ranks from i to j, less half of those of i and j themselves.
+    between = (
+        cumulative[..., high + 1] - cumulative[..., low] - (ranked[..., i] + ranked[..., j]) / 2
+    )
+    d = np.where(i == j, 0.0, between**2)
     inverse = np.empty(q, dtype=np.int64)
     inverse[order] = np.arange(q, dtype=np.int64)
-    ordinal: F64 = d[np.ix_(inverse, inverse)]
+    ordinal: F64 = d[..., inverse[:, None], inverse[None, :]]
     return ordinal
 
 
@@ -185,16 +190,25 @@ def _coincidences(counts: F64, weights: F64) -> F64:
     return o
 
 
-def _alpha_from(o: F64, categories: Sequence[Hashable], level: Level) -> float | None:
-    n_c = o.sum(axis=1)
-    n = float(n_c.sum())
-    if n <= 1:
-        return None
+def _alphas(o: F64, categories: Sequence[Hashable], level: Level) -> F64:
+    """Alpha of each coincidence matrix ``o[..., c, k]`` (the data's, or every bootstrap
+    replicate's at once); NaN where it is undefined (fewer than two pairable values, or no
+    variation)."""
+    n_c = o.sum(axis=-1)
+    n = n_c.sum(axis=-1)
     d = difference_matrix(categories, level, n_c)
-    expected = float(n_c @ d @ n_c)
-    if expected <= 0:
-        return None
-    return 1.0 - (n - 1) * float((o * d).sum()) / expected
+    expected = np.einsum("...c,...ck,...k->...", n_c, d, n_c)
+    observed = (o * d).sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alphas = 1.0 - (n - 1) * observed / expected
+    defined: F64 = np.where((n > 1) & (expected > 0), alphas, np.nan)
+    return defined
+
+
+def _defined(value: F64) -> float | None:
+    """A statistic computed for the data alone (a 0-d array) as a float; None for NaN."""
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 def krippendorff_alpha(table: Table, level: Level = Level.NOMINAL) -> Estimate:
@@ -202,7 +216,7 @@ def krippendorff_alpha(table: Table, level: Level = Level.NOMINAL) -> Estimate:
     if not pairable.any():
         return Estimate.undefined("no unit has two or more ratings")
     counts = table.counts[pairable].astype(np.float64)
-    value = _alpha_from(_coincidences(counts, np.ones(len(counts))), table.categories, level)
+    value = _defined(_alphas(_coincidences(counts, np.ones(len(counts))), table.categories, level))
     if value is None:
         return Estimate.undefined("no variation: every pairable rating has the same value")
     return Estimate(value)
@@ -224,43 +238,51 @@ def _unit_terms(counts: F64) -> tuple[F64, F64, F64]:
     return pairable, agreement, shares
 
 
-def _chance_corrected(agreement: float, pi: F64, chance: Callable[[F64], float]) -> float | None:
+def _chance_corrected(agreement: F64, pi: F64, chance: Callable[[F64], F64]) -> F64:
+    """(agreement - chance agreement) / (1 - chance agreement), of the data or of every
+    bootstrap replicate at once (``pi[..., c]``); NaN where chance agreement is 1."""
     expected = chance(pi)
-    if expected >= 1.0 - 1e-12:
-        return None
-    return (agreement - expected) / (1.0 - expected)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corrected = (agreement - expected) / (1.0 - expected)
+    defined: F64 = np.where(expected >= 1.0 - 1e-12, np.nan, corrected)
+    return defined
 
 
-def _fleiss_chance(pi: F64) -> float:
-    return float((pi**2).sum())
+def _fleiss_chance(pi: F64) -> F64:
+    chance: F64 = (pi**2).sum(axis=-1)
+    return chance
 
 
-def _gwet_chance(pi: F64) -> float:
-    q = len(pi)
-    return float((pi * (1 - pi)).sum() / (q - 1)) if q > 1 else 1.0
+def _gwet_chance(pi: F64) -> F64:
+    q = pi.shape[-1]
+    if q < 2:
+        return np.ones(pi.shape[:-1])
+    chance: F64 = (pi * (1 - pi)).sum(axis=-1) / (q - 1)
+    return chance
 
 
-def _pooled(table: Table) -> tuple[float, F64] | None:
+def _pooled(table: Table) -> tuple[F64, F64] | None:
     """Percent agreement over the pairable units and the mean category shares over every
     rated unit; None when no unit is pairable."""
     if not table.pairable.any():
         return None
     pairable, agreement, shares = _unit_terms(table.counts.astype(np.float64))
-    return float(agreement.sum() / pairable.sum()), shares.mean(axis=0)
+    pooled: F64 = agreement.sum() / pairable.sum()
+    return pooled, shares.mean(axis=0)
 
 
 def percent_agreement(table: Table) -> Estimate:
     terms = _pooled(table)
     if terms is None:
         return Estimate.undefined("no unit has two or more ratings")
-    return Estimate(terms[0])
+    return Estimate(float(terms[0]))
 
 
 def fleiss_kappa(table: Table) -> Estimate:
     terms = _pooled(table)
     if terms is None:
         return Estimate.undefined("no unit has two or more ratings")
-    value = _chance_corrected(*terms, _fleiss_chance)
+    value = _defined(_chance_corrected(*terms, _fleiss_chance))
     if value is None:
         return Estimate.undefined("no variation: every rating is in one category")
     return Estimate(value)
@@ -272,7 +294,7 @@ def gwet_ac1(table: Table) -> Estimate:
         return Estimate.undefined("no unit has two or more ratings")
     if len(table.categories) < 2:
         return Estimate.undefined("a single category: pass the scale's categories")
-    value = _chance_corrected(*terms, _gwet_chance)
+    value = _defined(_chance_corrected(*terms, _gwet_chance))
     if value is None:
         return Estimate.undefined("chance agreement is 1")
     return Estimate(value)
@@ -347,8 +369,9 @@ def _unit_weights(n_units: int, replicates: int, rng: np.random.Generator) -> It
         yield counts.reshape(size, n_units).astype(np.float64)
 
 
-def _interval(values: list[float | None]) -> tuple[float, float] | None:
-    defined = np.array([v for v in values if v is not None and math.isfinite(v)])
+def _interval(values: F64) -> tuple[float, float] | None:
+    """The percentile interval of the replicates' values (NaN: undefined in a replicate)."""
+    defined = values[np.isfinite(values)]
     if len(defined) < MIN_DEFINED_SHARE * len(values) or len(defined) == 0:
         return None
     low, high = np.percentile(defined, [2.5, 97.5])
@@ -481,7 +504,8 @@ def _mean_pair_kappas(pairs: list[_Pair], weights: F64) -> F64:
 def _bootstrap(
     report: Report, table: Table, level: Level, replicates: int, rng: np.random.Generator
 ) -> None:
-    """Resample units (with replacement) and recompute each statistic per replicate."""
+    """Resample units (with replacement) and recompute each statistic per replicate, a
+    chunk of replicates at once."""
     counts = table.counts.astype(np.float64)
     pairable_u, agreement_u, shares_u = _unit_terms(counts)
     m = counts.sum(axis=1)
@@ -491,28 +515,23 @@ def _bootstrap(
     outer = counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(q)
     per_unit = outer / np.where(m >= 2, m - 1, np.inf)[:, None, None]
     flat = per_unit.reshape(len(counts), q * q)
-    samples: dict[str, list[float | None]] = {k: [] for k in ("a", "f", "g", "p", "c")}
+    samples: dict[str, list[F64]] = {k: [] for k in ("a", "f", "g", "p", "c")}
     pairs = _pair_terms(table)
     for weights in _unit_weights(len(counts), replicates, rng):
-        coincidences = weights @ flat
+        coincidences = (weights @ flat).reshape(len(weights), q, q)
         pairable_drawn = weights @ pairable_u
         agreements = weights @ agreement_u / np.maximum(pairable_drawn, 1e-300)
         pis = weights @ shares_u / weights.sum(axis=1)[:, None]
-        kappas = _mean_pair_kappas(pairs, weights)
-        for row in range(len(weights)):
-            if pairable_drawn[row] == 0:
-                for key in samples:
-                    samples[key].append(None)
-                continue
-            samples["a"].append(
-                _alpha_from(coincidences[row].reshape(q, q), table.categories, level)
-            )
-            samples["f"].append(_chance_corrected(agreements[row], pis[row], _fleiss_chance))
-            samples["g"].append(
-                _chance_corrected(agreements[row], pis[row], _gwet_chance) if q > 1 else None
-            )
-            samples["p"].append(float(agreements[row]))
-            samples["c"].append(None if math.isnan(kappas[row]) else float(kappas[row]))
+        # A replicate that drew no pairable unit has no statistic at all.
+        unpairable = pairable_drawn == 0
+        for key, values in (
+            ("a", _alphas(coincidences, table.categories, level)),
+            ("f", _chance_corrected(agreements, pis, _fleiss_chance)),
+            ("g", _chance_corrected(agreements, pis, _gwet_chance)),
+            ("p", agreements),
+            ("c", _mean_pair_kappas(pairs, weights)),
+        ):
+            samples[key].append(np.where(unpairable, np.nan, values))
     for key, name in (
         ("a", "krippendorff_alpha"),
         ("f", "fleiss_kappa"),
@@ -522,7 +541,8 @@ def _bootstrap(
     ):
         estimate: Estimate = getattr(report, name)
         if estimate.value is not None:
-            setattr(report, name, Estimate(estimate.value, estimate.note, _interval(samples[key])))
+            interval = _interval(np.concatenate(samples[key]))
+            setattr(report, name, Estimate(estimate.value, estimate.note, interval))
 
 
 # ---- long-format CSV -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from app.cli import app as cli
 from app.domain import agreement as ag
 from app.domain.agreement import Level, Rating
+from tests.simulated_raters import expected_agreement, simulated_ratings
 
 NAN = math.nan
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", section C: four
@@ -187,6 +188,50 @@ def test_simulated_raters_of_known_reliability_are_recovered() -> None:
     expected_agreement = p**2 + (1 - p**2) / q
     low, high = report.percent_agreement.ci  # type: ignore[misc]
     assert low < expected_agreement < high
+
+
+# Coverage of the bootstrap intervals, over many simulated studies of raters of known
+# reliability. 500 studies per scale: a 95 % interval covers in 95 % +- 0.97 % of them (one
+# standard error, sqrt(0.95 * 0.05 / 500)), so the accepted band, four standard errors either
+# side, is 91.1 % to 98.9 %. Measured apart with 2,000 studies (+- 0.5 %), these percentile
+# intervals cover 93-94.5 % at 100 to 200 units: alpha and the kappas are biased low by
+# O(1 / units), which a percentile interval does not correct (the truth falls above the
+# interval about twice as often as below it). The band accepts that slight shortfall; it
+# refuses intervals of the wrong width or place (a 90 % interval covers 88-90 % here) and
+# a bootstrap that resamples anything but units.
+COVERAGE_STUDIES = 500
+COVERAGE_RESAMPLES = 500
+COVERAGE_BAND = (0.911, 0.989)
+COVERAGE_UNITS = 150
+SCALES = {
+    "2 categories": ([0.3, 0.7], 0.7),
+    "6 categories": ([0.3, 0.25, 0.15, 0.15, 0.1, 0.05], 0.6),
+}
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_bootstrap_intervals_of_alpha_and_kappa_cover_raters_of_known_reliability(
+    scale: str,
+) -> None:
+    """Three raters who give the true category with probability p and guess otherwise, each
+    leaving a fifth of the units out (some units then have a single rating); nominal data of
+    2 and of 6 categories."""
+    prior, p = np.array(SCALES[scale][0]), SCALES[scale][1]
+    truth = expected_agreement(prior, p)
+    names = ("krippendorff_alpha", "fleiss_kappa", "cohen_kappa_mean")
+    covered = dict.fromkeys(names, 0)
+    for study in range(COVERAGE_STUDIES):
+        rng = np.random.default_rng(study)
+        ratings = simulated_ratings(rng, prior, p, units=COVERAGE_UNITS, raters=3, missing=0.2)
+        report = ag.agreement(
+            ratings, categories=list(range(len(prior))), replicates=COVERAGE_RESAMPLES, seed=study
+        )
+        assert report.n_pairable_units < report.n_units  # single ratings are there
+        for name in names:
+            low, high = getattr(report, name).ci
+            covered[name] += low <= truth <= high
+    coverage = {name: count / COVERAGE_STUDIES for name, count in covered.items()}
+    assert all(COVERAGE_BAND[0] <= c <= COVERAGE_BAND[1] for c in coverage.values()), coverage
 
 
 def test_bootstrap_is_seeded() -> None:

@@ -3,27 +3,33 @@ each question recovers the simulated truth, and late ratings and controls stay o
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import krippendorff
 import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from irrCAC.raw import CAC
+from numpy.typing import NDArray
+from PIL import Image as PILImage
+from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from app.codec_runs.models import CodecResult, CodecRun
+from app.db import make_sessionmaker
 from app.domain import prevalence
 from app.studies import results
 from app.studies.models import Annotation, Study, StudyItem
+from tests.conftest import login_new_admin
+from tests.factories import make_dataset, store_image
+from tests.simulated_raters import expected_agreement
 from tests.studies.helpers import annotators, finished_run, label_items, open_study_with_items
 
 VERDICTS = ("miscompression", "no_miscompression", "unsure")
-
-
-def _expected_agreement(prior: np.ndarray, p: float) -> float:
-    """Chance-corrected agreement, for many units, of raters who give the true value with
-    probability p and otherwise guess uniformly among the values."""
-    q = len(prior)
-    given = p * np.eye(q) + (1 - p) / q  # given[t, v] = P(v | truth t)
-    observed = float(prior @ (given**2).sum(axis=1))
-    pi = prior @ given
-    expected = float((pi**2).sum())
-    return (observed - expected) / (1 - expected)
 
 
 def test_agreement_recovers_simulated_raters(committed_db: Engine) -> None:
@@ -71,7 +77,7 @@ def test_agreement_recovers_simulated_raters(committed_db: Engine) -> None:
                           "modifier:symbol", "categories", "confidence"}  # fmt: skip
     verdict = table["verdict"].report
     assert (verdict.n_units, verdict.n_raters, verdict.n_pairable_units) == (n_items, 3, n_items)
-    truth_alpha = _expected_agreement(prior, p_verdict)
+    truth_alpha = expected_agreement(prior, p_verdict)
     for name in ("krippendorff_alpha", "fleiss_kappa"):
         estimate = getattr(verdict, name)
         low, high = estimate.ci
@@ -146,3 +152,157 @@ def test_prevalence_weights_random_crops_by_their_inclusion_probability(
     plot = prevalence.render(list(estimates.values()), "miscompression", title="t", fmt="svg")
     assert plot.startswith(b"<?xml")
     assert f"<!-- {items[0].codec} -->".encode() in plot  # the codec's line, in the legend
+
+
+def test_the_served_report_matches_an_independent_computation(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    """The report as the API serves it (computed by the worker's step), against numbers
+    computed here from the stored labels without the application: prevalence by the Hajek
+    formula per codec and bpp bucket, agreement by the reference libraries (krippendorff,
+    irrCAC, scikit-learn). Two codecs, two bitrates each, crops of two sizes drawn at
+    different rates, guided crops apart, and raters who left some items out."""
+    # Two codecs, each over a low- and a high-bitrate image; half-octave buckets by hand:
+    # 2 ** (floor(2 log2 bpp) / 2).
+    bpp = {("jpeg", "dark"): (0.3, 0.25), ("jpeg", "light"): (1.3, 1.0),
+           ("webp", "dark"): (0.15, 0.125), ("webp", "light"): (0.6, 0.5)}  # fmt: skip
+    rng = np.random.default_rng(61)
+    raters = annotators(committed_db, 3)
+    study_id, _ = open_study_with_items(committed_db, 0)
+    with Session(committed_db, expire_on_commit=False) as session:
+        dataset = make_dataset(session, f"independent-{study_id}")
+        images = {
+            name: store_image(session, dataset.id, PILImage.new("RGB", (256, 256), colour), name)
+            for name, colour in (("dark", "navy"), ("light", "beige"))
+        }
+        items: list[tuple[StudyItem, str, float, str]] = []  # item, codec, bucket, method
+        for codec in ("jpeg", "webp"):
+            run = CodecRun(dataset_id=dataset.id, codec=codec, params={"quality": 30},
+                           seeds=[0], status="done")  # fmt: skip
+            session.add(run)
+            session.flush()
+            for name, image in images.items():
+                rate, bucket = bpp[(codec, name)]
+                result = CodecResult(run_id=run.id, image_id=image.id, seed=0, status="done",
+                                     bpp=rate)  # fmt: skip
+                session.add(result)
+                session.flush()
+                # Small crops drawn at a quarter of the rate of large ones; guided crops
+                # (no inclusion probability) on the dark images.
+                plan: list[tuple[int, float | None, str]] = [(64, 0.002, "random")] * 6
+                plan += [(128, 0.008, "random")] * 6
+                plan += [(64, None, "guided")] * (3 if name == "dark" else 0)
+                for size, probability, method in plan:
+                    item = StudyItem(
+                        study_id=study_id, position=len(items), kind="crop", method=method,
+                        result_id=result.id, image_id=image.id, x=0, y=0, size=size,
+                        share_percent=1.0, inclusion_probability=probability, evidence={},
+                        assets={}, active_count=0, done_count=0,
+                    )  # fmt: skip
+                    session.add(item)
+                    items.append((item, codec, bucket, method))
+        session.flush()
+        session.commit()
+    verdicts = ("miscompression", "no_miscompression", "unsure")
+    labels: list[dict[str, Any]] = []
+    for item, _, _, _ in items:
+        latent = 0 if rng.random() < 0.4 else 1  # an index into verdicts
+        # Each rater rates the item or leaves it out; at least one rates it.
+        who = [r for r in raters if rng.random() < 0.8] or [raters[0]]
+        for rater in who:
+            said = latent if rng.random() < 0.8 else int(rng.integers(0, 3))
+            miscompression = verdicts[said] == "miscompression"
+            labels.append({
+                "item_id": item.id, "user_id": rater, "verdict": verdicts[said],
+                "categories": (["shape"] if rng.random() < 0.6 else ["amplitude"])
+                if miscompression else [],
+                "modifiers": [], "late": False,
+                "confidence": None if rng.random() < 0.2 else int(rng.integers(1, 6)),
+            })  # fmt: skip
+    label_items(committed_db, study_id, labels)
+    with Session(committed_db) as session:
+        study = session.get(Study, study_id)
+        assert study is not None
+        results.request_report(session, study)
+        session.info.pop("miscomp_jobs")  # this test runs the worker's step itself
+        session.commit()
+    computed = results.compute_report(make_sessionmaker(committed_db), study_id, replicates=200)
+    assert computed == "done"
+    login_new_admin(committed_client, committed_db)
+    report = committed_client.get(f"/api/studies/{study_id}/agreement").json()
+    assert report["status"] == "done" and report["stale"] is False
+
+    # Prevalence: per item, the share of its raters who said so; per group, the mean of the
+    # shares weighted by 1 / inclusion probability (random crops) or plain (guided).
+    by_item: dict[int, list[dict[str, Any]]] = {}
+    for label in labels:
+        by_item.setdefault(label["item_id"], []).append(label)
+    outcomes: dict[str, Callable[[dict[str, Any]], bool]] = {
+        "miscompression": lambda label: label["verdict"] == "miscompression",
+        "category:shape": lambda label: "shape" in label["categories"],
+        "category:amplitude": lambda label: "amplitude" in label["categories"],
+    }
+    served = {(r["codec"], r["bpp_bucket"], r["method"], r["outcome"]): r
+              for r in report["prevalence"]}  # fmt: skip
+    groups = {(codec, bucket, method) for _, codec, bucket, method in items}
+    assert len(groups) == 6
+    for codec, bucket, method in groups:
+        members = [i for i, c, b, m in items if (c, b, m) == (codec, bucket, method)]
+        weights = np.array([1 / (i.inclusion_probability or 1.0) for i in members])
+        for outcome, said in outcomes.items():
+            shares = np.array([np.mean([said(x) for x in by_item[i.id]]) for i in members])
+            row = served[(codec, bucket, method, outcome)]
+            assert row["n_items"] == len(members)
+            expected = float((shares * weights).sum() / weights.sum())
+            assert row["value"] == pytest.approx(expected, abs=1e-12), (codec, bucket, outcome)
+            low, high = row["ci95"]
+            assert low <= row["value"] <= high
+            assert (row["note"] is None) == (method == "random")
+
+    # Agreement: raters x items matrices, NaN where a rater left the item (or, for
+    # confidence, the field) out.
+    item_ids = [item.id for item, _, _, _ in items]
+
+    def matrix(value: Callable[[dict[str, Any]], float | None]) -> NDArray[np.float64]:
+        data = np.full((len(raters), len(item_ids)), np.nan)
+        for label in labels:
+            given = value(label)
+            if given is not None:
+                data[raters.index(label["user_id"]), item_ids.index(label["item_id"])] = given
+        return data
+
+    verdict = matrix(lambda label: float(verdicts.index(label["verdict"])))
+    questions = {q["key"]: q for q in report["questions"]}
+    served_verdict = questions["verdict"]
+    rated = (~np.isnan(verdict)).sum(axis=0)
+    assert served_verdict["n_units"] == len(item_ids) and served_verdict["n_raters"] == 3
+    assert served_verdict["n_pairable_units"] == int((rated >= 2).sum()) < len(item_ids)
+    cac = CAC(pd.DataFrame(verdict.T), categories=[0.0, 1.0, 2.0], digits=12)
+    fleiss, gwet = cac.fleiss()["est"], cac.gwet()["est"]
+    cohen = [
+        cohen_kappa_score(verdict[a][both], verdict[b][both])
+        for a, b in itertools.combinations(range(3), 2)
+        if (both := ~np.isnan(verdict[a]) & ~np.isnan(verdict[b])).any()
+    ]
+    independent = {
+        "krippendorff_alpha": krippendorff.alpha(
+            reliability_data=verdict, level_of_measurement="nominal"
+        ),
+        "fleiss_kappa": fleiss["coefficient_value"],
+        "gwet_ac1": gwet["coefficient_value"],
+        "percent_agreement": fleiss["pa"],
+        "cohen_kappa_mean": float(np.mean(cohen)),
+    }
+    for name, value in independent.items():
+        assert served_verdict[name] == pytest.approx(value, abs=1e-6), name
+        low, high = served_verdict[f"{name}_ci95"]
+        assert low <= served_verdict[name] <= high, name
+    confidence = matrix(lambda label: label["confidence"])
+    assert questions["confidence"]["krippendorff_alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=confidence, level_of_measurement="ordinal"),
+        abs=1e-6,
+    )
+    shape = matrix(lambda label: float("shape" in label["categories"]))
+    assert questions["category:shape"]["krippendorff_alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=shape, level_of_measurement="nominal"), abs=1e-6
+    )
