@@ -198,8 +198,9 @@ def studies_show(
         typer.echo(f"  labels simulated: {read.simulation}")
     typer.echo(f"  runs {read.run_ids}, crops {read.crop_sizes} px, k={read.raters_per_item}")
     typer.echo(f"  items by method: {read.proposal_report.get('items', {})}")
+    late = f", {read.progress.late} late (kept, not counted)" if read.progress.late else ""
     typer.echo(
-        f"  {read.progress.ratings_done}/{read.progress.ratings_needed} ratings, "
+        f"  {read.progress.ratings_done}/{read.progress.ratings_needed} ratings{late}, "
         f"{read.progress.complete_items}/{read.progress.items} items complete"
     )
     for rater in raters:

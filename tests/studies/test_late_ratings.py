@@ -10,7 +10,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from app.cli import app as cli
 from app.db import utcnow
 from app.domain.roles import Role
 from app.studies import queries
@@ -90,6 +92,8 @@ def test_a_late_rating_is_kept_marked_late_left_uncounted_and_shown_as_late(
 
     study = as_researcher.get(f"/api/studies/{study_id}").json()
     assert (study["progress"]["ratings_done"], study["progress"]["late"]) == (2, 1)
+    shown = CliRunner().invoke(cli, ["studies", "show", str(study_id)])
+    assert "2/2 ratings, 1 late (kept, not counted), 1/1 items complete" in shown.output
     page = as_researcher.get(f"/studies/{study_id}")
     assert page.status_code == 200
     assert 'data-testid="late-ratings">1 late rating kept but not counted' in page.text
