@@ -167,9 +167,9 @@ def study_records(
         )
         earlier = OrderedRows(
             stream(
-                _earlier_revisions(
-                    select(*REVISION_COLUMNS, Annotation.item_id), study.id
-                ).order_by(Annotation.item_id, AnnotationRevision.annotation_id, "number")
+                _earlier_revisions(select(*REVISION_COLUMNS), study.id).order_by(
+                    Annotation.item_id, AnnotationRevision.annotation_id, "number"
+                )
             )
             if options.all_revisions
             else [],
