@@ -92,6 +92,7 @@ def test_infinite_lease_comes_back_in_the_form_with_what_was_entered(
         "name": "kept name",
         "run_ids": str(run.id),
         "methods": "random",
+        "items": "300",
         "quota_guided": "0",
         "quota_random": "nan",
         "quota_control": "100",

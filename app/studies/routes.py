@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -11,8 +12,9 @@ from sqlalchemy import func, select
 
 from app.auth.dependencies import StudyManager
 from app.codec_runs import service as run_service
-from app.codec_runs.models import CodecResult
+from app.codec_runs.models import CodecResult, CodecRun
 from app.config import get_settings
+from app.datasets.models import Dataset
 from app.db import SessionDep
 from app.domain import agreement
 from app.domain import panes as pane_names
@@ -35,7 +37,18 @@ router = APIRouter(tags=["studies"])
 PANES = pane_names.ALL
 
 
-def _runs_with_results(session: SessionDep) -> list[tuple[Any, int]]:
+@dataclass(frozen=True)
+class RunChoice:
+    """A run the study form offers: its dataset, finished results and distinct crops."""
+
+    run: CodecRun
+    dataset: str
+    results: int
+    crops: dict[int, int]
+    """Distinct crop positions of the finished results, per crop size of the form."""
+
+
+def _runs_with_results(session: SessionDep) -> list[RunChoice]:
     done = dict(
         session.execute(
             select(CodecResult.run_id, func.count())
@@ -43,7 +56,16 @@ def _runs_with_results(session: SessionDep) -> list[tuple[Any, int]]:
             .group_by(CodecResult.run_id)
         ).all()
     )
-    return [(run, done[run.id]) for run in run_service.list_runs(session) if done.get(run.id)]
+    runs = [run for run in run_service.list_runs(session) if done.get(run.id)]
+    datasets = dict(
+        session.execute(
+            select(Dataset.id, Dataset.name).where(Dataset.id.in_({r.dataset_id for r in runs}))
+        ).all()
+    )
+    positions = service.crop_positions(session, [r.id for r in runs], list(DEFAULT_SIZES))
+    return [
+        RunChoice(run, datasets[run.dataset_id], done[run.id], positions[run.id]) for run in runs
+    ]
 
 
 def _form_page(
@@ -79,7 +101,9 @@ def studies_list(request: Request, user: StudyManager, session: SessionDep) -> R
 def studies_new(request: Request, user: StudyManager, session: SessionDep) -> Response:
     defaults = StudyCreate(name="-", run_ids=[1])  # only for the defaults of the form
     form = {
-        **defaults.model_dump(),
+        **defaults.model_dump(exclude={"items"}),
+        # Not "items": a template's form.items would be the dict's method, not the number.
+        "items_target": defaults.items,
         "name": "",
         "run_ids": [],
         "quota_guided": 60,
@@ -108,7 +132,8 @@ def studies_create(
     instructions: Annotated[str, Form()] = "",
     crop_sizes: Annotated[list[str] | None, Form()] = None,
     methods: Annotated[list[str] | None, Form()] = None,
-    items: Annotated[str, Form()] = "300",
+    # An empty field arrives as the default: "" so that an emptied Items is refused, not 300.
+    items: Annotated[str, Form()] = "",
     quota_guided: Annotated[str, Form()] = "60",
     quota_random: Annotated[str, Form()] = "30",
     quota_control: Annotated[str, Form()] = "10",
@@ -128,7 +153,7 @@ def studies_create(
         "instructions": instructions,
         "crop_sizes": _ints_where_possible(crop_sizes or []),
         "methods": methods or [],
-        "items": items,
+        "items_target": items,
         "quota_guided": quota_guided,
         "quota_random": quota_random,
         "quota_control": quota_control,
@@ -144,6 +169,7 @@ def studies_create(
     try:
         numbers = StudyForm.model_validate(
             {
+                "items": items,
                 "quota_guided": quota_guided,
                 "quota_random": quota_random,
                 "quota_control": quota_control,
@@ -159,7 +185,6 @@ def studies_create(
                 "instructions": instructions,
                 "crop_sizes": crop_sizes or [],
                 "methods": methods or [],
-                "items": items,
                 **numbers.study_fields(),
                 "planted_controls": planted_controls,
                 "raters_per_item": raters_per_item,

@@ -112,9 +112,12 @@ Percent = Annotated[float, AllowInfNan(False), Interval(ge=0, le=100)]
 
 class StudyForm(BaseModel):
     """The numbers of the study form that StudyCreate holds in other units: quotas typed in
-    percent (shares there), the lease in minutes (seconds there), no cap as an empty field."""
+    percent (shares there), the lease in minutes (seconds there), no cap as an empty field;
+    and the items, which an emptied field must not silently set to StudyCreate's default."""
 
     model_config = ConfigDict(extra="forbid")
+    items: int
+    """Checked against its bounds by StudyCreate."""
     quota_guided: Percent
     quota_random: Percent
     quota_control: Percent
@@ -126,8 +129,16 @@ class StudyForm(BaseModel):
     def _blank_is_no_cap(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items_given(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("say how many items the study should propose (at least 1)")
+        return value
+
     def study_fields(self) -> dict[str, Any]:
         return {
+            "items": self.items,
             "quotas": {
                 "guided": self.quota_guided / 100,
                 "random": self.quota_random / 100,

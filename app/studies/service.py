@@ -7,7 +7,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.codec_runs.models import RUN_ACTIVE_STATUSES, CodecResult, CodecRun
-from app.domain import taxonomy
+from app.datasets.models import Image
+from app.domain import crops, taxonomy
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobs import enqueue_after_commit
 from app.studies import task_names
@@ -85,6 +86,8 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
         raise InvalidInput("the jpeg pane needs runs with a bpp-matched JPEG")
     if data.versus_run_id is not None:
         _check_versus_run(session, data.versus_run_id, runs)
+    if not any(r.status in RUN_ACTIVE_STATUSES for r in runs):
+        _check_enough_crops(session, data, done or 0)
     if data.taxonomy_version_id is None:
         taxonomy_version = default_taxonomy(session)
     else:
@@ -119,6 +122,41 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
     session.flush()
     enqueue_after_commit(session, task_names.PROPOSE, study.id)
     return study
+
+
+def crop_positions(
+    session: Session, run_ids: list[int], sizes: list[int]
+) -> dict[int, dict[int, int]]:
+    """Per run, per crop size: how many distinct crops its finished results offer (every
+    position of every image, as random crops and controls are drawn), from the images' sizes
+    alone. Guided methods find fewer."""
+    positions = {run_id: dict.fromkeys(sizes, 0) for run_id in run_ids}
+    rows = session.execute(
+        select(CodecResult.run_id, Image.width, Image.height, func.count())
+        .join(Image, Image.id == CodecResult.image_id)
+        .where(CodecResult.run_id.in_(run_ids), CodecResult.status == "done")
+        .group_by(CodecResult.run_id, Image.width, Image.height)
+    ).all()
+    for run_id, width, height, count in rows:
+        for size in sizes:
+            positions[run_id][size] += count * crops.random_positions(width, height, size)
+    return positions
+
+
+def _check_enough_crops(session: Session, data: StudyCreate, done: int) -> None:
+    """The items are split evenly over the crop sizes: refuse a study that asks a size for
+    more distinct crops than the finished results of its (ended) runs hold."""
+    per_size = -(-data.items // len(data.crop_sizes))
+    positions = crop_positions(session, data.run_ids, data.crop_sizes)
+    for size in data.crop_sizes:
+        offered = sum(by_size[size] for by_size in positions.values())
+        if per_size > offered:
+            raise InvalidInput(
+                f"{data.items} items are more than the chosen runs can give: each crop size "
+                f"gets about {per_size} of them, but the runs' {done} finished results hold "
+                f"only {offered} distinct crops of {size} pixels. Ask for fewer items, or "
+                "choose smaller crop sizes or more runs."
+            )
 
 
 def _check_versus_run(session: Session, versus_run_id: int, runs: list[CodecRun]) -> None:

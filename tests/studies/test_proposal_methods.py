@@ -150,8 +150,9 @@ def test_a_method_nobody_registered_is_refused_by_name(client: TestClient, db: S
     assert UNKNOWN in api.json()["detail"][0]["msg"]
     form = client.post(
         "/studies",
-        data={"name": "s", "run_ids": "1", "methods": ["bogus", "random"], "quota_guided": "0",
-              "quota_random": "100", "quota_control": "0", "csrf_token": csrf},
+        data={"name": "s", "run_ids": "1", "methods": ["bogus", "random"], "items": "300",
+              "quota_guided": "0", "quota_random": "100", "quota_control": "0",
+              "csrf_token": csrf},
     )  # fmt: skip
     assert form.status_code == 422
     assert f"methods.0: {UNKNOWN}" in html.unescape(form.text)
