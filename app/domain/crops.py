@@ -101,6 +101,13 @@ def fits(size: int, width: int, height: int) -> bool:
 # ---------------------------------------------------------------------------- random crops
 
 
+def per_size(sizes: list[int], total: int) -> dict[int, int]:
+    """``total`` items split evenly over the crop sizes, the first sizes taking one more
+    where it does not divide: how a study's proposal shares its items out."""
+    parts = len(sizes)
+    return {size: total // parts + (1 if i < total % parts else 0) for i, size in enumerate(sizes)}
+
+
 def random_positions(width: int, height: int, size: int) -> int:
     return (width - size + 1) * (height - size + 1) if fits(size, width, height) else 0
 

@@ -38,14 +38,6 @@ WAITING = "waiting"
 """What ``propose`` returns while a run of the study is still coding."""
 
 
-def _split(total: int, parts: int) -> list[int]:
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
-
-
-def _per_size(sizes: list[int], total: int) -> dict[int, int]:
-    return dict(zip(sizes, _split(total, len(sizes)), strict=True))
-
-
 def _best(pool: list[Candidate], per_size: dict[int, int]) -> list[Candidate]:
     """The first candidates of ``pool`` per crop size, as many as wanted, each crop once."""
     best: list[Candidate] = []
@@ -86,8 +78,8 @@ def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
     n_control = round(n * share["control"])
     n_guided = max(0, n - n_random - n_control) if share["guided"] else 0
     wanted = {
-        "guided": Wanted(_per_size(study.crop_sizes, n_guided), rng),
-        "random": Wanted(_per_size(study.crop_sizes, n_random), rng),
+        "guided": Wanted(crops.per_size(study.crop_sizes, n_guided), rng),
+        "random": Wanted(crops.per_size(study.crop_sizes, n_random), rng),
     }
     pool: list[Candidate] = []
     sampled: list[Candidate] = []
@@ -103,7 +95,7 @@ def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
     selected = [
         *_best(pool, wanted["guided"].per_size),
         *sampled,
-        *_controls(context, _per_size(study.crop_sizes, n_control), rng),
+        *_controls(context, crops.per_size(study.crop_sizes, n_control), rng),
     ]
     every_method = registry.methods()
     targeted = [m.name for m in every_method if m.kind == TARGETED]

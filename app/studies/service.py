@@ -144,9 +144,10 @@ def crop_positions(
 
 
 def _check_enough_crops(session: Session, data: StudyCreate, done: int) -> None:
-    """The items are split evenly over the crop sizes: refuse a study that asks a size for
-    more distinct crops than the finished results of its (ended) runs hold."""
-    per_size = -(-data.items // len(data.crop_sizes))
+    """The items are split evenly over the crop sizes (``crops.per_size``): refuse a study
+    that asks a size for more distinct crops than the finished results of its (ended) runs
+    hold."""
+    per_size = max(crops.per_size(data.crop_sizes, data.items).values())
     positions = crop_positions(session, data.run_ids, data.crop_sizes)
     for size in data.crop_sizes:
         offered = sum(by_size[size] for by_size in positions.values())
