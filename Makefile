@@ -45,8 +45,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Test files are spread over PYTEST_WORKERS processes (tests/conftest.py gives each its own
+# PostgreSQL database and Redis index); a file's tests stay together in one.
+PYTEST_WORKERS ?= 2
+
 pytest: install system
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The viewer's pure ES modules (static/js/viewer/) apart from the page, with Node's own test
 # runner: no npm package, nothing from the network.

@@ -24,7 +24,12 @@ PG_ADMIN_URL = os.environ.get(
 )
 TEST_DB = f"miscomp_test_{_WORKER}"
 TEST_DB_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DB}"
-TEST_REDIS_URL = os.environ.get("MISCOMP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Each pytest-xdist worker (gw0, gw1, ...) has a database index of its own, counted down from
+# 15, so that the Celery workers of parallel tests never take each other's tasks.
+_REDIS_INDEX = 15 - int(_WORKER[2:]) if re.fullmatch(r"gw\d+", _WORKER) else 15
+TEST_REDIS_URL = os.environ.get(
+    "MISCOMP_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_REDIS_INDEX}"
+)
 
 os.environ.update(
     {
