@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from app import install_session_listeners
@@ -79,15 +81,43 @@ def _wants_json(request: Request) -> bool:
     )
 
 
-def _error(request: Request, status_code: int, message: str) -> Response:
+def _error(request: Request, status_code: int, message: str, back: str = "/") -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status_code)
     return render(
         request,
         "error.html",
-        {"status_code": status_code, "message": message},
+        {"status_code": status_code, "message": message, "back": back},
         status_code=status_code,
     )
+
+
+def _nearest_page(request: Request) -> str:
+    """The longest leading part of the request's path that is a page one can open (GET), so
+    that an error can point back to where the user most likely came from."""
+    parts = request.url.path.rstrip("/").split("/")
+    for end in range(len(parts) - 1, 0, -1):
+        path = "/".join(parts[:end]) or "/"
+        scope = {"type": "http", "path": path, "method": "GET"}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            return path
+    return "/"
+
+
+def _routing_message(request: Request, exc: StarletteHTTPException) -> str:
+    """Plain words for what Starlette's router refuses before any route runs."""
+    path = request.url.path
+    if exc.status_code == 404:
+        return f"There is no page at {path}. Check the address, or start again from the start page."
+    if exc.status_code == 405:
+        allowed = exc.headers.get("Allow", "") if exc.headers else ""
+        if request.method == "GET" and "POST" in allowed:
+            return (
+                f"{path} is where a button sends its form, not a page to open. "
+                "Go back to the page with the button and use it there."
+            )
+        return f"{path} does not take a {request.method} request (it takes {allowed or 'none'})."
+    return str(exc.detail)
 
 
 def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
@@ -166,6 +196,18 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
         if "NUL" not in str(exc.orig):
             raise exc
         return _error(request, 422, "a text field holds a NUL character (U+0000); remove it")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _routing(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        response = _error(
+            request, exc.status_code, _routing_message(request, exc), _nearest_page(request)
+        )
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -27,9 +27,7 @@ TEST_DB_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{TEST_DB}"
 # Each pytest-xdist worker (gw0, gw1, ...) has a database index of its own, counted down from
 # 15, so that the Celery workers of parallel tests never take each other's tasks.
 _REDIS_INDEX = 15 - int(_WORKER[2:]) if re.fullmatch(r"gw\d+", _WORKER) else 15
-TEST_REDIS_URL = os.environ.get(
-    "MISCOMP_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_REDIS_INDEX}"
-)
+TEST_REDIS_URL = os.environ.get("MISCOMP_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_REDIS_INDEX}")
 
 os.environ.update(
     {

@@ -27,6 +27,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/"): EVERYONE,
     ("GET", "/account/tokens"): EVERYONE,
     ("POST", "/account/tokens"): EVERYONE,

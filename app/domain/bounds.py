@@ -94,6 +94,34 @@ def _finite(text: str) -> float:
     return value
 
 
+_JSON_ERRORS = {
+    "Expecting value": "expected a value (a number, text in double quotes, true, false, "
+    "null, a [list] or an {object})",
+    "Expecting property name enclosed in double quotes": "expected a name in double quotes",
+    "Expecting ',' delimiter": "expected a comma between two entries",
+    "Expecting ':' delimiter": "expected a colon after a name",
+    "Extra data": "more text after the end of the value",
+    "Unterminated string starting at": "a double quote opens text that never closes",
+    "Invalid control character at": "a line break or control character inside quoted text",
+    "Invalid \\escape": "a backslash that starts no valid escape",
+    "Invalid \\uXXXX escape": "a backslash-u escape without four hexadecimal digits",
+}
+"""The JSON parser's messages in plain words."""
+
+
+def json_error_words(exc: json.JSONDecodeError) -> str:
+    """Where the JSON breaks (line and column) and what was expected there, in plain words;
+    the two most common slips, single quotes and a comma before a closing bracket, named."""
+    what = _JSON_ERRORS.get(exc.msg, exc.msg[:1].lower() + exc.msg[1:])
+    before = exc.doc[: exc.pos].rstrip()
+    at = exc.doc[exc.pos : exc.pos + 1]
+    if before.endswith(",") and at in ("}", "]"):
+        what = "a comma before a closing bracket (JSON allows none after the last entry)"
+    elif at == "'":
+        what += " (JSON writes names and text in double quotes, not single ones)"
+    return f"at line {exc.lineno}, column {exc.colno}: {what}"
+
+
 def parse_json(
     text: str | bytes,
     *,
@@ -119,8 +147,10 @@ def parse_json(
         value = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except JsonRefused as exc:
         raise JsonRefused(f"{field}: {exc}") from None
-    except ValueError as exc:  # JSONDecodeError, or an integer of over 4,300 digits
-        raise JsonRefused(f"{field}: not valid JSON ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise JsonRefused(f"{field}: not valid JSON {json_error_words(exc)}") from None
+    except ValueError:  # an integer of over 4,300 digits
+        raise JsonRefused(f"{field}: not valid JSON: a number with too many digits") from None
     nul = _path_to_nul(value)  # no text column (PostgreSQL) can hold a NUL character
     if nul is not None:
         where = ".".join(map(str, (field, *nul)))

@@ -95,9 +95,11 @@ def curves(runs: Iterable[RunPoints]) -> list[Curve]:
     return result
 
 
-def render(curve_list: list[Curve], *, title: str, fmt: FigureFormat = "svg") -> bytes:
-    figure = new_figure(10, 4.2)
-    axes = figure.subplots(1, 2)
+def figure(curve_list: list[Curve], *, title: str) -> Any:
+    """PSNR and MS-SSIM against bpp side by side; one legend below both plots, outside
+    them, so that it never hides a point."""
+    drawn = new_figure(10, 4.6)
+    axes = drawn.subplots(1, 2)
     for axis, metric, ylabel in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):
         for curve in curve_list:
             pairs = [
@@ -111,6 +113,18 @@ def render(curve_list: list[Curve], *, title: str, fmt: FigureFormat = "svg") ->
         axis.set_xlabel("bits per pixel")
         axis.set_ylabel(ylabel)
         axis.grid(True, alpha=0.3)
-    axes[0].legend(fontsize="small")
-    figure.suptitle(title)
-    return save(figure, fmt)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        drawn.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=min(3, len(handles)),
+            fontsize="small",
+        )
+    drawn.suptitle(title)
+    return drawn
+
+
+def render(curve_list: list[Curve], *, title: str, fmt: FigureFormat = "svg") -> bytes:
+    return save(figure(curve_list, title=title), fmt)

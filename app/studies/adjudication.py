@@ -53,7 +53,9 @@ def verdict_agreement(verdicts: list[str]) -> float:
 @dataclass(frozen=True)
 class Queue:
     total: int
-    """Items needing adjudication (decided ones included)."""
+    """Items the raters disagree on, decided ones included."""
+    decided: int
+    """Those of them with a decision."""
     entries: list[Disagreement]
     """One page of them, the least agreed first, decided ones last."""
     pager: Pager
@@ -136,7 +138,7 @@ def disagreements(
         Disagreement(items[i], full[i], flagged[i][0], flagged[i][1], decided.get(i), late[i])
         for i in chosen
     ]
-    return Queue(len(flagged), entries, pager)
+    return Queue(len(flagged), sum(i in decided for i in flagged), entries, pager)
 
 
 def decide(

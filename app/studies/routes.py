@@ -307,6 +307,7 @@ def studies_adjudication(
             "study": study,
             "queue": queue.entries,
             "total": queue.total,
+            "decided": queue.decided,
             "threshold": threshold,
             "pager": queue.pager,
             "pager_query": f"threshold={threshold}&",

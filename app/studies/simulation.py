@@ -208,22 +208,25 @@ def progress(session: Session, study: Study) -> SimulationProgress:
     if study.simulation is None:
         raise Conflict(f"study {study.name!r} is labelled by people, not simulated")
     settings = SimulationSettings.model_validate(study.simulation)
+    if study.status in ("failed", "closed"):
+        left = False
+    else:
+        accounts = [
+            user_service.find_user_by_username(session, n) for n in rater_names(settings.raters)
+        ]
+        left = study.status != "open" or any(
+            user is None
+            or service.remaining_for(session, study, user.id) > 0
+            or _holds_lease(session, study, user)
+            for user in accounts
+        )
+    # Counted after the check above: each statement sees what was committed when it began,
+    # so a rating committed between the two is in the count of a run seen as finished.
     counts = service.progress(session, study)
     raters = min(settings.raters, study.raters_per_item)
     target = counts.items * raters
     if study.per_rater_cap is not None:
         target = min(target, settings.raters * study.per_rater_cap)
-    if study.status in ("failed", "closed"):
-        return SimulationProgress(study.status, counts.ratings_done, target, finished=True)
-    accounts = [
-        user_service.find_user_by_username(session, n) for n in rater_names(settings.raters)
-    ]
-    left = study.status != "open" or any(
-        user is None
-        or service.remaining_for(session, study, user.id) > 0
-        or _holds_lease(session, study, user)
-        for user in accounts
-    )
     return SimulationProgress(study.status, counts.ratings_done, target, finished=not left)
 
 

@@ -11,12 +11,12 @@ from pydantic import ValidationError
 from app.auth.dependencies import AdminUser, AnyUser
 from app.db import SessionDep
 from app.domain.bounds import DbId
-from app.domain.names import Name
 from app.domain.roles import Role, TokenScope
 from app.domain.validation import validation_message
 from app.errors import UserError
 from app.users import service
-from app.users.schemas import UserCreate, UserUpdate
+from app.users.models import User
+from app.users.schemas import TokenCreate, UserCreate, UserUpdate
 from app.web import hx_redirect, render
 
 router = APIRouter(tags=["users"])
@@ -86,13 +86,32 @@ def users_update(
     return hx_redirect(request, "/admin/users")
 
 
-@router.get("/account/tokens", name="tokens_list")
-def tokens_list(request: Request, user: AnyUser, session: SessionDep) -> Response:
+def _tokens_page(
+    request: Request,
+    session: SessionDep,
+    user: User,
+    *,
+    new_token: str | None = None,
+    form: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
     return render(
         request,
         "account/tokens.html",
-        {"tokens": service.list_tokens(session, user), "new_token": None},
+        {
+            "tokens": service.list_tokens(session, user),
+            "new_token": new_token,
+            "form": form or {"name": "", "scope": TokenScope.FULL.value},
+            "error": error,
+        },
+        status_code=status_code,
     )
+
+
+@router.get("/account/tokens", name="tokens_list")
+def tokens_list(request: Request, user: AnyUser, session: SessionDep) -> Response:
+    return _tokens_page(request, session, user)
 
 
 @router.post("/account/tokens", name="tokens_create")
@@ -100,15 +119,24 @@ def tokens_create(
     request: Request,
     user: AnyUser,
     session: SessionDep,
-    name: Annotated[Name, Form(min_length=1, max_length=100)],
-    scope: Annotated[TokenScope, Form()] = TokenScope.FULL,
+    # As typed: TokenCreate checks it, so that a refused name comes back in the form.
+    name: Annotated[str, Form()] = "",
+    scope: Annotated[str, Form()] = TokenScope.FULL.value,
 ) -> Response:
-    token, secret = service.create_token(session, user, name, scope)
-    return render(
-        request,
-        "account/tokens.html",
-        {"tokens": service.list_tokens(session, user), "new_token": secret},
-    )
+    form = {"name": name, "scope": scope}
+    try:
+        data = TokenCreate.model_validate({**form, "name": name.strip()})
+    except ValidationError as exc:
+        return _tokens_page(
+            request,
+            session,
+            user,
+            form=form,
+            error=validation_message(exc.errors()),
+            status_code=422,
+        )
+    _, secret = service.create_token(session, user, data.name, data.scope)
+    return _tokens_page(request, session, user, new_token=secret)
 
 
 @router.post("/account/tokens/{token_id}/revoke", name="tokens_revoke")

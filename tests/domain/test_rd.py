@@ -1,4 +1,6 @@
-from app.domain.rd import RunPoints, curve_label, curves, render
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from app.domain.rd import RunPoints, curve_label, curves, figure, render
 
 
 def test_runs_of_one_codec_at_several_qualities_form_one_curve() -> None:
@@ -33,3 +35,32 @@ def test_labels_and_rendering() -> None:
     svg = render(curve_list, title="t", fmt="svg")
     assert b"<svg" in svg and render(curve_list, title="t", fmt="svg") == svg
     assert render(curve_list, title="t", fmt="pdf").startswith(b"%PDF")
+
+
+def test_the_legend_hides_no_point() -> None:
+    """Issue 17: the legend sat on a point of the PSNR plot. Five codecs whose points fill
+    both plots evenly leave a legend inside the axes no free corner."""
+    codecs = ["avif", "jpeg", "jpegxl", "webp", "external"]
+    runs = [
+        RunPoints(
+            codec,
+            {"quality": q, "name": codec},
+            [(0.1 + 0.2 * q, 22.0 + 2 * c + 0.5 * q, 0.7 + 0.05 * c + 0.01 * q)],
+            [],
+        )
+        for c, codec in enumerate(codecs)
+        for q in range(8)
+    ]
+    drawn = figure(curves(runs), title="a full plot")
+    renderer = FigureCanvasAgg(drawn).get_renderer()
+    drawn.draw(renderer)
+    (legend,) = drawn.legends
+    box = legend.get_window_extent(renderer)
+    assert len(legend.get_texts()) == 5
+    points = 0
+    for axis in drawn.axes:
+        for line in axis.get_lines():
+            for x, y in axis.transData.transform(line.get_xydata()):
+                points += 1
+                assert not box.contains(x, y), (line.get_label(), x, y)
+    assert points == 2 * 5 * 8

@@ -80,7 +80,7 @@ def test_disagreements_are_queued_and_decided_apart_from_the_labels(
     ).json()
     assert [q["item_id"] for q in past_the_end] == [named_apart]  # the last page
     listed_page = committed_client.get(f"/studies/{study_id}/adjudication")
-    assert "2 items need adjudication" in listed_page.text
+    assert "2 items with disagreement: 2 still need adjudication, 0 decided" in listed_page.text
     assert 'class="pager"' not in listed_page.text  # one page
     monkeypatch.setattr(routes, "ADJUDICATION_PAGE", 1)
     paged = committed_client.get(f"/studies/{study_id}/adjudication?threshold=1.0&page=2").text
@@ -117,6 +117,10 @@ def test_disagreements_are_queued_and_decided_apart_from_the_labels(
         },  # fmt: skip
     )
     assert decided.status_code == 303
+    after = committed_client.get(f"/studies/{study_id}/adjudication").text
+    assert "2 items with disagreement: 1 still needs adjudication, 1 decided" in after
+    shown = committed_client.get(f"/studies/{study_id}/adjudication/{split}").text
+    assert f"(id {split}, as in the address)" in shown
     again = committed_client.put(
         f"/api/studies/{study_id}/adjudication/{split}",
         headers=headers,

@@ -94,8 +94,8 @@ def test_a_study_sets_a_methods_parameters_and_proposing_uses_them(
     study = {"name": "scored centres", "run_ids": [run_id], "crop_sizes": [64], "items": 2,
              "methods": ["centre"], "quotas": {"guided": 1.0}, "raters_per_item": 1}  # fmt: skip
     refusals = {
-        "centre.score: Input should be greater than 0": {"centre": {"score": -1}},
-        "centre.colour: Extra inputs are not permitted": {"centre": {"colour": "red"}},
+        "centre.score: must be more than 0": {"centre": {"score": -1}},
+        "centre.colour: is not one of the accepted fields": {"centre": {"colour": "red"}},
         "parameters for 'random', which is not one of the study's methods": {"random": {"x": 1}},
     }
     for message, params in refusals.items():

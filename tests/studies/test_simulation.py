@@ -268,7 +268,7 @@ def test_the_command_simulates_on_a_worker_and_follows_it_with_a_progress_bar(
     ]
     for wrong, message in (
         (["nope"], "error: study 'nope' not found"),
-        ([str(begun_id), "--error-rate", "1.5"], "error: error_rate: Input should be less"),
+        ([str(begun_id), "--error-rate", "1.5"], "error: error_rate: must be at most 1"),
     ):
         answer = runner.invoke(cli, ["studies", "simulate", *wrong])
         assert answer.exit_code == 1 and answer.output.startswith(message), answer.output

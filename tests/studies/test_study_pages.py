@@ -127,7 +127,7 @@ def test_items_beyond_the_runs_or_left_empty_are_refused_in_plain_words(
     assert 'value="signs and plates"' in empty.text
     zero = committed_client.post("/studies", data={**_form(run_id, items="0"), "csrf_token": csrf})
     assert zero.status_code == 422
-    assert "items: Input should be greater than or equal to 1" in zero.text
+    assert "items: must be at least 1" in zero.text
     assert 'name="items" min="1" required value="0"' in zero.text
     with Session(committed_db) as session:
         assert session.scalar(select(func.count()).select_from(Study)) == 0
