@@ -11,6 +11,7 @@ from functools import cache
 from celery import Celery
 
 from app.codec_runs import task_names as codec_run_tasks
+from app.codec_weights import task_names as codec_weight_tasks
 from app.config import Settings, get_settings
 from app.datasets import task_names as dataset_tasks
 from app.exports import task_names as export_tasks
@@ -24,6 +25,7 @@ QUEUES = ("cpu", "gpu", "post")
 ALL_TASKS: tuple[TaskSpec, ...] = (
     *dataset_tasks.TASKS,
     *codec_run_tasks.TASKS,
+    *codec_weight_tasks.TASKS,
     *study_tasks.TASKS,
     *export_tasks.TASKS,
 )

@@ -42,11 +42,15 @@ class Settings(BaseSettings):
     """Failed logins from one client address in 15 minutes before it must wait."""
     thumbnail_px: int = 256
     weights_dir: Path = Path("")
-    """Where neural codec weights and checkpoints are read from (never downloaded); default
-    var/weights. Runs name checkpoints relative to it."""
+    """Where neural codec weights and checkpoints are read from (and where `miscomp codecs
+    fetch` puts published ones); default var/weights. Runs name checkpoints relative to it."""
     external_codecs: Path = Path("")
     """TOML or JSON file declaring the command-line codecs runs may use (docs/codecs.md);
     default var/external-codecs.toml. No file: none are declared."""
+    weights_catalogue: Path = Path("")
+    """TOML file with mirrors and full sha256 pins for `miscomp codecs fetch`
+    (``[publishers]``, ``[pins]``; docs/codecs.md); default var/weights-catalogue.toml. No
+    file: the publishers' own addresses and hashes."""
     task_lease_s: float = Field(default=3600, gt=0)
     """After this long, a result claimed by a silent worker may be taken by another task."""
     task_visibility_timeout_s: int = Field(default=3600, gt=0)
@@ -64,6 +68,8 @@ class Settings(BaseSettings):
         self.media_root = self.media_root.resolve()
         if self.weights_dir == Path(""):
             self.weights_dir = self.var_dir / "weights"
+        if self.weights_catalogue == Path(""):
+            self.weights_catalogue = self.var_dir / "weights-catalogue.toml"
         if self.external_codecs == Path(""):
             self.external_codecs = self.var_dir / "external-codecs.toml"
         if not self.secret_key:

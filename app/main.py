@@ -29,6 +29,7 @@ from app.auth.dependencies import (
 )
 from app.codec_runs import api as runs_api
 from app.codec_runs import routes as runs_routes
+from app.codec_weights import routes as codec_weights_routes
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.datasets import api as datasets_api
 from app.datasets import routes as datasets_routes
@@ -66,6 +67,7 @@ ROUTERS = (
     audit_routes.router,
     runs_routes.router,
     runs_api.router,
+    codec_weights_routes.router,
     studies_routes.router,
     studies_api.router,
     workspace.router,

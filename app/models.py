@@ -3,6 +3,7 @@
 
 from app.audit.models import AuditLog
 from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_weights.models import WeightsFetch
 from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
 from app.exports.models import ExportJob
@@ -42,4 +43,5 @@ __all__ = [
     "TaxonomyVersion",
     "User",
     "UserSession",
+    "WeightsFetch",
 ]

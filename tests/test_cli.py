@@ -28,6 +28,7 @@ COMMANDS = [
     ["datasets", "import"],
     ["datasets", "list"],
     ["codecs", "pack"],
+    ["codecs", "fetch"],
     ["studies"],
     ["studies", "create"],
     ["studies", "list"],

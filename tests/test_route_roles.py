@@ -72,6 +72,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/runs/{run_id}/retry"): ADMIN,
     ("GET", "/media/results/{result_id}/{kind}.png"): READERS,
     ("GET", "/api/codecs"): READERS,
+    ("GET", "/codecs"): ADMIN,
+    ("POST", "/codecs/weights"): ADMIN,
     ("GET", "/datasets/{dataset_id}/rd.{fmt}"): READERS,
     ("GET", "/api/runs"): READERS,
     ("POST", "/api/runs"): ADMIN,

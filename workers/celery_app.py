@@ -11,6 +11,7 @@ celery_app = make_celery(
     include=[
         "workers.tasks.imports",
         "workers.tasks.codec_runs",
+        "workers.tasks.codec_weights",
         "workers.tasks.studies",
         "workers.tasks.exports",
     ],

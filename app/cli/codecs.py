@@ -1,5 +1,5 @@
-"""`miscomp codecs`: what can run here, training and packing learned codecs (torch is imported
-only inside the commands that need it)."""
+"""`miscomp codecs`: what can run here, fetching published weights, training and packing
+learned codecs (torch is imported only inside the commands that need it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from app.cli.helpers import user_errors
 from app.config import get_settings
@@ -48,6 +56,58 @@ def codecs_list(
         for codec in row.get("declared", []):
             state = "available" if codec["available"] else "UNAVAILABLE"
             typer.echo(f"  name={codec['name']:9} {state:12} {codec['detail']}")
+
+
+@group.command("fetch")
+@user_errors
+def codecs_fetch(
+    name: Annotated[str, typer.Argument(help="A CompressAI zoo architecture, or hific.")],
+    quality: Annotated[
+        list[str] | None,
+        typer.Option(help="Quality to fetch (repeat for several; default all): 1-8, or lo/mi/hi."),
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="CompressAI: mse (default) or ms-ssim.")
+    ] = None,
+) -> None:
+    """Download published weights into the weights folder (MISCOMP_WEIGHTS_DIR), where the
+    codecs look for them: CompressAI's zoo files, or HiFiC's metagraphs for tfci.py.
+
+    Each file is checked against its published sha256 (or the operator's pin) and kept only
+    if it agrees; an interrupted download resumes when the command is run again. Mirrors and
+    pins: the weights catalogue file (MISCOMP_WEIGHTS_CATALOGUE, docs/codecs.md)."""
+    from app.codec_weights.download import fetch_file
+    from app.codec_weights.service import operator_catalogue
+    from app.domain.codecs.catalogue import CatalogueError, select
+
+    settings = get_settings()
+    try:
+        chosen = select(name, metric, tuple(quality or ()))
+    except CatalogueError as exc:
+        raise UserError(str(exc)) from None
+    operator = operator_catalogue(settings)
+    for weights in chosen:
+        with Progress(
+            TextColumn(f"[bold]{weights.file_name}[/bold]"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            task = bar.add_task("fetch", total=None)
+
+            def show(done: int, total: int | None, bar: Progress = bar, task: Any = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            fetched = fetch_file(weights, settings.weights_dir, operator, progress=show)
+        if fetched.already_present:
+            typer.echo(f"{fetched.path} is here already (sha256 {fetched.sha256[:12]}... verified)")
+        else:
+            resumed = f", resumed at {fetched.resumed_from:,} bytes" if fetched.resumed_from else ""
+            typer.echo(
+                f"fetched {fetched.path} ({fetched.size:,} bytes{resumed}, "
+                f"sha256 {fetched.sha256[:12]}... verified)"
+            )
 
 
 @group.command("train")

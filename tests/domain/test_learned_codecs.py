@@ -70,7 +70,7 @@ def test_missing_zoo_weights_name_the_file_and_its_publisher(tmp_path: Path) -> 
     message = str(error.value)
     assert "bmshj2018-hyperprior-1-7eb97409.pth.tar" in message
     assert "https://compressai.s3.amazonaws.com/models/v1/" in message
-    assert "nothing is downloaded" in message
+    assert "miscomp codecs fetch bmshj2018-hyperprior --metric mse --quality 1" in message
 
 
 def test_zoo_weights_are_sha256_checked(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ Weights come only from local files, in the folder the operator declares (``Opera
 ``MISCOMP_WEIGHTS_DIR``): a run names files and sub-folders relative to it and can never point
 a worker at another file. Zoo weights are looked up there by CompressAI's own file names (the
 8 hex digits in each name are the start of its sha256, which is checked); a missing file is
-an error naming the file and where its owner publishes it.
+an error naming the file, where its owner publishes it and the `miscomp codecs fetch` command
+that downloads it there (``catalogue.py``; nothing here downloads).
 Bits are counted from the real ``compress()`` strings, and every decode is checked against
 ``forward()``: a disagreement marks the result invalid (an entropy-coding desync is not a
 miscompression and must never reach annotators).
@@ -27,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from app.domain.codecs import catalogue
 from app.domain.codecs.base import RGB8, BitsSource, CodecError, CodecOutput, CodecUnavailable
 from app.domain.codecs.operator import OperatorSetup, check_relative_name, resolve_in_folder
 
@@ -141,16 +143,14 @@ def sha256_of(path: Path) -> str:
 
 
 def zoo_weights_file(arch: str, metric: str, quality: int) -> tuple[str, str]:
-    """(CompressAI's file name, the URL where its owner publishes it)."""
-    from compressai.zoo.image import model_urls
-
+    """(CompressAI's file name, the URL where its owner publishes it), from the weights
+    catalogue that `miscomp codecs fetch` downloads by: the fetched file lands where this
+    codec looks."""
     try:
-        url: str = model_urls[arch][metric][quality]
-    except KeyError:
-        raise CodecUnavailable(
-            f"CompressAI publishes no weights for {arch} {metric} quality {quality}"
-        ) from None
-    return url.rsplit("/", 1)[1], url
+        weights = catalogue.compressai_file(arch, metric, quality)
+    except catalogue.CatalogueError as exc:
+        raise CodecUnavailable(str(exc)) from None
+    return weights.file_name, weights.url()
 
 
 def _state_dict_from(path: Path) -> dict[str, Any]:
@@ -311,7 +311,8 @@ class CompressAICodec(_TorchCodec):
             if not path.is_file():
                 raise CodecUnavailable(
                     f"weights file {filename} not found in {folder}; CompressAI publishes it at "
-                    f"{url} (copy it there; nothing is downloaded)"
+                    f"{url}: copy it there, or `miscomp codecs fetch {self.arch} --metric "
+                    f"{self.config.metric} --quality {self.config.quality}` downloads it"
                 )
             expected = filename.rsplit("-", 1)[1].split(".", 1)[0]
             actual = sha256_of(path)
