@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import http.client
 import os
 import re
@@ -30,6 +29,7 @@ from app.domain.codecs.catalogue import (
     OperatorCatalogue,
     WeightsFile,
 )
+from app.domain.codecs.learned import sha256_of
 from app.domain.codecs.operator import OutsideFolder, resolve_in_folder
 from app.errors import Conflict, UserError
 
@@ -50,14 +50,6 @@ class Fetched:
     resumed_from: int
     """Bytes a previous attempt had kept (0: downloaded whole)."""
     already_present: bool = False
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def target_path(weights: WeightsFile, weights_dir: Path) -> Path:
