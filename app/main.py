@@ -39,6 +39,7 @@ from app.home import router as home_router
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 from app.studies import api as studies_api
+from app.studies import member_routes as study_member_routes
 from app.studies import routes as studies_routes
 from app.studies import workspace
 from app.users import api as users_api
@@ -65,6 +66,7 @@ ROUTERS = (
     runs_routes.router,
     runs_api.router,
     studies_routes.router,
+    study_member_routes.router,
     studies_api.router,
     workspace.router,
     exports_routes.router,

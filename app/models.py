@@ -14,10 +14,18 @@ from app.studies.models import (
     Study,
     StudyAsset,
     StudyItem,
+    StudyMember,
     StudyResult,
     TaxonomyVersion,
 )
-from app.users.models import ApiToken, LoginAttempt, User, UserSession
+from app.users.models import (
+    ApiToken,
+    LoginAttempt,
+    User,
+    UserGroup,
+    UserGroupMember,
+    UserSession,
+)
 
 __all__ = [
     "Adjudication",
@@ -38,8 +46,11 @@ __all__ = [
     "Study",
     "StudyAsset",
     "StudyItem",
+    "StudyMember",
     "StudyResult",
     "TaxonomyVersion",
     "User",
+    "UserGroup",
+    "UserGroupMember",
     "UserSession",
 ]
