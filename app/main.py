@@ -42,6 +42,7 @@ from app.home import router as home_router
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 from app.studies import api as studies_api
+from app.studies import member_routes as study_member_routes
 from app.studies import routes as studies_routes
 from app.studies import workspace
 from app.users import api as users_api
@@ -69,6 +70,7 @@ ROUTERS = (
     runs_api.router,
     codec_weights_routes.router,
     studies_routes.router,
+    study_member_routes.router,
     studies_api.router,
     workspace.router,
     exports_routes.router,

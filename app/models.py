@@ -15,10 +15,18 @@ from app.studies.models import (
     Study,
     StudyAsset,
     StudyItem,
+    StudyMember,
     StudyResult,
     TaxonomyVersion,
 )
-from app.users.models import ApiToken, LoginAttempt, User, UserSession
+from app.users.models import (
+    ApiToken,
+    LoginAttempt,
+    User,
+    UserGroup,
+    UserGroupMember,
+    UserSession,
+)
 
 __all__ = [
     "Adjudication",
@@ -39,9 +47,12 @@ __all__ = [
     "Study",
     "StudyAsset",
     "StudyItem",
+    "StudyMember",
     "StudyResult",
     "TaxonomyVersion",
     "User",
+    "UserGroup",
+    "UserGroupMember",
     "UserSession",
     "WeightsFetch",
 ]

@@ -123,3 +123,45 @@ def test_the_label_source_keeps_which_studies_are_simulated_up_and_down(
         assert "label_source" not in {c["name"] for c in inspect(engine).get_columns("study")}
     finally:
         engine.dispose()
+
+
+BEFORE_MEMBERSHIP = "a3b5c7d9e1f4"
+
+
+def test_studies_made_before_membership_stay_open_to_every_annotator(
+    empty_database: str,
+) -> None:
+    upgrade(empty_database, BEFORE_MEMBERSHIP)
+    engine = create_engine(empty_database)
+    try:
+        tables = MetaData()
+        tables.reflect(engine, only=["taxonomy_version", "study"])
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            (taxonomy_id,) = conn.execute(
+                tables.tables["taxonomy_version"]
+                .insert()
+                .values(name="t", version=1, categories=[], verdicts=[], created_at=now)
+                .returning(tables.tables["taxonomy_version"].c.id)
+            ).one()
+            conn.execute(
+                tables.tables["study"].insert(),
+                [
+                    {
+                        "name": "older", "instructions": "", "status": "open", "run_ids": [],
+                        "crop_sizes": [64], "methods": ["random"], "items_target": 1,
+                        "quotas": {"random": 1.0}, "planted_controls": False,
+                        "raters_per_item": 3, "lease_s": 900, "blind": True,
+                        "panes": ["original"], "seed": 0, "taxonomy_version_id": taxonomy_id,
+                        "created_at": now, "region_iou": 0.5, "proposal_report": {},
+                        "label_source": "people", "method_params": {},
+                    }
+                ],
+            )  # fmt: skip
+        upgrade(empty_database)
+        assert _studies(engine, "name", "members_only") == [("older", False)]
+        command.downgrade(alembic_config(empty_database), BEFORE_MEMBERSHIP)
+        assert "members_only" not in {c["name"] for c in inspect(engine).get_columns("study")}
+        assert "study_member" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

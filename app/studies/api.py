@@ -14,6 +14,7 @@ from app.studies import (
     adjudication,
     assignment,
     labels,
+    members,
     queries,
     report_cache,
     results,
@@ -72,6 +73,7 @@ def get_study(study_id: DbId, user: StudyManager, session: SessionDep) -> dict[s
     return {
         **_read(session, study).model_dump(mode="json"),
         "raters": service.rater_progress(session, study),
+        "members": [{"kind": m.kind, "name": m.name} for m in members.members(session, study)],
     }
 
 
@@ -190,7 +192,7 @@ def add_category(data: CategoryCreate, user: TaxonomyEditor, session: SessionDep
 def next_item(study_id: DbId, user: Annotator, session: SessionDep) -> dict[str, Any] | None:
     """The annotator's next item (or their current lease): panes by the labels they may see,
     as opaque image URLs. null when nothing is left for them."""
-    study = queries.get_study_for_people(session, study_id)
+    study = queries.get_study_for_people(session, study_id, user)
     lease = assignment.next_item(session, study, user)
     if lease is None:
         return None

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.domain import panes as pane_names
 from app.errors import Conflict, NotFound
+from app.studies import queries
 from app.studies.models import Assignment, Study, StudyItem
 from app.users.models import User
 
@@ -237,12 +238,14 @@ def finish(
 def owned_lease(
     session: Session, assignment_id: int, user: User, *, called: str = "assignment"
 ) -> Assignment:
-    """The rater's own lease (held, expired or finished); NotFound for another rater's, as
-    for one that does not exist, so that ids tell nothing. ``called``: what the message
-    names it."""
+    """The rater's own lease (held, expired or finished) in a study still open to them;
+    NotFound for another rater's, or one of a members-only study they are no longer a member
+    of, as for one that does not exist, so that ids tell nothing. ``called``: what the
+    message names it."""
     assignment = session.get(Assignment, assignment_id)
     if assignment is None or assignment.user_id != user.id:
         raise NotFound(f"{called} {assignment_id} not found")
+    queries.require_open_to(session, assignment.study_id, user, called=f"{called} {assignment_id}")
     return assignment
 
 

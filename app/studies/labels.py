@@ -16,6 +16,7 @@ from app.db import utcnow
 from app.domain import panes as pane_names
 from app.errors import Conflict, InvalidInput, NotFound
 from app.studies import assignment as assignments
+from app.studies import queries
 from app.studies.models import (
     Annotation,
     AnnotationRevision,
@@ -159,9 +160,7 @@ def _revision(annotation: Annotation, client_id: str) -> AnnotationRevision:
 def revise(session: Session, annotation_id: int, user: User, data: AnnotationEdit) -> Annotation:
     """A new revision of the rater's own recent annotation. Idempotent by ``client_id``;
     refused when another edit came first (``base_revision`` is not the current one)."""
-    annotation = session.get(Annotation, annotation_id)
-    if annotation is None or annotation.user_id != user.id:
-        raise NotFound(f"annotation {annotation_id} not found")
+    annotation = own_annotation(session, annotation_id, user)
     done = session.scalar(
         select(AnnotationRevision).where(AnnotationRevision.client_id == data.client_id)
     )
@@ -193,12 +192,30 @@ def revise(session: Session, annotation_id: int, user: User, data: AnnotationEdi
     return annotation
 
 
+def own_annotation(session: Session, annotation_id: int, user: User) -> Annotation:
+    """The rater's own annotation in a study still open to them; NotFound otherwise, as for
+    one that does not exist."""
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None or annotation.user_id != user.id:
+        raise NotFound(f"annotation {annotation_id} not found")
+    queries.require_open_to(
+        session, annotation.study_id, user, called=f"annotation {annotation_id}"
+    )
+    return annotation
+
+
 def recent(session: Session, user: User, limit: int = 50) -> list[Annotation]:
+    """The rater's annotations of the last ``EDITABLE_DAYS``, in studies still open to them."""
     since = utcnow() - timedelta(days=EDITABLE_DAYS)
     return list(
         session.scalars(
             select(Annotation)
-            .where(Annotation.user_id == user.id, Annotation.created_at >= since)
+            .join(Study, Study.id == Annotation.study_id)
+            .where(
+                Annotation.user_id == user.id,
+                Annotation.created_at >= since,
+                queries.open_to(user.id),
+            )
             .order_by(Annotation.id.desc())
             .limit(limit)
         )

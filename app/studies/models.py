@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -104,6 +105,32 @@ class Study(Base):
     so that pages can say what the figures are of; None for a study people label."""
     proposal_report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Counts of candidates per method and size, bucket scales, OCR engine: how items came."""
+    members_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    """False: every annotator may label the study. True: only its members (``StudyMember``:
+    listed users and the users of listed groups); the rule is ``queries.open_to``."""
+
+
+class StudyMember(Base):
+    """A user, or a group of users, who may annotate a members-only study."""
+
+    __tablename__ = "study_member"
+    __audited__ = True
+    __table_args__ = (
+        UniqueConstraint("study_id", "user_id"),
+        UniqueConstraint("study_id", "group_id"),
+        CheckConstraint("(user_id IS NULL) <> (group_id IS NULL)", name="user_or_group"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_group.id", ondelete="CASCADE"), index=True
+    )
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StudyItem(Base):

@@ -6,7 +6,10 @@ the codec), not late (kept, but beyond the item's k places), in their current re
 annotation row; ``annotation_revision`` keeps the history).
 
 The annotators' queue and every path that leases an item to a person find studies through
-``offered_to_people``: a study whose labels are simulated is never offered to people.
+``offered_to_people``: a study whose labels are simulated is never offered to people. Every
+annotator path (queue, study page, next item, item, submit, skip, history, revisions, images,
+the JSON API) also applies ``open_to``: a members-only study is open to its members alone, and
+to anyone else it does not exist (404, as for an id nobody has).
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
-from app.studies.models import Annotation, LabelSource, Study, StudyItem
-from app.users.models import User
+from app.studies.models import Annotation, LabelSource, Study, StudyItem, StudyMember
+from app.users.models import User, UserGroupMember
 
 _Ts = TypeVarTuple("_Ts")
 
@@ -142,28 +145,60 @@ def offered_to_people() -> ColumnElement[bool]:
     return Study.label_source == LabelSource.PEOPLE
 
 
-def open_studies_for_people(session: Session) -> list[Study]:
-    """The studies the annotators' queue offers: open, and labelled by people."""
+def open_to(user_id: int) -> ColumnElement[bool]:
+    """The one definition of who may annotate a study, as SQL over ``Study``: anyone when it
+    is not members-only; otherwise its listed users and the users of its listed groups."""
+    groups = select(UserGroupMember.group_id).where(UserGroupMember.user_id == user_id)
+    listed = exists().where(
+        StudyMember.study_id == Study.id,
+        or_(StudyMember.user_id == user_id, StudyMember.group_id.in_(groups)),
+    )
+    return or_(Study.members_only.is_(False), listed)
+
+
+def require_open_to(session: Session, study_id: int, user: User, *, called: str) -> None:
+    """NotFound unless the user may annotate the study, in the words ``called`` names the
+    thing asked for: a study closed to them answers as one that does not exist."""
+    if not session.scalar(select(open_to(user.id)).where(Study.id == study_id)):
+        raise NotFound(f"{called} not found")
+
+
+def open_studies_for_people(session: Session, user: User) -> list[Study]:
+    """The studies the annotator's queue offers: open, labelled by people, open to them."""
     return list(
         session.scalars(
-            select(Study).where(Study.status == "open", offered_to_people()).order_by(Study.id)
+            select(Study)
+            .where(Study.status == "open", offered_to_people(), open_to(user.id))
+            .order_by(Study.id)
         )
     )
 
 
-def get_study_for_people(session: Session, study_id: int) -> Study:
-    """The study, for a person to be leased one of its items: NotFound when there is none,
-    Conflict when its labels are simulated (posting to its URL gets no lease either). The row
-    is read FOR SHARE until the lease is committed, so that marking the study simulated, which
-    checks that no person holds an assignment in it, waits for this one and then sees it."""
+def study_for_annotator(session: Session, study_id: int, user: User) -> Study:
+    """The study as its annotator's page shows it: NotFound when there is none, when people
+    do not label it, or when it is members-only and they are not a member."""
+    study = session.scalar(
+        select(Study).where(Study.id == study_id, offered_to_people(), open_to(user.id))
+    )
+    if study is None:
+        raise NotFound(f"study {study_id} not found")
+    return study
+
+
+def get_study_for_people(session: Session, study_id: int, user: User) -> Study:
+    """The study, for a person to be leased one of its items: NotFound when there is none
+    or when it is not open to them (members-only), Conflict when its labels are simulated
+    (posting to its URL gets no lease either). The row is read FOR SHARE until the lease is
+    committed, so that marking the study simulated, which checks that no person holds an
+    assignment in it, waits for this one and then sees it."""
     row = session.execute(
-        select(Study, offered_to_people())
+        select(Study, offered_to_people(), open_to(user.id))
         .where(Study.id == study_id)
         .with_for_update(read=True, of=Study)
     ).one_or_none()
-    if row is None:
+    if row is None or not row[2]:
         raise NotFound(f"study {study_id} not found")
-    study, offered = row
+    study, offered, _ = row
     if not offered:
         raise Conflict(f"study {study.name!r} is labelled by simulated raters, not by people")
     return study

@@ -23,9 +23,9 @@ from app.domain.crops import DEFAULT_SIZES
 from app.domain.validation import validation_message
 from app.errors import NotFound, UserError
 from app.storage import LocalMediaStorage
-from app.studies import adjudication, gallery, panes, report_figures, results, service
+from app.studies import adjudication, gallery, members, panes, report_figures, results, service
 from app.studies.methods import registry as method_registry
-from app.studies.models import StudyItem, TaxonomyVersion
+from app.studies.models import Study, StudyItem, TaxonomyVersion
 from app.studies.schemas import (
     AdjudicationCreate,
     StudyCreate,
@@ -210,7 +210,18 @@ def studies_create(
 def studies_detail(
     request: Request, study_id: DbId, user: StudyManager, session: SessionDep
 ) -> Response:
-    study = service.get_study(session, study_id)
+    return detail_page(request, session, service.get_study(session, study_id))
+
+
+def detail_page(
+    request: Request,
+    session: SessionDep,
+    study: Study,
+    *,
+    member_error: str | None = None,
+    member_form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     items = list(
         session.scalars(
             select(StudyItem)
@@ -228,8 +239,12 @@ def studies_detail(
             "raters": service.rater_progress(session, study),
             "items": items,
             "default_panes": pane_names.DEFAULT,
+            "members": members.members(session, study),
+            "member_error": member_error,
+            "member_form": member_form or {"kind": "user", "name": ""},
         },
         block="study_status",
+        status_code=status_code,
     )
 
 

@@ -190,6 +190,8 @@ class StudyRead(BaseModel):
     """people, or simulated (then ``simulation`` holds the simulated raters' settings)."""
     simulation: dict[str, Any] | None = None
     region_iou: float = 0.5
+    members_only: bool = False
+    """True: only the study's members (listed users and groups) may annotate it."""
     progress: StudyProgress | None = None
 
 

@@ -28,6 +28,7 @@ from app.studies import assignment, labels, panes, queries, service
 from app.studies.models import (
     Annotation,
     Assignment,
+    Study,
     StudyAsset,
     StudyItem,
     TaxonomyVersion,
@@ -45,7 +46,7 @@ def render_markdown(text: str) -> Markup:
 
 @router.get("/annotate", name="annotate_queue")
 def annotate_queue(request: Request, user: Annotator, session: SessionDep) -> Response:
-    studies = queries.open_studies_for_people(session)
+    studies = queries.open_studies_for_people(session, user)
     mine = dict(
         session.execute(
             select(Assignment.study_id, func.count())
@@ -65,13 +66,39 @@ def annotate_queue(request: Request, user: Annotator, session: SessionDep) -> Re
     return render(request, "annotate/queue.html", {"rows": rows})
 
 
+@router.get("/annotate/studies/{study_id}", name="annotate_study")
+def annotate_study(
+    request: Request, study_id: DbId, user: Annotator, session: SessionDep
+) -> Response:
+    """A study as its annotator sees it: instructions, their progress, Start. 404 for a
+    members-only study they are not a member of, as for one that does not exist."""
+    study = queries.study_for_annotator(session, study_id, user)
+    done = session.scalar(
+        select(func.count()).where(
+            Assignment.study_id == study.id,
+            Assignment.user_id == user.id,
+            Assignment.status == "done",
+        )
+    )
+    return render(
+        request,
+        "annotate/study.html",
+        {
+            "study": study,
+            "mine": done or 0,
+            "left": service.remaining_for(session, study, user.id),
+            "instructions": render_markdown(study.instructions),
+        },
+    )
+
+
 @router.post("/annotate/studies/{study_id}/next", name="annotate_next")
 def annotate_next(
     request: Request, study_id: DbId, user: Annotator, session: SessionDep
 ) -> Response:
     """The rater's next item. From the workspace (htmx), the item's workspace is the answer,
     swapped in without a page load; from a plain form, a redirect to the item's page."""
-    study = queries.get_study_for_people(session, study_id)
+    study = queries.get_study_for_people(session, study_id, user)
     lease = assignment.next_item(session, study, user)
     if lease is None:
         response = render(request, "annotate/finished.html", {"study": study}, block="content")
@@ -205,7 +232,7 @@ def annotate_ahead(
     lease = _lease(session, assignment_id, user)
     if lease.status != "leased":
         return {"urls": []}
-    study = queries.get_study_for_people(session, lease.study_id)
+    study = queries.get_study_for_people(session, lease.study_id, user)
     return {"urls": panes.prefetch_urls(session, study, user)}
 
 
@@ -223,6 +250,7 @@ def annotate_back(
     request: Request, study_id: DbId, user: Annotator, session: SessionDep
 ) -> Response:
     """Back to the rater's latest annotation in this study, to revise it."""
+    queries.require_open_to(session, study_id, user, called=f"study {study_id}")
     latest = session.scalar(
         select(Annotation.id)
         .where(Annotation.study_id == study_id, Annotation.user_id == user.id)
@@ -245,13 +273,6 @@ def annotate_history(request: Request, user: Annotator, session: SessionDep) -> 
     )
 
 
-def _own_annotation(session: SessionDep, annotation_id: int, user: Annotator) -> Annotation:
-    annotation = session.get(Annotation, annotation_id)
-    if annotation is None or annotation.user_id != user.id:
-        raise NotFound(f"annotation {annotation_id} not found")
-    return annotation
-
-
 def _stored_values(lease: Assignment, annotation: Annotation) -> dict[str, Any]:
     return {
         "verdict": annotation.verdict,
@@ -269,7 +290,7 @@ def _stored_values(lease: Assignment, annotation: Annotation) -> dict[str, Any]:
 def annotate_revise_form(
     request: Request, annotation_id: DbId, user: Annotator, session: SessionDep
 ) -> Response:
-    annotation = _own_annotation(session, annotation_id, user)
+    annotation = labels.own_annotation(session, annotation_id, user)
     lease = _lease(session, annotation.assignment_id, user)
     return _item_page(
         request,
@@ -289,7 +310,7 @@ def annotate_revise(
     session: SessionDep,
     form: LabelFormDep,
 ) -> Response:
-    annotation = _own_annotation(session, annotation_id, user)
+    annotation = labels.own_annotation(session, annotation_id, user)
     lease = _lease(session, annotation.assignment_id, user)
     try:
         if form.base_revision is None:
@@ -371,7 +392,7 @@ def study_asset(token: str, user: AnyUser, session: SessionDep) -> Response:
         leased = asset.item_id is not None and session.scalar(
             select(
                 exists().where(Assignment.item_id == asset.item_id, Assignment.user_id == user.id)
-            )
+            ).where(Study.id == asset.study_id, queries.open_to(user.id))
         )
         if not leased:
             raise NotFound("no such image")

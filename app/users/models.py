@@ -86,3 +86,29 @@ class LoginAttempt(Base):
     client_ip: Mapped[str] = mapped_column(String(64), index=True)
     succeeded: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UserGroup(Base):
+    """A named set of users (a lab, a team of raters), so that a study can be opened to all
+    of them at once (``StudyMember``). Managed on the admin users page."""
+
+    __tablename__ = "user_group"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UserGroupMember(Base):
+    """A user in a group."""
+
+    __tablename__ = "user_group_member"
+    __audited__ = True
+
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("user_group.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -14,7 +14,7 @@ from app.domain.bounds import DbId
 from app.domain.roles import Role, TokenScope
 from app.domain.validation import validation_message
 from app.errors import UserError
-from app.users import service
+from app.users import groups, service
 from app.users.models import User
 from app.users.schemas import TokenCreate, UserCreate, UserUpdate
 from app.web import hx_redirect, render
@@ -23,12 +23,25 @@ router = APIRouter(tags=["users"])
 
 
 def _users_page(
-    request: Request, session: SessionDep, *, error: str | None = None, status_code: int = 200
+    request: Request,
+    session: SessionDep,
+    *,
+    error: str | None = None,
+    group_error: str | None = None,
+    group_form: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Response:
     return render(
         request,
         "users/list.html",
-        {"users": service.list_users(session), "roles": list(Role), "error": error},
+        {
+            "users": service.list_users(session),
+            "roles": list(Role),
+            "error": error,
+            "groups": groups.list_groups(session),
+            "group_error": group_error,
+            "group_form": group_form or {},
+        },
         status_code=status_code,
     )
 
@@ -84,6 +97,61 @@ def users_update(
     except UserError as exc:
         return _users_page(request, session, error=exc.message, status_code=exc.status_code)
     return hx_redirect(request, "/admin/users")
+
+
+@router.post("/admin/groups", name="groups_create")
+def groups_create(
+    request: Request,
+    user: AdminUser,
+    session: SessionDep,
+    group_name: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        groups.create_group(session, group_name)
+    except UserError as exc:
+        session.rollback()
+        return _users_page(
+            request,
+            session,
+            group_error=exc.message,
+            group_form={"new": group_name},
+            status_code=exc.status_code,
+        )
+    return hx_redirect(request, "/admin/users#groups")
+
+
+@router.post("/admin/groups/{group_id}/members", name="groups_member_add")
+def groups_member_add(
+    request: Request,
+    group_id: DbId,
+    user: AdminUser,
+    session: SessionDep,
+    username: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        groups.add_to_group(session, group_id, username)
+    except UserError as exc:
+        session.rollback()
+        return _users_page(
+            request,
+            session,
+            group_error=exc.message,
+            group_form={str(group_id): username},
+            status_code=exc.status_code,
+        )
+    return hx_redirect(request, "/admin/users#groups")
+
+
+@router.post("/admin/groups/{group_id}/members/remove", name="groups_member_remove")
+def groups_member_remove(
+    request: Request,
+    group_id: DbId,
+    user: AdminUser,
+    session: SessionDep,
+    user_id: Annotated[DbId, Form()],
+) -> Response:
+    groups.remove_from_group(session, group_id, user_id)
+    return hx_redirect(request, "/admin/users#groups")
 
 
 def _tokens_page(

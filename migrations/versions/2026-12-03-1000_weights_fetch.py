@@ -1,7 +1,7 @@
 """weights fetches: published codec weights downloaded by a worker
 
 Revision ID: b7c1e0f3a9d2
-Revises: a3b5c7d9e1f4
+Revises: d3e5a7c9f1b4
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import app.db
 
 revision: str = "b7c1e0f3a9d2"
-down_revision: str | None = "a3b5c7d9e1f4"
+down_revision: str | None = "d3e5a7c9f1b4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
