@@ -37,8 +37,9 @@ class PillowCodec:
     ladder: ClassVar[Sequence[int]] = range(1, 101)
 
     class Config(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
+        model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
         quality: int = Field(default=75, ge=0, le=100)
+        """The encoder's quality setting: higher keeps more detail and costs more bits."""
 
     def __init__(self, **params: Any) -> None:
         self.config = self.Config(**params)
@@ -103,9 +104,13 @@ class JpegCodec(PillowCodec):
     class Config(PillowCodec.Config):
         # Pillow's defaults, as in CompressAI's published JPEG curve: 4:2:0, no optimize.
         subsampling: Literal["4:4:4", "4:2:2", "4:2:0"] = "4:2:0"
+        """Chroma subsampling: 4:2:0 halves the colour resolution both ways."""
         optimize: bool = False
+        """Optimised Huffman tables: a few percent fewer bits, the same pixels."""
         progressive: bool = False
+        """Progressive scans instead of one baseline scan."""
         quality: int = Field(default=75, ge=1, le=100)
+        """The encoder's quality setting: higher keeps more detail and costs more bits."""
 
     config: Config
 
@@ -135,6 +140,7 @@ class WebpCodec(PillowCodec):
 
     class Config(PillowCodec.Config):
         method: int = Field(default=4, ge=0, le=6)
+        """Encoder effort: 0 is fastest, 6 the smallest file at the same quality."""
 
     config: Config
 
@@ -153,7 +159,9 @@ class AvifCodec(PillowCodec):
 
     class Config(PillowCodec.Config):
         speed: int = Field(default=6, ge=0, le=10)
+        """Encoder speed: 0 is slowest and smallest, 10 fastest."""
         subsampling: Literal["4:4:4", "4:2:0"] = "4:2:0"
+        """Chroma subsampling: 4:2:0 halves the colour resolution both ways."""
 
     config: Config
 
@@ -176,6 +184,7 @@ class JpegXlCodec(PillowCodec):
 
     class Config(PillowCodec.Config):
         effort: int = Field(default=7, ge=1, le=9)
+        """Encoder effort: 1 is fastest, 9 the smallest file at the same quality."""
 
     config: Config
 

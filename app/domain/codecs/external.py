@@ -189,9 +189,11 @@ class ExternalConfig(BaseModel):
     """What a run sets: which declared codec, and its quality. Validated with the operator's
     setup as context (``model_validate(params, context={"operator": setup})``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
     name: str = Field(min_length=1, max_length=64)
+    """The command-line codec, as the operator declared it on this server."""
     quality: int | None = Field(default=None, strict=True, validate_default=True)
+    """Within the declared codec's qualities; empty for its default quality."""
 
     @model_validator(mode="before")
     @classmethod

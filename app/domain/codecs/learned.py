@@ -62,9 +62,12 @@ def torch_available() -> bool:
 
 
 class LearnedConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the model runs: auto takes a GPU when the worker has one."""
     check_decode: bool = True
+    """Decode the real bitstream and compare it with the model's forward pass; a mismatch
+    marks the result invalid."""
 
 
 def _in_weights_folder(name: str, info: ValidationInfo) -> str:
@@ -81,8 +84,11 @@ def _in_weights_folder(name: str, info: ValidationInfo) -> str:
 
 class CompressAIConfig(LearnedConfig):
     arch: ZooArch
+    """The architecture in CompressAI's model zoo."""
     quality: int = Field(ge=1, le=8)
+    """The zoo's quality level (1 is the lowest rate; cheng2020 models stop at 6)."""
     metric: Literal["mse", "ms-ssim"] = "mse"
+    """The distortion the published weights were trained for."""
     pretrained: bool = True
     """False builds the architecture with random weights (tests, smoke runs)."""
     weights_dir: str = ""
@@ -108,6 +114,7 @@ class CheckpointConfig(LearnedConfig):
     path: str = Field(min_length=1, max_length=1000)
     """The checkpoint file, relative to the weights folder."""
     arch: ZooArch
+    """The CompressAI architecture the checkpoint was trained with."""
     sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
     """When given, the file must have this sha256."""
 
