@@ -40,7 +40,7 @@ from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 from app.studies import api as studies_api
 from app.studies import routes as studies_routes
-from app.studies import workspace
+from app.studies import taxonomy_routes, workspace
 from app.users import api as users_api
 from app.users import routes as users_routes
 from app.web import is_htmx, render
@@ -66,6 +66,7 @@ ROUTERS = (
     runs_api.router,
     studies_routes.router,
     studies_api.router,
+    taxonomy_routes.router,
     workspace.router,
     exports_routes.router,
     exports_api.router,
