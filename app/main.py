@@ -44,7 +44,7 @@ from app.security_headers import SecurityHeadersMiddleware
 from app.studies import api as studies_api
 from app.studies import member_routes as study_member_routes
 from app.studies import routes as studies_routes
-from app.studies import workspace
+from app.studies import taxonomy_routes, workspace
 from app.users import api as users_api
 from app.users import routes as users_routes
 from app.web import is_htmx, render
@@ -72,6 +72,7 @@ ROUTERS = (
     studies_routes.router,
     study_member_routes.router,
     studies_api.router,
+    taxonomy_routes.router,
     workspace.router,
     exports_routes.router,
     exports_api.router,

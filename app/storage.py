@@ -69,6 +69,11 @@ def thumbnail_key(pixels_sha256: str, size: int) -> str:
     return f"thumbs/{size}/{pixels_sha256[:2]}/{pixels_sha256}.jpg"
 
 
+def taxonomy_example_key(pixels_sha256: str) -> str:
+    """An example crop of a taxonomy category (lossless PNG), by its pixels' sha256."""
+    return f"taxonomy-examples/{pixels_sha256[:2]}/{pixels_sha256}.png"
+
+
 def artefact_key(kind: str, data: bytes, suffix: str) -> str:
     """A content-addressed key for a derived file (a reconstruction, a map, a crop): the same
     bytes always land on the same key, so a repeated worker step writes nothing new."""

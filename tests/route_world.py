@@ -64,5 +64,6 @@ def build_world(db: Session) -> World:
             "item_id": 999_999,
             "export_id": 999_999,
             "group_id": 999_999,
+            "digest": "0" * 64,
         }
     )

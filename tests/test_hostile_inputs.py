@@ -223,6 +223,21 @@ def test_names(world: World) -> None:
             json.dumps({"key": v, "label": v, "description": v, "shortcut": v}).encode(),
             invalid=False, what="category",
         ),
+        lambda v: world.send(
+            "POST", "/admin/taxonomy", invalid=False, what="taxonomy form",
+            data={"base_version": "1", "key-0": v, "label-0": v, "kind-0": v,
+                  "shortcut-0": v, "description-0": v, "example-0": v,
+                  "csrf_token": world.csrf},
+        ),
+        lambda v: world.send(
+            "POST", "/account/password", invalid=False, what="password form",
+            data={"current_password": v, "new_password": v, "new_password_again": v,
+                  "csrf_token": world.csrf},
+        ),
+        lambda v: world.send(
+            "GET", f"/media/taxonomy/{quote(v, safe='')}.png", invalid=False,
+            what="taxonomy example",
+        ),
         lambda v: world.json(
             "POST", "/api/runs", json.dumps({"dataset_id": d, "codec": v}).encode(),
             invalid=False, what="codec name",
@@ -300,6 +315,11 @@ def test_uploads(world: World) -> None:
         world.send("POST", f"/datasets/{d}/import", invalid=False, what=what,
                    data={"csrf_token": world.csrf},
                    files=[("files", (name, content, "application/octet-stream"))])  # fmt: skip
+        world.send("POST", "/admin/taxonomy", invalid=False, what=f"{what} as example crop",
+                   data={"base_version": "1", "key-0": "texture", "label-0": "TEXTURE",
+                         "kind-0": "category", "shortcut-0": "4", "description-0": "d",
+                         "csrf_token": world.csrf},
+                   files={"example_file-0": (name, content)})  # fmt: skip
         for url in ("/api/runs/import", "/runs/import"):
             # The upload as the manifest, then as the archive of a valid manifest.
             world.send("POST", url, invalid=False, what=f"{what} as manifest",

@@ -25,6 +25,11 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def new_password() -> str:
+    """A password an admin hands on once (a reset): 16 URL-safe characters, 96 random bits."""
+    return secrets.token_urlsafe(12)
+
+
 # Verified against when the user does not exist, so timing does not reveal valid usernames.
 DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 

@@ -51,7 +51,8 @@ class TaxonomyVersion(Base):
     name: Mapped[str] = mapped_column(String(100))
     version: Mapped[int] = mapped_column(Integer)
     categories: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    """[{key, label, description, kind: category|modifier, shortcut}]"""
+    """[{key, label, description, kind: category|modifier, shortcut, example?}]; example: the
+    sha256 of an example crop's pixels, stored under ``storage.taxonomy_example_key``."""
     verdicts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

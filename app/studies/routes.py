@@ -23,7 +23,16 @@ from app.domain.crops import DEFAULT_SIZES
 from app.domain.validation import validation_message
 from app.errors import NotFound, UserError
 from app.storage import LocalMediaStorage
-from app.studies import adjudication, gallery, members, panes, report_figures, results, service
+from app.studies import (
+    adjudication,
+    gallery,
+    members,
+    panes,
+    report_figures,
+    results,
+    service,
+    taxonomies,
+)
 from app.studies.methods import registry as method_registry
 from app.studies.models import Study, StudyItem, TaxonomyVersion
 from app.studies.schemas import (
@@ -75,6 +84,7 @@ def _form_page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    block: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -84,10 +94,12 @@ def _form_page(
             "sizes": DEFAULT_SIZES,
             "methods": method_registry.methods(),
             "panes": PANES,
+            "taxonomies": [row.version for row in taxonomies.list_versions(session)],
             "form": form,
             "error": error,
         },
         status_code=status_code,
+        block=block,
     )
 
 
@@ -97,11 +109,14 @@ def studies_list(request: Request, user: StudyManager, session: SessionDep) -> R
     return render(request, "studies/list.html", {"studies": studies})
 
 
-@router.get("/studies/new", name="studies_new")
-def studies_new(request: Request, user: StudyManager, session: SessionDep) -> Response:
+def _new_form(taxonomy_version: TaxonomyVersion) -> dict[str, Any]:
+    """The form of a new study: the defaults, with instructions that start from the chosen
+    taxonomy version's definitions."""
     defaults = StudyCreate(name="-", run_ids=[1])  # only for the defaults of the form
-    form = {
+    return {
         **defaults.model_dump(exclude={"items"}),
+        "instructions": taxonomies.instructions(taxonomy_version),
+        "taxonomy_version_id": taxonomy_version.id,
         # Not "items": a template's form.items would be the dict's method, not the number.
         "items_target": defaults.items,
         "name": "",
@@ -111,7 +126,21 @@ def studies_new(request: Request, user: StudyManager, session: SessionDep) -> Re
         "quota_control": 10,
         "lease_min": 15,
     }
-    return _form_page(request, session, form)
+
+
+@router.get("/studies/new", name="studies_new")
+def studies_new(request: Request, user: StudyManager, session: SessionDep) -> Response:
+    return _form_page(request, session, _new_form(service.default_taxonomy(session)))
+
+
+@router.get("/studies/new/instructions", name="studies_new_instructions")
+def studies_new_instructions(
+    request: Request, user: StudyManager, session: SessionDep, taxonomy_version_id: DbId
+) -> Response:
+    """The instructions field, written anew from another taxonomy version's definitions
+    (htmx swaps it in when the form's taxonomy changes)."""
+    version = taxonomies.get_version(session, taxonomy_version_id)
+    return _form_page(request, session, _new_form(version), block="instructions")
 
 
 def _ints_where_possible(values: list[str]) -> list[int | str]:
@@ -145,9 +174,11 @@ def studies_create(
     panes: Annotated[list[str] | None, Form()] = None,
     seed: Annotated[str, Form()] = "0",
     region_iou: Annotated[str, Form()] = "0.5",
+    taxonomy_version_id: Annotated[str, Form()] = "",
 ) -> Response:
     form: dict[str, Any] = {
         "name": name,
+        "taxonomy_version_id": _ints_where_possible([taxonomy_version_id])[0],
         "run_ids": _ints_where_possible(run_ids or []),
         "versus_run_id": _ints_where_possible([versus_run_id])[0],
         "instructions": instructions,
@@ -192,6 +223,7 @@ def studies_create(
                 "panes": panes or [],
                 "seed": seed,
                 "region_iou": region_iou,
+                "taxonomy_version_id": taxonomy_version_id.strip() or None,
             }
         )
         study = service.create_study(session, data, actor=user)

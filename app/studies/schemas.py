@@ -204,6 +204,25 @@ class CategoryCreate(BaseModel):
     kind: Literal["category", "modifier"] = "category"
 
 
+class CategoryRow(BaseModel):
+    """A row of the taxonomy edit form, as typed (``app/domain/taxonomy.py`` judges it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: Name = Field(default="", max_length=40)
+    label: Name = Field(default="", max_length=100)
+    kind: str = Field(default="category", max_length=16)
+    shortcut: Name = Field(default="", max_length=8)
+    description: str = Field(default="", max_length=5000)
+    example: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """The sha256 of a stored example crop (``taxonomies.store_example``)."""
+    remove: bool = False
+    remove_example: bool = False
+
+    def is_blank(self) -> bool:
+        """A row left empty (the form's row for a new category): not a category."""
+        return not (self.key or self.label or self.shortcut or self.description or self.example)
+
+
 MAX_BOXES = 50
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -53,6 +55,18 @@ def add_category(session: Session, data: CategoryCreate, *, actor: User | None) 
         )
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+    return new_version(session, current, categories, actor=actor)
+
+
+def new_version(
+    session: Session,
+    current: TaxonomyVersion,
+    categories: list[dict[str, Any]],
+    *,
+    actor: User | None,
+) -> TaxonomyVersion:
+    """The version after ``current`` with these (validated) categories and its verdicts;
+    Conflict if another one was saved after ``current`` meanwhile."""
     version = TaxonomyVersion(
         name=current.name,
         version=current.version + 1,
@@ -62,7 +76,8 @@ def add_category(session: Session, data: CategoryCreate, *, actor: User | None) 
     )
     session.add(version)
     try:
-        session.flush()
+        with session.begin_nested():
+            session.flush()
     except IntegrityError:
         raise Conflict("the taxonomy changed meanwhile; reload and try again") from None
     return version

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from app.auth import security
 from app.auth.dependencies import AdminUser, AnyUser
+from app.auth.security import MIN_PASSWORD_LENGTH
 from app.db import SessionDep
 from app.domain.bounds import DbId
 from app.domain.roles import Role, TokenScope
@@ -30,6 +32,7 @@ def _users_page(
     group_error: str | None = None,
     group_form: dict[str, str] | None = None,
     status_code: int = 200,
+    reset: dict[str, str | None] | None = None,
 ) -> Response:
     return render(
         request,
@@ -41,6 +44,7 @@ def _users_page(
             "groups": groups.list_groups(session),
             "group_error": group_error,
             "group_form": group_form or {},
+            "reset": reset,
         },
         status_code=status_code,
     )
@@ -152,6 +156,73 @@ def groups_member_remove(
 ) -> Response:
     groups.remove_from_group(session, group_id, user_id)
     return hx_redirect(request, "/admin/users#groups")
+
+
+@router.post("/admin/users/{user_id}/password", name="users_reset_password")
+def users_reset_password(
+    request: Request,
+    user_id: DbId,
+    user: AdminUser,
+    session: SessionDep,
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """Sets the typed password, or makes one (an empty field) and shows it this once."""
+    try:
+        chosen = service.reset_password(session, user_id, password or None, actor=user)
+    except ValidationError as exc:
+        return _users_page(
+            request, session, error=validation_message(exc.errors()), status_code=422
+        )
+    except UserError as exc:
+        return _users_page(request, session, error=exc.message, status_code=exc.status_code)
+    username = service.get_user(session, user_id).username
+    return _users_page(
+        request,
+        session,
+        reset={"username": username, "password": None if password else chosen},
+    )
+
+
+def _password_page(
+    request: Request, *, done: bool = False, error: str | None = None, status_code: int = 200
+) -> Response:
+    return render(
+        request,
+        "account/password.html",
+        {"done": done, "error": error, "min_length": MIN_PASSWORD_LENGTH},
+        status_code=status_code,
+    )
+
+
+@router.get("/account/password", name="password_form")
+def password_form(request: Request, user: AnyUser) -> Response:
+    return _password_page(request)
+
+
+@router.post("/account/password", name="password_change")
+def password_change(
+    request: Request,
+    user: AnyUser,
+    session: SessionDep,
+    current_password: Annotated[str, Form(max_length=1024)],
+    new_password: Annotated[str, Form(max_length=1024)],
+    new_password_again: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    """Ends every session and token of the user, then logs this browser in again."""
+    if new_password != new_password_again:
+        return _password_page(
+            request, error="the two new passwords differ; type the same one twice", status_code=422
+        )
+    try:
+        secret = service.change_own_password(session, user, current_password, new_password)
+    except ValidationError as exc:
+        return _password_page(request, error=validation_message(exc.errors()), status_code=422)
+    except UserError as exc:
+        return _password_page(request, error=exc.message, status_code=exc.status_code)
+    request.session.update(
+        {"sid": secret, "pwf": security.password_fingerprint(user.password_hash)}
+    )
+    return _password_page(request, done=True)
 
 
 def _tokens_page(

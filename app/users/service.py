@@ -11,7 +11,7 @@ from app.auth import security
 from app.db import utcnow
 from app.domain.roles import Role, TokenScope
 from app.domain.throttle import LoginLimits, RecentFailures, login_retry_after_s
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.users.models import ApiToken, LoginAttempt, User, UserSession
 from app.users.schemas import UserCreate, UserUpdate
 
@@ -75,6 +75,29 @@ def update_user(session: Session, user_id: int, data: UserUpdate, *, actor: User
     if ends_credentials:
         revoke_credentials(session, user.id)
     return user
+
+
+def reset_password(session: Session, user_id: int, password: str | None, *, actor: User) -> str:
+    """An admin sets another user's password, or has one made (``password`` None), and gets
+    it back to hand on: shown once, stored only as its hash. Every session and API token of
+    the user ends (``revoke_credentials``); the audit log records the change (hash redacted)
+    and the revocations. An admin's own password is changed by :func:`change_own_password`,
+    which asks for the current one."""
+    if user_id == actor.id:
+        raise Conflict("change your own password on the Password page: it asks for the current one")
+    chosen = password if password is not None else security.new_password()
+    update_user(session, user_id, UserUpdate(password=chosen), actor=actor)
+    return chosen
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> str:
+    """A user changes their own password, giving the current one. Every session and API
+    token of theirs ends, as with any password change; returns the secret of a new session
+    for the browser that asked, which stays logged in."""
+    if not security.verify_password(user.password_hash, current):
+        raise InvalidInput("the current password is wrong")
+    update_user(session, user.id, UserUpdate(password=new), actor=user)
+    return start_session(session, user)
 
 
 # Logins. The route commits between these steps, so that no database connection is held
