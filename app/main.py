@@ -41,10 +41,10 @@ from app.exports import routes as exports_routes
 from app.home import router as home_router
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
+from app.studies import adjudication_routes, taxonomy_routes, workspace
 from app.studies import api as studies_api
 from app.studies import member_routes as study_member_routes
 from app.studies import routes as studies_routes
-from app.studies import taxonomy_routes, workspace
 from app.users import api as users_api
 from app.users import routes as users_routes
 from app.web import is_htmx, render
@@ -70,6 +70,7 @@ ROUTERS = (
     runs_api.router,
     codec_weights_routes.router,
     studies_routes.router,
+    adjudication_routes.router,
     study_member_routes.router,
     studies_api.router,
     taxonomy_routes.router,

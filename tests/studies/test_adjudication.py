@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditLog
 from app.db import make_sessionmaker
 from app.domain.roles import Role
-from app.studies import report_cache, results, routes
+from app.studies import adjudication_routes, report_cache, results, routes
 from app.studies.models import Adjudication, Annotation, Study, StudyItem
 from tests.conftest import login
 from tests.factories import make_user
@@ -82,13 +82,13 @@ def test_disagreements_are_queued_and_decided_apart_from_the_labels(
     listed_page = committed_client.get(f"/studies/{study_id}/adjudication")
     assert "2 items with disagreement: 2 still need adjudication, 0 decided" in listed_page.text
     assert 'class="pager"' not in listed_page.text  # one page
-    monkeypatch.setattr(routes, "ADJUDICATION_PAGE", 1)
+    monkeypatch.setattr(adjudication_routes, "ADJUDICATION_PAGE", 1)
     paged = committed_client.get(f"/studies/{study_id}/adjudication?threshold=1.0&page=2").text
     assert re.findall(r'href="/studies/\d+/adjudication/(\d+)"', paged) == [str(named_apart)]
     assert "2–2 of 2 (page 2 of 2)" in paged
     assert 'href="?threshold=1.0&amp;page=1" rel="prev"' in paged  # the threshold is kept
     assert 'rel="next"' not in paged
-    monkeypatch.setattr(routes, "ADJUDICATION_PAGE", 200)
+    monkeypatch.setattr(adjudication_routes, "ADJUDICATION_PAGE", 200)
     strict = committed_client.get(
         f"/api/studies/{study_id}/adjudication?threshold=0.3", headers=headers
     ).json()
