@@ -1,11 +1,16 @@
-"""Take the README's screenshot from a running demo: `make demo`, then
-`.venv/bin/python scripts/screenshot.py http://127.0.0.1:8000 admin PASSWORD`."""
+"""Take the README's screenshot, the annotator's workspace, from a running demo: `make demo`,
+then `.venv/bin/python scripts/screenshot.py http://127.0.0.1:8000 annotator1 PASSWORD`
+(the demo prints the accounts; var/demo-accounts.json keeps them). Waits for the demo study
+to open (its crops are proposed once the neural run is done)."""
 
 from __future__ import annotations
 
 import sys
+import time
 
 from playwright.sync_api import sync_playwright
+
+STUDY_OPENS_S = 900
 
 
 def main(url: str, username: str, password: str) -> None:
@@ -18,8 +23,21 @@ def main(url: str, username: str, password: str) -> None:
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
-        page.goto(f"{url}/datasets/1")
-        page.wait_for_load_state("networkidle")
+        page.goto(f"{url}/annotate")
+        row = page.get_by_role("row", name="demo-study")
+        start = row.get_by_role("button", name="Start").or_(
+            row.get_by_role("button", name="Continue")
+        )
+        deadline = time.monotonic() + STUDY_OPENS_S
+        while not start.count() and time.monotonic() < deadline:
+            page.wait_for_timeout(3000)
+            page.reload()
+        start.click()
+        page.wait_for_function(
+            "() => window.miscompViewer && window.miscompViewer.state().ready", timeout=60_000
+        )
+        page.keyboard.press("+")  # zoom in once: the pixels of the panes side by side
+        page.wait_for_timeout(500)
         page.screenshot(path="docs/screenshot.png")
         browser.close()
 

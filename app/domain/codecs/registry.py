@@ -87,13 +87,17 @@ def build(name: str, /, *, operator: OperatorSetup | None = None, **params: Any)
     return built
 
 
+def config_of(name: str) -> Any:
+    """The pydantic model a codec's parameters are validated with (None: it takes any)."""
+    return getattr(_factory(name), "Config", None)
+
+
 def validate(
     name: str, params: dict[str, Any], operator: OperatorSetup | None = None
 ) -> dict[str, Any]:
     """Check parameters without building (no weights loaded): the web process calls this.
     Codecs that use the operator's setup check their paths and names against ``operator``."""
-    factory = _factory(name)
-    config = getattr(factory, "Config", None)
+    config = config_of(name)
     if config is None:
         return params
     try:
