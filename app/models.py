@@ -2,7 +2,7 @@
 (tests/test_models.py fails if a mapped class is missing here)."""
 
 from app.audit.models import AuditLog
-from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs.models import CodecResult, CodecRun, CodecSweep
 from app.codec_weights.models import WeightsFetch
 from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
@@ -37,6 +37,7 @@ __all__ = [
     "Base",
     "CodecResult",
     "CodecRun",
+    "CodecSweep",
     "Dataset",
     "ExportJob",
     "Image",

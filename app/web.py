@@ -36,6 +36,12 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def wants_fragment(request: Request) -> bool:
+    """Whether ``render`` answers with a template's block alone: an htmx request that is not
+    restoring its history (which needs the whole page)."""
+    return is_htmx(request) and request.headers.get("HX-History-Restore-Request") != "true"
+
+
 def render(
     request: Request,
     name: str,
@@ -44,11 +50,7 @@ def render(
     block: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    fragment = (
-        block is not None
-        and is_htmx(request)
-        and request.headers.get("HX-History-Restore-Request") != "true"
-    )
+    fragment = block is not None and wants_fragment(request)
     context = {
         "user": getattr(request.state, "viewer", None),
         "csrf_token": csrf_token_for(request),

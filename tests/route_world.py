@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
-from app.codec_runs.models import CodecResult, CodecRun
+from app.codec_runs.models import CodecResult, CodecRun, CodecSweep
 from app.datasets.models import ImportJob
 from app.domain.roles import Role
 from app.users import service as user_service
@@ -23,7 +23,7 @@ class World:
 
 
 def build_world(db: Session) -> World:
-    """A dataset, import, image, run, result, annotator and API token; studies are left
+    """A dataset, import, image, sweep, run, result, annotator and API token; studies are left
     empty (an allowed role gets 404 or 422 there). Committed (a savepoint release), so that
     a request that fails rolls back to here."""
     dataset = make_dataset(db)
@@ -32,7 +32,16 @@ def build_world(db: Session) -> World:
     db.flush()
     image = store_image(db, dataset.id, PILImage.open(io.BytesIO(image_bytes())), "a.png")
     image.import_id = job.id
-    run = CodecRun(dataset_id=dataset.id, codec="jpeg", params={"quality": 20}, seeds=[0])
+    sweep = CodecSweep(dataset_id=dataset.id, codec="jpeg", param="quality", values=[20])
+    db.add(sweep)
+    db.flush()
+    run = CodecRun(
+        dataset_id=dataset.id,
+        codec="jpeg",
+        params={"quality": 20},
+        seeds=[0],
+        sweep_id=sweep.id,
+    )
     db.add(run)
     db.flush()
     result = CodecResult(
@@ -54,6 +63,7 @@ def build_world(db: Session) -> World:
             "user_id": other.id,
             "token_id": token.id,
             "run_id": run.id,
+            "sweep_id": sweep.id,
             "result_id": result.id,
             "kind": "reconstruction",
             "fmt": "svg",

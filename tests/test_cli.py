@@ -221,3 +221,21 @@ def test_runs_pick_a_command_line_codec_the_operator_declared(tmp_path: Path) ->
         assert answer.returncode == 1 and answer.stderr.startswith("error: "), answer.stderr
         assert message in answer.stderr and "Traceback" not in answer.stderr
     assert [r["id"] for r in json.loads(miscomp(var, "runs", "list", "--json").stdout)] == [1]
+
+    # One --param listing several values (or "ladder") sweeps it: one run per value.
+    cwebp = ["external", "--param", "name=cwebp", "--param"]
+    no_ladder = miscomp(var, *run, *cwebp, "quality=ladder")
+    assert (
+        no_ladder.stderr == "error: sweep: cwebp declares no ladder: list the qualities to sweep\n"
+    )
+    swept = miscomp(var, *run, *cwebp, "quality=10,40")
+    assert swept.stdout == "sweep 1: 2 runs queued (2, 3), quality = 10, 40\n", swept.stderr
+    listed = json.loads(miscomp(var, "runs", "list", "--json").stdout)
+    assert [(r["id"], r["sweep_id"], r["params"]["quality"]) for r in listed[:2]] == [
+        (3, 1, 40),
+        (2, 1, 10),
+    ]
+    two = miscomp(var, *run, "jpeg", "--param", "quality=10,40", "--param", "optimize=true,false")
+    assert two.stderr == (
+        "error: a sweep varies one parameter; quality, optimize each list several values\n"
+    )

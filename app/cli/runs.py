@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -31,7 +31,13 @@ group = typer.Typer(help="Codec runs over datasets.", no_args_is_help=True)
 def runs_create(
     dataset: Annotated[str, typer.Option(help="Dataset name.")],
     codec: Annotated[str, typer.Option(help="Codec name (see `miscomp codecs list`).")],
-    param: Annotated[list[str] | None, typer.Option(help="Codec parameter KEY=VALUE.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Codec parameter KEY=VALUE; one KEY=V1,V2,... (or KEY=ladder) sweeps it: "
+            "one run per value."
+        ),
+    ] = None,
     seed: Annotated[list[int] | None, typer.Option(help="Seed; repeat for several.")] = None,
     match_jpeg: Annotated[
         bool | None,
@@ -49,33 +55,68 @@ def runs_create(
     ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the run with a progress bar.")] = False,
 ) -> None:
-    """Queue a codec run over a dataset."""
-    from app.codec_runs import service
-    from app.codec_runs.schemas import ALL_MAPS, RunCreate
+    """Queue a codec run over a dataset, or a sweep: one run per value of a parameter."""
+    from app.codec_runs import service, sweeps
+    from app.codec_runs.schemas import ALL_MAPS, RunCreate, SweepCreate
     from app.datasets import service as dataset_service
 
+    fixed, swept = _split_sweep(param or [])
     with database() as db:
         with db.session() as session:
             found = dataset_service.find_dataset_by_name(session, dataset)
             if found is None:
                 raise UserError(f"no dataset named {dataset!r}")
-            run = service.create_run(
-                session,
-                RunCreate(
-                    dataset_id=found.id,
-                    codec=codec,
-                    params=parse_params(param or []),
-                    seeds=seed or [0],
-                    match_jpeg=match_jpeg,
-                    jpeg_params=parse_params(jpeg_param or []),
-                    maps=map_ if map_ is not None else list(ALL_MAPS),
-                ),
-                actor=None,
-            )
-            run_id = run.id
-        typer.echo(f"run {run_id} queued")
+            fields = {
+                "dataset_id": found.id,
+                "codec": codec,
+                "params": parse_params(fixed),
+                "seeds": seed or [0],
+                "match_jpeg": match_jpeg,
+                "jpeg_params": parse_params(jpeg_param or []),
+                "maps": map_ if map_ is not None else list(ALL_MAPS),
+            }
+            if swept is None:
+                run_ids = [service.create_run(session, RunCreate(**fields), actor=None).id]
+                message = f"run {run_ids[0]} queued"
+            else:
+                key, values = swept
+                spec = {"param": key, "values": values}
+                sweep, runs = sweeps.create_sweep(
+                    session, SweepCreate(**fields, sweep=spec), actor=None
+                )
+                run_ids = [run.id for run in runs]
+                message = (
+                    f"sweep {sweep.id}: {len(runs)} runs queued ({', '.join(map(str, run_ids))}),"
+                    f" {key} = {', '.join(map(str, sweep.values))}"
+                )
+        typer.echo(message)
         if wait:
-            follow_run(db, run_id)
+            for run_id in run_ids:
+                follow_run(db, run_id)
+
+
+def _split_sweep(pairs: list[str]) -> tuple[list[str], tuple[str, Any] | None]:
+    """The ``--param`` pairs that set one value, and the one that sweeps (KEY=V1,V2,... or
+    KEY=ladder), if any."""
+    from app.domain import sweeps as sweep_values
+
+    fixed: list[str] = []
+    swept: list[tuple[str, Any]] = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if sep and key and sweep_values.is_sweep(value):
+            try:
+                swept.append((key, sweep_values.parse_values(value)))
+            except ValueError as exc:
+                raise UserError(f"--param {pair!r}: {exc}") from None
+        else:
+            fixed.append(pair)
+    if len(swept) > 1:
+        raise UserError(
+            f"a sweep varies one parameter; {', '.join(k for k, _ in swept)} each list several"
+            " values"
+        )
+    return fixed, swept[0] if swept else None
 
 
 def follow_run(db: Database, run_id: int) -> None:

@@ -7,10 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile, status
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
-from app.codec_runs import service
+from app.codec_runs import service, sweeps
 from app.codec_runs.imports import import_uploads
-from app.codec_runs.reports import run_report
-from app.codec_runs.schemas import RunCreate, RunRead, RunReport
+from app.codec_runs.models import CodecSweep
+from app.codec_runs.reports import rd_report, run_report
+from app.codec_runs.schemas import (
+    RdReport,
+    RunCreate,
+    RunRead,
+    RunReport,
+    SweepCreate,
+    SweepRead,
+)
+from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain.bounds import DbId
 
@@ -77,3 +86,38 @@ def cancel_run(run_id: DbId, user: DatasetWriter, session: SessionDep) -> RunRea
 def retry_run(run_id: DbId, user: DatasetWriter, session: SessionDep) -> RunRead:
     service.retry_run(session, run_id)
     return _read(session, run_id)
+
+
+def _sweep_read(session: SessionDep, sweep: CodecSweep) -> SweepRead:
+    runs = sorted(service.list_runs(session, sweep_id=sweep.id), key=lambda run: run.id)
+    return SweepRead.model_validate(sweep).model_copy(
+        update={"runs": [_read(session, run.id) for run in runs]}
+    )
+
+
+@router.post("/sweeps", response_model=SweepRead, status_code=status.HTTP_201_CREATED)
+def create_sweep(data: SweepCreate, user: DatasetWriter, session: SessionDep) -> SweepRead:
+    """One run per value of a parameter (``"values": "ladder"`` for the codec's ladder);
+    nothing is queued unless every value is valid."""
+    sweep, _ = sweeps.create_sweep(session, data, actor=user)
+    return _sweep_read(session, sweep)
+
+
+@router.get("/sweeps/{sweep_id}", response_model=SweepRead)
+def get_sweep(sweep_id: DbId, user: DatasetReader, session: SessionDep) -> SweepRead:
+    return _sweep_read(session, sweeps.get_sweep(session, sweep_id))
+
+
+@router.get("/datasets/{dataset_id}/rd", response_model=RdReport)
+def dataset_rd(dataset_id: DbId, user: DatasetReader, session: SessionDep) -> RdReport:
+    """The dataset's rate-distortion curves and each curve's BD-rate and BD-PSNR against
+    the JPEG anchor."""
+    dataset_service.get_dataset(session, dataset_id)
+    return rd_report(session, dataset_id)
+
+
+@router.get("/images/{image_id}/rd", response_model=RdReport)
+def image_rd(image_id: DbId, user: DatasetReader, session: SessionDep) -> RdReport:
+    """One image's curves across the runs that coded it, with their BD figures."""
+    image = dataset_service.get_image(session, image_id)
+    return rd_report(session, image.dataset_id, image_id=image_id)

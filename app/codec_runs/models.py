@@ -28,6 +28,26 @@ RESULT_FINAL_STATUSES = ("done", "failed", "invalid", "cancelled")
 """A result no worker will touch again; a run is done when all of its results are final."""
 
 
+class CodecSweep(Base):
+    """One request that queued one run per value of a codec parameter (a rate-distortion
+    curve). Each run stays an ordinary run; the sweep only groups them."""
+
+    __tablename__ = "codec_sweep"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset.id", ondelete="CASCADE"), index=True
+    )
+    codec: Mapped[str] = mapped_column(String(100))
+    param: Mapped[str] = mapped_column(String(64))
+    """The parameter the runs differ in."""
+    values: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Its validated values, one per run, in the order given."""
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class CodecRun(Base):
     """A dataset (or a subset) x one configured codec x seeds, with its options."""
 
@@ -52,6 +72,10 @@ class CodecRun(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     """``RUN_ACTIVE_STATUSES`` or ``RUN_ENDED_STATUSES``."""
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    sweep_id: Mapped[int | None] = mapped_column(
+        ForeignKey("codec_sweep.id", ondelete="SET NULL"), index=True
+    )
+    """The sweep that queued the run, if one did."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

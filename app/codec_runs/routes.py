@@ -12,14 +12,15 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
-from app.codec_runs import service
+from app.codec_runs import service, sweeps
 from app.codec_runs.imports import import_uploads
 from app.codec_runs.models import CodecResult
-from app.codec_runs.schemas import ALL_MAPS, RunCreate
+from app.codec_runs.schemas import ALL_MAPS, RunCreate, SweepCreate
 from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain import rd
 from app.domain.bounds import DB_ID, DbId, parse_json
+from app.domain.sweeps import parse_values
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
 from app.web import figure_format, figure_response, hx_redirect, media_file, render
@@ -52,14 +53,33 @@ def _form_page(
 
 
 @router.get("/runs", name="runs_list")
-def runs_list(request: Request, user: DatasetReader, session: SessionDep) -> Response:
-    runs = [(run, service.progress(session, run)) for run in service.list_runs(session)]
-    return render(request, "runs/list.html", {"runs": runs})
+def runs_list(
+    request: Request, user: DatasetReader, session: SessionDep, sweep: DbId | None = None
+) -> Response:
+    """Every run, newest first; ``?sweep=`` shows the runs of one sweep."""
+    chosen = sweeps.get_sweep(session, sweep) if sweep is not None else None
+    listed = service.list_runs(session, sweep_id=sweep)
+    return render(
+        request,
+        "runs/list.html",
+        {
+            "runs": [(run, service.progress(session, run)) for run in listed],
+            "sweeps": sweeps.sweeps_by_id(session, listed),
+            "sweep": chosen,
+            "sweep_dataset": (
+                dataset_service.get_dataset(session, chosen.dataset_id) if chosen else None
+            ),
+        },
+    )
 
 
 @router.get("/runs/new", name="runs_new")
 def runs_new(request: Request, user: DatasetWriter, session: SessionDep) -> Response:
-    return _form_page(request, session, form={"params": "{}", "seeds": "0", "maps": ALL_MAPS})
+    return _form_page(
+        request,
+        session,
+        form={"params": "{}", "seeds": "0", "maps": ALL_MAPS, "sweep_param": "quality"},
+    )
 
 
 @router.post("/runs", name="runs_create")
@@ -75,7 +95,10 @@ def runs_create(
     seeds: Annotated[str, Form()] = "0",
     match_jpeg: Annotated[str, Form()] = "default",
     maps: Annotated[list[str] | None, Form()] = None,
+    sweep_param: Annotated[str, Form()] = "",
+    sweep_values: Annotated[str, Form()] = "",
 ) -> Response:
+    """One run, or with sweep values one run per value (a sweep), shown together."""
     form = {
         "dataset_id": int(dataset_id) if dataset_id.isascii() and dataset_id.isdigit() else None,
         "codec": codec,
@@ -83,22 +106,31 @@ def runs_create(
         "seeds": seeds,
         "match_jpeg": match_jpeg,
         "maps": maps or [],
+        "sweep_param": sweep_param,
+        "sweep_values": sweep_values,
     }
     try:
         parsed = parse_json(params or "{}", field="params")
         if not isinstance(parsed, dict):
             raise ValueError("params: must be a JSON object")
-        data = RunCreate.model_validate(
-            {
-                "dataset_id": dataset_id,
-                "codec": codec,
-                "params": parsed,
-                "seeds": seeds.replace(",", " ").split() or [0],
-                "match_jpeg": None if match_jpeg == "default" else match_jpeg == "yes",
-                "maps": maps or [],
+        fields: dict[str, Any] = {
+            "dataset_id": dataset_id,
+            "codec": codec,
+            "params": parsed,
+            "seeds": seeds.replace(",", " ").split() or [0],
+            "match_jpeg": None if match_jpeg == "default" else match_jpeg == "yes",
+            "maps": maps or [],
+        }
+        if sweep_values.strip():
+            if not sweep_param.strip():
+                raise ValueError("sweep: name the parameter the values are for (e.g. quality)")
+            fields["sweep"] = {
+                "param": sweep_param.strip(),
+                "values": parse_values(sweep_values),
             }
-        )
-        run = service.create_run(session, data, actor=user)
+            sweep, _ = sweeps.create_sweep(session, SweepCreate.model_validate(fields), actor=user)
+            return hx_redirect(request, f"/runs?sweep={sweep.id}")
+        run = service.create_run(session, RunCreate.model_validate(fields), actor=user)
     except (ValueError, ValidationError) as exc:
         message = validation_message(exc.errors()) if isinstance(exc, ValidationError) else str(exc)
         return _form_page(request, session, form=form, error=message, status_code=422)
@@ -218,3 +250,15 @@ def dataset_rd_plot(
         raise NotFound(f"dataset {dataset.name!r} has no finished codec results yet")
     body = rd.render(curves, title=f"Rate-distortion on {dataset.name}", fmt=chosen)
     return figure_response(body, chosen, f"rd-{dataset.name}.{fmt}")
+
+
+@router.get("/images/{image_id}/rd.{fmt}", name="image_rd_plot")
+def image_rd_plot(image_id: DbId, fmt: str, user: DatasetReader, session: SessionDep) -> Response:
+    """One image's rate-distortion plot, across the runs that coded it."""
+    chosen = figure_format(fmt)
+    image = dataset_service.get_image(session, image_id)
+    curves = rd.curves(service.rd_points(session, image.dataset_id, image_id=image_id))
+    if not curves:
+        raise NotFound(f"image {image.filename!r} has no finished codec results yet")
+    body = rd.render(curves, title=f"Rate-distortion on {image.filename}", fmt=chosen)
+    return figure_response(body, chosen, f"rd-image-{image_id}.{fmt}")

@@ -6,6 +6,9 @@ codec's configuration model only; the workers build and run codecs (processing.p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -16,6 +19,7 @@ from app.codec_runs.models import (
     RUN_ENDED_STATUSES,
     CodecResult,
     CodecRun,
+    CodecSweep,
 )
 from app.codec_runs.schemas import RunCreate, RunProgress
 from app.config import get_settings
@@ -29,14 +33,30 @@ from app.jobs import enqueue_after_commit
 from app.users.models import User
 
 
-def create_run(session: Session, data: RunCreate, *, actor: User | None) -> CodecRun:
+@dataclass(frozen=True)
+class RunPlan:
+    """A run request checked against the dataset and the codec, ready to queue."""
+
+    data: RunCreate
+    params: dict[str, Any]
+    jpeg_params: dict[str, Any]
+    image_ids: list[int]
+
+
+def validate_params(codec: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The codec's validated parameters, with the operator's setup: a command-line codec
+    must be declared on the server, and a checkpoint must lie in its weights folder. Raises
+    ValueError in plain words."""
+    return registry.validate(codec, params, get_settings().operator_setup)
+
+
+def plan_run(session: Session, data: RunCreate) -> RunPlan:
+    """Every check of a run request; nothing is written."""
     dataset = dataset_service.get_dataset(session, data.dataset_id)
     if data.codec == "imported":
         raise InvalidInput("imported reconstructions come from a manifest: `miscomp runs import`")
     try:
-        # With the operator's setup: a command-line codec must be declared on the server, and
-        # a checkpoint must lie in its weights folder.
-        params = registry.validate(data.codec, data.params, get_settings().operator_setup)
+        params = validate_params(data.codec, data.params)
         jpeg_params = registry.validate("jpeg", data.jpeg_params)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
@@ -50,18 +70,26 @@ def create_run(session: Session, data: RunCreate, *, actor: User | None) -> Code
         raise InvalidInput(f"images not in dataset {dataset.name!r}: {missing[:10]}")
     if not image_ids:
         raise InvalidInput(f"dataset {dataset.name!r} has no images")
+    return RunPlan(data, params, jpeg_params, image_ids)
+
+
+def queue_run(
+    session: Session, plan: RunPlan, *, actor: User | None, sweep_id: int | None = None
+) -> CodecRun:
+    data = plan.data
     neural = registry.is_neural(data.codec)
     run = CodecRun(
-        dataset_id=dataset.id,
+        dataset_id=data.dataset_id,
         codec=data.codec,
-        params=params,
+        params=plan.params,
         seeds=sorted(set(data.seeds)),
         image_ids=data.image_ids,
         match_jpeg=neural if data.match_jpeg is None else data.match_jpeg,
-        jpeg_params=jpeg_params,
+        jpeg_params=plan.jpeg_params,
         maps=list(dict.fromkeys(data.maps)),
         queue="gpu" if neural else "cpu",
         created_by_id=actor.id if actor else None,
+        sweep_id=sweep_id,
     )
     session.add(run)
     session.flush()
@@ -80,12 +108,16 @@ def create_run(session: Session, data: RunCreate, *, actor: User | None) -> Code
                 "jpeg_metrics": {},
                 "attempts": 0,
             }
-            for image_id in image_ids
+            for image_id in plan.image_ids
             for seed in run.seeds
         ],
     )
     _enqueue(session, run, statuses=("pending",))
     return run
+
+
+def create_run(session: Session, data: RunCreate, *, actor: User | None) -> CodecRun:
+    return queue_run(session, plan_run(session, data), actor=actor)
 
 
 def codec_availability() -> list[registry.Availability]:
@@ -112,10 +144,14 @@ def get_run(session: Session, run_id: int) -> CodecRun:
     return run
 
 
-def list_runs(session: Session, *, dataset_id: int | None = None) -> list[CodecRun]:
+def list_runs(
+    session: Session, *, dataset_id: int | None = None, sweep_id: int | None = None
+) -> list[CodecRun]:
     query = select(CodecRun).order_by(CodecRun.id.desc())
     if dataset_id is not None:
         query = query.where(CodecRun.dataset_id == dataset_id)
+    if sweep_id is not None:
+        query = query.where(CodecRun.sweep_id == sweep_id)
     return list(session.scalars(query))
 
 
@@ -199,17 +235,23 @@ def results(session: Session, run_id: int) -> list[tuple[CodecResult, Image]]:
     return [(result, image) for result, image in rows]
 
 
-def rd_points(session: Session, dataset_id: int) -> list[RunPoints]:
-    """Per-image figures of every run of a dataset, for its rate-distortion plot."""
-    rows = session.execute(
-        select(CodecRun, CodecResult)
+def rd_points(session: Session, dataset_id: int, *, image_id: int | None = None) -> list[RunPoints]:
+    """Per-image figures of every run of a dataset (or of one of its images), for its
+    rate-distortion plot."""
+    query = (
+        select(CodecRun, CodecResult, CodecSweep.param)
         .join(CodecResult, CodecResult.run_id == CodecRun.id)
+        .outerjoin(CodecSweep, CodecSweep.id == CodecRun.sweep_id)
         .where(CodecRun.dataset_id == dataset_id, CodecResult.status == "done")
         .order_by(CodecRun.id)
     )
+    if image_id is not None:
+        query = query.where(CodecResult.image_id == image_id)
     by_run: dict[int, RunPoints] = {}
-    for run, result in rows:
-        points = by_run.setdefault(run.id, RunPoints(run.codec, run.params, [], []))
+    for run, result, sweep_param in session.execute(query):
+        points = by_run.setdefault(
+            run.id, RunPoints(run.codec, run.params, [], [], sweep_param=sweep_param)
+        )
         if result.bpp is not None:
             points.points.append(
                 (result.bpp, result.metrics.get("psnr_rgb"), result.metrics.get("ms_ssim_rgb"))

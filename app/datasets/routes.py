@@ -13,6 +13,8 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from app.auth.dependencies import DatasetReader, DatasetWriter
 from app.codec_runs import service as run_service
+from app.codec_runs import sweeps
+from app.codec_runs.reports import rd_report
 from app.config import get_settings
 from app.datasets import importer, service
 from app.datasets.models import ImportJob
@@ -24,7 +26,7 @@ from app.errors import UserError
 from app.paging import paginate
 from app.uploads import stage_uploads
 from app.users.models import User
-from app.web import hx_redirect, media_file, render
+from app.web import hx_redirect, media_file, render, wants_fragment
 
 router = APIRouter(tags=["datasets"])
 GRID_PAGE_SIZE = 60
@@ -70,6 +72,9 @@ def datasets_detail(
     total = service.image_count(session, dataset_id)
     pager = paginate(total, page, GRID_PAGE_SIZE)
     images = service.list_images(session, dataset_id, offset=pager.offset, limit=pager.size)
+    runs = run_service.list_runs(session, dataset_id=dataset_id)
+    # The image grid's pages come as fragments: they need no curves.
+    grid_only = wants_fragment(request)
     return render(
         request,
         "datasets/detail.html",
@@ -80,7 +85,9 @@ def datasets_detail(
             "page": pager.page,
             "pages": pager.pages,
             "imports": service.list_imports(session, dataset_id),
-            "runs": run_service.list_runs(session, dataset_id=dataset_id),
+            "runs": runs,
+            "run_groups_list": sweeps.run_groups(session, runs),
+            "rd_report": rd_report(session, dataset_id) if runs and not grid_only else None,
         },
         block="image_grid",
     )
@@ -142,7 +149,11 @@ def images_detail(
     return render(
         request,
         "datasets/image.html",
-        {"image": image, "dataset": service.get_dataset(session, image.dataset_id)},
+        {
+            "image": image,
+            "dataset": service.get_dataset(session, image.dataset_id),
+            "rd_report": rd_report(session, image.dataset_id, image_id=image_id),
+        },
     )
 
 

@@ -25,8 +25,12 @@ from app.domain.codecs.base import (
     CodecUnavailable,
     timed,
 )
+from app.domain.codecs.operator import OperatorSetup
 
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+
+
+RD_LADDER = (5, 10, 20, 30, 50, 70, 90)
 
 
 class PillowCodec:
@@ -64,6 +68,12 @@ class PillowCodec:
 
     def quality_ladder(self) -> Sequence[int]:
         return self.ladder
+
+    @classmethod
+    def sweep_ladder(cls, params: dict[str, Any], operator: OperatorSetup | None) -> list[int]:
+        """The qualities a sweep over the ladder runs: from barely recognisable to nearly
+        transparent, as the RD figures of codec papers span, in few runs."""
+        return list(RD_LADDER)
 
     def at_quality(self, quality: int) -> Self:
         return type(self)(**{**self.config.model_dump(), "quality": quality})

@@ -256,6 +256,17 @@ class ExternalCodec:
         return f"declared in {file}: {', '.join(sorted(runnable))} (codec external, param name)"
 
     @staticmethod
+    def sweep_ladder(params: dict[str, Any], operator: OperatorSetup | None) -> list[int]:
+        """The ladder the operator declared for the codec."""
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise ValueError("name: choose a declared command-line codec")
+        declaration = _declaration(name, {"operator": operator})
+        if not declaration.ladder:
+            raise ValueError(f"{name} declares no ladder: list the qualities to sweep")
+        return list(declaration.ladder)
+
+    @staticmethod
     def declared(operator: OperatorSetup) -> list[tuple[str, bool, str]]:
         """(name, whether it can run here, what it runs or why not) per declared codec."""
         rows = []

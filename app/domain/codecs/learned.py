@@ -299,6 +299,14 @@ class CompressAICodec(_TorchCodec):
     Config = CompressAIConfig
     uses_operator_setup = True
 
+    @staticmethod
+    def sweep_ladder(params: dict[str, Any], operator: OperatorSetup | None) -> list[int]:
+        """Every quality the zoo publishes for the architecture."""
+        arch = params.get("arch")
+        if arch not in ZOO_QUALITIES:
+            raise ValueError(f"arch: choose one of {', '.join(sorted(ZOO_QUALITIES))}")
+        return list(ZOO_QUALITIES[arch])
+
     def __init__(self, *, operator: OperatorSetup | None = None, **params: Any) -> None:
         """``operator`` gives the weights folder; random weights (pretrained=False) need none."""
         self.config: CompressAIConfig = CompressAIConfig.model_validate(

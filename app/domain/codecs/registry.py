@@ -107,6 +107,17 @@ def validate(
         raise ValueError(validation_message(exc.errors())) from None
 
 
+def sweep_ladder(
+    name: str, params: dict[str, Any], operator: OperatorSetup | None = None
+) -> list[int]:
+    """The qualities a sweep over a codec's ladder (``quality=ladder``) runs, read from the
+    codec's class and the parameters given beside the quality, without building it."""
+    ladder = getattr(_factory(name), "sweep_ladder", None)
+    if ladder is None:
+        raise ValueError(f"{name} has no quality ladder: list the values to sweep")
+    return list(ladder(params, operator))
+
+
 def availability(name: str, operator: OperatorSetup | None = None) -> Availability:
     try:
         factory = _factory(name)
