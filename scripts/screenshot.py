@@ -36,8 +36,7 @@ def main(url: str, username: str, password: str) -> None:
         page.wait_for_function(
             "() => window.miscompViewer && window.miscompViewer.state().ready", timeout=60_000
         )
-        page.keyboard.press("+")  # zoom in once: the pixels of the panes side by side
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(1500)  # the panes' first paint after decoding
         page.screenshot(path="docs/screenshot.png")
         browser.close()
 
