@@ -27,7 +27,7 @@ def test_a_get_of_a_post_only_address_explains_itself_and_points_to_the_page(
     assert answer.status_code == 405
     assert answer.headers["content-type"].startswith("text/html")
     assert "is where a button sends its form, not a page to open" in answer.text
-    assert '<a href="/annotate">Back to /annotate</a>' in answer.text
+    assert '<a href="/annotate/studies/3">Back to /annotate/studies/3</a>' in answer.text
     assert "Method Not Allowed" not in answer.text
     # A program still gets JSON, with the methods it may use.
     api = client.get("/api/studies/3/exports/1", headers={"accept": "application/json"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
@@ -16,10 +16,13 @@ from app.codec_runs import service, sweeps
 from app.codec_runs.imports import import_uploads
 from app.codec_runs.models import CodecResult
 from app.codec_runs.schemas import ALL_MAPS, RunCreate, SweepCreate
+from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.db import SessionDep
 from app.domain import rd
 from app.domain.bounds import DB_ID, DbId, parse_json
+from app.domain.codecs import parameters as codec_parameters
+from app.domain.codecs import registry
 from app.domain.sweeps import parse_values
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
@@ -44,12 +47,32 @@ def _form_page(
         {
             "datasets": dataset_service.list_datasets(session),
             "codecs": service.codec_availability(),
+            "parameters": service.codec_parameters(),
             "maps": ALL_MAPS,
             "form": form,
             "error": error,
         },
         status_code=status_code,
     )
+
+
+CODEC_FIELD_PREFIX = "p."
+"""The generated form's fields are named ``p.CODEC.PARAMETER``: each codec's own, so that
+the fields of codecs not chosen (all shown without JavaScript) never mix in."""
+
+
+async def _codec_fields(request: Request) -> dict[str, dict[str, str]]:
+    """The generated parameter fields as typed, by codec (the form is parsed once; FastAPI
+    keeps it for the route's own Form parameters)."""
+    typed: dict[str, dict[str, str]] = {}
+    for key, value in (await request.form()).multi_items():
+        if key.startswith(CODEC_FIELD_PREFIX) and isinstance(value, str):
+            codec, _, name = key.removeprefix(CODEC_FIELD_PREFIX).partition(".")
+            typed.setdefault(codec, {})[name] = value
+    return typed
+
+
+CodecFields = Annotated[dict[str, dict[str, str]], Depends(_codec_fields)]
 
 
 @router.get("/runs", name="runs_list")
@@ -87,6 +110,7 @@ def runs_create(
     request: Request,
     user: DatasetWriter,
     session: SessionDep,
+    codec_fields: CodecFields,
     # The dataset id arrives as sent: RunCreate checks it, so that a refused value comes back
     # in the form, with everything else entered, and its reason.
     dataset_id: Annotated[str, Form()],
@@ -98,7 +122,9 @@ def runs_create(
     sweep_param: Annotated[str, Form()] = "",
     sweep_values: Annotated[str, Form()] = "",
 ) -> Response:
-    """One run, or with sweep values one run per value (a sweep), shown together."""
+    """One run, or with sweep values one run per value (a sweep), shown together. The
+    parameters are the chosen codec's generated fields, then the JSON, which overrides them
+    (and may set what the fields cannot)."""
     form = {
         "dataset_id": int(dataset_id) if dataset_id.isascii() and dataset_id.isdigit() else None,
         "codec": codec,
@@ -108,15 +134,22 @@ def runs_create(
         "maps": maps or [],
         "sweep_param": sweep_param,
         "sweep_values": sweep_values,
+        "fields": codec_fields,
     }
     try:
         parsed = parse_json(params or "{}", field="params")
         if not isinstance(parsed, dict):
             raise ValueError("params: must be a JSON object")
+        chosen = codec_parameters.from_form(
+            registry.parameters(codec, get_settings().operator_setup),
+            codec_fields.get(codec, {}),
+        )
+        if sweep_values.strip():  # the sweep sets that parameter, not its field
+            chosen.pop(sweep_param.strip(), None)
         fields: dict[str, Any] = {
             "dataset_id": dataset_id,
             "codec": codec,
-            "params": parsed,
+            "params": {**chosen, **parsed},
             "seeds": seeds.replace(",", " ").split() or [0],
             "match_jpeg": None if match_jpeg == "default" else match_jpeg == "yes",
             "maps": maps or [],

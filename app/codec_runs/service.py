@@ -27,6 +27,7 @@ from app.datasets import service as dataset_service
 from app.datasets.models import Image
 from app.db import utcnow
 from app.domain.codecs import registry
+from app.domain.codecs.parameters import Parameter
 from app.domain.rd import RunPoints
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobs import enqueue_after_commit
@@ -118,6 +119,12 @@ def queue_run(
 
 def create_run(session: Session, data: RunCreate, *, actor: User | None) -> CodecRun:
     return queue_run(session, plan_run(session, data), actor=actor)
+
+
+def codec_parameters() -> dict[str, list[Parameter]]:
+    """What a run of each codec may set, for the generated form of the New run page."""
+    operator = get_settings().operator_setup
+    return {name: registry.parameters(name, operator) for name in registry.names()}
 
 
 def codec_availability() -> list[registry.Availability]:

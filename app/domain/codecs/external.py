@@ -276,6 +276,15 @@ class ExternalCodec:
             rows.append((name, missing is None, detail))
         return rows
 
+    @staticmethod
+    def parameter_choices(operator: OperatorSetup) -> dict[str, tuple[str, ...]]:
+        """The run form offers the declared codecs by name (none when the file is unreadable:
+        the codecs page says why)."""
+        try:
+            return {"name": tuple(name for name, _, _ in ExternalCodec.declared(operator))}
+        except ValueError:
+            return {}
+
     def __init__(self, *, operator: OperatorSetup, **params: Any) -> None:
         self.config = ExternalConfig.model_validate(params, context={"operator": operator})
         self.declaration = _declaration(self.config.name, {"operator": operator})

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from app.domain.codecs.base import Codec, CodecUnavailable
 from app.domain.codecs.operator import OperatorSetup
+from app.domain.codecs.parameters import Parameter, declared, with_choices
 from app.domain.validation import validation_message
 
 _FACTORIES: dict[str, str] = {
@@ -90,6 +91,17 @@ def build(name: str, /, *, operator: OperatorSetup | None = None, **params: Any)
 def config_of(name: str) -> Any:
     """The pydantic model a codec's parameters are validated with (None: it takes any)."""
     return getattr(_factory(name), "Config", None)
+
+
+def parameters(name: str, operator: OperatorSetup | None = None) -> list[Parameter]:
+    """What a run of the codec may set, for the generated run form: its Config's fields, with
+    the choices only this server knows (``parameter_choices``, read with ``operator``)."""
+    factory = _factory(name)
+    found = declared(config_of(name))
+    choices = getattr(factory, "parameter_choices", None)
+    if choices is not None and operator is not None:
+        found = with_choices(found, choices(operator))
+    return found
 
 
 def validate(
