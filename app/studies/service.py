@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, exists, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.util import AliasedClass
 
 from app.codec_runs.models import RUN_ACTIVE_STATUSES, CodecResult, CodecRun
 from app.datasets.models import Image
@@ -274,32 +276,117 @@ def rater_progress(session: Session, study: Study) -> list[dict[str, object]]:
     return list(raters.values())
 
 
+NUMBERED = ("leased", "done", "skipped")
+"""The statuses of a rater's assignments that take a number in their sequence through a study
+("item 5 of 235"): every item they were shown, but for leases that lapsed unfinished."""
+
+
+@dataclass(frozen=True)
+class ItemProgress:
+    """Where a rater stands in a study, seen from one of their items."""
+
+    number: int
+    """This item's place in the rater's own sequence through the study, from 1."""
+    items: int
+    """Items in the study."""
+    left: int
+    """Items the rater may still be given after this one (those leased ahead included)."""
+    cap: int | None
+    """The study's per-rater cap, when it has one."""
+
+
+def _open_items(study: Study, user_id: int) -> ScalarSelect[int]:
+    """Items the rater has not been shown that still have a free place."""
+    seen = exists().where(Assignment.item_id == StudyItem.id, Assignment.user_id == user_id)
+    return (
+        select(func.count())
+        .where(
+            StudyItem.study_id == study.id,
+            StudyItem.active_count < study.raters_per_item,
+            ~seen,
+        )
+        .scalar_subquery()
+    )
+
+
+def _cap_used(study: Study, user_id: int) -> ScalarSelect[int]:
+    """What counts against the per-rater cap: items leased now or done."""
+    return (
+        select(func.count())
+        .where(
+            Assignment.study_id == study.id,
+            Assignment.user_id == user_id,
+            Assignment.status.in_(("leased", "done")),
+        )
+        .scalar_subquery()
+    )
+
+
+def _within_cap(study: Study, open_items: int, used: int) -> int:
+    if study.per_rater_cap is None:
+        return open_items
+    return max(0, min(open_items, study.per_rater_cap - used))
+
+
+def item_number(
+    outer: type[Assignment] | AliasedClass[Assignment] = Assignment,
+) -> ScalarSelect[int]:
+    """An assignment's number in its rater's sequence through its study, correlated with
+    ``outer`` (a statement over ``Assignment``, or an alias of it): one more than the rater's
+    earlier numbered ones, whatever the assignment's own status."""
+    earlier = aliased(Assignment)
+    return (
+        select(func.count() + 1)
+        .where(
+            earlier.user_id == outer.user_id,
+            earlier.study_id == outer.study_id,
+            earlier.id < outer.id,
+            earlier.status.in_(NUMBERED),
+        )
+        .correlate(outer)
+        .scalar_subquery()
+    )
+
+
 def remaining_for(session: Session, study: Study, user_id: int) -> int:
     """Items this rater could still be given: not seen by them, with a free place, within
     their cap."""
-    from sqlalchemy import exists
+    open_items, used = session.execute(
+        select(_open_items(study, user_id), _cap_used(study, user_id))
+    ).one()
+    return _within_cap(study, int(open_items), int(used))
 
-    seen = exists().where(Assignment.item_id == StudyItem.id, Assignment.user_id == user_id)
-    open_items = (
-        session.scalar(
-            select(func.count()).where(
-                StudyItem.study_id == study.id,
-                StudyItem.active_count < study.raters_per_item,
-                ~seen,
-            )
+
+def item_progress(session: Session, study: Study, lease: Assignment) -> ItemProgress:
+    """Where the rater of ``lease`` stands ("item 5 of 235, 228 left"), in one statement: its
+    number, the study's items, and what the rater may still be given besides this item
+    (their other live leases, plus what ``remaining_for`` counts)."""
+    user_id = lease.user_id
+    other_leases = (
+        select(func.count())
+        .where(
+            Assignment.study_id == study.id,
+            Assignment.user_id == user_id,
+            Assignment.status == "leased",
+            Assignment.id != lease.id,
         )
-        or 0
+        .scalar_subquery()
     )
-    if study.per_rater_cap is None:
-        return open_items
-    used = (
-        session.scalar(
-            select(func.count()).where(
-                Assignment.study_id == study.id,
-                Assignment.user_id == user_id,
-                Assignment.status.in_(("leased", "done")),
-            )
-        )
-        or 0
+    items = select(func.count()).where(StudyItem.study_id == study.id).scalar_subquery()
+    # The lease under an alias, so that the other counts over ``assignment`` stay uncorrelated.
+    current = aliased(Assignment)
+    number, item_count, open_items, used, others = session.execute(
+        select(
+            item_number(current),
+            items,
+            _open_items(study, user_id),
+            _cap_used(study, user_id),
+            other_leases,
+        ).where(current.id == lease.id)
+    ).one()
+    return ItemProgress(
+        number=int(number),
+        items=int(item_count),
+        left=_within_cap(study, int(open_items), int(used)) + int(others),
+        cap=study.per_rater_cap,
     )
-    return max(0, min(open_items, study.per_rater_cap - used))

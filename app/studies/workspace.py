@@ -124,8 +124,33 @@ def annotate_item(
     user: Annotator,
     session: SessionDep,
 ) -> Response:
+    """The item's workspace. An item the rater finished shows what they said, read-only,
+    with "Revise" (browser Back to it, or its link in their history): the labels, whose
+    revision goes through ``annotate_revise``; a skipped one shows that it was skipped."""
     lease = _lease(session, assignment_id, user)
-    return _item_page(request, session, lease)
+    if lease.status == "skipped":
+        return _item_page(request, session, lease, finished={"status": "skipped"})
+    annotation = (
+        session.scalar(
+            select(Annotation)
+            .where(Annotation.assignment_id == lease.id)
+            .order_by(Annotation.id.desc())
+            .limit(1)
+        )
+        if lease.status == "done"
+        else None
+    )
+    if annotation is None:
+        return _item_page(request, session, lease)
+    return _item_page(
+        request,
+        session,
+        lease,
+        action=f"/annotate/annotations/{annotation.id}",
+        values=_stored_values(lease, annotation),
+        base_revision=annotation.revision,
+        finished={"status": "done", "revision": annotation.revision, "late": annotation.late},
+    )
 
 
 class LabelForm(BaseModel):
@@ -145,6 +170,9 @@ class LabelForm(BaseModel):
     note: str = ""
     shown_at_ms: int = 0
     base_revision: Count | None = None
+    then: str = ""
+    """After a revision: "next" (revised from the item's own page) goes on to the rater's
+    next item; anything else to their history."""
 
     def labels(self) -> dict[str, Any]:
         """The fields of ``AnnotationSubmit``; raises InvalidInput on what no form control
@@ -264,7 +292,7 @@ def annotate_back(
 
 @router.get("/annotate/history", name="annotate_history")
 def annotate_history(request: Request, user: Annotator, session: SessionDep) -> Response:
-    rows = labels.recent(session, user)
+    rows = labels.history(session, user)
     names = {s.id: s.name for s in service.list_studies(session)}
     return render(
         request,
@@ -327,8 +355,11 @@ def annotate_revise(
             values=form.values(),
             base_revision=form.base_revision,
             client_id=form.client_id,
+            then=form.then,
             error=_refusal(exc),
         )
+    if form.then == "next" and service.get_study(session, lease.study_id).status == "open":
+        return annotate_next(request, lease.study_id, user, session)
     return hx_redirect(request, "/annotate/history")
 
 
@@ -342,8 +373,12 @@ def _item_page(
     base_revision: int | None = None,
     client_id: str | None = None,
     shown_at_ms: int | None = None,
+    finished: dict[str, Any] | None = None,
+    then: str = "",
     error: str | None = None,
 ) -> Response:
+    """The workspace for ``lease``. ``finished``: the item is done (or skipped) and shown
+    read-only until the rater chooses to revise it; ``then``: where a revision goes after."""
     study = service.get_study(session, lease.study_id)
     item = session.get(StudyItem, lease.item_id)
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
@@ -352,6 +387,7 @@ def _item_page(
     viewer = panes.viewer_data(session, study, item, lease.pane_map)
     values = values or {}
     viewer["boxes"] = values.get("boxes", [])
+    viewer["read_only"] = finished is not None
     fresh = base_revision is None and lease.status == "leased"
     return render(
         request,
@@ -370,9 +406,12 @@ def _item_page(
             "shown_at_ms": shown_at_ms or int(time.time() * 1000),
             # Labelling a new item, unless the page revises an annotation (``action``).
             "action": action or f"/annotate/items/{lease.id}",
-            "skip_action": None if action else f"/annotate/items/{lease.id}/skip",
+            "skip_action": None if action or finished else f"/annotate/items/{lease.id}/skip",
             "values": values,
             "base_revision": base_revision,
+            "progress": service.item_progress(session, study, lease),
+            "finished": finished,
+            "then": "next" if finished is not None else then,
             "error": error,
         },
         block="workspace",

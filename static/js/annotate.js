@@ -4,8 +4,20 @@
 // over the viewer's keys, so a taxonomy made before a viewer key existed keeps working. The
 // sheet on "?" lists every key. Keys typed into a text field stay there; Escape or Enter
 // leaves the field, Ctrl+Enter submits from anywhere.
+// The labels entered are kept as a draft in this browser (viewer/draft.js) on every change and
+// put back when the page is shown again (a reload, a crash); a submission that is accepted
+// clears it. An item the rater finished comes read-only; "Revise" (Enter) makes it editable.
 // An ES module (loaded with type="module", so deferred like before): the Viewer from viewer.js.
 import { Viewer } from "./viewer.js";
+import {
+  clearDraft,
+  collectDraft,
+  controlState,
+  draftKey,
+  loadDraft,
+  pruneDrafts,
+  saveDraft,
+} from "./viewer/draft.js";
 
 (() => {
   let viewer = null;
@@ -14,15 +26,81 @@ import { Viewer } from "./viewer.js";
     return document.getElementById("workspace");
   }
 
+  /** localStorage, or null where the browser refuses it (storage disabled). */
+  function drafts() {
+    try {
+      return window.localStorage;
+    } catch {
+      return null;
+    }
+  }
+
+  function keyOf(root) {
+    try {
+      const { user, study, item, revision } = root.dataset;
+      return draftKey({ user, study, item, revision: revision || null });
+    } catch {
+      return null;
+    }
+  }
+
+  function applyDraft(form, draft) {
+    for (const control of form.querySelectorAll("input, textarea")) {
+      const state = controlState(draft, control);
+      if (!state) continue;
+      if ("checked" in state) control.checked = state.checked;
+      else control.value = state.value;
+    }
+  }
+
+  function tellDraft(root, text) {
+    const status = root.querySelector("[data-draft-status]");
+    if (status) status.textContent = text;
+  }
+
   function start(root) {
     if (!root || root.dataset.started) return;
     root.dataset.started = "true";
     if (viewer) viewer.destroy();
     const data = JSON.parse(root.querySelector("#viewer-data").textContent);
+    const form = root.querySelector("#labels");
+    const store = drafts();
+    const key = store && form ? keyOf(root) : null;
+    const skipped = root.dataset.finished === "skipped";
+    const draft = key && !skipped ? loadDraft(store, key, Date.now()) : null;
+    if (draft) {
+      data.boxes = draft.boxes;
+      data.read_only = false; // a draft of a revision: the rater was revising
+    }
     viewer = new Viewer(root, data);
     window.miscompViewer = viewer;
     bindControls(root);
     viewer.boxesChanged("");
+    if (key) {
+      // Labels accepted (or the item skipped): the draft has done its work; a refusal (422)
+      // keeps it. Heard on the form itself, which htmx names even once it left the page.
+      const forget = (event) => {
+        const status = event.detail.xhr ? event.detail.xhr.status : 0;
+        if (status >= 200 && status < 300) clearDraft(store, key);
+      };
+      for (const element of [form, root.querySelector("#skip")]) {
+        if (element) element.addEventListener("htmx:afterRequest", forget);
+      }
+      if (draft) {
+        if (root.dataset.finished === "done") revise(root);
+        applyDraft(form, draft);
+        root.dataset.draft = "restored";
+        tellDraft(root, "Your unsaved labels were restored from this browser.");
+      }
+      const save = () => {
+        if (root.dataset.finished) return;
+        const kept = collectDraft(new FormData(form), viewer.boxes, Date.now());
+        if (saveDraft(store, key, kept)) root.dataset.draft = "saved";
+      };
+      form.addEventListener("input", save);
+      form.addEventListener("change", save);
+      root.addEventListener("viewer:boxes", save);
+    }
     // Once this item is on screen, the next one is leased and its images fetched: they are
     // in the cache when the rater submits (immutable URLs), so the next item shows at once.
     root.addEventListener("viewer:ready", () => prefetchNext(root), { once: true });
@@ -78,6 +156,7 @@ import { Viewer } from "./viewer.js";
     on("[data-undo]", "click", () => viewer.undo());
     on("[data-redo]", "click", () => viewer.redo());
     on("[data-show-shortcuts]", "click", () => toggleShortcuts());
+    on("[data-revise]", "click", () => revise(root));
   }
 
   function toggleShortcuts() {
@@ -97,7 +176,27 @@ import { Viewer } from "./viewer.js";
     if (field) field.focus();
   }
 
+  /** A finished item's labels, editable: saving them makes a new revision. */
+  function revise(root) {
+    if (root.dataset.finished !== "done") return;
+    delete root.dataset.finished;
+    const fields = root.querySelector("[data-label-fields]");
+    if (fields) fields.disabled = false;
+    const button = root.querySelector("[data-revise]");
+    if (button) button.hidden = true;
+    const save = root.querySelector('#labels button[type="submit"]');
+    if (save) save.hidden = false;
+    const note = root.querySelector("[data-finished-note]");
+    if (note) note.textContent = "Revising: Enter saves a new revision; every earlier version is kept.";
+    if (viewer) viewer.setReadOnly(false);
+  }
+
   function submit() {
+    const root = workspace();
+    if (root && root.dataset.finished) {
+      revise(root); // on a finished item, Enter revises first; a skipped one stays as it is
+      return;
+    }
     document.getElementById("labels")?.requestSubmit();
   }
 
@@ -216,5 +315,7 @@ import { Viewer } from "./viewer.js";
     }
   });
 
+  const store = drafts();
+  if (store) pruneDrafts(store, Date.now());
   start(workspace());
 })();

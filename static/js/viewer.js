@@ -376,6 +376,7 @@ export class Viewer {
   }
 
   startOrFinishBox() {
+    if (this.readOnly) return;
     const at = this.cursor || geometry.centrePixel(this);
     if (!this.editor.drawing) {
       this.editor.begin(at);
@@ -403,11 +404,13 @@ export class Viewer {
   }
 
   undo() {
+    if (this.readOnly) return;
     const message = this.editor.undo();
     if (message) this.boxesChanged(message);
   }
 
   redo() {
+    if (this.readOnly) return;
     const message = this.editor.redo();
     if (message) this.boxesChanged(message);
   }
@@ -435,6 +438,13 @@ export class Viewer {
     this.syncControls();
     this.draw();
     if (message) this.announce(message);
+    this.root.dispatchEvent(new CustomEvent("viewer:boxes"));
+  }
+
+  /** Boxes become editable (a finished item being revised) or shown only. */
+  setReadOnly(readOnly) {
+    this.readOnly = readOnly;
+    this.boxesChanged("");
   }
 
   // ---- pointer -----------------------------------------------------------------------
@@ -652,10 +662,10 @@ export class Viewer {
       e.textContent = this.active;
     });
     set("[data-undo]", (e) => {
-      e.disabled = !this.editor.canUndo;
+      e.disabled = this.readOnly || !this.editor.canUndo;
     });
     set("[data-redo]", (e) => {
-      e.disabled = !this.editor.canRedo;
+      e.disabled = this.readOnly || !this.editor.canRedo;
     });
   }
 

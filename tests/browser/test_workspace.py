@@ -1,10 +1,12 @@
 """The annotation workspace in real Chromium against the demo site: labelling from the keyboard
-without page loads, revising, pixel-exact zoom, panes in step, flicker and boxes."""
+without page loads, revising, pixel-exact zoom, panes in step, flicker and boxes, progress,
+drafts kept in the browser, and a finished item shown read-only until revised."""
 
 from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -311,3 +313,75 @@ def test_every_control_is_named_and_the_workspace_fits_the_screen(
         expect(page.locator("details.instructions")).to_have_attribute("open", "")
     finally:
         context.close()
+
+
+PROGRESS = re.compile(r"^Item (\d+) of (\d+) · (\d+) left$")
+DRAFTS = "() => Object.keys(localStorage).filter((k) => k.startsWith('miscomp:draft:'))"
+
+
+def _progress(page: Page) -> tuple[int, int, int]:
+    text = page.get_by_test_id("item-progress").inner_text()
+    found = PROGRESS.match(text)
+    assert found is not None, text
+    number, items, left = (int(g) for g in found.groups())
+    return number, items, left
+
+
+def test_progress_a_draft_surviving_a_reload_and_revising_a_finished_item(
+    page: Page, demo_site: DemoSite
+) -> None:
+    log_in(page, demo_site, "annotator2")
+    open_demo_study(page, demo_site)
+    number, items, left = _progress(page)
+    assert 1 <= number <= items and left < items
+    first_url = page.url
+
+    # Labels and a box, then a reload: all of it comes back from this browser's draft.
+    for key in ("m", "3", "Shift+A", "Shift+Digit4"):
+        page.keyboard.press(key)
+    for key in ("x", "Shift+ArrowRight", "Shift+ArrowRight", "x"):
+        page.keyboard.press(key)
+    (box,) = _state(page)["boxes"]
+    page.keyboard.press("e")
+    page.keyboard.type("look at the top row")
+    page.keyboard.press("Escape")
+    assert len(page.evaluate(DRAFTS)) == 1
+    page.reload()
+    wait_for_viewer(page)
+    expect(page.get_by_label("Miscompression (m)")).to_be_checked()
+    expect(page.get_by_label("SHAPE (3)")).to_be_checked()
+    expect(page.get_by_label("A (Shift+A)")).to_be_checked()
+    expect(page.get_by_label("4", exact=True)).to_be_checked()
+    expect(page.get_by_label("Note (e)")).to_have_value("look at the top row")
+    assert _state(page)["boxes"] == [box]
+    expect(page.locator("[data-draft-status]")).to_contain_text("restored")
+
+    # Submitted: the next item, one further on, and the draft is gone.
+    page.keyboard.press("Enter")
+    expect(page).not_to_have_url(first_url)
+    wait_for_viewer(page)
+    assert _progress(page) == (number + 1, items, left - 1)
+    assert page.evaluate(DRAFTS) == []
+
+    # Back to the finished item: its labels, read-only, until Revise (Enter).
+    page.go_back()
+    expect(page).to_have_url(first_url)
+    expect(page.locator('#workspace[data-finished="done"]')).to_be_attached()
+    wait_for_viewer(page)
+    assert _progress(page) == (number, items, left)  # the item now current is still to do
+    page.keyboard.press("n")
+    expect(page.get_by_label("Miscompression (m)")).to_be_checked()
+    expect(page.get_by_label("Miscompression (m)")).to_be_disabled()
+    assert _state(page)["boxes"] == [box]
+    expect(page.get_by_role("button", name="Save revision")).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Revise")).to_be_hidden()
+    expect(page.get_by_role("button", name="Save revision")).to_be_visible()
+    page.keyboard.press("Shift+Digit2")
+    page.keyboard.press("Enter")  # saves the revision and goes on with the current item
+    expect(page).not_to_have_url(first_url)
+    wait_for_viewer(page)
+    mine = page.request.get(f"{demo_site.url}/api/annotations/mine").json()
+    latest = max(mine, key=lambda a: a["id"])
+    assert (latest["verdict"], latest["confidence"], latest["revision"]) == ("miscompression", 2, 2)
+    assert latest["boxes"] == [box] and latest["note"] == "look at the top row"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.roles import Role
 from app.studies import assignment
-from app.studies.models import Annotation, AnnotationRevision, Assignment, Study
+from app.studies.models import Annotation, AnnotationRevision, Assignment, Study, StudyItem
 from app.users.models import User
 from tests.conftest import login
 from tests.factories import make_user
@@ -199,6 +199,16 @@ def test_the_form_answers_with_the_next_item_and_keeps_a_refused_entry(
         ("unsure", 0, "maybe"),
     ]
 
+    # The history shows the item's original crop, and no compared pane of it (blinding).
+    history = committed_client.get("/annotate/history")
+    with Session(committed_db) as session:
+        item = session.get(StudyItem, annotation.item_id)
+        assert item is not None
+    assert f'src="/media/assets/{item.assets["original"]}.png"' in history.text
+    assert f'href="{item_url}" data-testid="history-item">Item 1<' in history.text
+    in_history = [pane for pane, token in item.assets.items() if token in history.text]
+    assert in_history == ["original"]
+
 
 def test_the_last_item_answers_with_the_finished_page(
     committed_client: TestClient, committed_db: Engine
@@ -242,3 +252,73 @@ def test_leasing_ahead_respects_k_and_caps_and_is_idempotent(committed_db: Engin
         # A cap of one item: nothing is leased ahead.
         assert assignment.next_item(session, capped, one) is not None
         assert assignment.lease_ahead(session, capped, one) is None
+
+
+def _progress(page_text: str) -> str:
+    found = re.search(r'data-testid="item-progress">([^<]+)<', page_text)
+    assert found is not None
+    return found.group(1)
+
+
+def test_progress_and_a_finished_item_shown_read_only_then_revised(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    study_id, _ = open_study_with_items(committed_db, 3, raters_per_item=1, per_rater_cap=2)
+    _, csrf = _annotator(committed_client, committed_db)
+    first = committed_client.post(
+        f"/annotate/studies/{study_id}/next", headers={"X-CSRF-Token": csrf}
+    )
+    item_url = first.headers["location"]
+    page = committed_client.get(item_url)
+    assert _progress(page.text) == "Item 1 of 3 · 1 left · your cap 2 items"
+    done = committed_client.post(
+        item_url, headers=HX, data=_form(csrf, page.text, verdict="unsure", note="blurry")
+    )
+    assert done.status_code == 200
+    second_url = done.headers["HX-Push-Url"]
+    assert _progress(done.text) == "Item 2 of 3 · 0 left · your cap 2 items"
+
+    # Back to the first (a page load, as the browser's Back button does): the labels given,
+    # read-only, with Revise; no skipping, no leasing ahead, the same number.
+    finished = committed_client.get(item_url)
+    assert finished.status_code == 200
+    assert _progress(finished.text) == "Item 1 of 3 · 1 left · your cap 2 items"
+    assert 'data-finished="done"' in finished.text and "data-revise" in finished.text
+    assert re.search(r'<fieldset class="label-fields" data-label-fields\s+disabled>', finished.text)
+    assert re.search(r'value="unsure"[^>]*checked', finished.text)
+    assert ">blurry</textarea>" in finished.text
+    assert 'id="skip"' not in finished.text and "data-ahead" not in finished.text
+    with Session(committed_db) as session:
+        annotation = session.scalars(select(Annotation)).one()
+    action = f'action="/annotate/annotations/{annotation.id}"'
+    assert action in finished.text and 'name="then" value="next"' in finished.text
+
+    # Revised from there: a new revision through the revision route, then the rater's
+    # current item again (not their history).
+    revised = committed_client.post(
+        f"/annotate/annotations/{annotation.id}",
+        headers=HX,
+        data=_form(
+            csrf, finished.text, verdict="no_miscompression", base_revision="1", then="next"
+        ),
+    )
+    assert revised.status_code == 200 and revised.headers["HX-Push-Url"] == second_url
+    with Session(committed_db) as session:
+        annotation = session.scalars(select(Annotation)).one()
+        assert (annotation.verdict, annotation.revision, annotation.late) == (
+            "no_miscompression",
+            2,
+            False,
+        )
+        assert session.scalar(select(func.count()).select_from(AnnotationRevision)) == 2
+
+    # The history names the item by its number, linking back to it.
+    history = committed_client.get("/annotate/history")
+    assert f'<a href="{item_url}" data-testid="history-item">Item 1</a>' in history.text
+
+    # A skipped item says so, and offers neither labels to submit nor revise.
+    skipped = committed_client.post(f"{second_url}/skip", headers={**HX, "X-CSRF-Token": csrf})
+    assert skipped.status_code == 200
+    again = committed_client.get(second_url)
+    assert "You skipped this item." in again.text and "data-revise" not in again.text
+    assert _progress(again.text) == "Item 2 of 3 · 1 left · your cap 2 items"
