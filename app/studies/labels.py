@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -204,18 +204,24 @@ def own_annotation(session: Session, annotation_id: int, user: User) -> Annotati
     return annotation
 
 
-def recent(session: Session, user: User, limit: int = 50) -> list[Annotation]:
-    """The rater's annotations of the last ``EDITABLE_DAYS``, in studies still open to them."""
+def _recent_of(user: User) -> tuple[ColumnElement[bool], ...]:
+    """The rater's recent annotations: of the last ``EDITABLE_DAYS``, in studies still open
+    to them (over ``Annotation`` joined with its ``Study``)."""
     since = utcnow() - timedelta(days=EDITABLE_DAYS)
+    return (
+        Annotation.user_id == user.id,
+        Annotation.created_at >= since,
+        queries.open_to(user.id),
+    )
+
+
+def recent(session: Session, user: User, limit: int = 50) -> list[Annotation]:
+    """The rater's recent annotations (``_recent_of``), the newest first."""
     return list(
         session.scalars(
             select(Annotation)
             .join(Study, Study.id == Annotation.study_id)
-            .where(
-                Annotation.user_id == user.id,
-                Annotation.created_at >= since,
-                queries.open_to(user.id),
-            )
+            .where(*_recent_of(user))
             .order_by(Annotation.id.desc())
             .limit(limit)
         )
@@ -235,12 +241,12 @@ class HistoryRow:
 
 def history(session: Session, user: User, limit: int = 50) -> list[HistoryRow]:
     """``recent`` with each item's number and crop, in one statement."""
-    since = utcnow() - timedelta(days=EDITABLE_DAYS)
     rows = session.execute(
         select(Annotation, service.item_number(), StudyItem.assets)
+        .join(Study, Study.id == Annotation.study_id)
         .join(Assignment, Assignment.id == Annotation.assignment_id)
         .join(StudyItem, StudyItem.id == Annotation.item_id)
-        .where(Annotation.user_id == user.id, Annotation.created_at >= since)
+        .where(*_recent_of(user))
         .order_by(Annotation.id.desc())
         .limit(limit)
     ).all()

@@ -22,9 +22,10 @@ from tests.test_route_roles import ANNOTATOR, EVERYONE, EXPECTED
 
 OWNED = ("assignment_id", "annotation_id", "token", "token_id")
 """Path parameters that name something of one user's own."""
-SHARED = {"study_id"}
+SHARED = {"study_id", "digest"}
 """Path parameters that name what every annotator of it shares: a study's routes act on the
-asking rater's own leases (tests/studies/test_assignment.py)."""
+asking rater's own leases (tests/studies/test_assignment.py); a taxonomy's example crop (by
+its pixels' digest) is shown to everyone who labels with that taxonomy."""
 
 
 def _labels(path: str, csrf: str) -> dict[str, Any]:
