@@ -58,16 +58,28 @@ def make_engine(url: str) -> Engine:
             kwargs["poolclass"] = StaticPool
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver begins no transaction of its own: SQLAlchemy's "begin" event does.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    """Every transaction of the embedded database takes the write lock when it begins. A
+    transaction that read first and wrote later (a login, a submit) would otherwise fail at
+    once with "database is locked" whenever another process (the worker) committed in
+    between: SQLite cannot move a reader's snapshot forward, so it does not wait for the busy
+    timeout then. Taken at the start, the lock is waited for (busy_timeout) instead."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

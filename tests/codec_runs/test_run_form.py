@@ -45,7 +45,7 @@ def test_each_codec_has_fields_of_its_declared_parameters(client: TestClient, db
     assert 'max="6" value="4"' in _fieldset(page, "webp")  # webp's method
     zoo = _fieldset(page, "compressai")
     assert re.search(r'name="p\.compressai\.arch">\s*<option value="" selected>choose…', zoo)
-    assert "quality <span class=\"hint\">(required)</span>" in zoo
+    assert 'quality <span class="hint">(required)</span>' in zoo
     assert 'data-codec-params="imported"' not in page  # made by `miscomp runs import`
     assert "Parameters as JSON (override the fields above)" in page
 
