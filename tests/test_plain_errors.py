@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.domain.bounds import JsonRefused, parse_json
 from app.domain.roles import Role
 from app.domain.validation import validation_message
-from app.users.models import ApiToken
+from app.users.models import ApiToken, User
 from tests.conftest import login
 from tests.factories import make_user
 
@@ -130,3 +130,23 @@ def test_a_refused_token_form_comes_back_with_what_was_typed(
     )
     assert made.status_code == 200 and 'data-testid="new-token"' in made.text
     assert db.scalar(select(ApiToken.scope)) == "read"
+
+
+def test_a_refused_new_user_comes_back_with_the_name_and_role_typed(
+    client: TestClient, db: Session
+) -> None:
+    csrf = login(client, make_user(db, Role.ADMIN))
+    page = client.get("/admin/users", headers=HTML).text
+    assert "<title>Users · miscomp</title>" in page
+    assert '<option value="annotator" selected>' in page  # the least role by default
+    answer = client.post(
+        "/admin/users",
+        data={"username": "kim", "role": "researcher", "password": "short", "csrf_token": csrf},
+        headers=HTML,
+    )
+    assert answer.status_code == 422
+    assert "password: must be at least 8 characters long" in answer.text
+    assert 'value="kim"' in answer.text
+    assert '<option value="researcher" selected>' in answer.text
+    assert "short" not in answer.text  # a password is never shown again
+    assert db.scalar(select(func.count()).select_from(User).where(User.username == "kim")) == 0

@@ -33,6 +33,7 @@ def _users_page(
     group_form: dict[str, str] | None = None,
     status_code: int = 200,
     reset: dict[str, str | None] | None = None,
+    new_user: dict[str, str] | None = None,
 ) -> Response:
     return render(
         request,
@@ -45,6 +46,8 @@ def _users_page(
             "group_error": group_error,
             "group_form": group_form or {},
             "reset": reset,
+            # The Add a user form as typed (never its password), after a refusal.
+            "new_user": new_user or {"username": "", "role": Role.ANNOTATOR.value},
         },
         status_code=status_code,
     )
@@ -64,14 +67,16 @@ def users_create(
     role: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
+    typed = {"username": username, "role": role}
     try:
         service.create_user(session, UserCreate(username=username, role=role, password=password))
     except ValidationError as exc:
-        return _users_page(
-            request, session, error=validation_message(exc.errors()), status_code=422
-        )
+        message = validation_message(exc.errors())
+        return _users_page(request, session, error=message, new_user=typed, status_code=422)
     except UserError as exc:
-        return _users_page(request, session, error=exc.message, status_code=exc.status_code)
+        return _users_page(
+            request, session, error=exc.message, new_user=typed, status_code=exc.status_code
+        )
     return hx_redirect(request, "/admin/users")
 
 
