@@ -80,7 +80,7 @@ def test_demo_queues_a_neural_run_with_matched_jpeg_and_shows_it(demo_site: Demo
         dataset_page = client.get(f"/datasets/{neural['dataset_id']}").text
         assert f"/datasets/{neural['dataset_id']}/rd.svg" in dataset_page
         # Why the runs cover 4 of the 13 images is said where the images are listed.
-        assert "The demo's codec runs code 4 of these images" in dataset_page
+        assert "codec runs code 4 of these images (the test card, astronaut" in dataset_page
 
 
 def test_running_demo_again_reuses_what_exists(demo_site: DemoSite) -> None:
