@@ -142,13 +142,11 @@ def annotate_item(
     )
     if annotation is None:
         return _item_page(request, session, lease)
-    return _item_page(
+    return _revision_page(
         request,
         session,
         lease,
-        action=f"/annotate/annotations/{annotation.id}",
-        values=_stored_values(lease, annotation),
-        base_revision=annotation.revision,
+        annotation,
         finished={"status": "done", "revision": annotation.revision, "late": annotation.late},
     )
 
@@ -320,6 +318,18 @@ def annotate_revise_form(
 ) -> Response:
     annotation = labels.own_annotation(session, annotation_id, user)
     lease = _lease(session, annotation.assignment_id, user)
+    return _revision_page(request, session, lease, annotation)
+
+
+def _revision_page(
+    request: Request,
+    session: SessionDep,
+    lease: Assignment,
+    annotation: Annotation,
+    finished: dict[str, Any] | None = None,
+) -> Response:
+    """The item with the rater's stored labels, to revise them (``finished``: shown
+    read-only first, with a Revise button)."""
     return _item_page(
         request,
         session,
@@ -327,6 +337,7 @@ def annotate_revise_form(
         action=f"/annotate/annotations/{annotation.id}",
         values=_stored_values(lease, annotation),
         base_revision=annotation.revision,
+        finished=finished,
     )
 
 

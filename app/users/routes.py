@@ -108,6 +108,16 @@ def users_update(
     return hx_redirect(request, "/admin/users")
 
 
+def _group_refused(
+    request: Request, session: SessionDep, exc: UserError, typed: dict[str, str]
+) -> Response:
+    """The users page again, with why a group change was refused and what was typed."""
+    session.rollback()
+    return _users_page(
+        request, session, group_error=exc.message, group_form=typed, status_code=exc.status_code
+    )
+
+
 @router.post("/admin/groups", name="groups_create")
 def groups_create(
     request: Request,
@@ -118,14 +128,7 @@ def groups_create(
     try:
         groups.create_group(session, group_name)
     except UserError as exc:
-        session.rollback()
-        return _users_page(
-            request,
-            session,
-            group_error=exc.message,
-            group_form={"new": group_name},
-            status_code=exc.status_code,
-        )
+        return _group_refused(request, session, exc, {"new": group_name})
     return hx_redirect(request, "/admin/users#groups")
 
 
@@ -140,14 +143,7 @@ def groups_member_add(
     try:
         groups.add_to_group(session, group_id, username)
     except UserError as exc:
-        session.rollback()
-        return _users_page(
-            request,
-            session,
-            group_error=exc.message,
-            group_form={str(group_id): username},
-            status_code=exc.status_code,
-        )
+        return _group_refused(request, session, exc, {str(group_id): username})
     return hx_redirect(request, "/admin/users#groups")
 
 
