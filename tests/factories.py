@@ -12,6 +12,7 @@ from typing import Any
 from PIL import Image
 from sqlalchemy.orm import Session
 
+from app.codec_runs.models import CodecResult, CodecRun
 from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.datasets.models import Dataset
@@ -75,6 +76,35 @@ def store_image(
     session.add(image)
     session.flush()
     return image
+
+
+def make_run(session: Session, dataset_id: int, **fields: Any) -> CodecRun:
+    """A codec run row (no worker runs it): a JPEG run unless ``fields`` say otherwise."""
+    run = CodecRun(
+        dataset_id=dataset_id,
+        **{"codec": "jpeg", "params": {"quality": 20}, "seeds": [0], "status": "done", **fields},
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def make_result(session: Session, run: CodecRun, image: StoredImage, **fields: Any) -> CodecResult:
+    """A finished result of ``run`` on ``image`` whose reconstruction is the stored image
+    itself (so its files are served), with the metrics and bpp given in ``fields``."""
+    values: dict[str, Any] = {
+        "seed": 0,
+        "status": "done",
+        "recon_key": image.storage_key,
+        "metrics": {},
+        "maps": {},
+        "jpeg_metrics": {},
+        **fields,
+    }
+    result = CodecResult(run_id=run.id, image_id=image.id, **values)
+    session.add(result)
+    session.flush()
+    return result
 
 
 def image_bytes(

@@ -78,6 +78,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/runs/import"): ADMIN,
     ("POST", "/runs"): ADMIN,
     ("GET", "/runs/{run_id}"): READERS,
+    ("GET", "/runs/{run_id}/results/{result_id}"): READERS,
     ("POST", "/runs/{run_id}/cancel"): ADMIN,
     ("POST", "/runs/{run_id}/retry"): ADMIN,
     ("GET", "/media/results/{result_id}/{kind}.png"): READERS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,13 +17,15 @@ from app.codec_runs import service, sweeps
 from app.codec_runs.imports import import_uploads
 from app.codec_runs.models import CodecResult
 from app.codec_runs.schemas import ALL_MAPS, RunCreate, SweepCreate
+from app.codec_runs.viewer import viewer_data as result_viewer_data
 from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.db import SessionDep
-from app.domain import rd
+from app.domain import rd, result_order
 from app.domain.bounds import DB_ID, DbId, parse_json
 from app.domain.codecs import parameters as codec_parameters
 from app.domain.codecs import registry
+from app.domain.result_order import ResultOrder, parse_order
 from app.domain.sweeps import parse_values
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
@@ -218,11 +221,36 @@ async def runs_import(request: Request, user: DatasetWriter, session: SessionDep
     return hx_redirect(request, f"/runs/{runs[0].id}" if len(runs) == 1 else "/runs")
 
 
+def _order(sort: str | None, order: str | None) -> ResultOrder:
+    try:
+        return parse_order(sort, order)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _sort_context(chosen: ResultOrder) -> dict[str, Any]:
+    """What a page needs to offer and keep the order of a run's results."""
+    return {
+        "order": chosen,
+        "order_query": f"?{urlencode(chosen.query)}" if chosen.query else "",
+        "sort_keys": result_order.SORT_LABELS,
+    }
+
+
 @router.get("/runs/{run_id}", name="runs_detail")
 def runs_detail(
-    request: Request, run_id: DbId, user: DatasetReader, session: SessionDep
+    request: Request,
+    run_id: DbId,
+    user: DatasetReader,
+    session: SessionDep,
+    sort: str | None = None,
+    order: str | None = None,
 ) -> Response:
+    """The run, its progress, and its results in the order asked for (``?sort=psnr``:
+    worst PSNR first), each linking to the result viewer in that order."""
+    chosen = _order(sort, order)
     run = service.get_run(session, run_id)
+    results = service.results(session, run_id, chosen)
     return render(
         request,
         "runs/detail.html",
@@ -230,9 +258,47 @@ def runs_detail(
             "run": run,
             "progress": service.progress(session, run),
             "dataset": dataset_service.get_dataset(session, run.dataset_id),
-            "results": service.results(session, run_id),
+            "results": results,
+            "metric_columns": result_order.shown_metrics([r.metrics for r, _ in results]),
+            **_sort_context(chosen),
         },
         block="run_status",
+    )
+
+
+@router.get("/runs/{run_id}/results/{result_id}", name="result_viewer")
+def result_viewer(
+    request: Request,
+    run_id: DbId,
+    result_id: DbId,
+    user: DatasetReader,
+    session: SessionDep,
+    sort: str | None = None,
+    order: str | None = None,
+) -> Response:
+    """One result in the pixel-exact viewer beside its metrics; ``j`` and ``k`` step
+    through the run's results in the order the page was opened with."""
+    chosen = _order(sort, order)
+    run = service.get_run(session, run_id)
+    result = service.get_result(session, run_id, result_id)
+    image = dataset_service.get_image(session, result.image_id)
+
+    def path(name: str, /, **params: Any) -> str:
+        return request.url_for(name, **params).path
+
+    return render(
+        request,
+        "runs/result.html",
+        {
+            "run": run,
+            "result": result,
+            "image": image,
+            "dataset": dataset_service.get_dataset(session, run.dataset_id),
+            "viewer": result_viewer_data(run, result, image, path),
+            "neighbours": service.neighbours(session, result, chosen),
+            "metric_columns": result_order.shown_metrics([result.metrics, result.jpeg_metrics]),
+            **_sort_context(chosen),
+        },
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.codec_runs import task_names
@@ -26,9 +26,11 @@ from app.config import get_settings
 from app.datasets import service as dataset_service
 from app.datasets.models import Image
 from app.db import utcnow
+from app.domain import result_order
 from app.domain.codecs import registry
 from app.domain.codecs.parameters import Parameter
 from app.domain.rd import RunPoints
+from app.domain.result_order import ResultOrder
 from app.errors import Conflict, InvalidInput, NotFound
 from app.jobs import enqueue_after_commit
 from app.users.models import User
@@ -232,14 +234,102 @@ def retry_run(session: Session, run_id: int) -> int:
     return int(retried)
 
 
-def results(session: Session, run_id: int) -> list[tuple[CodecResult, Image]]:
+def _ordering(order: ResultOrder) -> list[ColumnElement[Any]]:
+    """ORDER BY for a run's results: the chosen figure (missing ones last, either way), then
+    image and seed, so that the order is total and stepping through it is stable."""
+    tail: list[ColumnElement[Any]] = [
+        CodecResult.image_id.asc(),
+        CodecResult.seed.asc(),
+        CodecResult.id.asc(),
+    ]
+    if order.key == result_order.IMAGE:
+        if order.descending:
+            return [CodecResult.image_id.desc(), CodecResult.seed.desc(), CodecResult.id.desc()]
+        return tail
+    figure: ColumnElement[Any] = (
+        CodecResult.bpp.expression
+        if order.key == result_order.BPP
+        else CodecResult.metrics[result_order.BY_KEY[order.key].field].as_float()
+    )
+    first = figure.desc() if order.descending else figure.asc()
+    return [first.nulls_last(), *tail]
+
+
+def results(
+    session: Session, run_id: int, order: ResultOrder | None = None
+) -> list[tuple[CodecResult, Image]]:
     rows = session.execute(
         select(CodecResult, Image)
         .join(Image, Image.id == CodecResult.image_id)
         .where(CodecResult.run_id == run_id)
-        .order_by(CodecResult.image_id, CodecResult.seed)
+        .order_by(*_ordering(order or ResultOrder()))
     )
     return [(result, image) for result, image in rows]
+
+
+def get_result(session: Session, run_id: int, result_id: int) -> CodecResult:
+    """A result of a run; NotFound if there is none, or it belongs to another run."""
+    result = session.get(CodecResult, result_id)
+    if result is None or result.run_id != run_id:
+        raise NotFound(f"run {run_id} has no result {result_id}")
+    return result
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Where a result sits among its run's viewable results (those with a reconstruction)
+    in an order: 1-based position, how many, and the ids before and after it (None at
+    either end). Position 0 for a result that is not viewable (no reconstruction yet)."""
+
+    position: int
+    total: int
+    previous_id: int | None
+    next_id: int | None
+
+
+def neighbours(session: Session, result: CodecResult, order: ResultOrder) -> Neighbours:
+    """One query: the run's viewable results numbered in ``order`` by window functions, and
+    the row of ``result`` read from them."""
+    ordering = _ordering(order)
+    numbered = (
+        select(
+            CodecResult.id.label("id"),
+            func.row_number().over(order_by=ordering).label("position"),
+            func.count().over().label("total"),
+            func.lag(CodecResult.id).over(order_by=ordering).label("previous_id"),
+            func.lead(CodecResult.id).over(order_by=ordering).label("next_id"),
+        )
+        .where(CodecResult.run_id == result.run_id, CodecResult.recon_key.is_not(None))
+        .subquery()
+    )
+    row = session.execute(select(numbered).where(numbered.c.id == result.id)).one_or_none()
+    if row is None:
+        total = session.scalar(
+            select(func.count()).where(
+                CodecResult.run_id == result.run_id, CodecResult.recon_key.is_not(None)
+            )
+        )
+        return Neighbours(0, int(total or 0), None, None)
+    return Neighbours(int(row.position), int(row.total), row.previous_id, row.next_id)
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """A result of one image in some run, for the image's page."""
+
+    result: CodecResult
+    run: CodecRun
+
+
+def image_results(session: Session, image_id: int) -> list[ImageResult]:
+    """Every run's results of an image: newest run first, then by seed."""
+    rows = session.execute(
+        select(CodecResult, CodecRun)
+        .join(CodecRun, CodecRun.id == CodecResult.run_id)
+        .where(CodecResult.image_id == image_id)
+        .order_by(CodecRun.id.desc(), CodecResult.seed)
+    )
+    return [ImageResult(result, run) for result, run in rows]
 
 
 def rd_points(session: Session, dataset_id: int, *, image_id: int | None = None) -> list[RunPoints]:

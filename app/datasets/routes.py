@@ -20,6 +20,7 @@ from app.datasets import importer, service
 from app.datasets.models import ImportJob
 from app.datasets.schemas import DatasetCreate
 from app.db import SessionDep
+from app.domain import result_order
 from app.domain.bounds import DbId, Page
 from app.domain.validation import validation_message
 from app.errors import UserError
@@ -153,6 +154,8 @@ def images_detail(
             "image": image,
             "dataset": service.get_dataset(session, image.dataset_id),
             "rd_report": rd_report(session, image.dataset_id, image_id=image_id),
+            "reconstructions": run_service.image_results(session, image_id),
+            "psnr": result_order.BY_KEY["psnr"],
         },
     )
 

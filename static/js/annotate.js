@@ -8,7 +8,7 @@
 // put back when the page is shown again (a reload, a crash); a submission that is accepted
 // clears it. An item the rater finished comes read-only; "Revise" (Enter) makes it editable.
 // An ES module (loaded with type="module", so deferred like before): the Viewer from viewer.js.
-import { Viewer } from "./viewer.js";
+import { bindToolbar, Viewer, viewKeys } from "./viewer.js";
 import {
   clearDraft,
   collectDraft,
@@ -124,39 +124,9 @@ import {
   }
 
   function bindControls(root) {
-    const on = (selector, type, handler) => {
-      const element = root.querySelector(selector);
-      if (element) element.addEventListener(type, handler);
-    };
-    on("[data-zoom-in]", "click", () => viewer.zoomStep(1));
-    on("[data-zoom-out]", "click", () => viewer.zoomStep(-1));
-    on("[data-zoom-select]", "change", (e) => viewer.setZoom(Number(e.target.value)));
-    on("[data-fit]", "click", () => viewer.fit());
-    on("[data-flicker]", "click", () => viewer.toggleFlicker());
-    on("[data-pair]", "change", (e) => viewer.setPair(Number(e.target.value)));
-    on("[data-blink]", "click", () => viewer.toggleBlink());
-    on("[data-blink-ms]", "change", (e) => viewer.setBlinkMs(Number(e.target.value)));
-    on("[data-overlay]", "click", () => viewer.toggleOverlay());
-    on("[data-opacity]", "input", (e) => viewer.setOpacity(Number(e.target.value) / 100));
-    on("[data-overlay-kind]", "change", (e) => {
-      viewer.overlay.kind = Math.max(0, viewer.overlay.kinds.indexOf(e.target.value));
-      viewer.draw();
-    });
-    on("[data-magnifier]", "click", () => {
-      viewer.magnifier = !viewer.magnifier;
-      viewer.syncControls();
-      viewer.draw();
-    });
-    on("[data-lines]", "click", () => {
-      viewer.lines = !viewer.lines;
-      viewer.syncControls();
-      viewer.draw();
-    });
-    on("[data-context]", "change", (e) => viewer.setContext(Number(e.target.value)));
-    on("[data-undo]", "click", () => viewer.undo());
-    on("[data-redo]", "click", () => viewer.redo());
-    on("[data-show-shortcuts]", "click", () => toggleShortcuts());
-    on("[data-revise]", "click", () => revise(root));
+    bindToolbar(root, viewer);
+    root.querySelector("[data-show-shortcuts]")?.addEventListener("click", () => toggleShortcuts());
+    root.querySelector("[data-revise]")?.addEventListener("click", () => revise(root));
   }
 
   function toggleShortcuts() {
@@ -205,21 +175,9 @@ import {
     if (element) element.click();
   }
 
-  // Keys by event.key; checked after the taxonomy's own shortcuts.
+  // Keys by event.key, besides the viewer's own (viewKeys); checked after the taxonomy's
+  // own shortcuts.
   const KEYS = {
-    "+": () => viewer.zoomStep(1),
-    "=": () => viewer.zoomStep(1),
-    "-": () => viewer.zoomStep(-1),
-    0: () => viewer.fit(),
-    f: () => viewer.toggleFlicker(),
-    F: () => viewer.nextPair(),
-    b: () => viewer.toggleBlink(),
-    "[": () => viewer.setBlinkMs(viewer.flicker.ms + 100),
-    "]": () => viewer.setBlinkMs(viewer.flicker.ms - 100),
-    d: () => viewer.toggleOverlay(),
-    D: () => viewer.nextOverlayKind(),
-    "{": () => viewer.setOpacity(viewer.overlay.opacity - 0.1),
-    "}": () => viewer.setOpacity(viewer.overlay.opacity + 0.1),
     k: () => clickSelector("[data-magnifier]"),
     j: () => clickSelector("[data-lines]"),
     c: () => viewer.cycleContext(),
@@ -291,7 +249,7 @@ import {
       return;
     }
     if (target instanceof HTMLButtonElement && event.key === "Enter") return; // the button's own
-    const action = KEYS[event.key];
+    const action = KEYS[event.key] || viewKeys(viewer)[event.key];
     if (action) {
       action();
       event.preventDefault();

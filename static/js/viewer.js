@@ -9,7 +9,11 @@
 // An ES module: the geometry (zoom, origin, pan, pixel <-> screen) is in viewer/geometry.js
 // and the box editor (drawing, undo, redo) in viewer/boxes.js, both pure and tested apart
 // (tests/js/); this module holds the view's state and wires them to the canvases and controls.
-// annotate.js and adjudicate.js import Viewer from here.
+// annotate.js, adjudicate.js and result.js import Viewer from here, with bindToolbar (the
+// toolbar's buttons) and viewKeys (the keys every page of the viewer shares).
+//
+// The shown image is a crop (data.size, square) or a whole image (data.width x data.height,
+// the result viewer). The run's maps (data.maps) are fetched only when first overlaid.
 
 import * as geometry from "./viewer/geometry.js";
 import { BoxEditor, boxFrom, describeBox } from "./viewer/boxes.js";
@@ -29,6 +33,8 @@ export class Viewer {
     this.root = root;
     this.data = data;
     this.size = data.size;
+    this.width = data.width ?? data.size;
+    this.height = data.height ?? data.size;
     this.dpr = window.devicePixelRatio || 1;
     this.images = new Map();
     this.differences = new Map();
@@ -117,6 +123,16 @@ export class Viewer {
     return entry ? entry.side : this.size;
   }
 
+  get shownWidth() {
+    const entry = this.contextEntry;
+    return entry ? entry.side : this.width;
+  }
+
+  get shownHeight() {
+    const entry = this.contextEntry;
+    return entry ? entry.side : this.height;
+  }
+
   get cropOffset() {
     const entry = this.contextEntry;
     return entry ? { x: entry.crop_x, y: entry.crop_y } : { x: 0, y: 0 };
@@ -139,10 +155,9 @@ export class Viewer {
     return pane.label;
   }
 
+  /** The images the panes show now; maps are not among them (fetched when overlaid). */
   currentUrls() {
-    const urls = this.panes.map((p) => this.urlOf(p.label)).filter(Boolean);
-    for (const url of Object.values(this.data.maps)) urls.push(url);
-    return urls;
+    return this.panes.map((p) => this.urlOf(p.label)).filter(Boolean);
   }
 
   load(urls) {
@@ -357,9 +372,12 @@ export class Viewer {
       const url = this.urlOf(label);
       return url && original ? this.differenceImage(url, original) : null;
     }
-    // The run's maps belong to the reconstruction (unblinded studies only).
+    // The run's maps belong to the reconstruction (unblinded studies only), fetched the first
+    // time one is overlaid: a whole image's maps are as large as the image.
     if (this.contextEntry || label !== "reconstruction") return null;
-    return this.images.get(this.data.maps[kind]) || null;
+    const url = this.data.maps[kind];
+    if (!this.images.has(url)) this.load([url]);
+    return this.images.get(url) || null;
   }
 
   // ---- boxes -------------------------------------------------------------------------
@@ -516,7 +534,8 @@ export class Viewer {
     const ctx = pane.ctx;
     const z = this.zoom;
     const o = this.origin();
-    const n = this.shownSide;
+    const w = this.shownWidth;
+    const h = this.shownHeight;
     ctx.save();
     ctx.imageSmoothingEnabled = false;
     ctx.fillStyle = "#1b1b1b";
@@ -524,11 +543,11 @@ export class Viewer {
     const label = this.showing(pane);
     const url = pane.role === "difference" ? (this.contextEntry ? null : pane.url) : this.urlOf(label);
     const image = url ? this.images.get(url) : null;
-    if (image) ctx.drawImage(image, o.x, o.y, n * z, n * z);
+    if (image) ctx.drawImage(image, o.x, o.y, w * z, h * z);
     const overlay = image ? this.overlayFor(pane, label) : null;
     if (overlay) {
       ctx.globalAlpha = this.overlay.opacity;
-      ctx.drawImage(overlay, o.x, o.y, n * z, n * z);
+      ctx.drawImage(overlay, o.x, o.y, w * z, h * z);
       ctx.globalAlpha = 1;
     }
     const offset = this.cropOffset;
@@ -677,6 +696,16 @@ export class Viewer {
       side: this.side,
       dpr: this.dpr,
       shownSide: this.shownSide,
+      shownWidth: this.shownWidth,
+      shownHeight: this.shownHeight,
+      overlay: {
+        kind: this.overlay.kinds[this.overlay.kind],
+        panes: [...this.overlay.panes],
+        opacity: this.overlay.opacity,
+      },
+      flicker: this.flicker.on,
+      // Every image fetched so far, maps included (null while one is on its way).
+      loaded: [...this.images.entries()].filter(([, image]) => image).map(([url]) => url),
       context: this.contextEntry ? this.contextEntry.factor : 1,
       panes: this.panes.map((p) => ({ label: p.label, showing: this.showing(p), url: this.urlOf(this.showing(p)) })),
       boxes: this.boxes.map((b) => ({ ...b })),
@@ -685,3 +714,60 @@ export class Viewer {
   }
 }
 
+
+/**
+ * Wires the viewer's toolbar (templates/_viewer.html) in `root` to `viewer`: each control
+ * found by its data- attribute; a page without one simply lacks it.
+ */
+export function bindToolbar(root, viewer) {
+  const on = (selector, type, handler) => {
+    const element = root.querySelector(selector);
+    if (element) element.addEventListener(type, handler);
+  };
+  on("[data-zoom-in]", "click", () => viewer.zoomStep(1));
+  on("[data-zoom-out]", "click", () => viewer.zoomStep(-1));
+  on("[data-zoom-select]", "change", (e) => viewer.setZoom(Number(e.target.value)));
+  on("[data-fit]", "click", () => viewer.fit());
+  on("[data-flicker]", "click", () => viewer.toggleFlicker());
+  on("[data-pair]", "change", (e) => viewer.setPair(Number(e.target.value)));
+  on("[data-blink]", "click", () => viewer.toggleBlink());
+  on("[data-blink-ms]", "change", (e) => viewer.setBlinkMs(Number(e.target.value)));
+  on("[data-overlay]", "click", () => viewer.toggleOverlay());
+  on("[data-opacity]", "input", (e) => viewer.setOpacity(Number(e.target.value) / 100));
+  on("[data-overlay-kind]", "change", (e) => {
+    viewer.overlay.kind = Math.max(0, viewer.overlay.kinds.indexOf(e.target.value));
+    viewer.draw();
+  });
+  on("[data-magnifier]", "click", () => {
+    viewer.magnifier = !viewer.magnifier;
+    viewer.syncControls();
+    viewer.draw();
+  });
+  on("[data-lines]", "click", () => {
+    viewer.lines = !viewer.lines;
+    viewer.syncControls();
+    viewer.draw();
+  });
+  on("[data-context]", "change", (e) => viewer.setContext(Number(e.target.value)));
+  on("[data-undo]", "click", () => viewer.undo());
+  on("[data-redo]", "click", () => viewer.redo());
+}
+
+/** The keys (by event.key) every page of the viewer shares: zoom, flicker, blink, overlays. */
+export function viewKeys(viewer) {
+  return {
+    "+": () => viewer.zoomStep(1),
+    "=": () => viewer.zoomStep(1),
+    "-": () => viewer.zoomStep(-1),
+    0: () => viewer.fit(),
+    f: () => viewer.toggleFlicker(),
+    F: () => viewer.nextPair(),
+    b: () => viewer.toggleBlink(),
+    "[": () => viewer.setBlinkMs(viewer.flicker.ms + 100),
+    "]": () => viewer.setBlinkMs(viewer.flicker.ms - 100),
+    d: () => viewer.toggleOverlay(),
+    D: () => viewer.nextOverlayKind(),
+    "{": () => viewer.setOpacity(viewer.overlay.opacity - 0.1),
+    "}": () => viewer.setOpacity(viewer.overlay.opacity + 0.1),
+  };
+}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import math
 import time
+from typing import Any
 
+import numpy as np
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.demo_site import DemoSite
@@ -18,7 +23,8 @@ def log_in(page: Page, site: DemoSite, username: str) -> None:
     expect(page).to_have_url(f"{site.url}/login?next=/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(site.passwords[username])
-    page.get_by_role("button", name="Log in").click()
+    # Argon2 and the demo's worker share a busy 2-core machine right after the demo starts.
+    page.get_by_role("button", name="Log in").click(timeout=90_000)
     expect(page.get_by_test_id("whoami")).to_contain_text(username)
 
 
@@ -40,3 +46,66 @@ def wait_for_viewer(page: Page) -> None:
     page.wait_for_function(
         "() => window.miscompViewer && window.miscompViewer.state().ready", timeout=30_000
     )
+
+
+BACKGROUND = (27, 27, 27)
+"""The viewer's colour around the image (#1b1b1b)."""
+
+
+def viewer_state(page: Page) -> dict[str, Any]:
+    """The viewer's view (``Viewer.state()`` in static/js/viewer.js)."""
+    state: dict[str, Any] = page.evaluate("() => window.miscompViewer.state()")
+    return state
+
+
+def asset_pixels(page: Page, site: DemoSite, url: str) -> np.ndarray:
+    """An image the viewer shows, as served (a lossless PNG), in RGB."""
+    response = page.request.get(f"{site.url}{url}")
+    assert response.status == 200 and response.headers["content-type"] == "image/png"
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
+
+
+def expected_view(image: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    """What a pane must show: every image pixel as zoom x zoom screen pixels (nearest
+    neighbour) from the view's integer origin, the background elsewhere."""
+    side, zoom = state["side"], state["zoom"]
+    ox, oy = state["origin"]["x"], state["origin"]["y"]
+    view = np.empty((side, side, 3), dtype=np.uint8)
+    view[:] = BACKGROUND
+    coords = np.arange(side)
+    cols, rows = (coords - ox) // zoom, (coords - oy) // zoom
+    height, width = image.shape[:2]
+    inside_c, inside_r = (cols >= 0) & (cols < width), (rows >= 0) & (rows < height)
+    view[np.ix_(inside_r, inside_c)] = image[np.ix_(rows[inside_r], cols[inside_c])]
+    return view
+
+
+def pane_pixels(page: Page, label: str) -> np.ndarray:
+    """The screen pixels of a pane's canvas. Layout may place it at a fractional position;
+    the browser paints it snapped to the nearest pixel, which is what is read here."""
+    box = page.get_by_test_id(f"pane-{label}").bounding_box()
+    assert box is not None
+    clip = {
+        "x": math.floor(box["x"] + 0.5),
+        "y": math.floor(box["y"] + 0.5),
+        "width": round(box["width"]),
+        "height": round(box["height"]),
+    }
+    return np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB"))
+
+
+def away_from_panes(page: Page) -> None:
+    """The mouse off every pane, so that no crosshair is drawn."""
+    page.mouse.move(2, 2)
+    page.wait_for_timeout(100)
+
+
+def zoom_to(page: Page, zoom: int) -> None:
+    """The viewer at ``zoom`` by its keys (+ and -)."""
+    for _ in range(6):
+        current = viewer_state(page)["zoom"]
+        if current == zoom:
+            break
+        page.keyboard.press("+" if current < zoom else "-")
+    assert viewer_state(page)["zoom"] == zoom
+    page.wait_for_timeout(100)  # one animation frame draws the view

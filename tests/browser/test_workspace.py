@@ -4,78 +4,26 @@ drafts kept in the browser, and a finished item shown read-only until revised.""
 
 from __future__ import annotations
 
-import io
-import math
 import re
-from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.helpers import log_in, open_demo_study, wait_for_viewer
+from tests.browser.helpers import (
+    asset_pixels,
+    away_from_panes,
+    expected_view,
+    log_in,
+    open_demo_study,
+    pane_pixels,
+    viewer_state,
+    wait_for_viewer,
+    zoom_to,
+)
 from tests.demo_site import DemoSite
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
-BACKGROUND = (27, 27, 27)
-"""The viewer's colour around the image (#1b1b1b)."""
-
-
-def _state(page: Page) -> dict[str, Any]:
-    state: dict[str, Any] = page.evaluate("() => window.miscompViewer.state()")
-    return state
-
-
-def _asset(page: Page, site: DemoSite, url: str) -> np.ndarray:
-    response = page.request.get(f"{site.url}{url}")
-    assert response.status == 200 and response.headers["content-type"] == "image/png"
-    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
-
-
-def _expected_view(image: np.ndarray, state: dict[str, Any]) -> np.ndarray:
-    """What a pane must show: every image pixel as zoom x zoom screen pixels (nearest
-    neighbour) from the view's integer origin, the background elsewhere."""
-    side, zoom = state["side"], state["zoom"]
-    ox, oy = state["origin"]["x"], state["origin"]["y"]
-    view = np.empty((side, side, 3), dtype=np.uint8)
-    view[:] = BACKGROUND
-    coords = np.arange(side)
-    cols, rows = (coords - ox) // zoom, (coords - oy) // zoom
-    n = image.shape[0]
-    inside_c, inside_r = (cols >= 0) & (cols < n), (rows >= 0) & (rows < n)
-    view[np.ix_(inside_r, inside_c)] = image[np.ix_(rows[inside_r], cols[inside_c])]
-    return view
-
-
-def _pane_pixels(page: Page, label: str) -> np.ndarray:
-    """The screen pixels of a pane's canvas. Layout may place it at a fractional position;
-    the browser paints it snapped to the nearest pixel, which is what is read here."""
-    box = page.get_by_test_id(f"pane-{label}").bounding_box()
-    assert box is not None
-    clip = {
-        "x": math.floor(box["x"] + 0.5),
-        "y": math.floor(box["y"] + 0.5),
-        "width": round(box["width"]),
-        "height": round(box["height"]),
-    }
-    return np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB"))
-
-
-def _away_from_panes(page: Page) -> None:
-    """The mouse off every pane, so that no crosshair is drawn."""
-    page.mouse.move(2, 2)
-    page.wait_for_timeout(100)
-
-
-def _zoom_to(page: Page, zoom: int) -> None:
-    for _ in range(6):
-        current = _state(page)["zoom"]
-        if current == zoom:
-            break
-        page.keyboard.press("+" if current < zoom else "-")
-    assert _state(page)["zoom"] == zoom
-    page.wait_for_timeout(100)  # one animation frame draws the view
 
 
 def _type_into(page: Page, key: str, text: str) -> None:
@@ -89,7 +37,7 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
 ) -> None:
     log_in(page, demo_site, "annotator1")
     open_demo_study(page, demo_site)
-    _away_from_panes(page)
+    away_from_panes(page)
     expect(page.get_by_test_id("pane-label")).to_have_text(["original", "A", "B"])
     page.evaluate("() => { window.sameDocument = true; }")  # gone if the page reloads
     page_loads: list[str] = []
@@ -109,14 +57,14 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     expect(page.get_by_label("SYMBOL (s)")).to_be_checked()
     expect(page.get_by_label("A (Shift+A)")).to_be_checked()
     expect(page.get_by_label("4", exact=True)).to_be_checked()
-    size = _state(page)["shownSide"]
+    size = viewer_state(page)["shownSide"]
     centre = size // 2
     page.keyboard.press("x")
     for key in ["Shift+ArrowRight"] * 5 + ["Shift+ArrowDown"] * 3:
         page.keyboard.press(key)
     page.keyboard.press("x")
     box = {"pane": "A", "x": centre, "y": centre, "w": 6, "h": 4}
-    assert _state(page)["boxes"] == [box]
+    assert viewerviewer_state(page)["boxes"] == [box]
     expect(page.get_by_role("button", name="Remove box 1")).to_be_visible()
     _type_into(page, "o", "a zero")
     _type_into(page, "r", "the letter O")
@@ -144,7 +92,7 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     assert page_loads == []
     assert page.evaluate("() => window.sameDocument") is True
     assert len({*seen_urls, page.url}) == 4
-    assert _state(page)["boxes"] == []
+    assert viewerviewer_state(page)["boxes"] == []
 
     # Revisit the first: everything comes back, including the box; add a box, undo, redo,
     # undo again, change the confidence, save.
@@ -153,18 +101,18 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     page.goto(f"{demo_site.url}/annotate/history")
     page.locator(f'a[href="/annotate/annotations/{first_id}"]').click()
     wait_for_viewer(page)
-    assert _state(page)["boxes"] == [box]
+    assert viewerviewer_state(page)["boxes"] == [box]
     expect(page.get_by_label("SHAPE (3)")).to_be_checked()
     expect(page.get_by_label("What the original shows (o)")).to_have_value("a zero")
     for key in ("x", "Shift+ArrowLeft", "Shift+ArrowLeft", "x"):
         page.keyboard.press(key)
-    assert len(_state(page)["boxes"]) == 2
+    assert len(viewerviewer_state(page)["boxes"]) == 2
     page.keyboard.press("z")
-    assert _state(page)["boxes"] == [box]
+    assert viewerviewer_state(page)["boxes"] == [box]
     page.keyboard.press("Shift+Z")
-    assert len(_state(page)["boxes"]) == 2
+    assert len(viewerviewer_state(page)["boxes"]) == 2
     page.keyboard.press("Control+z")
-    assert _state(page)["boxes"] == [box]
+    assert viewerviewer_state(page)["boxes"] == [box]
     page.keyboard.press("Shift+Digit2")
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{demo_site.url}/annotate/history")
@@ -191,15 +139,15 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
 def test_zoom_is_pixel_exact_nearest_neighbour(page: Page, demo_site: DemoSite) -> None:
     log_in(page, demo_site, "annotator2")
     open_demo_study(page, demo_site)
-    _away_from_panes(page)
+    away_from_panes(page)
     for zoom in (8, 1, 16):
-        _zoom_to(page, zoom)
-        state = _state(page)
+        zoom_to(page, zoom)
+        state = viewer_state(page)
         assert state["dpr"] == 1
         for pane in state["panes"]:
-            stored = _asset(page, demo_site, pane["url"])
-            shown = _pane_pixels(page, pane["label"])
-            expected = _expected_view(stored, state)
+            stored = asset_pixels(page, demo_site, pane["url"])
+            shown = pane_pixels(page, pane["label"])
+            expected = expected_view(stored, state)
             assert shown.shape == expected.shape
             assert np.array_equal(shown, expected), (
                 f"pane {pane['label']} at {zoom}x: {np.count_nonzero(shown != expected)} values"
@@ -220,22 +168,22 @@ def test_panes_stay_in_step_and_flicker_keeps_the_view(page: Page, demo_site: De
     page.mouse.down()
     page.mouse.move(b["x"] + 113, b["y"] + 127, steps=4)
     page.mouse.up()
-    _away_from_panes(page)
-    state = _state(page)
+    away_from_panes(page)
+    state = viewer_state(page)
     assert state["zoom"] > 1 and state["origin"] != {"x": 0, "y": 0}
-    images = {p["label"]: _asset(page, demo_site, p["url"]) for p in state["panes"]}
+    images = {p["label"]: asset_pixels(page, demo_site, p["url"]) for p in state["panes"]}
     for label, image in images.items():
-        assert np.array_equal(_pane_pixels(page, label), _expected_view(image, state)), label
+        assert np.array_equal(pane_pixels(page, label), expected_view(image, state)), label
 
     # Flicker swaps original and A in place: the same view, the other image.
     page.keyboard.press("f")
     page.wait_for_timeout(100)
-    flickered = _state(page)
+    flickered = viewer_state(page)
     assert (flickered["zoom"], flickered["origin"]) == (state["zoom"], state["origin"])
     showing = {p["label"]: p["showing"] for p in flickered["panes"]}
     assert showing == {"original": "A", "A": "original", "B": "B"}
-    assert np.array_equal(_pane_pixels(page, "A"), _expected_view(images["original"], state))
-    assert np.array_equal(_pane_pixels(page, "original"), _expected_view(images["A"], state))
+    assert np.array_equal(pane_pixels(page, "A"), expected_view(images["original"], state))
+    assert np.array_equal(pane_pixels(page, "original"), expected_view(images["A"], state))
     expect(page.locator('figure[data-label="A"] [data-showing]')).to_have_text("showing original")
     page.keyboard.press("f")
 
@@ -244,23 +192,23 @@ def test_panes_stay_in_step_and_flicker_keeps_the_view(page: Page, demo_site: De
     swaps = set()
     for _ in range(12):
         page.wait_for_timeout(150)
-        swaps.add(_state(page)["panes"][1]["showing"])
+        swaps.add(viewer_state(page)["panes"][1]["showing"])
     page.keyboard.press("b")
     assert swaps == {"A", "original"}
-    assert [p["showing"] for p in _state(page)["panes"]] == ["original", "A", "B"]
+    assert [p["showing"] for p in viewer_state(page)["panes"]] == ["original", "A", "B"]
 
     # The difference overlay of pane A alone, fully opaque: |A - original| x 8, exactly.
     page.locator("[data-opacity]").fill("100")
     page.get_by_role("button", name="Difference overlay on pane A").click()
-    _away_from_panes(page)
+    away_from_panes(page)
     gain = 8
     difference = np.clip(np.abs(images["A"].astype(int) - images["original"]) * gain, 0, 255)
     assert np.array_equal(
-        _pane_pixels(page, "A"), _expected_view(difference.astype(np.uint8), _state(page))
+        pane_pixels(page, "A"), expected_view(difference.astype(np.uint8), viewer_state(page))
     )
-    assert np.array_equal(_pane_pixels(page, "B"), _expected_view(images["B"], _state(page)))
+    assert np.array_equal(pane_pixels(page, "B"), expected_view(images["B"], viewer_state(page)))
     page.keyboard.press("d")  # every pane's overlay: off again (one was on)
-    assert np.array_equal(_pane_pixels(page, "A"), _expected_view(images["A"], _state(page)))
+    assert np.array_equal(pane_pixels(page, "A"), expected_view(images["A"], viewer_state(page)))
 
     # A box drawn on A is drawn at the same screen pixels on every pane.
     page.keyboard.press("0")
@@ -268,15 +216,15 @@ def test_panes_stay_in_step_and_flicker_keeps_the_view(page: Page, demo_site: De
     for key in ["Shift+ArrowRight"] * 4 + ["Shift+ArrowDown"] * 4:
         page.keyboard.press(key)
     page.keyboard.press("x")
-    _away_from_panes(page)
-    state = _state(page)
+    away_from_panes(page)
+    state = viewer_state(page)
     (box,) = state["boxes"]
     z, ox, oy = state["zoom"], state["origin"]["x"], state["origin"]["y"]
     left, top = ox + box["x"] * z, oy + box["y"] * z
     for label in ("original", "A", "B"):
         # Cyan on the pane it was drawn on, magenta on the others.
         colour = (0, 229, 255) if label == box["pane"] else (255, 79, 216)
-        pixels = _pane_pixels(page, label)
+        pixels = pane_pixels(page, label)
         assert tuple(pixels[top + z, left]) == colour, label  # the box's left edge
         assert tuple(pixels[top, left + z]) == colour, label  # its top edge
 
@@ -299,7 +247,7 @@ def test_every_control_is_named_and_the_workspace_fits_the_screen(
         open_demo_study(page, demo_site)
         assert page.evaluate(NAMELESS_CONTROLS) == []
         assert page.evaluate("() => document.documentElement.scrollWidth") <= width
-        side = _state(page)["side"]
+        side = viewer_state(page)["side"]
         assert side >= (340 if width < 2000 else 1000), side  # the panes grow with the screen
         # Focus is visible: the focused control draws an outline.
         page.keyboard.press("Tab")
@@ -341,7 +289,7 @@ def test_progress_a_draft_surviving_a_reload_and_revising_a_finished_item(
         page.keyboard.press(key)
     for key in ("x", "Shift+ArrowRight", "Shift+ArrowRight", "x"):
         page.keyboard.press(key)
-    (box,) = _state(page)["boxes"]
+    (box,) = viewer_state(page)["boxes"]
     page.keyboard.press("e")
     page.keyboard.type("look at the top row")
     page.keyboard.press("Escape")
@@ -353,7 +301,7 @@ def test_progress_a_draft_surviving_a_reload_and_revising_a_finished_item(
     expect(page.get_by_label("A (Shift+A)")).to_be_checked()
     expect(page.get_by_label("4", exact=True)).to_be_checked()
     expect(page.get_by_label("Note (e)")).to_have_value("look at the top row")
-    assert _state(page)["boxes"] == [box]
+    assert viewer_state(page)["boxes"] == [box]
     expect(page.locator("[data-draft-status]")).to_contain_text("restored")
 
     # Submitted: the next item, one further on, and the draft is gone.
@@ -372,7 +320,7 @@ def test_progress_a_draft_surviving_a_reload_and_revising_a_finished_item(
     page.keyboard.press("n")
     expect(page.get_by_label("Miscompression (m)")).to_be_checked()
     expect(page.get_by_label("Miscompression (m)")).to_be_disabled()
-    assert _state(page)["boxes"] == [box]
+    assert viewer_state(page)["boxes"] == [box]
     expect(page.get_by_role("button", name="Save revision")).to_be_hidden()
     page.keyboard.press("Enter")
     expect(page.get_by_role("button", name="Revise")).to_be_hidden()

@@ -157,3 +157,36 @@ describe("keyboard cursor and context", () => {
     assert.deepEqual(g.magnifierAt(200, 132, 100, 40), { x: 0, y: 64 });
   });
 });
+
+describe("a whole image that is not square (the result viewer)", () => {
+  // 768 x 512, as a Kodak photograph in landscape, on a 600-pixel canvas.
+  const wide = (over = {}) => ({ side: 600, shownWidth: 768, shownHeight: 512, zoom: 1, cx: 384, cy: 256, ...over });
+
+  test("shownWidth and shownHeight win over shownSide; shownSide alone is a square", () => {
+    assert.deepEqual(g.extent(wide({ shownSide: 64 })), { w: 768, h: 512 });
+    assert.deepEqual(g.extent({ shownSide: 64 }), { w: 64, h: 64 });
+  });
+
+  test("fit and centre use both sides", () => {
+    assert.equal(g.fitZoom({ side: 600, shownWidth: 768, shownHeight: 512 }), 1);
+    assert.equal(g.fitZoom({ side: 1600, shownWidth: 768, shownHeight: 512 }), 2);
+    assert.equal(g.fitZoom({ side: 600, shownWidth: 100, shownHeight: 300 }), 2);
+    assert.deepEqual(g.centre(wide()), { cx: 384, cy: 256 });
+  });
+
+  test("the centre is clamped to each side, and pan and zoom keep both", () => {
+    assert.deepEqual(g.clampCentre(wide({ cx: 900, cy: 900 })), { cx: 768, cy: 512 });
+    assert.deepEqual(g.pan(wide(), 1000, 1000), { cx: 768, cy: 512 });
+    assert.deepEqual(g.zoomTo(wide(), 4), { zoom: 4, cx: 384, cy: 256 });
+    // The image point under (400, 300) stays there: (800, 500) from origin (-400, -200).
+    assert.deepEqual(g.zoomTo(wide({ cx: 700, cy: 500 }), 2, { x: 400, y: 300 }), { zoom: 2, cx: 750, cy: 500 });
+  });
+
+  test("a pixel is inside within each side; the cursor stays inside", () => {
+    assert.ok(g.inside(wide(), { x: 767, y: 511 }));
+    assert.ok(!g.inside(wide(), { x: 600, y: 512 }));
+    assert.ok(g.inside(wide(), { x: 600, y: 511 }));
+    assert.deepEqual(g.moveCursor(wide(), { x: 767, y: 511 }, "ArrowRight"), { x: 767, y: 511 });
+    assert.deepEqual(g.moveCursor(wide(), { x: 700, y: 511 }, "ArrowDown"), { x: 700, y: 511 });
+  });
+});

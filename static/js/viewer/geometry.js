@@ -5,6 +5,8 @@
 // any object with
 //   side       the canvas side in device pixels (every pane is a square of this side),
 //   shownSide  the side of the shown image in image pixels (the crop, or a wider context),
+//              or shownWidth and shownHeight for a shown image that is not square (a whole
+//              image in the result viewer; see extent),
 //   zoom       screen pixels per image pixel, one of ZOOMS,
 //   cx, cy     the image point (in image pixels, not always whole) at the canvas centre.
 // The viewer passes itself. Points are device pixels on the canvas; pixels are whole image
@@ -22,16 +24,29 @@ const ARROWS = Object.freeze({
 
 const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
 
+/** The shown image's width and height in image pixels: shownWidth and shownHeight where the view has them, else shownSide for both. */
+export function extent(view) {
+  return { w: view.shownWidth ?? view.shownSide, h: view.shownHeight ?? view.shownSide };
+}
+
 /** The largest zoom at which the whole shown image fits the canvas (1 if none does). */
 export function fitZoom(view) {
-  const fits = ZOOMS.filter((z) => view.shownSide * z <= view.side);
+  const { w, h } = extent(view);
+  const fits = ZOOMS.filter((z) => Math.max(w, h) * z <= view.side);
   return fits.length ? fits[fits.length - 1] : 1;
 }
 
 /** The centre of the shown image. */
 export function centre(view) {
-  return { cx: view.shownSide / 2, cy: view.shownSide / 2 };
+  const { w, h } = extent(view);
+  return { cx: w / 2, cy: h / 2 };
 }
+
+/** A view's size alone (no zoom or centre), for the functions that clamp a new centre. */
+const sized = (view) => {
+  const { w, h } = extent(view);
+  return { shownWidth: w, shownHeight: h };
+};
 
 /** Device pixel where the shown image's (0, 0) lands: an integer, so pixels stay exact. */
 export function origin(view) {
@@ -43,8 +58,8 @@ export function origin(view) {
 
 /** The view's centre moved inside the shown image (its edges included). */
 export function clampCentre(view) {
-  const n = view.shownSide;
-  return { cx: clamp(view.cx, 0, n), cy: clamp(view.cy, 0, n) };
+  const { w, h } = extent(view);
+  return { cx: clamp(view.cx, 0, w), cy: clamp(view.cy, 0, h) };
 }
 
 /** A pointer's client position as a device point on a canvas shown in the client rect. */
@@ -63,7 +78,8 @@ export function pixelAt(view, point) {
 
 /** Whether a pixel lies in the shown image. */
 export function inside(view, pixel) {
-  return pixel.x >= 0 && pixel.y >= 0 && pixel.x < view.shownSide && pixel.y < view.shownSide;
+  const { w, h } = extent(view);
+  return pixel.x >= 0 && pixel.y >= 0 && pixel.x < w && pixel.y < h;
 }
 
 /** Device rectangle of image pixels x..x+w-1, y..y+h-1, drawn from origin o at zoom z. */
@@ -85,7 +101,7 @@ export function zoomTo(view, zoom, around) {
     cx = px - (around.x - view.side / 2) / next;
     cy = py - (around.y - view.side / 2) / next;
   }
-  return { zoom: next, ...clampCentre({ shownSide: view.shownSide, cx, cy }) };
+  return { zoom: next, ...clampCentre({ ...sized(view), cx, cy }) };
 }
 
 /** The next zoom up (direction 1) or down (-1) from the view's, or null past either end. */
@@ -96,7 +112,7 @@ export function stepZoom(view, direction) {
 
 /** The centre after dragging the image by (dx, dy) device pixels the other way; clamped. */
 export function pan(view, dx, dy) {
-  return clampCentre({ shownSide: view.shownSide, cx: view.cx + dx / view.zoom, cy: view.cy + dy / view.zoom });
+  return clampCentre({ ...sized(view), cx: view.cx + dx / view.zoom, cy: view.cy + dy / view.zoom });
 }
 
 /** The device-pixel pan an arrow key makes: an eighth of the canvas. */
@@ -115,8 +131,8 @@ export function centrePixel(view) {
 export function moveCursor(view, start, key) {
   const [dx, dy] = ARROWS[key];
   const from = start || centrePixel(view);
-  const n = view.shownSide - 1;
-  return { x: clamp(from.x + dx, 0, n), y: clamp(from.y + dy, 0, n) };
+  const { w, h } = extent(view);
+  return { x: clamp(from.x + dx, 0, w - 1), y: clamp(from.y + dy, 0, h - 1) };
 }
 
 /** A point in one shown image's pixels moved to another's, the crop sitting at `before`, then `after`. */
