@@ -64,7 +64,7 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
         page.keyboard.press(key)
     page.keyboard.press("x")
     box = {"pane": "A", "x": centre, "y": centre, "w": 6, "h": 4}
-    assert viewerviewer_state(page)["boxes"] == [box]
+    assert viewer_state(page)["boxes"] == [box]
     expect(page.get_by_role("button", name="Remove box 1")).to_be_visible()
     _type_into(page, "o", "a zero")
     _type_into(page, "r", "the letter O")
@@ -92,7 +92,7 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     assert page_loads == []
     assert page.evaluate("() => window.sameDocument") is True
     assert len({*seen_urls, page.url}) == 4
-    assert viewerviewer_state(page)["boxes"] == []
+    assert viewer_state(page)["boxes"] == []
 
     # Revisit the first: everything comes back, including the box; add a box, undo, redo,
     # undo again, change the confidence, save.
@@ -101,18 +101,18 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     page.goto(f"{demo_site.url}/annotate/history")
     page.locator(f'a[href="/annotate/annotations/{first_id}"]').click()
     wait_for_viewer(page)
-    assert viewerviewer_state(page)["boxes"] == [box]
+    assert viewer_state(page)["boxes"] == [box]
     expect(page.get_by_label("SHAPE (3)")).to_be_checked()
     expect(page.get_by_label("What the original shows (o)")).to_have_value("a zero")
     for key in ("x", "Shift+ArrowLeft", "Shift+ArrowLeft", "x"):
         page.keyboard.press(key)
-    assert len(viewerviewer_state(page)["boxes"]) == 2
+    assert len(viewer_state(page)["boxes"]) == 2
     page.keyboard.press("z")
-    assert viewerviewer_state(page)["boxes"] == [box]
+    assert viewer_state(page)["boxes"] == [box]
     page.keyboard.press("Shift+Z")
-    assert len(viewerviewer_state(page)["boxes"]) == 2
+    assert len(viewer_state(page)["boxes"]) == 2
     page.keyboard.press("Control+z")
-    assert viewerviewer_state(page)["boxes"] == [box]
+    assert viewer_state(page)["boxes"] == [box]
     page.keyboard.press("Shift+Digit2")
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{demo_site.url}/annotate/history")
