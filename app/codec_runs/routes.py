@@ -258,6 +258,7 @@ def runs_detail(
             "run": run,
             "progress": service.progress(session, run),
             "dataset": dataset_service.get_dataset(session, run.dataset_id),
+            "dataset_images": dataset_service.image_count(session, run.dataset_id),
             "results": results,
             "metric_columns": result_order.shown_metrics([r.metrics for r, _ in results]),
             **_sort_context(chosen),
