@@ -77,7 +77,7 @@ def test_demo_queues_a_neural_run_with_matched_jpeg_and_shows_it(demo_site: Demo
         assert all(r["jpeg_quality"] for r in report["results"])
         page = client.get(f"/runs/{neural['id']}")
         assert "miscomp-test-card.png" in page.text and "Matched JPEG" in page.text
-        assert "4 of the dataset&#39;s 13, chosen when the run was queued" in page.text
+        assert "4 of the dataset's 13, chosen when the run was queued" in page.text
         dataset_page = client.get(f"/datasets/{neural['dataset_id']}").text
         assert f"/datasets/{neural['dataset_id']}/rd.svg" in dataset_page
         # Why the runs cover 4 of the 13 images is said where the images are listed.
