@@ -196,8 +196,11 @@ def test_the_panes_of_a_blind_item_cannot_be_told_apart_but_by_their_pixels(
 
         return max(("A", "B"), key=evidence)
 
+    # The pane map is drawn afresh for every lease, so the count is a fair coin's when nothing
+    # leaks: a threshold of 0.001 fails one clean run in a thousand, and a rule right on 62 %
+    # of 200 items or more (p < 0.001) still fails it.
     right = sum(guess(item) == item.neural_label for item in items)
-    assert binomtest(right, len(items), 0.5).pvalue > 0.01, f"{right} of {len(items)} guessed"
+    assert binomtest(right, len(items), 0.5).pvalue > 0.001, f"{right} of {len(items)} guessed"
 
 
 def test_an_items_images_go_only_to_its_raters(
