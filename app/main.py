@@ -41,7 +41,7 @@ from app.exports import routes as exports_routes
 from app.home import router as home_router
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
-from app.studies import adjudication_routes, taxonomy_routes, workspace
+from app.studies import adjudication_routes, qualification_routes, taxonomy_routes, workspace
 from app.studies import api as studies_api
 from app.studies import member_routes as study_member_routes
 from app.studies import routes as studies_routes
@@ -72,6 +72,7 @@ ROUTERS = (
     studies_routes.router,
     adjudication_routes.router,
     study_member_routes.router,
+    qualification_routes.router,
     studies_api.router,
     taxonomy_routes.router,
     workspace.router,

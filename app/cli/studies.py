@@ -69,6 +69,8 @@ def studies_create(
         Path | None, typer.Option(help="Markdown file with the annotators' instructions.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the crop sampling.")] = 0,
+    qualification_items: Annotated[int, typer.Option(help="Control items answered first.")] = 0,
+    qualification_pass: Annotated[float, typer.Option(help="Percent of them right to pass.")] = 80,
     wait: Annotated[bool, typer.Option(help="Wait until the crops are proposed.")] = False,
 ) -> None:
     """Create a study; the workers propose its crops, then it opens to annotators."""
@@ -86,6 +88,8 @@ def studies_create(
         "lease_s": lease_s,
         "blind": blind,
         "seed": seed,
+        "qualification_items": qualification_items,
+        "qualification_pass": qualification_pass / 100,
     }
     if size:
         options["crop_sizes"] = size

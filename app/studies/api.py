@@ -15,6 +15,7 @@ from app.studies import (
     assignment,
     labels,
     members,
+    qualification,
     queries,
     report_cache,
     results,
@@ -74,6 +75,18 @@ def get_study(study_id: DbId, user: StudyManager, session: SessionDep) -> dict[s
         **_read(session, study).model_dump(mode="json"),
         "raters": service.rater_progress(session, study),
         "members": [{"kind": m.kind, "name": m.name} for m in members.members(session, study)],
+        "qualification": [
+            {
+                "username": q.username,
+                "attempt": q.standing.attempt,
+                "questions": q.standing.questions,
+                "answered": q.standing.answered,
+                "correct": q.standing.correct,
+                "outcome": q.standing.outcome.value,
+                "resets": q.resets,
+            }
+            for q in qualification.raters(session, study)
+        ],
     }
 
 
@@ -191,8 +204,10 @@ def add_category(data: CategoryCreate, user: TaxonomyEditor, session: SessionDep
 @router.post("/studies/{study_id}/next")
 def next_item(study_id: DbId, user: Annotator, session: SessionDep) -> dict[str, Any] | None:
     """The annotator's next item (or their current lease): panes by the labels they may see,
-    as opaque image URLs. null when nothing is left for them."""
+    as opaque image URLs. null when nothing is left for them; 409 in plain words while the
+    study's qualification round is not passed (it is answered on the web)."""
     study = queries.get_study_for_people(session, study_id, user)
+    qualification.require_passed(session, study, user)  # 409 until the round is passed
     lease = assignment.next_item(session, study, user)
     if lease is None:
         return None

@@ -109,6 +109,11 @@ class Study(Base):
     members_only: Mapped[bool] = mapped_column(Boolean, default=False)
     """False: every annotator may label the study. True: only its members (``StudyMember``:
     listed users and the users of listed groups); the rule is ``queries.open_to``."""
+    qualification_items: Mapped[int] = mapped_column(Integer, default=0)
+    """Control items a rater answers, with feedback, before any real item (0: no qualification
+    round). ``app/studies/qualification.py`` draws them and keeps the gate."""
+    qualification_pass: Mapped[float] = mapped_column(Float, default=0.8)
+    """The share of the qualification round a rater must get right to be given real items."""
 
 
 class StudyMember(Base):
@@ -330,3 +335,30 @@ class Adjudication(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     adjudicator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class QualificationAnswer(Base):
+    """A rater's verdict on one control item of a study's qualification round. Kept apart from
+    annotations: it counts toward no item's k, agreement or prevalence. A researcher's reset
+    marks the rater's answers ``reset_at`` (kept, audited) and starts the next ``attempt``."""
+
+    __tablename__ = "qualification_answer"
+    __audited__ = True
+    __table_args__ = (
+        UniqueConstraint("study_id", "user_id", "attempt", "number"),
+        Index("ix_qualification_answer_study_user", "study_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("study_item.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    """1 for the rater's first round; one more after each reset."""
+    number: Mapped[int] = mapped_column(Integer)
+    """The question's place in the round, from 1."""
+    verdict: Mapped[str] = mapped_column(String(32))
+    correct: Mapped[bool] = mapped_column(Boolean)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """Set when a researcher let the rater try again: the answer is kept but no longer counts."""

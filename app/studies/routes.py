@@ -26,6 +26,7 @@ from app.storage import LocalMediaStorage
 from app.studies import (
     gallery,
     members,
+    qualification,
     report_figures,
     results,
     service,
@@ -122,6 +123,7 @@ def _new_form(taxonomy_version: TaxonomyVersion) -> dict[str, Any]:
         "quota_random": 30,
         "quota_control": 10,
         "lease_min": 15,
+        "qualification_pass": round(defaults.qualification_pass * 100),
     }
 
 
@@ -172,6 +174,8 @@ def studies_create(
     seed: Annotated[str, Form()] = "0",
     region_iou: Annotated[str, Form()] = "0.5",
     taxonomy_version_id: Annotated[str, Form()] = "",
+    qualification_items: Annotated[str, Form()] = "0",
+    qualification_pass: Annotated[str, Form()] = "80",
 ) -> Response:
     form: dict[str, Any] = {
         "name": name,
@@ -193,6 +197,8 @@ def studies_create(
         "panes": panes or [],
         "seed": seed,
         "region_iou": region_iou,
+        "qualification_items": qualification_items,
+        "qualification_pass": qualification_pass,
     }
     try:
         numbers = StudyForm.model_validate(
@@ -203,6 +209,7 @@ def studies_create(
                 "quota_control": quota_control,
                 "per_rater_cap": per_rater_cap,
                 "lease_min": lease_min,
+                "qualification_pass": qualification_pass,
             }
         )
         data = StudyCreate.model_validate(
@@ -220,6 +227,7 @@ def studies_create(
                 "panes": panes or [],
                 "seed": seed,
                 "region_iou": region_iou,
+                "qualification_items": qualification_items.strip() or 0,
                 "taxonomy_version_id": taxonomy_version_id.strip() or None,
             }
         )
@@ -249,6 +257,7 @@ def detail_page(
     *,
     member_error: str | None = None,
     member_form: dict[str, str] | None = None,
+    qualification_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     items = list(
@@ -269,8 +278,12 @@ def detail_page(
             "items": items,
             "default_panes": pane_names.DEFAULT,
             "members": members.members(session, study),
+            "qualification": qualification.raters(session, study)
+            if study.qualification_items
+            else [],
             "member_error": member_error,
             "member_form": member_form or {"kind": "user", "name": ""},
+            "qualification_error": qualification_error,
         },
         block="study_status",
         status_code=status_code,

@@ -70,6 +70,10 @@ class StudyCreate(BaseModel):
     taxonomy_version_id: DbId | None = None
     region_iou: FiniteFloat = Field(default=0.5, gt=0, le=1)
     """Boxes of different raters on an item are one region from this IoU up."""
+    qualification_items: int = Field(default=0, ge=0, le=1000)
+    """Control items a rater answers, with feedback, before any real item (0: none)."""
+    qualification_pass: Share = 0.8
+    """The share of the qualification round a rater must get right."""
 
     @field_validator("crop_sizes")
     @classmethod
@@ -98,6 +102,13 @@ class StudyCreate(BaseModel):
             raise ValueError("the versus pane needs a versus run (versus_run_id)")
         if self.versus_run_id in self.run_ids:
             raise ValueError("the versus run must be another run than the study's runs")
+        controls = self.control_items()
+        if self.qualification_items > controls:
+            raise ValueError(
+                f"the qualification round asks for {self.qualification_items} control items, "
+                f"but the study will have only {controls} ({self.quotas.get('control', 0):.0%} "
+                f"of {self.items} items): ask for fewer qualification items, or more controls"
+            )
         self.panes = list(dict.fromkeys(self.panes))
         self.methods = list(dict.fromkeys(self.methods))
         self.method_params = {
@@ -105,6 +116,10 @@ class StudyCreate(BaseModel):
             for name, params in self.method_params.items()
         }
         return self
+
+    def control_items(self) -> int:
+        """The control items the study will have, as the proposal counts them."""
+        return round(self.items * self.quotas.get("control", 0.0))
 
 
 Percent = Annotated[float, AllowInfNan(False), Interval(ge=0, le=100)]
@@ -123,6 +138,7 @@ class StudyForm(BaseModel):
     quota_control: Percent
     per_rater_cap: Count | None
     lease_min: Annotated[float, AllowInfNan(False), Interval(ge=0, le=7 * 24 * 60)]
+    qualification_pass: Percent
 
     @field_validator("per_rater_cap", mode="before")
     @classmethod
@@ -146,6 +162,7 @@ class StudyForm(BaseModel):
             },
             "per_rater_cap": self.per_rater_cap,
             "lease_s": round(self.lease_min * 60),
+            "qualification_pass": self.qualification_pass / 100,
         }
 
 
@@ -192,6 +209,9 @@ class StudyRead(BaseModel):
     region_iou: float = 0.5
     members_only: bool = False
     """True: only the study's members (listed users and groups) may annotate it."""
+    qualification_items: int = 0
+    """Control items of the qualification round a rater passes before real items (0: none)."""
+    qualification_pass: float = 0.8
     progress: StudyProgress | None = None
 
 

@@ -131,6 +131,8 @@ def create_study(session: Session, data: StudyCreate, *, actor: User | None) -> 
         panes=list(data.panes),
         seed=data.seed,
         region_iou=data.region_iou,
+        qualification_items=data.qualification_items,
+        qualification_pass=data.qualification_pass,
         taxonomy_version_id=taxonomy_version.id,
         created_by_id=actor.id if actor else None,
         proposal_report={},

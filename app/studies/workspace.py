@@ -24,7 +24,7 @@ from app.domain.bounds import Count, DbId, JsonRefused, parse_json
 from app.domain.roles import Role
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
-from app.studies import assignment, labels, panes, queries, service
+from app.studies import assignment, labels, panes, qualification, queries, service
 from app.studies.models import (
     Annotation,
     Assignment,
@@ -88,6 +88,7 @@ def annotate_study(
             "mine": done or 0,
             "left": service.remaining_for(session, study, user.id),
             "instructions": render_markdown(study.instructions),
+            "qualification": qualification.standing(session, study, user.id),
         },
     )
 
@@ -99,6 +100,10 @@ def annotate_next(
     """The rater's next item. From the workspace (htmx), the item's workspace is the answer,
     swapped in without a page load; from a plain form, a redirect to the item's page."""
     study = queries.get_study_for_people(session, study_id, user)
+    try:
+        qualification.require_passed(session, study, user)
+    except qualification.QualificationPending:
+        return hx_redirect(request, f"/annotate/studies/{study.id}/qualification")
     lease = assignment.next_item(session, study, user)
     if lease is None:
         response = render(request, "annotate/finished.html", {"study": study}, block="content")
@@ -259,6 +264,8 @@ def annotate_ahead(
     if lease.status != "leased":
         return {"urls": []}
     study = queries.get_study_for_people(session, lease.study_id, user)
+    if not qualification.passed(session, study, user):
+        return {"urls": []}  # reset meanwhile: no real item until the round is passed again
     return {"urls": panes.prefetch_urls(session, study, user)}
 
 
@@ -434,7 +441,8 @@ def _item_page(
 def study_asset(token: str, user: AnyUser, session: SessionDep) -> Response:
     """A crop image under its opaque token, byte for byte, under headers that are the same for
     every pane of an item (see ``uniform_media``). Annotators get only the images of items
-    whose lease they hold or held; researchers and admins get all."""
+    whose lease they hold or held, or that are questions of their qualification round;
+    researchers and admins get all."""
     asset = session.get(StudyAsset, token)
     if asset is None:
         raise NotFound("no such image")
@@ -444,6 +452,9 @@ def study_asset(token: str, user: AnyUser, session: SessionDep) -> Response:
                 exists().where(Assignment.item_id == asset.item_id, Assignment.user_id == user.id)
             ).where(Study.id == asset.study_id, queries.open_to(user.id))
         )
-        if not leased:
+        if not leased and not (
+            asset.item_id is not None
+            and qualification.shows_item(session, asset.study_id, asset.item_id, user)
+        ):
             raise NotFound("no such image")
     return uniform_media(asset.storage_key, "image/png")
