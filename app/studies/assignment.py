@@ -88,7 +88,7 @@ def _used(session: Session, study: Study, user: User) -> int:
     )
 
 
-def _pane_map(study: Study, rng: random.Random) -> dict[str, str]:
+def pane_map(study: Study, rng: random.Random) -> dict[str, str]:
     """Shown label -> pane. Blind studies name the compared panes A, B... in a random order
     per (rater, item); the original is always the original."""
     compared = [p for p in study.panes if p in pane_names.COMPARED]
@@ -197,7 +197,7 @@ def _lease_new(
                 status="leased",
                 leased_at=now,
                 lease_expires_at=now + timedelta(seconds=lease_s or study.lease_s),
-                pane_map=_pane_map(study, rng),
+                pane_map=pane_map(study, rng),
             )
             session.add(assignment)
             session.commit()

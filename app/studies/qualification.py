@@ -183,7 +183,7 @@ def _pane_map(study: Study, user_id: int, attempt: int, item_id: int) -> dict[st
     """The question's blind labels: drawn as a real lease's are, fixed per question so that a
     reload shows the same letters."""
     rng = random.Random(f"qualification-panes:{study.seed}:{user_id}:{attempt}:{item_id}")
-    return assignment._pane_map(study, rng)
+    return assignment.pane_map(study, rng)
 
 
 def current_question(session: Session, study: Study, user: User) -> Question | None:
