@@ -18,6 +18,14 @@ STUDY_OPENS_S = 780
 few minutes on a busy 2-core machine."""
 
 
+def demo_run_id(page: Page, site: DemoSite, codec: str) -> int:
+    """The demo's own run of ``codec``, queued at set-up: the first of that codec, whatever
+    runs the other browser tests of the session queued since (the order of test files
+    varies between the processes of `make test`)."""
+    runs = page.request.get(f"{site.url}/api/runs").json()
+    return min(int(r["id"]) for r in runs if r["codec"] == codec)
+
+
 def log_in(page: Page, site: DemoSite, username: str) -> None:
     page.goto(f"{site.url}/")
     expect(page).to_have_url(f"{site.url}/login?next=/")

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from playwright.sync_api import APIRequestContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import (
     STUDY_OPENS_S,
     asset_pixels,
     away_from_panes,
+    demo_run_id,
     expected_view,
     log_in,
     pane_pixels,
@@ -28,13 +29,11 @@ DEMO_WEBP_RUN = "webp"
 """The demo's quick classical run (4 images, matched JPEG, every map)."""
 
 
-def _finished_run(request: APIRequestContext, site: DemoSite) -> dict[str, Any]:
-    runs = request.get(f"{site.url}/api/runs").json()
-    # The demo's own, queued at set-up: the first of its codec (other tests queue more).
-    run_id = min(r["id"] for r in runs if r["codec"] == DEMO_WEBP_RUN)
+def _finished_run(page: Page, site: DemoSite) -> dict[str, Any]:
+    run_id = demo_run_id(page, site, DEMO_WEBP_RUN)
     deadline = time.monotonic() + STUDY_OPENS_S
     while True:
-        report: dict[str, Any] = request.get(f"{site.url}/api/runs/{run_id}").json()
+        report: dict[str, Any] = page.request.get(f"{site.url}/api/runs/{run_id}").json()
         if report["status"] == "done" or time.monotonic() > deadline:
             break
         time.sleep(2)
@@ -55,7 +54,7 @@ def _panes_show_their_images(page: Page, site: DemoSite) -> None:
 def test_researcher_steps_through_results_worst_psnr_first(page: Page, demo_site: DemoSite) -> None:
     page.set_default_timeout(90_000)  # a busy 2-core machine: the demo's worker codes meanwhile
     log_in(page, demo_site, "researcher")
-    run = _finished_run(page.request, demo_site)
+    run = _finished_run(page, demo_site)
 
     # The run page, sorted by PSNR ascending (worst first) with its own form.
     page.goto(f"{demo_site.url}/runs/{run['id']}")

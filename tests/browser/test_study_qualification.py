@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import STUDY_OPENS_S, log_in, wait_for_viewer
+from tests.browser.helpers import STUDY_OPENS_S, demo_run_id, log_in, wait_for_viewer
 from tests.demo_site import DemoSite
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -22,15 +22,14 @@ STUDY = "qualified-webp"
 def _create_study(page: Page, site: DemoSite) -> int:
     """Identity controls only (no planted ones): every question's answer is "no
     miscompression", so the test knows which answer is wrong without seeing the items."""
-    runs = page.request.get(f"{site.url}/api/runs").json()
-    (webp,) = [r for r in runs if r["codec"] == "webp"]
+    webp_run = demo_run_id(page, site, "webp")
     csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
     assert csrf
     made = page.request.post(
         f"{site.url}/api/studies",
         data={
             "name": STUDY,
-            "run_ids": [webp["id"]],
+            "run_ids": [webp_run],
             "crop_sizes": [64],
             "methods": ["random"],
             "quotas": {"random": 0.5, "control": 0.5},
