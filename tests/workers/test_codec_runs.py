@@ -639,3 +639,53 @@ def test_a_decode_that_disagrees_with_forward_is_invalid_never_proposed_and_retr
         assert result.error is None and result.attempts == 2
         assert result.environment["decode_forward_max_abs_diff"] <= MAX_DECODE_MISMATCH
         assert result.metrics["psnr_rgb"] > 0
+
+
+def test_a_worker_killed_while_post_processing_leaves_the_run_to_finish_whole(
+    committed_db: Engine,
+) -> None:
+    """Issue 18: SIGKILL in the middle of the metrics, maps and matched-JPEG step. After a
+    restart the step is redone: every artefact the result names exists, none is missing, and
+    the run holds one result per image (nothing duplicated)."""
+    rng = np.random.default_rng(18)
+    # A photograph-sized image of smooth noise: its maps and the JPEG search take seconds.
+    base = rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    big = PILImage.fromarray(base).resize((2000, 1500), PILImage.Resampling.BICUBIC)
+    with Session(committed_db, expire_on_commit=False) as session:
+        dataset = make_dataset(session, f"runs-{uuid.uuid4().hex[:8]}")
+        store_image(session, dataset.id, big, "large.png")
+        store_image(session, dataset.id, big.crop((0, 0, 400, 300)), "small.png")
+        session.commit()
+    factory = make_sessionmaker(committed_db)
+    with factory.begin() as session:
+        run_id = service.create_run(
+            session,
+            RunCreate(dataset_id=dataset.id, codec="webp", params={"quality": 5}, match_jpeg=True),
+            actor=None,
+        ).id
+    env = {**os.environ, "MISCOMP_TASK_VISIBILITY_TIMEOUT_S": "3"}
+    first = _start_worker(env)
+    try:
+        _wait(
+            lambda: any(r.status == "postprocessing" for r in _results(committed_db, run_id)),
+            120,
+            "the first worker to start post-processing",
+        )
+    finally:
+        _stop(first, signal.SIGKILL)
+    assert any(r.status == "postprocessing" for r in _results(committed_db, run_id))
+    second = _start_worker(env)
+    try:
+        _wait(lambda: _run_status(committed_db, run_id) == "done", 240, "the run to finish")
+    finally:
+        _stop(second, signal.SIGTERM)
+    results = _results(committed_db, run_id)
+    assert len(results) == 2  # one per image: the redone step made no second result
+    storage = LocalMediaStorage(get_settings().media_root)
+    for result in results:
+        assert result.status == "done", result.error
+        assert result.metrics.get("psnr_rgb") and result.jpeg_metrics.get("psnr_rgb")
+        assert result.jpeg_status == "matched" and result.jpeg_key
+        maps = [result.maps.get(kind) for kind in ("difference", "ssim", "ciede2000")]
+        for key in (result.recon_key, result.jpeg_key, *maps):
+            assert isinstance(key, str) and storage.exists(key), key
