@@ -51,14 +51,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, lock_on_begin: bool = False) -> Engine:
+    """The engine for ``url``. ``lock_on_begin`` (the web process): on SQLite, every
+    transaction takes the write lock when it begins (``_begin_immediate``); the workers'
+    transactions, which read for minutes before one short write, keep SQLite's default."""
     if url.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate)
+        if lock_on_begin:
+            event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -74,11 +78,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_immediate(connection: Any) -> None:
-    """Every transaction of the embedded database takes the write lock when it begins. A
-    transaction that read first and wrote later (a login, a submit) would otherwise fail at
+    """A web request's transaction on the embedded database takes the write lock when it
+    begins. One that read first and wrote later (a login, a submit) would otherwise fail at
     once with "database is locked" whenever another process (the worker) committed in
     between: SQLite cannot move a reader's snapshot forward, so it does not wait for the busy
-    timeout then. Taken at the start, the lock is waited for (busy_timeout) instead."""
+    timeout then. Taken at the start, the lock is waited for (busy_timeout) instead. Web
+    transactions are short; a worker's are not (a study's proposal reads and renders for
+    minutes before its one write), so workers do not take it early."""
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
     if "sessionmaker" in state:
         app.state.sessionmaker = state["sessionmaker"]
     else:
-        app.state.engine = make_engine(settings.database_url)
+        app.state.engine = make_engine(settings.database_url, lock_on_begin=True)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.settings = settings
 
