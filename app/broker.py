@@ -36,6 +36,7 @@ def make_celery(settings: Settings, *, include: Sequence[str] = ()) -> Celery:
     app = Celery("miscomp", include=list(include))
     app.conf.broker_url = settings.broker_url
     if settings.is_embedded_broker:
+        app.conf.broker_transport = "app.embedded_broker:AtomicFilesystemTransport"
         queue_dir = settings.broker_dir / "queue"
         processed = settings.broker_dir / "processed"
         # Exchange tables: kombu's default is "control" in the working directory.
