@@ -10,7 +10,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import STUDY_OPENS_S, demo_run_id, log_in
+from tests.browser.helpers import STUDY_OPENS_S, create_webp_study, log_in
 from tests.demo_site import DemoSite
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -25,27 +25,7 @@ def _log_out(page: Page, site: DemoSite) -> None:
 
 
 def _create_study(page: Page, site: DemoSite) -> int:
-    """A small study over the demo's WebP run, made through the researcher's JSON API (the
-    study form lists a run once it has finished results; the API takes it while it runs)."""
-    webp_run = demo_run_id(page, site, "webp")
-    csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
-    assert csrf
-    made = page.request.post(
-        f"{site.url}/api/studies",
-        data={
-            "name": STUDY,
-            "run_ids": [webp_run],
-            "crop_sizes": [64],
-            "methods": ["random"],
-            "quotas": {"random": 1.0},
-            "items": 4,
-            "raters_per_item": 1,
-        },
-        headers={"X-CSRF-Token": csrf},
-    )
-    assert made.status == 201, made.text()
-    study_id: int = made.json()["id"]
-    return study_id
+    return create_webp_study(page, site, name=STUDY, quotas={"random": 1.0}, items=4)
 
 
 def test_an_annotator_not_in_a_study_cannot_see_or_open_it(page: Page, demo_site: DemoSite) -> None:

@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import STUDY_OPENS_S, demo_run_id, log_in, wait_for_viewer
+from tests.browser.helpers import STUDY_OPENS_S, create_webp_study, log_in, wait_for_viewer
 from tests.demo_site import DemoSite
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -22,27 +22,15 @@ STUDY = "qualified-webp"
 def _create_study(page: Page, site: DemoSite) -> int:
     """Identity controls only (no planted ones): every question's answer is "no
     miscompression", so the test knows which answer is wrong without seeing the items."""
-    webp_run = demo_run_id(page, site, "webp")
-    csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
-    assert csrf
-    made = page.request.post(
-        f"{site.url}/api/studies",
-        data={
-            "name": STUDY,
-            "run_ids": [webp_run],
-            "crop_sizes": [64],
-            "methods": ["random"],
-            "quotas": {"random": 0.5, "control": 0.5},
-            "items": 4,
-            "raters_per_item": 1,
-            "qualification_items": 2,
-            "qualification_pass": 0.5,
-        },
-        headers={"X-CSRF-Token": csrf},
+    return create_webp_study(
+        page,
+        site,
+        name=STUDY,
+        quotas={"random": 0.5, "control": 0.5},
+        items=4,
+        qualification_items=2,
+        qualification_pass=0.5,
     )
-    assert made.status == 201, made.text()
-    study_id: int = made.json()["id"]
-    return study_id
 
 
 def test_an_annotator_passes_the_qualification_round_then_labels(

@@ -4,26 +4,14 @@ parameters, the JSON overrides them, and a refused value comes back as typed."""
 
 from __future__ import annotations
 
-import io
 import re
 
 from fastapi.testclient import TestClient
-from PIL import Image as PILImage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.codec_runs.models import CodecRun
-from app.domain.roles import Role
-from tests.conftest import login
-from tests.factories import image_bytes, make_dataset, make_user, store_image
-
-
-def _setup(client: TestClient, db: Session) -> tuple[str, int]:
-    admin = make_user(db, Role.ADMIN)
-    dataset = make_dataset(db)
-    store_image(db, dataset.id, PILImage.open(io.BytesIO(image_bytes())), "a.png")
-    db.commit()
-    return login(client, admin), dataset.id
+from tests.codec_runs.helpers import admin_with_dataset
 
 
 def _fieldset(page: str, codec: str) -> str:
@@ -33,7 +21,7 @@ def _fieldset(page: str, codec: str) -> str:
 
 
 def test_each_codec_has_fields_of_its_declared_parameters(client: TestClient, db: Session) -> None:
-    _setup(client, db)
+    admin_with_dataset(client, db)
     page = client.get("/runs/new").text
     jpeg = _fieldset(page, "jpeg")
     assert re.search(
@@ -53,7 +41,7 @@ def test_each_codec_has_fields_of_its_declared_parameters(client: TestClient, db
 def test_the_chosen_codecs_fields_make_the_parameters_and_json_overrides(
     client: TestClient, db: Session
 ) -> None:
-    csrf, dataset_id = _setup(client, db)
+    csrf, dataset_id = admin_with_dataset(client, db)
     form = {
         "csrf_token": csrf,
         "dataset_id": str(dataset_id),
@@ -84,7 +72,7 @@ def test_the_chosen_codecs_fields_make_the_parameters_and_json_overrides(
 def test_a_refused_field_comes_back_as_typed_and_nothing_is_queued(
     client: TestClient, db: Session
 ) -> None:
-    csrf, dataset_id = _setup(client, db)
+    csrf, dataset_id = admin_with_dataset(client, db)
     form = {
         "csrf_token": csrf,
         "dataset_id": str(dataset_id),
@@ -113,7 +101,7 @@ def test_a_refused_field_comes_back_as_typed_and_nothing_is_queued(
 def test_a_sweep_sets_its_parameter_whatever_the_field_says(
     client: TestClient, db: Session
 ) -> None:
-    csrf, dataset_id = _setup(client, db)
+    csrf, dataset_id = admin_with_dataset(client, db)
     swept = client.post(
         "/runs",
         data={"csrf_token": csrf, "dataset_id": str(dataset_id), "codec": "jpeg",

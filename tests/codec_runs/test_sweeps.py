@@ -3,26 +3,13 @@ named, and the runs of a sweep shown together."""
 
 from __future__ import annotations
 
-import io
-
 from fastapi.testclient import TestClient
-from PIL import Image as PILImage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.codec_runs.models import CodecRun, CodecSweep
 from app.domain.codecs.classical import RD_LADDER
-from app.domain.roles import Role
-from tests.conftest import login
-from tests.factories import image_bytes, make_dataset, make_user, store_image
-
-
-def _setup(client: TestClient, db: Session) -> tuple[str, int]:
-    admin = make_user(db, Role.ADMIN)
-    dataset = make_dataset(db)
-    store_image(db, dataset.id, PILImage.open(io.BytesIO(image_bytes())), "a.png")
-    db.commit()
-    return login(client, admin), dataset.id
+from tests.codec_runs.helpers import admin_with_dataset
 
 
 def _counts(db: Session) -> tuple[int, int]:
@@ -35,7 +22,7 @@ def _counts(db: Session) -> tuple[int, int]:
 def test_a_sweep_with_a_bad_value_queues_nothing_and_names_it(
     client: TestClient, db: Session
 ) -> None:
-    csrf, dataset_id = _setup(client, db)
+    csrf, dataset_id = admin_with_dataset(client, db)
     refused: list[tuple[str, dict[str, object], str, object, str]] = [
         (
             "jpeg",
@@ -89,7 +76,7 @@ def test_a_sweep_with_a_bad_value_queues_nothing_and_names_it(
 def test_a_ladder_sweep_queues_one_run_per_quality_shown_together(
     client: TestClient, db: Session
 ) -> None:
-    csrf, dataset_id = _setup(client, db)
+    csrf, dataset_id = admin_with_dataset(client, db)
     response = client.post(
         "/api/sweeps",
         headers={"X-CSRF-Token": csrf},
