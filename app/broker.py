@@ -76,3 +76,27 @@ def sender() -> Celery:
     """The Celery application a process sends tasks with, built on first use: a web process
     that never queues anything never loads Celery."""
     return make_celery(get_settings())
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not answer (Redis down or restarting)."""
+
+
+def queue_depths(app: Celery, queues: Sequence[str] = QUEUES) -> dict[str, int]:
+    """How many messages wait in each queue (not counting those a worker holds unacknowledged).
+    Raises :class:`BrokerUnavailable` when the broker cannot be reached."""
+    from kombu.exceptions import ChannelError, OperationalError
+
+    depths: dict[str, int] = {}
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+            channel = connection.default_channel
+            for queue in queues:
+                try:
+                    depths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
+                except ChannelError:
+                    depths[queue] = 0  # never declared, or emptied: Redis drops an empty list
+    except (OperationalError, ConnectionError, OSError) as exc:
+        raise BrokerUnavailable(f"the broker at {app.conf.broker_url} did not answer") from exc
+    return depths

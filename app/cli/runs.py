@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -119,11 +120,20 @@ def _split_sweep(pairs: list[str]) -> tuple[list[str], tuple[str, Any] | None]:
     return fixed, swept[0] if swept else None
 
 
+# The worker marks the run done just after it commits the last result, so a look between the
+# two sees nothing in progress and the run still running; only a worker lost in that instant
+# leaves it so for long (the periodic sweep then finishes it).
+IDLE_RUN_GRACE_S = 10.0
+
+
 def follow_run(db: Database, run_id: int) -> None:
-    """A progress bar until the run is done, cancelled or has nothing left in progress."""
+    """A progress bar until the run is done or cancelled, or has had nothing in progress for
+    ``IDLE_RUN_GRACE_S``."""
     from app.codec_runs import service
     from app.codec_runs.models import RUN_ENDED_STATUSES
     from app.codec_runs.schemas import RunProgress
+
+    idle_since: list[float] = []
 
     def look() -> Tick[tuple[str, RunProgress]]:
         with db.reading() as session:
@@ -131,9 +141,14 @@ def follow_run(db: Database, run_id: int) -> None:
             progress = service.progress(session, run)
             status = run.status
         rate = f"{progress.images_per_s:.2f} img/s" if progress.images_per_s else ""
+        if progress.active:
+            idle_since.clear()
+        elif not idle_since:
+            idle_since.append(time.monotonic())
+        idle_long = bool(idle_since) and time.monotonic() - idle_since[0] >= IDLE_RUN_GRACE_S
         return Tick(
             state=(status, progress),
-            finished=status in RUN_ENDED_STATUSES or not progress.active,
+            finished=status in RUN_ENDED_STATUSES or idle_long,
             completed=progress.finished,
             total=progress.total,
             fields={"rate": rate},
