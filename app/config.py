@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     """After this long, a result claimed by a silent worker may be taken by another task."""
     task_visibility_timeout_s: int = Field(default=3600, gt=0)
     """Redis broker: an unacknowledged task (its worker killed) is redelivered after this."""
+    sweep_interval_s: float = Field(default=30, gt=0)
+    """``miscomp sweep``: how often it looks for work whose task was lost (app/recovery.py)."""
+    sweep_grace_s: float = Field(default=60, ge=0)
+    """Waiting work that neither the broker nor a worker has held for this long is sent
+    again (claimed work waits out ``task_lease_s``)."""
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:

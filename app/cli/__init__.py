@@ -16,6 +16,7 @@ from app.cli import agreement, codecs, datasets, db, demo, metrics, runs, server
 app = typer.Typer(help="miscomp: find, label and measure miscompressions.", no_args_is_help=True)
 app.command()(server.serve)
 app.command()(server.worker)
+app.command()(server.sweep)
 app.command()(demo.demo)
 app.add_typer(db.group, name="db")
 app.add_typer(users.group, name="users")

@@ -1,4 +1,4 @@
-"""`miscomp serve` and `miscomp worker`: the long-running processes."""
+"""`miscomp serve`, `miscomp worker` and `miscomp sweep`: the long-running processes."""
 
 from __future__ import annotations
 
@@ -40,3 +40,46 @@ def worker(
     celery_app.worker_main(
         ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
     )
+
+
+@user_errors
+def sweep(
+    every: Annotated[
+        float | None,
+        typer.Option(help="Seconds between sweeps (default: MISCOMP_SWEEP_INTERVAL_S, 30)."),
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Sweep once and exit.")] = False,
+) -> None:
+    """Send again the work whose task was lost (Redis restarted, a worker killed): run one
+    beside the workers."""
+    import logging
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from app.broker import BrokerUnavailable, make_celery
+    from app.cli.helpers import database
+    from app.config import get_settings
+    from app.recovery import sweep_once
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    interval = every if every is not None else settings.sweep_interval_s
+    if interval <= 0:
+        raise fail("--every must be more than 0 seconds")
+    celery = make_celery(settings)
+    with database() as db:
+        while True:
+            try:
+                report = sweep_once(db.factory, celery, settings)
+                if report.resent or report.runs_finished:
+                    typer.echo(
+                        f"sweep: {len(report.resent)} task(s) sent again, "
+                        f"{report.runs_finished} run(s) finished"
+                    )
+            except (BrokerUnavailable, OperationalError) as exc:
+                # The next sweep tries again: the services come back by themselves.
+                typer.echo(f"sweep: skipped, {str(exc).splitlines()[0]}", err=True)
+            if once:
+                return
+            time.sleep(interval)

@@ -21,16 +21,15 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.codec_runs import task_names
 from app.codec_runs.models import (
-    RESULT_ACTIVE_STATUSES,
-    RUN_ACTIVE_STATUSES,
     CodecResult,
     CodecRun,
 )
+from app.codec_runs.recovery import finish_runs_left_without_work
 from app.config import Settings
 from app.datasets.models import Image
 from app.db import utcnow
@@ -115,7 +114,7 @@ def _start_step(
         return current.status if current else "missing"
     if _run_is_cancelled(session, result):
         session.commit()
-        _finish_run_if_complete(session, result.run_id)
+        finish_runs_left_without_work(session, [result.run_id])
         return result.status
     return result
 
@@ -170,13 +169,13 @@ def encode_result(
                 logger.warning("result %s: codec %s failed", result_id, run.codec, exc_info=True)
             _fail(result, f"{type(exc).__name__}: {exc}")
             session.commit()
-            _finish_run_if_complete(session, result.run_id)
+            finish_runs_left_without_work(session, [result.run_id])
             return result.status
         _store_reconstruction(storage, result, output, codec.identity())
         if output.invalid_reason:
             _fail(result, output.invalid_reason, status="invalid")
             session.commit()
-            _finish_run_if_complete(session, result.run_id)
+            finish_runs_left_without_work(session, [result.run_id])
             return result.status
         result.status = "encoded"
         enqueue_after_commit(session, task_names.POSTPROCESS, result.id)
@@ -235,7 +234,7 @@ def postprocess_result(
             result.status = "done"
             result.finished_at = utcnow()
         session.commit()
-        _finish_run_if_complete(session, result.run_id)
+        finish_runs_left_without_work(session, [result.run_id])
         return result.status
 
 
@@ -399,18 +398,3 @@ def _apply_jpeg_reference(result: CodecResult, reference: JpegReference) -> None
     result.jpeg_encodes = match.encodes
     result.jpeg_key = reference.key
     result.jpeg_metrics = reference.metrics
-
-
-def _finish_run_if_complete(session: Session, run_id: int) -> None:
-    active = session.scalar(
-        select(func.count()).where(
-            CodecResult.run_id == run_id, CodecResult.status.in_(RESULT_ACTIVE_STATUSES)
-        )
-    )
-    if active:
-        return
-    run = session.get(CodecRun, run_id)
-    if run is not None and run.status in RUN_ACTIVE_STATUSES:
-        run.status = "done"
-        run.finished_at = utcnow()
-        session.commit()

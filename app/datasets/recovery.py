@@ -1,0 +1,13 @@
+"""Imports the periodic sweep (``app/recovery.py``) sends again when their task was lost."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.datasets import task_names
+from app.datasets.models import ImportJob
+from app.jobs import Stalled, stalled_jobs
+
+
+def stalled_work(session: Session) -> list[Stalled]:
+    return stalled_jobs(session, ImportJob, task_names.IMPORT)
