@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis import Redis, RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.broker import QUEUES, BrokerUnavailable
@@ -136,18 +138,16 @@ def _holdings(celery: Celery, settings: Settings) -> Holdings:
             return Holdings(frozenset(_folder_messages(settings)), complete=False)
         queued, saturated = _redis_messages(settings)
         return Holdings(frozenset(queued), frozenset(saturated))
-    except (OSError, ConnectionError) as exc:
+    except (OSError, ConnectionError, KombuOperationalError, RedisError) as exc:
         raise BrokerUnavailable(f"the broker at {settings.broker_url} did not answer") from exc
 
 
 def _redis_messages(settings: Settings) -> tuple[set[TaskKey], set[str]]:
     """The tasks in Redis: waiting in a queue (any priority) or delivered unacknowledged."""
-    import redis
-
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=5)
+    client = Redis.from_url(settings.broker_url, socket_timeout=5)
+    found: set[TaskKey] = set()
+    saturated: set[str] = set()
     try:
-        found: set[TaskKey] = set()
-        saturated: set[str] = set()
         for queue in QUEUES:
             # Kombu keeps each priority level of a queue in a list of its own.
             for key in (queue, *(f"{queue}\x06\x16{level}" for level in (3, 6, 9))):
@@ -157,11 +157,9 @@ def _redis_messages(settings: Settings) -> tuple[set[TaskKey], set[str]]:
                 found.update(filter(None, map(_task_of_message, client.lrange(key, 0, -1))))
         for delivered in client.hvals("unacked"):  # [message, exchange, routing key]
             found.update(filter(None, [_task_of_payload(json.loads(delivered)[0])]))
-        return found, saturated
-    except redis.RedisError as exc:
-        raise ConnectionError(str(exc)) from exc
     finally:
         client.close()
+    return found, saturated
 
 
 def _folder_messages(settings: Settings) -> set[TaskKey]:

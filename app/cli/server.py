@@ -80,6 +80,9 @@ def sweep(
             except (BrokerUnavailable, OperationalError) as exc:
                 # The next sweep tries again: the services come back by themselves.
                 typer.echo(f"sweep: skipped, {str(exc).splitlines()[0]}", err=True)
+            except Exception:
+                # Whatever failed this time, the sweep must outlive it: it is the recovery.
+                logging.getLogger("app.recovery").exception("sweep: failed; trying again")
             if once:
                 return
             time.sleep(interval)
