@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -24,6 +25,15 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+LOST_DATABASE = (OperationalError, InterfaceError)
+"""What SQLAlchemy raises when the database cannot be reached or drops a connection (a restart,
+a crash, a failover; on SQLite, a lock held too long): the same request may succeed when it
+is tried again. The web answers it with 503 and Retry-After (``app.main``)."""
+
+RETRY_AFTER_S = 5
+"""How long a client is asked to wait before trying again after a 503 (``LOST_DATABASE``)."""
 
 
 class Base(DeclarativeBase):
@@ -64,6 +74,8 @@ def make_engine(url: str, *, lock_on_begin: bool = False) -> Engine:
         if lock_on_begin:
             event.listen(engine, "begin", _begin_immediate)
         return engine
+    # pool_pre_ping: a pooled connection the server dropped (a restart) is replaced when it is
+    # checked out, so the first request after the database is back does not fail on it.
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 

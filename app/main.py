@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,7 +34,7 @@ from app.codec_weights import routes as codec_weights_routes
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.datasets import api as datasets_api
 from app.datasets import routes as datasets_routes
-from app.db import make_engine, make_sessionmaker
+from app.db import LOST_DATABASE, RETRY_AFTER_S, make_engine, make_sessionmaker
 from app.domain.validation import validation_message
 from app.errors import UserError
 from app.exports import api as exports_api
@@ -48,6 +49,14 @@ from app.studies import routes as studies_routes
 from app.users import api as users_api
 from app.users import routes as users_routes
 from app.web import is_htmx, render
+
+logger = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = (
+    "The database is not answering right now (it may be restarting). Nothing you entered is "
+    "lost: try again in a few seconds."
+)
+"""What a request that lost the database is told (503): the page, htmx's error area, `detail`."""
 
 
 class MiscompApp(FastAPI):
@@ -203,6 +212,23 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
         if "NUL" not in str(exc.orig):
             raise exc
         return _error(request, 422, "a text field holds a NUL character (U+0000); remove it")
+
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        # The request's transaction was rolled back (or never began); a submission carries
+        # its id, so trying it again stores it once (app/studies/labels.py).
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+        logger.warning(
+            "database unavailable, %s %s answered 503: %s",
+            request.method,
+            request.url.path,
+            reason[0] if reason else type(exc).__name__,
+        )
+        response = _error(request, 503, DATABASE_UNAVAILABLE)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    for lost in LOST_DATABASE:
+        app.add_exception_handler(lost, _database_unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def _routing(request: Request, exc: StarletteHTTPException) -> Response:

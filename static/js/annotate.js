@@ -79,9 +79,14 @@ import {
     if (key) {
       // Labels accepted (or the item skipped): the draft has done its work; a refusal (422)
       // keeps it. Heard on the form itself, which htmx names even once it left the page.
+      // A failure (no answer, or an error htmx does not swap in, such as the database's 503)
+      // leaves the form as it was; app.js says why in the page's error area.
       const forget = (event) => {
         const status = event.detail.xhr ? event.detail.xhr.status : 0;
         if (status >= 200 && status < 300) clearDraft(store, key);
+        else if (status === 0 || status >= 500) {
+          tellDraft(root, "Not saved yet: your labels are kept on this page and in this browser.");
+        }
       };
       for (const element of [form, root.querySelector("#skip")]) {
         if (element) element.addEventListener("htmx:afterRequest", forget);
