@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.codecs.operator import OperatorSetup
+from app.domain.media_url import S3Location, parse_media_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +29,14 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = ""
     media_root: Path = Path("")
+    media_url: str = ""
+    """Empty: media live in ``media_root``. ``s3://BUCKET/optional/prefix``: in that
+    S3-compatible bucket (docs/object-storage.md); credentials come from boto3's usual chain
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``, ...)."""
+    s3_endpoint_url: str = ""
+    """An S3-compatible server (MinIO, Ceph, ...); empty for AWS itself."""
+    media_cache_bytes: int = Field(default=2 * 1024**3, gt=0)
+    """With S3: the most bytes of the local copies kept for code that needs a file."""
     secret_key: str = ""
     max_image_pixels: int = Field(default=64_000_000, gt=0)
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
@@ -71,6 +80,8 @@ class Settings(BaseSettings):
         if self.media_root == Path(""):
             self.media_root = self.var_dir / "media"
         self.media_root = self.media_root.resolve()
+        if self.media_url:
+            parse_media_url(self.media_url)  # a typo stops the process at start
         if self.weights_dir == Path(""):
             self.weights_dir = self.var_dir / "weights"
         if self.weights_catalogue == Path(""):
@@ -90,9 +101,20 @@ class Settings(BaseSettings):
         return self.var_dir / "broker"
 
     @property
+    def media_bucket(self) -> S3Location | None:
+        """The S3 bucket and prefix media live in; None for the local folder."""
+        return parse_media_url(self.media_url) if self.media_url else None
+
+    @property
+    def media_cache_dir(self) -> Path:
+        """With S3: where local copies of stored files are kept (``local_path``)."""
+        return self.var_dir / "media-cache"
+
+    @property
     def exports_dir(self) -> Path:
-        """Where the workers write study exports (under the media root, so that every worker
-        and the web process share it as they share the media)."""
+        """Where the workers write study exports: under the media root, whose ``exports/``
+        keys they are (``storage.export_key``); with S3, each finished file is moved from
+        here into the bucket."""
         return self.media_root / "exports"
 
     @property

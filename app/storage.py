@@ -1,7 +1,9 @@
 """Media storage behind one small interface.
 
-Keys are relative POSIX paths (``images/ab/abcdef....png``). The local backend keeps them under
-``MISCOMP_MEDIA_ROOT``; an S3-compatible backend will implement the same four methods.
+Keys are relative POSIX paths (``images/ab/abcdef....png``). ``media_storage(settings)`` is
+the one place that picks the backend: the local folder ``MISCOMP_MEDIA_ROOT``, or with
+``MISCOMP_MEDIA_URL=s3://...`` an S3-compatible bucket (``app/object_storage.py``), so that
+web, CLI and workers on other machines share no file system (docs/object-storage.md).
 """
 
 from __future__ import annotations
@@ -10,20 +12,69 @@ import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import numpy as np
 from PIL import Image as PILImage
 
+from app.config import Settings
 from app.domain.codecs.base import RGB8
+from app.domain.media_url import S3Location
+
+CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredStream:
+    """A stored file read in chunks, for a response that must not hold it all in memory."""
+
+    size: int
+    chunks: Iterator[bytes]
 
 
 class MediaStorage(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` atomically; a key that exists is left as it is (keys are content
+        addresses: the same key holds the same bytes)."""
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Move a finished local file in under ``key``, replacing what is there (an export,
+        whose key names its job, not its bytes); ``path`` is gone afterwards."""
+
     def exists(self, key: str) -> bool: ...
-    def read(self, key: str) -> bytes: ...
-    def local_path(self, key: str) -> Path: ...
+
+    def read(self, key: str) -> bytes:
+        """The stored bytes; FileNotFoundError when nothing is stored under ``key``."""
+
+    def open(self, key: str) -> StoredStream:
+        """The stored bytes in chunks; FileNotFoundError (at once) when there are none."""
+
+    def local_path(self, key: str) -> Path:
+        """A local file holding the stored bytes, for code that needs a file (reading it
+        raises FileNotFoundError when nothing is stored)."""
+
+    def location(self, key: str) -> str:
+        """Where ``key`` is stored, for people: a file path or an ``s3://`` URL."""
+
+
+def key_parts(key: str) -> tuple[str, ...]:
+    """The folders and file name of a storage key; ValueError for an empty or absolute key
+    or one that climbs out (``..``), whatever the backend."""
+    path = PurePosixPath(key)
+    if not path.parts or path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"invalid storage key {key!r}")
+    return path.parts
+
+
+def chunks_of(handle: BinaryIO) -> Iterator[bytes]:
+    """Read ``handle`` to its end in chunks, then close it."""
+    with handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
 
 
 class LocalMediaStorage:
@@ -31,10 +82,7 @@ class LocalMediaStorage:
         self.root = root
 
     def _resolve(self, key: str) -> Path:
-        parts = PurePosixPath(key).parts
-        if not parts or PurePosixPath(key).is_absolute() or ".." in parts:
-            raise ValueError(f"invalid storage key {key!r}")
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*key_parts(key))
 
     def put(self, key: str, data: bytes) -> None:
         """Write atomically: a crash never leaves a half-written file under a valid key."""
@@ -51,14 +99,48 @@ class LocalMediaStorage:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._resolve(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)  # atomic: the caller writes beside it (Settings.exports_dir)
+
     def exists(self, key: str) -> bool:
         return self._resolve(key).exists()
 
     def read(self, key: str) -> bytes:
         return self._resolve(key).read_bytes()
 
+    def open(self, key: str) -> StoredStream:
+        handle = self._resolve(key).open("rb")
+        return StoredStream(size=os.fstat(handle.fileno()).st_size, chunks=chunks_of(handle))
+
     def local_path(self, key: str) -> Path:
         return self._resolve(key)
+
+    def location(self, key: str) -> str:
+        return str(self._resolve(key))
+
+
+def media_storage(settings: Settings) -> MediaStorage:
+    """The storage the settings name: the local folder, or the S3 bucket (one client per
+    process, made on first use, so that the web process loads boto3 only when configured)."""
+    bucket = settings.media_bucket
+    if bucket is None:
+        return LocalMediaStorage(settings.media_root)
+    return _bucket_storage(
+        bucket, settings.s3_endpoint_url, settings.media_cache_dir, settings.media_cache_bytes
+    )
+
+
+@lru_cache(maxsize=4)
+def _bucket_storage(
+    bucket: S3Location, endpoint_url: str, cache_dir: Path, cache_bytes: int
+) -> MediaStorage:
+    from app.object_storage import S3MediaStorage
+
+    return S3MediaStorage(
+        bucket, endpoint_url=endpoint_url, cache_dir=cache_dir, cache_bytes=cache_bytes
+    )
 
 
 def image_key(pixels_sha256: str) -> str:
@@ -72,6 +154,11 @@ def thumbnail_key(pixels_sha256: str, size: int) -> str:
 def taxonomy_example_key(pixels_sha256: str) -> str:
     """An example crop of a taxonomy category (lossless PNG), by its pixels' sha256."""
     return f"taxonomy-examples/{pixels_sha256[:2]}/{pixels_sha256}.png"
+
+
+def export_key(file_name: str) -> str:
+    """A finished export's file (``ExportJob.file_name``): named by its job, not its bytes."""
+    return f"exports/{file_name}"
 
 
 def artefact_key(kind: str, data: bytes, suffix: str) -> str:

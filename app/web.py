@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, cast
 
 from fastapi import Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from jinja2_fragments.fastapi import Jinja2Blocks
@@ -15,7 +15,7 @@ from app.config import PROJECT_ROOT, get_settings
 from app.domain import names
 from app.domain.figures import FORMATS, FigureFormat
 from app.errors import NotFound
-from app.storage import LocalMediaStorage
+from app.storage import LocalMediaStorage, media_storage
 
 templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
 
@@ -66,23 +66,43 @@ def render(
 MEDIA_CACHE = "private, max-age=31536000, immutable"
 
 
-def media_file(key: str, media_type: str) -> FileResponse:
-    """A stored file, byte for byte (never re-encoded); content-addressed, so cacheable."""
-    path = LocalMediaStorage(get_settings().media_root).local_path(key)
-    if not path.exists():
-        raise NotFound("the stored file is missing from the media root")
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
+def stored_file(
+    key: str, media_type: str, headers: dict[str, str] | None = None, *, what: str = "file"
+) -> Response:
+    """A stored file, byte for byte, from whichever storage the settings name: the local
+    folder's file as it is, or an S3 object streamed through this process (the browser
+    never learns the bucket, and the page's URL is the same on both)."""
+    storage = media_storage(get_settings())
+    if isinstance(storage, LocalMediaStorage):
+        path = storage.local_path(key)
+        if not path.is_file():
+            raise NotFound(f"the stored {what} is missing from the media storage")
+        return FileResponse(path, media_type=media_type, headers=headers)
+    try:
+        stored = storage.open(key)
+    except FileNotFoundError:
+        raise NotFound(f"the stored {what} is missing from the media storage") from None
+    return StreamingResponse(
+        stored.chunks,
+        media_type=media_type,
+        headers={**(headers or {}), "Content-Length": str(stored.size)},
+    )
+
+
+def media_file(key: str, media_type: str) -> Response:
+    """A stored image, never re-encoded; content-addressed, so cacheable."""
+    return stored_file(key, media_type, {"Cache-Control": MEDIA_CACHE})
 
 
 def uniform_media(key: str, media_type: str) -> Response:
     """A stored file under headers that say nothing but its type and length: no ETag and no
     Last-Modified, which would carry the file's write time and inode (blind panes written
-    one after the other would differ in them)."""
-    path = LocalMediaStorage(get_settings().media_root).local_path(key)
+    one after the other would differ in them). Read whole, from either storage, and answered
+    from memory: crops are small, and the same code path serves every pane."""
     try:
-        body = path.read_bytes()
+        body = media_storage(get_settings()).read(key)
     except FileNotFoundError:
-        raise NotFound("the stored file is missing from the media root") from None
+        raise NotFound("the stored file is missing from the media storage") from None
     return Response(body, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
 
 

@@ -69,14 +69,14 @@ def main() -> None:
     from app.domain.codecs.learned import CompressAICodec
     from app.domain.codecs.rate import MatchStatus, match_bpp
     from app.migrate import upgrade
-    from app.storage import LocalMediaStorage
+    from app.storage import media_storage
     from tests.factories import make_dataset
 
     torch.set_num_threads(os.cpu_count() or 1)
     upgrade(url)
     install_session_listeners()
     settings = get_settings()
-    storage = LocalMediaStorage(settings.media_root)
+    storage = media_storage(settings)
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
     photos = _photos(args.photos, args.images)

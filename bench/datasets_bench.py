@@ -61,7 +61,7 @@ def main() -> None:
     from app.domain.roles import Role
     from app.main import create_app
     from app.migrate import upgrade
-    from app.storage import LocalMediaStorage
+    from app.storage import media_storage
     from tests.factories import make_dataset, make_user
 
     upgrade(url)
@@ -81,7 +81,7 @@ def main() -> None:
         dataset = make_dataset(session, "bench-import")
         job_id = importer.create_path_import(session, dataset, folder, actor=None).id
     started = time.perf_counter()
-    job = importer.execute_import(factory, LocalMediaStorage(settings.media_root), settings, job_id)
+    job = importer.execute_import(factory, media_storage(settings), settings, job_id)
     elapsed = time.perf_counter() - started
     print(
         f"import: {job.n_imported} images of 512x384 in {elapsed:.2f} s "

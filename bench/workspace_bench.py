@@ -79,10 +79,10 @@ def _token_sets() -> list[dict[str, str]]:
 def _store_assets(factory: object, study_id: int, token_sets: list[dict[str, str]]) -> None:
     """The files behind the tokens: 64-pixel panes and a 256-pixel thumbnail of noise."""
     from app.config import get_settings
-    from app.storage import LocalMediaStorage, artefact_key
+    from app.storage import artefact_key, media_storage
     from app.studies.models import StudyAsset
 
-    storage = LocalMediaStorage(get_settings().media_root)
+    storage = media_storage(get_settings())
     with factory.begin() as session:  # type: ignore[attr-defined]
         for number, tokens in enumerate(token_sets):
             for index, (pane, token) in enumerate(tokens.items()):

@@ -62,6 +62,8 @@ from app.users.models import User  # noqa: E402
 from tests.demo_site import DemoSite, run_demo_site  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD, make_user  # noqa: E402
 
+pytest_plugins = ["tests.s3"]  # the S3-compatible server of the object-storage tests
+
 PROJECT = Path(__file__).resolve().parent.parent
 WRITABLE = ("var/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "node_modules/", ".venv/")
 """Where a test run may leave files in the checkout (besides __pycache__ folders)."""

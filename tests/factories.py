@@ -20,7 +20,7 @@ from app.datasets.models import Image as StoredImage
 from app.datasets.schemas import DatasetCreate
 from app.domain.images import decode_image, thumbnail_jpeg
 from app.domain.roles import Role
-from app.storage import LocalMediaStorage, image_key, thumbnail_key
+from app.storage import image_key, media_storage, thumbnail_key
 from app.users import service as user_service
 from app.users.models import User
 from app.users.schemas import UserCreate
@@ -54,7 +54,7 @@ def store_image(
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     decoded = decode_image(buffer.getvalue(), max_pixels=50_000_000)
-    storage = LocalMediaStorage(get_settings().media_root)
+    storage = media_storage(get_settings())
     key = image_key(decoded.pixels_sha256)
     thumb = thumbnail_key(decoded.pixels_sha256, 256)
     storage.put(key, decoded.png_bytes())

@@ -76,9 +76,10 @@ def test_task_names_are_declared_once_and_routed() -> None:
 def test_the_web_process_loads_no_heavy_library() -> None:
     """The web application, with every route and the export formats it lists, starts without
     pyarrow, torch or the test-only readers: export writers and learned codecs are loaded by
-    import path where they run (workers, CLI). A fresh interpreter, so that nothing another
-    test imported counts."""
-    heavy = ["pyarrow", "torch", "pandas", "pycocotools", "datasets", "compressai"]
+    import path where they run (workers, CLI); boto3 only where media are in S3
+    (``storage.media_storage``). A fresh interpreter, so that nothing another test imported
+    counts."""
+    heavy = ["pyarrow", "torch", "pandas", "pycocotools", "datasets", "compressai", "boto3"]
     script = (
         "import json, sys\n"
         "from app.config import Settings\n"

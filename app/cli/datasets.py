@@ -85,7 +85,7 @@ def import_path(
     from app.datasets import importer
     from app.datasets import service as dataset_service
     from app.datasets.schemas import DatasetCreate
-    from app.storage import LocalMediaStorage
+    from app.storage import media_storage
 
     settings = get_settings()
     with db.session() as session:
@@ -114,7 +114,7 @@ def import_path(
 
         return importer.execute_import(
             db.factory,
-            LocalMediaStorage(settings.media_root),
+            media_storage(settings),
             settings,
             job_id,
             actor_label=CLI_ACTOR,

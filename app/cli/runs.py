@@ -181,7 +181,7 @@ def runs_import(
     """Import reconstructions made elsewhere (one run per codec label and parameters)."""
     from app.codec_runs.imports import import_manifest
     from app.datasets import service as dataset_service
-    from app.storage import LocalMediaStorage
+    from app.storage import media_storage
 
     settings = get_settings()
     with database() as db:
@@ -191,7 +191,7 @@ def runs_import(
                 raise UserError(f"no dataset named {dataset!r}")
             runs = import_manifest(
                 session,
-                LocalMediaStorage(settings.media_root),
+                media_storage(settings),
                 found,
                 manifest,
                 match_jpeg=match_jpeg,
@@ -240,10 +240,11 @@ def runs_show(
 ) -> None:
     """A run and every result: files, bits, bpp, metrics, the matched JPEG, errors."""
     from app.codec_runs.reports import run_report
+    from app.storage import media_storage
 
     settings = get_settings()
     with cli_session() as session:
-        report = run_report(session, run_id, media_root=settings.media_root)
+        report = run_report(session, run_id, storage=media_storage(settings))
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return

@@ -284,7 +284,7 @@ def studies_simulate(
 def studies_equalise(study_id: Annotated[int, typer.Argument(help="Study id.")]) -> None:
     """Pad the panes of a study proposed by an older version to one byte length per item, so
     that a blind rater cannot tell them apart by their size (pixels and URLs stay)."""
-    from app.storage import LocalMediaStorage
+    from app.storage import media_storage
     from app.studies import proposals, service
 
     settings = get_settings()
@@ -298,9 +298,7 @@ def studies_equalise(study_id: Annotated[int, typer.Argument(help="Study id.")])
             def show(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            changed = proposals.equalise_pane_lengths(
-                session, LocalMediaStorage(settings.media_root), study, show
-            )
+            changed = proposals.equalise_pane_lengths(session, media_storage(settings), study, show)
     typer.echo(f"study {study_id}: {changed} pane groups re-encoded to one length")
 
 
@@ -398,13 +396,13 @@ def studies_export(
     results and a datasheet; streaming, with a progress bar."""
     from app.exports import service as export_service
     from app.exports.records import ExportOptions
-    from app.storage import LocalMediaStorage
+    from app.storage import media_storage
     from app.studies import service
 
     # A wrong format or option fails before any work.
     export_service.check_study_export(format_name, include_originals=originals)
     options = ExportOptions(all_revisions=all_revisions, names=names)
-    storage = LocalMediaStorage(get_settings().media_root)
+    storage = media_storage(get_settings())
     with database() as db, db.reading() as session:
         study = service.get_study(session, study_id)
         steps = export_service.export_steps(session, study, format_name, options)
@@ -435,10 +433,10 @@ def studies_import(
     in one transaction; prints the new study's id."""
     from app.exports.bundle_import import import_bundle
     from app.exports.bundle_reader import opened_bundle
-    from app.storage import LocalMediaStorage
+    from app.storage import media_storage
 
     settings = get_settings()
-    storage = LocalMediaStorage(settings.media_root)
+    storage = media_storage(settings)
     with (
         opened_bundle(settings, bundle) as contents,
         database() as db,

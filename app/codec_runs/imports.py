@@ -34,7 +34,7 @@ from app.domain.manifest import ManifestError, ManifestRow, parse_manifest
 from app.domain.sources import Limits, SourceFile, SourceRejected, iter_zip
 from app.errors import InvalidInput
 from app.jobs import enqueue_after_commit
-from app.storage import LocalMediaStorage, MediaStorage, artefact_key
+from app.storage import MediaStorage, artefact_key, media_storage
 from app.uploads import archive_limits, stage_upload, staging_dir_for
 from app.users.models import User
 
@@ -229,7 +229,7 @@ def import_uploads(
     settings = get_settings()
     return import_uploaded_manifest(
         session,
-        LocalMediaStorage(settings.media_root),
+        media_storage(settings),
         settings,
         dataset_service.get_dataset(session, dataset_id),
         manifest_name=manifest_name,

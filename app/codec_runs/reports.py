@@ -3,8 +3,6 @@ dataset's rate-distortion curves with their BD-rates, as its page and the API sh
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy.orm import Session
 
 from app.codec_runs import service
@@ -17,15 +15,18 @@ from app.codec_runs.schemas import (
     RunReport,
 )
 from app.domain import rd
+from app.storage import MediaStorage
 
 
-def run_report(session: Session, run_id: int, *, media_root: Path | None = None) -> RunReport:
+def run_report(session: Session, run_id: int, *, storage: MediaStorage | None = None) -> RunReport:
+    """Files are named by their storage keys, or with ``storage`` (the CLI) where they are:
+    a file path, or an ``s3://`` URL."""
     run = service.get_run(session, run_id)
 
     def path(key: str | None) -> str | None:
         if key is None:
             return None
-        return str(media_root / key) if media_root is not None else key
+        return storage.location(key) if storage is not None else key
 
     results = [
         ResultRead.model_validate(result).model_copy(

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -320,9 +320,7 @@ def runs_retry(
 
 
 @router.get("/media/results/{result_id}/{kind}.png", name="result_image")
-def result_image(
-    result_id: DbId, kind: str, user: DatasetReader, session: SessionDep
-) -> FileResponse:
+def result_image(result_id: DbId, kind: str, user: DatasetReader, session: SessionDep) -> Response:
     """Reconstructions, matched JPEGs and maps, served as stored (lossless PNG)."""
     result = session.get(CodecResult, result_id)
     if result is None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile as StarletteUploadFile
@@ -161,11 +161,11 @@ def images_detail(
 
 
 @router.get("/media/images/{image_id}/pixels.png", name="image_pixels")
-def image_pixels(image_id: DbId, user: DatasetReader, session: SessionDep) -> FileResponse:
+def image_pixels(image_id: DbId, user: DatasetReader, session: SessionDep) -> Response:
     """The stored lossless PNG, byte for byte: never re-encoded or resized on the way."""
     return media_file(service.get_image(session, image_id).storage_key, "image/png")
 
 
 @router.get("/media/images/{image_id}/thumbnail.jpg", name="image_thumbnail")
-def image_thumbnail(image_id: DbId, user: DatasetReader, session: SessionDep) -> FileResponse:
+def image_thumbnail(image_id: DbId, user: DatasetReader, session: SessionDep) -> Response:
     return media_file(service.get_image(session, image_id).thumbnail_key, "image/jpeg")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from app.auth.dependencies import StudyManager
 from app.db import SessionDep
@@ -13,7 +13,7 @@ from app.exports.models import ExportJob
 from app.exports.records import ExportOptions
 from app.exports.schemas import ExportCreate, ExportRead
 from app.studies import service as study_service
-from app.web import download_headers
+from app.web import download_headers, stored_file
 
 router = APIRouter(prefix="/api", tags=["exports"])
 
@@ -65,12 +65,14 @@ def get_export(
 
 @router.get("/exports/{export_id}/download", name="api_export_download")
 def download_export(  # also the study page's download link, with the browser's session
-    request: Request, export_id: DbId, user: StudyManager, session: SessionDep
-) -> FileResponse:
+    export_id: DbId, user: StudyManager, session: SessionDep
+) -> Response:
+    """The finished file, through this process from either storage (no presigned bucket
+    URL: the link stays behind the caller's session or token; docs/object-storage.md)."""
     job = service.get_export(session, export_id)
-    path = service.export_path(request.app.state.settings, job)
-    return FileResponse(
-        path,
-        media_type=service.study_export_format(job.format).media_type,
-        headers=download_headers(path.name),
+    return stored_file(
+        service.export_key_of(job),
+        service.study_export_format(job.format).media_type,
+        download_headers(job.file_name or ""),
+        what=f"file of export {job.id}",
     )

@@ -28,7 +28,7 @@ from app.exports.models import EXPORT_ACTIVE_STATUSES, ExportJob
 from app.exports.records import ExportOptions, count_records, study_records
 from app.exports.runs import run_columns, run_records
 from app.jobs import enqueue_after_commit
-from app.storage import LocalMediaStorage, MediaStorage
+from app.storage import MediaStorage, export_key, media_storage
 from app.studies.models import Study
 from app.users.models import User
 
@@ -229,14 +229,12 @@ def get_export(session: Session, export_id: int) -> ExportJob:
     return job
 
 
-def export_path(settings: Settings, job: ExportJob) -> Path:
-    """The finished file of a job; NotFound while it has none (queued, running, failed)."""
+def export_key_of(job: ExportJob) -> str:
+    """The storage key of a job's finished file; NotFound while it has none (queued,
+    running, failed)."""
     if job.status != "done" or not job.file_name:
         raise NotFound(f"export {job.id} has no file ({job.status})")
-    path = settings.exports_dir / job.file_name
-    if not path.is_file():
-        raise NotFound(f"the file of export {job.id} is gone")
-    return path
+    return export_key(job.file_name)
 
 
 def file_name_for(job: ExportJob, study: Study) -> str:
@@ -272,17 +270,21 @@ def run_export(factory: sessionmaker[Session], settings: Settings, export_id: in
                 _set_progress(factory, export_id, done)
                 committed = done
 
+        storage = media_storage(settings)
+        written = settings.exports_dir / name
         try:
             write_study_export(
                 session,
-                LocalMediaStorage(settings.media_root),
+                storage,
                 study,
-                settings.exports_dir / name,
+                written,
                 format_name=job.format,
                 options=options,
                 include_originals=include_originals,
                 progress=progress,
             )
+            size_bytes = written.stat().st_size
+            storage.put_file(export_key(name), written)  # the local folder: already there
         except OperationalError:
             raise  # the database went away: the task is retried, and writes the file afresh
         except Exception as exc:  # any other failure is the job's, shown with it
@@ -296,7 +298,7 @@ def run_export(factory: sessionmaker[Session], settings: Settings, export_id: in
         job = session.get(ExportJob, export_id)
         assert job is not None
         job.status, job.done, job.file_name = "done", reached, name
-        job.size_bytes = (settings.exports_dir / name).stat().st_size
+        job.size_bytes = size_bytes
         job.finished_at = utcnow()
         session.commit()
         return job.status

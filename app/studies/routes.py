@@ -22,7 +22,7 @@ from app.domain.bounds import DbId, Page
 from app.domain.crops import DEFAULT_SIZES
 from app.domain.validation import validation_message
 from app.errors import NotFound, UserError
-from app.storage import LocalMediaStorage
+from app.storage import media_storage
 from app.studies import (
     gallery,
     members,
@@ -365,7 +365,7 @@ def studies_gallery_panel(
     entry = found[0] if found else None
     if entry is None:
         raise NotFound(f"item {item_id} is not a confirmed miscompression of {study.name!r}")
-    storage = LocalMediaStorage(get_settings().media_root)
+    storage = media_storage(get_settings())
     body = gallery.panel(session, storage, study, entry, chosen)
     return figure_response(body, chosen, f"{study.name}-item-{entry.item.position}.{fmt}")
 

@@ -16,7 +16,7 @@ from app.domain import taxonomy
 from app.domain.images import ImageRejected
 from app.domain.validation import validation_message
 from app.errors import UserError
-from app.storage import LocalMediaStorage, taxonomy_example_key
+from app.storage import media_storage, taxonomy_example_key
 from app.studies import service, taxonomies
 from app.studies.schemas import CategoryRow
 from app.web import hx_redirect, media_file, render
@@ -100,7 +100,7 @@ def taxonomy_save(
     """Saves the next version. A refused form comes back as typed, its uploaded examples
     kept (stored already, named by their digest), with every problem in plain words."""
     settings = get_settings()
-    storage = LocalMediaStorage(settings.media_root)
+    storage = media_storage(settings)
     typed = _typed_rows(form)
     base = form.get("base_version")
     base_text = base if isinstance(base, str) else ""

@@ -17,7 +17,7 @@ from app.config import get_settings
 from app.db import make_sessionmaker, utcnow
 from app.domain.roles import Role
 from app.domain.testcard import draw_test_card
-from app.storage import LocalMediaStorage
+from app.storage import media_storage
 from app.studies import proposals, service
 from app.studies.models import Annotation, Assignment, Study, StudyItem
 from app.studies.schemas import StudyCreate
@@ -96,7 +96,7 @@ def finished_run(
     card = draw_test_card()
     factory = make_sessionmaker(engine)
     settings = get_settings()
-    storage = LocalMediaStorage(settings.media_root)
+    storage = media_storage(settings)
     with Session(engine, expire_on_commit=False) as session:
         if dataset_id is None:
             dataset = make_dataset(session, f"proposals-{uuid.uuid4().hex[:8]}")
@@ -144,7 +144,7 @@ def blind_study(
         study = service.create_study(session, StudyCreate.model_validate(fields), actor=None)
         session.info.pop("miscomp_jobs")
         session.commit()
-    storage = LocalMediaStorage(get_settings().media_root)
+    storage = media_storage(get_settings())
     assert proposals.propose(make_sessionmaker(engine), storage, get_settings(), study.id) == "open"
     return study.id
 

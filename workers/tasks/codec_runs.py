@@ -10,7 +10,7 @@ from celery.signals import worker_process_init
 
 from app.codec_runs import processing, task_names
 from app.config import get_settings
-from app.storage import LocalMediaStorage
+from app.storage import media_storage
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
 from workers.tasks import RETRY_ON_LOST_DATABASE
@@ -26,7 +26,7 @@ def encode_result(self: Task, result_id: int) -> str:
     settings = get_settings()
     return processing.encode_result(
         worker_sessionmaker(),
-        LocalMediaStorage(settings.media_root),
+        media_storage(settings),
         settings,
         result_id,
         task_id=str(self.request.id),
@@ -40,7 +40,7 @@ def postprocess_result(self: Task, result_id: int) -> str:
     settings = get_settings()
     return processing.postprocess_result(
         worker_sessionmaker(),
-        LocalMediaStorage(settings.media_root),
+        media_storage(settings),
         settings,
         result_id,
         task_id=str(self.request.id),

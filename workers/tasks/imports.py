@@ -6,7 +6,7 @@ from celery import Task
 
 from app.config import get_settings
 from app.datasets import importer, task_names
-from app.storage import LocalMediaStorage
+from app.storage import media_storage
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
 from workers.tasks import RETRY_ON_LOST_DATABASE
@@ -20,6 +20,4 @@ from workers.tasks import RETRY_ON_LOST_DATABASE
 )
 def run_import(self: Task, import_id: int) -> None:
     settings = get_settings()
-    importer.execute_import(
-        worker_sessionmaker(), LocalMediaStorage(settings.media_root), settings, import_id
-    )
+    importer.execute_import(worker_sessionmaker(), media_storage(settings), settings, import_id)

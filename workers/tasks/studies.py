@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import Task
 
 from app.config import get_settings
-from app.storage import LocalMediaStorage
+from app.storage import media_storage
 from app.studies import proposals, results, simulation, task_names
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
@@ -23,9 +23,7 @@ WAIT_FOR_RUNS_S = 3
 )  # type: ignore[untyped-decorator]
 def propose_study(self: Task, study_id: int) -> str:
     settings = get_settings()
-    outcome = proposals.propose(
-        worker_sessionmaker(), LocalMediaStorage(settings.media_root), settings, study_id
-    )
+    outcome = proposals.propose(worker_sessionmaker(), media_storage(settings), settings, study_id)
     if outcome == proposals.WAITING:
         # Its runs are still coding: look again shortly, for as long as they take.
         raise self.retry(countdown=WAIT_FOR_RUNS_S, max_retries=None)
