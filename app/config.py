@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     """After this long, a result claimed by a silent worker may be taken by another task."""
     task_visibility_timeout_s: int = Field(default=3600, gt=0)
     """Redis broker: an unacknowledged task (its worker killed) is redelivered after this."""
+    worker_heartbeat_s: float = Field(default=30, gt=0)
+    """How often each worker writes its last-seen time (``worker_heartbeat``, ``/metrics``)."""
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:
