@@ -1,8 +1,9 @@
 # One image for web, workers and migrations; the `neural` extra brings PyTorch and CompressAI.
+# postgresql-client: pg_dump and pg_restore for `miscomp backup` (docs/deployment.md).
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs npm \
+ && apt-get install -y --no-install-recommends nodejs npm postgresql-client \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /srv/miscomp
 COPY pyproject.toml README.md package.json package-lock.json ./

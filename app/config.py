@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     sweep_grace_s: float = Field(default=60, ge=0)
     """Waiting work that neither the broker nor a worker has held for this long is sent
     again (claimed work waits out ``task_lease_s``)."""
+    worker_heartbeat_s: float = Field(default=30, gt=0)
+    """How often each worker writes its last-seen time (``worker_heartbeat``, ``/metrics``)."""
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:

@@ -40,6 +40,8 @@ from app.errors import UserError
 from app.exports import api as exports_api
 from app.exports import routes as exports_routes
 from app.home import router as home_router
+from app.monitoring import routes as monitoring_routes
+from app.monitoring.requests import RequestMetricsMiddleware
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 from app.studies import adjudication_routes, qualification_routes, taxonomy_routes, workspace
@@ -60,11 +62,12 @@ DATABASE_UNAVAILABLE = (
 
 
 class MiscompApp(FastAPI):
-    """FastAPI with the security headers outside everything else, 500 pages included
-    (Starlette puts its ServerErrorMiddleware outside every added middleware)."""
+    """FastAPI with the security headers and the request figures outside everything else,
+    500 pages included (Starlette puts its ServerErrorMiddleware outside every added
+    middleware)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeadersMiddleware(super().build_middleware_stack())
+        return SecurityHeadersMiddleware(RequestMetricsMiddleware(super().build_middleware_stack()))
 
 
 ROUTERS = (
@@ -87,6 +90,7 @@ ROUTERS = (
     workspace.router,
     exports_routes.router,
     exports_api.router,
+    monitoring_routes.router,
 )
 
 

@@ -7,6 +7,7 @@ from app.codec_weights.models import WeightsFetch
 from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
 from app.exports.models import ExportJob
+from app.monitoring.models import WorkerHeartbeat
 from app.studies.models import (
     Adjudication,
     Annotation,
@@ -58,4 +59,5 @@ __all__ = [
     "UserGroupMember",
     "UserSession",
     "WeightsFetch",
+    "WorkerHeartbeat",
 ]

@@ -3,6 +3,7 @@
 # (`ensure-system.sh runtime`: only what the platform runs, for `make demo`):
 #  - Debian's tesseract-ocr (OCR for text crop proposals),
 #  - Debian's chromium (Playwright drives it; its own browser download cannot work offline),
+#  - Debian's postgresql-client (pg_dump, pg_restore: `miscomp backup`) and caddy (the proxy),
 #  - PostgreSQL and Redis answering on loopback: used as they are when they answer, started
 #    when installed but stopped, installed from Debian's packages when missing.
 set -euo pipefail
@@ -42,6 +43,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_install "${missing[@]}"
 fi
 
+# pg_dump and pg_restore for `miscomp backup` and its restore test (the server is PostgreSQL 15:
+# Debian's client of the same major version; a Debian server install brings them too).
+if ! command -v pg_dump >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_dump >/dev/null 2>&1; then
+  echo "installing Debian's postgresql-client for the backup commands"
+  apt_install postgresql-client
+fi
+
+# Caddy, the Compose file's reverse proxy: tests/test_proxy.py runs deploy/Caddyfile with it.
+if ! command -v caddy >/dev/null 2>&1; then
+  echo "installing Debian's caddy for the reverse proxy test"
+  apt_install caddy
+fi
+
 if ! answers 5432; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
     echo "installing PostgreSQL from Debian's packages"
@@ -66,4 +80,4 @@ if ! answers 6379; then
     --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for 6379 Redis
 fi
-echo "system ready: chromium, cwebp/dwebp, cjpeg/djpeg, PostgreSQL :5432, Redis :6379"
+echo "system ready: chromium, cwebp/dwebp, cjpeg/djpeg, pg_dump, caddy, PostgreSQL :5432, Redis :6379"

@@ -28,6 +28,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/logout"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/favicon.ico"): PUBLIC,
+    ("GET", "/metrics"): ADMIN,
     ("GET", "/"): EVERYONE,
     ("GET", "/account/tokens"): EVERYONE,
     ("POST", "/account/tokens"): EVERYONE,

@@ -1,10 +1,12 @@
 """The workers' Celery application: the broker's configuration (``app.broker``) with the task
-modules of every feature."""
+modules of every feature, and the step that writes each worker's heartbeat
+(``workers/heartbeat.py``)."""
 
 from __future__ import annotations
 
 from app.broker import make_celery
 from app.config import get_settings
+from workers.heartbeat import Heartbeat
 
 celery_app = make_celery(
     get_settings(),
@@ -16,3 +18,4 @@ celery_app = make_celery(
         "workers.tasks.exports",
     ],
 )
+celery_app.steps["worker"].add(Heartbeat)

@@ -11,7 +11,19 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import agreement, codecs, datasets, db, demo, metrics, runs, server, studies, users
+from app.cli import (
+    agreement,
+    backup,
+    codecs,
+    datasets,
+    db,
+    demo,
+    metrics,
+    runs,
+    server,
+    studies,
+    users,
+)
 
 app = typer.Typer(help="miscomp: find, label and measure miscompressions.", no_args_is_help=True)
 app.command()(server.serve)
@@ -26,6 +38,7 @@ app.add_typer(codecs.group, name="codecs")
 app.add_typer(studies.group, name="studies")
 app.add_typer(metrics.group, name="metrics")
 app.add_typer(agreement.group, name="agreement")
+app.add_typer(backup.group, name="backup")
 
 
 def main() -> None:

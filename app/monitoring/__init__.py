@@ -1,0 +1,1 @@
+"""Monitoring: the Prometheus figures of ``GET /metrics`` and the workers' heartbeats."""
