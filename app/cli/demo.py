@@ -1,4 +1,4 @@
-"""`miscomp demo`: the embedded demo set up, then the web server and a worker."""
+"""`miscomp demo`: the embedded demo set up, then the web server, a worker and the sweep."""
 
 from __future__ import annotations
 
@@ -20,9 +20,12 @@ from app.config import get_settings
 def demo(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    serve: Annotated[bool, typer.Option(help="Start the web server and a worker.")] = True,
+    serve: Annotated[
+        bool, typer.Option(help="Start the web server, a worker and the sweep.")
+    ] = True,
 ) -> None:
-    """Set up the embedded demo (accounts, demo dataset), then run the web server and a worker."""
+    """Set up the embedded demo (accounts, demo dataset), then run the web server, a worker
+    and the recovery sweep."""
     from app import demo as demo_setup
     from app.migrate import upgrade
 
@@ -70,6 +73,8 @@ def _run_web_and_worker(host: str, port: int) -> None:
         subprocess.Popen(
             [python, "-m", "app.cli", "serve", f"--host={host}", f"--port={port}"], env=env
         ),
+        # The recovery sweep, as in a deployment: a demo worker killed mid-task is taken over.
+        subprocess.Popen([python, "-m", "app.cli", "sweep"], env=env),
     ]
     typer.echo(f"\nmiscomp is running at http://{host}:{port}  (Ctrl-C stops it)")
     try:

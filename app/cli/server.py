@@ -85,4 +85,7 @@ def sweep(
                 logging.getLogger("app.recovery").exception("sweep: failed; trying again")
             if once:
                 return
-            time.sleep(interval)
+            try:
+                time.sleep(interval)
+            except KeyboardInterrupt:
+                return  # Ctrl-C (or the demo stopping): nothing is half done between sweeps
