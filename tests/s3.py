@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,11 +110,15 @@ class S3Media:
 
 
 @pytest.fixture
-def s3_media(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Media]:
+def s3_media(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[S3Media]:
     """Media in the bucket, under a prefix of this test's, for the web app made after this
     fixture, the factories, the worker steps run here and worker subprocesses started with
-    ``os.environ``."""
+    ``os.environ``. The local media folder (uploads' staging) is the test's own, empty, so
+    that a file written there by mistake is seen, not confused with another test's."""
     prefix = f"test-{uuid.uuid4().hex[:12]}/media/"
+    monkeypatch.setenv("MISCOMP_MEDIA_ROOT", str(tmp_path / "local-media"))
     monkeypatch.setenv("MISCOMP_MEDIA_URL", f"s3://{s3_server.bucket}/{prefix}")
     monkeypatch.setenv("MISCOMP_S3_ENDPOINT_URL", s3_server.endpoint_url)
     get_settings.cache_clear()
