@@ -8,6 +8,7 @@ web, CLI and workers on other machines share no file system (docs/object-storage
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -77,6 +78,21 @@ def chunks_of(handle: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
+STORAGE_FULL_MESSAGES = {
+    errno.ENOSPC: "no space left on the device holding the media folder",
+    errno.EDQUOT: "the disk quota of the media folder is used up",
+}
+
+
+class StorageFull(OSError):
+    """A write to the media folder found its device full (ENOSPC) or its owner's disk quota
+    used up (EDQUOT). Its message says so in plain words: the failed image shows it."""
+
+    def __init__(self, code: int, size: int) -> None:
+        super().__init__(f"{STORAGE_FULL_MESSAGES[code]}: a file of {size:,} bytes was not stored")
+        self.errno = code
+
+
 class LocalMediaStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -85,18 +101,25 @@ class LocalMediaStorage:
         return self.root.joinpath(*key_parts(key))
 
     def put(self, key: str, data: bytes) -> None:
-        """Write atomically: a crash never leaves a half-written file under a valid key."""
+        """Write atomically: a crash or a full disk never leaves a half-written file under a
+        valid key. A full device or quota raises :class:`StorageFull`."""
         path = self._resolve(key)
         if path.exists():
             return  # content-addressed: same key, same bytes
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except OSError as exc:
+            _raise_if_full(exc, len(data))
+            raise
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                _raise_if_full(exc, len(data))
             raise
 
     def put_file(self, key: str, path: Path) -> None:
@@ -141,6 +164,12 @@ def _bucket_storage(
     return S3MediaStorage(
         bucket, endpoint_url=endpoint_url, cache_dir=cache_dir, cache_bytes=cache_bytes
     )
+
+
+def _raise_if_full(exc: OSError, size: int) -> None:
+    """:class:`StorageFull` in place of ``exc`` where the device or the quota is full."""
+    if exc.errno in STORAGE_FULL_MESSAGES:
+        raise StorageFull(exc.errno, size) from exc
 
 
 def image_key(pixels_sha256: str) -> str:

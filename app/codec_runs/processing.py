@@ -40,7 +40,7 @@ from app.domain.codecs.classical import JpegCodec
 from app.domain.codecs.rate import RateMatch, match_bpp
 from app.domain.perceptual import PerceptualMetrics
 from app.jobs import enqueue_after_commit
-from app.storage import MediaStorage, artefact_key, load_rgb
+from app.storage import MediaStorage, StorageFull, artefact_key, load_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,24 @@ def _fail(result: CodecResult, message: str, *, status: str = "failed") -> None:
     result.finished_at = utcnow()
 
 
+def _end_unfinished(
+    session: Session, result: CodecResult, message: str, *, status: str = "failed"
+) -> str:
+    """End the result with ``message`` (committed), and its run if it was the last."""
+    _fail(result, message, status=status)
+    session.commit()
+    finish_runs_left_without_work(session, [result.run_id])
+    return result.status
+
+
+def _reason(exc: BaseException) -> str:
+    """What a failed image shows: a full media disk in plain words, anything else with the
+    exception's type."""
+    if isinstance(exc, StorageFull):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     versions = {}
     for package in ("pillow", "numpy", "scikit-image", "torch", "compressai"):
@@ -167,16 +185,16 @@ def encode_result(
             # and finishes instead of waiting for ever on a result no task will finish.
             if not isinstance(exc, (CodecError, CodecUnavailable, ValueError, OSError)):
                 logger.warning("result %s: codec %s failed", result_id, run.codec, exc_info=True)
-            _fail(result, f"{type(exc).__name__}: {exc}")
-            session.commit()
-            finish_runs_left_without_work(session, [result.run_id])
-            return result.status
-        _store_reconstruction(storage, result, output, codec.identity())
+            return _end_unfinished(session, result, _reason(exc))
+        try:
+            _store_reconstruction(storage, result, output, codec.identity())
+        except OSError as exc:
+            # A full media disk (or any failed write) fails this image, not the run: the
+            # storage left no half-written file, and the result names no reconstruction.
+            logger.warning("result %s: storing the reconstruction failed: %s", result_id, exc)
+            return _end_unfinished(session, result, _reason(exc))
         if output.invalid_reason:
-            _fail(result, output.invalid_reason, status="invalid")
-            session.commit()
-            finish_runs_left_without_work(session, [result.run_id])
-            return result.status
+            return _end_unfinished(session, result, output.invalid_reason, status="invalid")
         result.status = "encoded"
         enqueue_after_commit(session, task_names.POSTPROCESS, result.id)
         session.commit()
@@ -226,10 +244,13 @@ def postprocess_result(
             _measure(storage, settings, run, image, result)
         except metrics.ImageTooSmall as exc:
             _fail(result, str(exc))
+        except StorageFull as exc:
+            logger.warning("result %s: storing its maps or matched JPEG failed: %s", result_id, exc)
+            _fail(result, _reason(exc))
         except Exception as exc:
             # As for encoding: the image fails with its reason and the run still finishes.
             logger.warning("result %s: measuring failed", result_id, exc_info=True)
-            _fail(result, f"{type(exc).__name__}: {exc}")
+            _fail(result, _reason(exc))
         else:
             result.status = "done"
             result.finished_at = utcnow()

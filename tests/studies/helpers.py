@@ -153,6 +153,10 @@ def label_items(engine: Engine, study_id: int, rows: list[dict[str, object]]) ->
     """Stores finished assignments and their annotations as the raters would leave them."""
     now = utcnow()
     with Session(engine) as session:
+        # Read once: a Study fetched per row is dropped from the session at once, and read again.
+        taxonomy_version_id = session.scalar(
+            select(Study.taxonomy_version_id).where(Study.id == study_id)
+        )
         assignment_ids = session.scalars(
             insert(Assignment).returning(Assignment.id),
             [
@@ -170,7 +174,7 @@ def label_items(engine: Engine, study_id: int, rows: list[dict[str, object]]) ->
             [
                 {
                     "client_id": f"sim-{study_id}-{i}", "assignment_id": a, "study_id": study_id,
-                    "taxonomy_version_id": session.get(Study, study_id).taxonomy_version_id,  # type: ignore[union-attr]
+                    "taxonomy_version_id": taxonomy_version_id,
                     "revision": 1, "note": "", "original_shows": "", "compressed_shows": "",
                     "seen_in": [], "boxes": [], "created_at": now, **r,
                 }
