@@ -151,6 +151,12 @@ def redis_client() -> Iterator[redis.Redis]:
 @pytest.fixture
 def app(db: Session, redis_client: redis.Redis) -> FastAPI:
     application = create_app(sessionmaker=make_sessionmaker(db.get_bind()))
+    use_test_session(application, db)
+    return application
+
+
+def use_test_session(application: FastAPI, db: Session) -> None:
+    """Every request of ``application`` works in the test's session (rolled back after it)."""
 
     def _test_session() -> Iterator[Session]:
         try:
@@ -161,7 +167,6 @@ def app(db: Session, redis_client: redis.Redis) -> FastAPI:
             raise
 
     application.dependency_overrides[get_session] = _test_session
-    return application
 
 
 @pytest.fixture

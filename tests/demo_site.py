@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2 as httpx
+from tests.servers import free_port, wait_until_answering
 
 
 @dataclass(frozen=True)
@@ -22,12 +20,6 @@ class DemoSite:
     var: Path
     passwords: dict[str, str]
     setup_output: str
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def embedded_env(var: Path) -> dict[str, str]:
@@ -46,7 +38,7 @@ def run_demo_site(var: Path) -> Iterator[DemoSite]:
         timeout=300,
         check=True,
     )
-    port = _free_port()
+    port = free_port()
     log = (var / "demo.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "demo", "--port", str(port)],
@@ -57,16 +49,9 @@ def run_demo_site(var: Path) -> Iterator[DemoSite]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((var / "demo.log").read_text())
-            time.sleep(0.3)
+        wait_until_answering(
+            f"{url}/healthz", process, timeout_s=120, log=(var / "demo.log").read_text
+        )
         passwords = json.loads((var / "demo-accounts.json").read_text())
         yield DemoSite(url=url, var=var, passwords=passwords, setup_output=setup.stdout)
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import create_engine, text
+
+from tests.servers import free_port
 
 
 def _bin_dir() -> Path:
@@ -39,12 +40,6 @@ def _bin_dir() -> Path:
 BIN = _bin_dir()
 SYSTEM_USER = "postgres"
 StopMode = Literal["immediate", "fast", "smart"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivatePostgres:

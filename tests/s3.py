@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings, get_settings
+from tests.servers import free_port
 
 BUCKET = "miscomp-test-media"
 AWS_ENVIRONMENT = {
@@ -56,13 +57,6 @@ class S3Server:
         return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -75,7 +69,7 @@ def _answers(port: int) -> bool:
 def s3_server() -> Iterator[S3Server]:
     previous = {name: os.environ.get(name) for name in AWS_ENVIRONMENT}
     os.environ.update(AWS_ENVIRONMENT)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from app.datasets.models import Dataset, Image
 from app.domain.roles import Role
 from app.studies.models import Annotation, Study, StudyItem
 from tests.conftest import PG_ADMIN_URL, TEST_DB, TEST_DB_URL, database_fingerprint
-from tests.demo_site import _free_port
 from tests.factories import DEFAULT_PASSWORD, make_user
+from tests.servers import free_port, wait_until_answering
 from tests.studies.helpers import annotators, blind_study, finished_run, label_items
 
 RESTORED_DB = f"{TEST_DB}_restored"
@@ -159,7 +158,7 @@ def _served_from(
         ).all()
         assert len(annotations) == 6
         names, storage_key = (study.name, dataset.name), image.storage_key
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
         env={**os.environ, **environment},
@@ -169,16 +168,8 @@ def _served_from(
     )
     url = f"http://127.0.0.1:{port}"
     try:
+        wait_until_answering(f"{url}/healthz", server)
         with httpx.Client(base_url=url, timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline and server.poll() is None
-                time.sleep(0.3)
             token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").text)
             assert token is not None
             login = client.post(

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2 as httpx
 from sqlalchemy import Engine
 
-from tests.demo_site import _free_port
+from tests.servers import free_port
 
 CADDYFILE = Path(__file__).resolve().parent.parent / "deploy" / "Caddyfile"
 
@@ -36,7 +36,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:
 
 def test_the_proxy_forwards_to_the_web_replicas(engine: Engine, tmp_path: Path) -> None:
     """``engine``: the test database the server answers /healthz from exists and is migrated."""
-    web_port, proxy_port = _free_port(), _free_port()
+    web_port, proxy_port = free_port(), free_port()
     caddy_env = {
         **os.environ,
         "HOME": str(tmp_path),

@@ -8,14 +8,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
 from sqlalchemy import Engine
 
@@ -23,7 +21,8 @@ from app import install_session_listeners
 from app.db import make_engine
 from app.migrate import upgrade
 from tests.browser.conftest import browser, csp_violations, page  # noqa: F401 - the browser fixtures
-from tests.private_postgres import PrivatePostgres, free_port, private_postgres
+from tests.private_postgres import PrivatePostgres, private_postgres
+from tests.servers import free_port, wait_until_answering
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -76,16 +75,7 @@ def web_server(engine: Engine) -> Iterator[WebServer]:
         )
     server = WebServer(f"http://127.0.0.1:{port}", process, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the web server did not start:\n{server.log_text()}")
-            time.sleep(0.2)
+        wait_until_answering(f"{server.url}/healthz", process, log=server.log_text)
         yield server
     finally:
         process.terminate()

@@ -3,29 +3,25 @@ rows by status, parsed back with prometheus_client's parser."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 
 import pytest
 import redis
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.broker import sender
 from app.config import get_settings
-from app.db import get_session, make_sessionmaker
+from app.db import make_sessionmaker
 from app.domain.roles import Role, TokenScope
 from app.exports.task_names import EXPORT_STUDY
 from app.main import create_app
 from app.users import service as user_service
-from tests.conftest import login
+from tests.conftest import login, use_test_session
 from tests.factories import make_dataset, make_result, make_run, make_user, store_image
 from tests.monitoring.helpers import scrape, series, value
+from tests.private_redis import PrivateRedis
 
 
 def _token(db: Session, role: Role = Role.ADMIN, scope: TokenScope = TokenScope.FULL) -> str:
@@ -95,50 +91,25 @@ def test_a_queued_message_shows_in_its_queue(
     assert value(after, "miscomp_queue_messages", queue="cpu") == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
-def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def own_redis() -> Iterator[PrivateRedis]:
     """A Redis server of this test's own, to stop while the application uses it."""
-    binary = shutil.which("redis-server")
-    assert binary is not None, "redis-server is installed by scripts/ensure-system.sh"
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        server = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", folder],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    redis.Redis(port=port).ping()
-                    break
-                except redis.ConnectionError:
-                    assert time.monotonic() < deadline, "own Redis did not start"
-                    time.sleep(0.1)
-            yield server, port
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.crash()
 
 
-def test_a_stopped_broker_is_a_figure_not_an_error(
-    db: Session, own_redis: tuple[subprocess.Popen[bytes], int]
-) -> None:
-    server, port = own_redis
-    settings = get_settings().model_copy(update={"broker_url": f"redis://127.0.0.1:{port}/0"})
+def test_a_stopped_broker_is_a_figure_not_an_error(db: Session, own_redis: PrivateRedis) -> None:
+    settings = get_settings().model_copy(update={"broker_url": own_redis.url})
     application = create_app(settings, sessionmaker=make_sessionmaker(db.get_bind()))
-    _use_test_session(application, db)
+    use_test_session(application, db)
     token = _token(db)
     with TestClient(application) as client:
         assert value(scrape(client, token), "miscomp_broker_up") == 1
-        server.terminate()
-        server.wait(timeout=30)
+        own_redis.crash()
         started = time.monotonic()
         stopped = scrape(client, token)  # 200, or scrape() fails
         assert time.monotonic() - started < 15
@@ -154,18 +125,6 @@ def test_a_stopped_broker_is_a_figure_not_an_error(
         )
         >= 1
     )
-
-
-def _use_test_session(application: FastAPI, db: Session) -> None:
-    def test_session() -> Iterator[Session]:
-        try:
-            yield db
-            db.commit()
-        except Exception:
-            db.rollback()
-            raise
-
-    application.dependency_overrides[get_session] = test_session
 
 
 def test_only_admins_read_the_metrics(client: TestClient, db: Session) -> None:

@@ -28,8 +28,8 @@ from app.domain.roles import Role
 from app.main import create_app
 from app.users.models import LoginAttempt
 from tests.conftest import csrf_of, run_async
-from tests.demo_site import _free_port
 from tests.factories import DEFAULT_PASSWORD, make_user
+from tests.servers import free_port
 
 WRONG = "not the password"
 
@@ -195,7 +195,7 @@ def live_server(committed_db: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setattr(security, "verify_password", watched_verify)
     event.listen(application.state.engine, "checkout", checked_out)
     event.listen(application.state.engine, "checkin", checked_in)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(numbered, host="127.0.0.1", port=port, log_level="warning")
     )

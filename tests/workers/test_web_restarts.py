@@ -38,8 +38,8 @@ from app.datasets.models import Image, ImportJob
 from app.domain.roles import Role
 from app.exports.models import ExportJob
 from app.users import service as user_service
-from tests.demo_site import _free_port
 from tests.factories import make_dataset, make_user
+from tests.servers import free_port, wait_until_answering
 from tests.studies.helpers import annotators, label_items, open_study_with_items
 from tests.workers.test_codec_runs import _wait
 
@@ -69,7 +69,7 @@ class WebServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
@@ -78,16 +78,7 @@ class WebServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the web server did not start:\n{self.log.read_text()}")
-            time.sleep(0.2)
+        wait_until_answering(f"{self.url}/healthz", self.process, log=self.log.read_text)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no cleanup, as a crash or an OOM kill leaves it."""
