@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.media_url import S3Location
-from app.storage import CHUNK_BYTES, StoredStream, key_parts
+from app.storage import CHUNK_BYTES, TEMPORARY_PREFIX, StoredObject, StoredStream, key_parts
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
-_TEMPORARY_PREFIX = ".tmp-"
 
 
 class S3MediaStorage:
@@ -105,7 +104,7 @@ class S3MediaStorage:
             _mark_used(path)
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY_PREFIX)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY_PREFIX)
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in self.open(key).chunks:
@@ -120,6 +119,22 @@ class S3MediaStorage:
 
     def location(self, key: str) -> str:
         return f"s3://{self.bucket.bucket}/{self._object_key(key)}"
+
+    def delete(self, key: str) -> None:
+        # S3 answers a DELETE of a missing key with success, as the local folder does.
+        self._client.delete_object(Bucket=self.bucket.bucket, Key=self._object_key(key))
+        self._cache.joinpath(*key_parts(key)).unlink(missing_ok=True)
+
+    def objects_under(self, folder: str) -> Iterator[StoredObject]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket.bucket, Prefix=self._object_key(folder) + "/"
+        )
+        for page in pages:
+            for entry in page.get("Contents", []):
+                yield StoredObject(
+                    key=entry["Key"].removeprefix(self.bucket.prefix),
+                    modified_at=entry["LastModified"],
+                )
 
     def _evict(self, *, keep: Path) -> None:
         """Delete the least recently used copies until the cache fits its budget (``keep``,
@@ -157,7 +172,7 @@ def _cached_files(folder: Path) -> Iterator[tuple[float, int, Path]]:
     process removes meanwhile are skipped."""
     for parent, _, files in os.walk(folder):
         for name in files:
-            if name.startswith(_TEMPORARY_PREFIX):
+            if name.startswith(TEMPORARY_PREFIX):
                 continue
             path = Path(parent, name)
             try:

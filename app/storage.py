@@ -12,9 +12,11 @@ import errno
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
@@ -27,6 +29,8 @@ from app.domain.codecs.base import RGB8
 from app.domain.media_url import S3Location
 
 CHUNK_BYTES = 1024 * 1024
+TEMPORARY_PREFIX = ".tmp-"
+"""The name a file has while it is written beside its key (never a stored key itself)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,14 @@ class StoredStream:
 
     size: int
     chunks: Iterator[bytes]
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored key and when it was last written (for clean-ups by age)."""
+
+    key: str
+    modified_at: datetime
 
 
 class MediaStorage(Protocol):
@@ -60,6 +72,14 @@ class MediaStorage(Protocol):
 
     def location(self, key: str) -> str:
         """Where ``key`` is stored, for people: a file path or an ``s3://`` URL."""
+
+    def delete(self, key: str) -> None:
+        """Remove what is stored under ``key`` (and any local copy of it); nothing stored is
+        no error. Only for keys named by their job, not content addresses that others share
+        (staged uploads)."""
+
+    def objects_under(self, folder: str) -> Iterator[StoredObject]:
+        """Every key stored under the folder ``folder`` (at any depth), in no set order."""
 
 
 def key_parts(key: str) -> tuple[str, ...]:
@@ -108,7 +128,7 @@ class LocalMediaStorage:
             return  # content-addressed: same key, same bytes
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY_PREFIX)
         except OSError as exc:
             _raise_if_full(exc, len(data))
             raise
@@ -125,7 +145,22 @@ class LocalMediaStorage:
     def put_file(self, key: str, path: Path) -> None:
         target = self._resolve(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, target)  # atomic: the caller writes beside it (Settings.exports_dir)
+        try:
+            os.replace(path, target)  # atomic where the caller writes beside it (exports)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Another file system (an upload received in the temporary folder): copy beside
+            # the target, then rename, so that the key never holds part of the file.
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMPORARY_PREFIX)
+            try:
+                with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+                    shutil.copyfileobj(source, out, CHUNK_BYTES)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            path.unlink()
 
     def exists(self, key: str) -> bool:
         return self._resolve(key).exists()
@@ -142,6 +177,36 @@ class LocalMediaStorage:
 
     def location(self, key: str) -> str:
         return str(self._resolve(key))
+
+    def delete(self, key: str) -> None:
+        """Remove the file, then the folders it leaves empty, up to (not including) the top
+        one (``staging/<batch>/`` goes, ``staging/`` stays)."""
+        path = self._resolve(key)
+        path.unlink(missing_ok=True)
+        top = self.root / key_parts(key)[0]
+        for folder in path.parents:
+            if folder == top or not folder.is_relative_to(top):
+                return
+            try:
+                folder.rmdir()
+            except OSError:
+                return  # not empty (or already gone): the folders above are not empty either
+
+    def objects_under(self, folder: str) -> Iterator[StoredObject]:
+        base = self._resolve(folder)
+        for parent, _, files in os.walk(base):
+            for name in files:
+                if name.startswith(TEMPORARY_PREFIX):
+                    continue  # a write in progress (or abandoned), not a stored key
+                path = Path(parent, name)
+                try:
+                    modified = path.stat().st_mtime
+                except FileNotFoundError:
+                    continue  # deleted meanwhile
+                yield StoredObject(
+                    key=path.relative_to(self.root).as_posix(),
+                    modified_at=datetime.fromtimestamp(modified, UTC),
+                )
 
 
 def media_storage(settings: Settings) -> MediaStorage:

@@ -165,3 +165,72 @@ def test_studies_made_before_membership_stay_open_to_every_annotator(
         assert "study_member" not in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+BEFORE_STAGING_KEYS = "b2c3d4e5f6a2"
+"""The revision whose upload imports named a local staging folder and local paths."""
+
+
+def test_uploads_queued_before_staging_keys_are_found_under_their_keys(
+    empty_database: str,
+) -> None:
+    """A queued upload's local paths become the media storage keys of the same files (the
+    local media root keeps them at ``staging/<batch>/<file>``)."""
+    upgrade(empty_database, BEFORE_STAGING_KEYS)
+    engine = create_engine(empty_database)
+    try:
+        tables = MetaData()
+        tables.reflect(engine, only=["dataset", "import_job"])
+        now = datetime.now(UTC)
+        staged = "/srv/miscomp/media/staging/0123abcd"
+        with engine.begin() as conn:
+            (dataset_id,) = conn.execute(
+                tables.tables["dataset"]
+                .insert()
+                .values(name="d", description="", source="", license="", created_at=now)
+                .returning(tables.tables["dataset"].c.id)
+            ).one()
+            common = {
+                "dataset_id": dataset_id, "status": "queued", "total": 0, "processed": 0,
+                "n_imported": 0, "n_duplicate": 0, "n_failed": 0, "n_skipped": 0,
+                "created_at": now,
+            }  # fmt: skip
+            conn.execute(
+                tables.tables["import_job"].insert(),
+                [
+                    {
+                        **common, "source_kind": "upload", "source_label": "a.png, b.zip",
+                        "staging_dir": staged,
+                        "uploads": [
+                            {"name": "a.png", "path": f"{staged}/00000-a.png"},
+                            {"name": "x/b.zip", "path": f"{staged}/00001-b.zip"},
+                        ],
+                    },
+                    {
+                        **common, "source_kind": "folder", "source_label": "/data",
+                        "staging_dir": None, "uploads": [],
+                    },
+                ],
+            )  # fmt: skip
+        upgrade(empty_database)
+        job = Table("import_job", MetaData(), autoload_with=engine)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(job.c.source_kind, job.c.staging_prefix, job.c.uploads).order_by(job.c.id)
+            ).all()
+        assert [tuple(row) for row in rows] == [
+            (
+                "upload",
+                "staging/0123abcd",
+                [
+                    {"name": "a.png", "key": "staging/0123abcd/00000-a.png"},
+                    {"name": "x/b.zip", "key": "staging/0123abcd/00001-b.zip"},
+                ],
+            ),
+            ("folder", None, []),
+        ]
+        command.downgrade(alembic_config(empty_database), BEFORE_STAGING_KEYS)
+        columns = {c["name"] for c in inspect(engine).get_columns("import_job")}
+        assert "staging_dir" in columns and "staging_prefix" not in columns
+    finally:
+        engine.dispose()

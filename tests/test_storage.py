@@ -4,10 +4,13 @@ the same tests, both made by ``media_storage`` from the settings as every proces
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,6 +121,8 @@ def test_invalid_keys_are_refused_and_nothing_is_written(settings: Settings, key
         "open": lambda: storage.open(key),
         "local_path": lambda: storage.local_path(key),
         "location": lambda: storage.location(key),
+        "delete": lambda: storage.delete(key),
+        "objects_under": lambda: list(storage.objects_under(key)),
     }
     for name, call in calls.items():
         with pytest.raises(ValueError, match="invalid storage key"):
@@ -141,6 +146,65 @@ def test_a_finished_file_is_moved_in_and_replaces_the_last(settings: Settings) -
     assert _everything_stored(settings) == {key}
     if settings.media_bucket is not None:
         assert not (settings.exports_dir / "7-study.zip").exists()
+
+
+def test_deleted_keys_are_gone_every_way_and_others_stay(settings: Settings) -> None:
+    """Staged uploads are deleted once imported: the key goes (its local copy too), its
+    neighbours stay, and deleting what is not there is no error."""
+    storage = media_storage(settings)
+    settings.exports_dir.mkdir(parents=True, exist_ok=True)
+    staged = {f"staging/batch/0000{n}-a.png": bytes([n]) * 100 for n in range(2)}
+    for key, data in staged.items():
+        source = settings.exports_dir / "upload.bin"
+        source.write_bytes(data)
+        storage.put_file(key, source)
+    kept = artefact_key("images", PNG_LIKE, ".png")
+    storage.put(kept, PNG_LIKE)
+    first, second = staged
+    assert storage.local_path(first).read_bytes() == staged[first]  # a local copy on S3
+    storage.delete(first)
+    storage.delete(first)  # again: nothing there, no error
+    storage.delete("staging/never/stored.png")
+    assert not storage.exists(first)
+    with pytest.raises(FileNotFoundError):
+        storage.read(first)
+    with pytest.raises(FileNotFoundError):
+        storage.local_path(first).read_bytes()
+    assert _everything_stored(settings) == {second, kept}
+    storage.delete(second)
+    assert _everything_stored(settings) == {kept}
+    if settings.media_bucket is None:  # the emptied batch folder goes, the top one stays
+        assert [p.name for p in (settings.media_root / "staging").iterdir()] == []
+
+
+def test_objects_under_a_folder_are_listed_with_their_age(settings: Settings) -> None:
+    storage = media_storage(settings)
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    keys = {"staging/one/00000-a.png", "staging/one/00001-b.zip", "staging/two/00000-c.png"}
+    for key in keys:
+        storage.put(key, key.encode())
+    storage.put("stagingx/not-under.png", b"a neighbour whose name starts the same")
+    storage.put(artefact_key("images", PNG_LIKE, ".png"), PNG_LIKE)
+    listed = list(storage.objects_under("staging"))
+    assert {o.key for o in listed} == keys
+    assert all(before <= o.modified_at <= datetime.now(UTC) + timedelta(seconds=5) for o in listed)
+    assert {o.key for o in storage.objects_under("staging/two")} == {"staging/two/00000-c.png"}
+    assert list(storage.objects_under("nothing-here")) == []
+
+
+def test_a_file_from_another_file_system_is_moved_in_whole(settings: Settings) -> None:
+    """An upload is received in a temporary folder, which may be another file system than
+    the media folder (tmpfs): ``put_file`` still moves it in, whole and atomically."""
+    shared_memory = Path("/dev/shm")
+    assert os.stat(shared_memory).st_dev != os.stat(settings.media_root.parent).st_dev
+    fd, name = tempfile.mkstemp(dir=shared_memory, prefix="miscomp-test-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(PNG_LIKE)
+    storage = media_storage(settings)
+    storage.put_file("staging/batch/00000-a.png", Path(name))
+    assert not Path(name).exists()
+    assert storage.read("staging/batch/00000-a.png") == PNG_LIKE
+    assert _everything_stored(settings) == {"staging/batch/00000-a.png"}
 
 
 _PUT_IN_A_CHILD = """

@@ -20,6 +20,7 @@ from app.datasets.schemas import (
 )
 from app.db import SessionDep
 from app.domain.bounds import DbId, Offset
+from app.storage import media_storage
 from app.uploads import stage_uploads
 
 router = APIRouter(prefix="/api", tags=["datasets"])
@@ -77,11 +78,13 @@ def create_import(
 ) -> ImportRead:
     settings = get_settings()
     dataset = service.get_dataset(session, dataset_id)
-    staging, staged = stage_uploads(
-        settings, [(f.filename or "", f.file) for f in files if f.filename or f.size]
+    staged = stage_uploads(
+        settings,
+        media_storage(settings),
+        [(f.filename or "", f.file) for f in files if f.filename or f.size],
     )
     return ImportRead.model_validate(
-        importer.queue_upload_import(session, dataset, staging, staged, actor=user)
+        importer.queue_upload_import(session, dataset, staged, actor=user)
     )
 
 

@@ -5,15 +5,20 @@ CLI (folders and zips on disk, with a progress bar). It commits after every file
 progress bar in the browser moves, and it is safe to run twice for the same job (Celery's
 ``acks_late`` can deliver a task again): a rerun starts the report afresh and recognises the
 images that the first attempt already stored.
+
+Uploads are staged in the media storage (``app/uploads.py``), so the worker needs no folder
+shared with the web: it copies them into a temporary folder of its own, and deletes them from
+the storage once the import has ended, done or failed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -22,36 +27,40 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.datasets import task_names
-from app.datasets.models import Dataset, Image, ImportFile, ImportJob
+from app.datasets.models import IMPORT_ENDED_STATUSES, Dataset, Image, ImportFile, ImportJob
 from app.db import utcnow
 from app.domain import sources
 from app.domain.images import ImageRejected, decode_image, thumbnail_jpeg
 from app.errors import InvalidInput
 from app.jobs import enqueue_after_commit
 from app.storage import MediaStorage, image_key, thumbnail_key
-from app.uploads import StagedUpload, archive_limits
+from app.uploads import (
+    StagedBatch,
+    StoredUpload,
+    archive_limits,
+    discard_abandoned_staging,
+    discard_staged,
+    fetch_staged,
+)
 from app.users.models import User
 
 ProgressCallback = Callable[[ImportJob], None]
 
 
 def queue_upload_import(
-    session: Session,
-    dataset: Dataset,
-    staging: Path,
-    uploads: list[StagedUpload],
-    *,
-    actor: User | None,
+    session: Session, dataset: Dataset, staged: StagedBatch, *, actor: User | None
 ) -> ImportJob:
+    """The import of uploads staged in the media storage, queued for a worker. The keys come
+    from ``uploads.stage_uploads`` (the server's), never from the request."""
+    uploads = staged.uploads
     if not uploads:
-        shutil.rmtree(staging, ignore_errors=True)
         raise InvalidInput("no files were uploaded")
     job = ImportJob(
         dataset_id=dataset.id,
         source_kind="upload",
         source_label=", ".join(u.name for u in uploads[:5]) + (" ..." if len(uploads) > 5 else ""),
-        staging_dir=str(staging),
-        uploads=[{"name": u.name, "path": u.path} for u in uploads],
+        staging_prefix=staged.prefix,
+        uploads=[{"name": u.name, "key": u.key} for u in uploads],
         created_by_id=actor.id if actor else None,
     )
     session.add(job)
@@ -83,34 +92,44 @@ def create_path_import(
     return job
 
 
-def _source_items(job: ImportJob, limits: sources.Limits) -> Iterator[sources.SourceItem]:
+def _staged_uploads(job: ImportJob) -> list[StoredUpload]:
+    return [StoredUpload(name=upload["name"], key=upload["key"]) for upload in job.uploads]
+
+
+def _files_to_read(job: ImportJob, storage: MediaStorage, scratch: Path) -> list[tuple[Path, str]]:
+    """The job's files on this machine, each with the name its report shows: the zip or file
+    the CLI named, or the uploads copied from the media storage into ``scratch``."""
+    if job.source_kind == "folder":
+        return []
+    if job.source_kind in ("zip", "file"):
+        path = Path(job.source_label)
+        return [(path, path.name)]
+    return [
+        (fetch_staged(storage, upload, scratch), upload.name) for upload in _staged_uploads(job)
+    ]
+
+
+def _source_items(
+    job: ImportJob, files: list[tuple[Path, str]], limits: sources.Limits
+) -> Iterator[sources.SourceItem]:
     if job.source_kind == "folder":
         yield from sources.iter_folder(Path(job.source_label), limits)
-    elif job.source_kind in ("zip", "file"):
-        path = Path(job.source_label)
-        yield from sources.iter_upload(path, path.name, limits)
-    else:
-        for upload in job.uploads:
-            yield from sources.iter_upload(Path(upload["path"]), upload["name"], limits)
+    for path, name in files:
+        yield from sources.iter_upload(path, name, limits)
 
 
-def _count_candidates(job: ImportJob, limits: sources.Limits) -> int:
+def _count_candidates(job: ImportJob, files: list[tuple[Path, str]], limits: sources.Limits) -> int:
     """A cheap first pass for the progress bar's denominator (no decoding)."""
     if job.source_kind == "folder":
-        return sum(len(files) for _, _, files in os.walk(job.source_label))
-    paths = (
-        [Path(job.source_label)]
-        if job.source_kind in ("zip", "file")
-        else [Path(u["path"]) for u in job.uploads]
-    )
+        return sum(len(names) for _, _, names in os.walk(job.source_label))
     total = 0
-    for path in paths:
+    for path, _ in files:
         try:
             with zipfile.ZipFile(path) as archive:
                 total += sum(1 for info in archive.infolist() if not info.is_dir())
         except (zipfile.BadZipFile, OSError):
             total += 1
-    return min(total, limits.max_members + len(paths))
+    return min(total, limits.max_members + len(files))
 
 
 def execute_import(
@@ -123,24 +142,26 @@ def execute_import(
     progress: ProgressCallback | None = None,
 ) -> ImportJob:
     limits = archive_limits(settings)
-    with factory() as session:
+    with factory() as session, tempfile.TemporaryDirectory(prefix="miscomp-import-") as scratch:
         session.info["actor_label"] = actor_label
         job = session.get(ImportJob, import_id)
         if job is None:
             raise InvalidInput(f"import {import_id} not found")
         session.info["actor_id"] = job.created_by_id
-        if job.status in ("done", "failed"):
+        if job.status in IMPORT_ENDED_STATUSES:
             return job
         session.execute(delete(ImportFile).where(ImportFile.import_id == job.id))
         job.status = "running"
         job.started_at = utcnow()
         job.processed = job.n_imported = job.n_duplicate = job.n_failed = job.n_skipped = 0
-        job.total = _count_candidates(job, limits)
         session.commit()
-        if progress:
-            progress(job)
         try:
-            for position, item in enumerate(_source_items(job, limits)):
+            files = _files_to_read(job, storage, Path(scratch))
+            job.total = _count_candidates(job, files, limits)
+            session.commit()
+            if progress:
+                progress(job)
+            for position, item in enumerate(_source_items(job, files, limits)):
                 record_file(session, storage, settings, job, position, item)
                 job.processed += 1
                 job.total = max(job.total, job.processed)
@@ -155,12 +176,26 @@ def execute_import(
             raise
         finally:
             job.finished_at = utcnow()
-            if job.staging_dir:
-                shutil.rmtree(job.staging_dir, ignore_errors=True)
             session.commit()
+            # After the commit: a worker killed before it still finds its uploads when the
+            # task comes again; one killed after it leaves them to the clean-up by age.
+            discard_staged(storage, [upload.key for upload in _staged_uploads(job)])
             if progress:
                 progress(job)
         return job
+
+
+def discard_abandoned_uploads(session: Session, storage: MediaStorage, *, now: datetime) -> int:
+    """Delete staged uploads that no import will read (``uploads.discard_abandoned_staging``),
+    sparing those of every import not yet ended however old; returns how many files went."""
+    in_use = session.scalars(
+        select(ImportJob.staging_prefix).where(
+            ImportJob.staging_prefix.is_not(None), ImportJob.status.not_in(IMPORT_ENDED_STATUSES)
+        )
+    )
+    return discard_abandoned_staging(
+        storage, in_use={prefix for prefix in in_use if prefix}, now=now
+    )
 
 
 def record_file(

@@ -8,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 
+IMPORT_ENDED_STATUSES = ("done", "failed")
+"""An import in one of these is over: a second delivery of its task leaves it as it is."""
+
 
 class Dataset(Base):
     __tablename__ = "dataset"
@@ -66,7 +69,7 @@ class ImportJob(Base):
             "error",
             "started_at",
             "finished_at",
-            "staging_dir",
+            "staging_prefix",
         }
     )
 
@@ -77,8 +80,10 @@ class ImportJob(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     source_kind: Mapped[str] = mapped_column(String(16))
     source_label: Mapped[str] = mapped_column(Text, default="")
-    staging_dir: Mapped[str | None] = mapped_column(Text)
+    staging_prefix: Mapped[str | None] = mapped_column(Text)
+    """Uploads: the media storage folder (``staging/<batch>``) holding them until the end."""
     uploads: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """Uploads: ``{"name": as uploaded, "key": where it is staged}`` per file, in order."""
     total: Mapped[int] = mapped_column(Integer, default=0)
     processed: Mapped[int] = mapped_column(Integer, default=0)
     n_imported: Mapped[int] = mapped_column(Integer, default=0)

@@ -25,6 +25,7 @@ from app.domain.bounds import DbId, Page
 from app.domain.validation import validation_message
 from app.errors import UserError
 from app.paging import paginate
+from app.storage import media_storage
 from app.uploads import stage_uploads
 from app.users.models import User
 from app.web import hx_redirect, media_file, render, wants_fragment
@@ -121,8 +122,11 @@ def _queue_uploads(
     session: Session, dataset_id: int, user: User, files: list[StarletteUploadFile]
 ) -> ImportJob:
     dataset = service.get_dataset(session, dataset_id)
-    staging, staged = stage_uploads(get_settings(), [(f.filename or "", f.file) for f in files])
-    return importer.queue_upload_import(session, dataset, staging, staged, actor=user)
+    settings = get_settings()
+    staged = stage_uploads(
+        settings, media_storage(settings), [(f.filename or "", f.file) for f in files]
+    )
+    return importer.queue_upload_import(session, dataset, staged, actor=user)
 
 
 @router.get("/imports/{import_id}", name="imports_detail")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from app.datasets import importer
 from app.datasets.models import Image, ImportFile, ImportJob
 from app.db import make_sessionmaker
 from app.domain.roles import Role
-from app.storage import LocalMediaStorage
+from app.storage import LocalMediaStorage, media_storage
+from app.uploads import discard_staged
 from tests.conftest import login
 from tests.factories import image_bytes, make_dataset, make_user, zip_bytes
 
@@ -200,6 +202,7 @@ def test_api_upload_queues_a_celery_task_after_commit(
     files = [
         ("files", ("a.png", image_bytes(), "image/png")),
         ("files", ("b.zip", zip_bytes({"c.jpg": image_bytes("JPEG")}), "application/zip")),
+        ("files", ("../../images/ab/d.png", image_bytes(), "image/png")),
     ]
     response = client.post(
         f"/api/datasets/{dataset_id}/imports", files=files, headers={"X-CSRF-Token": csrf}
@@ -209,8 +212,18 @@ def test_api_upload_queues_a_celery_task_after_commit(
     assert body["status"] == "queued"
     job = db.get(ImportJob, body["id"])
     assert job is not None
-    assert [u["name"] for u in job.uploads] == ["a.png", "b.zip"]
-    assert all(Path(u["path"]).exists() for u in job.uploads)
+    # Staged in the media storage under keys of the server's making, whatever the names.
+    prefix = job.staging_prefix
+    assert prefix is not None and re.fullmatch(r"staging/[0-9a-f]{32}", prefix)
+    assert job.uploads == [
+        {"name": "a.png", "key": f"{prefix}/00000-a.png"},
+        {"name": "b.zip", "key": f"{prefix}/00001-b.zip"},
+        {"name": "../../images/ab/d.png", "key": f"{prefix}/00002-d.png"},
+    ]
+    storage = media_storage(get_settings())
+    assert storage.read(job.uploads[0]["key"]) == files[0][1][1]
+    assert all(storage.exists(u["key"]) for u in job.uploads)
+    discard_staged(storage, [u["key"] for u in job.uploads])  # no worker runs here
     messages = [json.loads(m) for m in redis_client.lrange("cpu", 0, -1)]
     assert [(m["headers"]["task"], m["headers"]["argsrepr"]) for m in messages] == [
         ("workers.tasks.imports.run_import", f"[{job.id}]")

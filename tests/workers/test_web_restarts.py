@@ -37,8 +37,10 @@ from app.config import get_settings
 from app.datasets.models import Image, ImportJob
 from app.domain.roles import Role
 from app.exports.models import ExportJob
+from app.storage import media_storage
 from app.users import service as user_service
 from tests.factories import make_dataset, make_user
+from tests.s3 import S3Media
 from tests.servers import free_port, wait_until_answering
 from tests.studies.helpers import annotators, label_items, open_study_with_items
 from tests.workers.test_codec_runs import _wait
@@ -157,9 +159,17 @@ def _send_part_then_lose_the_server(
     return answer
 
 
-def _staging_folders() -> set[str]:
+@pytest.fixture(params=["local", "s3"])
+def media(request: pytest.FixtureRequest) -> S3Media | None:
+    """Media in the local folder, or in a bucket (uploads staged there, not on the web's disk)."""
+    return request.getfixturevalue("s3_media") if request.param == "s3" else None
+
+
+def _staged(media: S3Media | None) -> set[str]:
+    """The staging folder's batches on the web's disk, and the staged objects in the bucket."""
     staging = get_settings().media_root / "staging"
-    return {p.name for p in staging.iterdir()} if staging.is_dir() else set()
+    local = {p.name for p in staging.iterdir()} if staging.is_dir() else set()
+    return local | (media.server.keys(f"{media.prefix}staging/") if media else set())
 
 
 def _import_jobs(engine: Engine, dataset_id: int) -> list[ImportJob]:
@@ -178,7 +188,7 @@ def _image_count(engine: Engine, dataset_id: int) -> int:
 
 @pytest.mark.timeout(240)
 def test_an_upload_cut_by_a_web_restart_leaves_nothing_and_a_queued_import_is_finished(
-    committed_db: Engine, web: WebServer, request: pytest.FixtureRequest
+    media: S3Media | None, committed_db: Engine, web: WebServer, request: pytest.FixtureRequest
 ) -> None:
     api = _admin_token(committed_db)
     with Session(committed_db, expire_on_commit=False) as session:
@@ -186,7 +196,7 @@ def test_an_upload_cut_by_a_web_restart_leaves_nothing_and_a_queued_import_is_fi
         session.commit()
     photos = _photos_zip()
     path = f"/api/datasets/{dataset.id}/imports"
-    staged_before = _staging_folders()
+    staged_before = _staged(media)
 
     # 1. The server dies with half the upload received: nothing of it is imported, queued,
     # staged or spooled.
@@ -198,7 +208,7 @@ def test_an_upload_cut_by_a_web_restart_leaves_nothing_and_a_queued_import_is_fi
     assert answer == b"", answer[:200]  # no answer: it was still reading the body
     assert _import_jobs(committed_db, dataset.id) == []
     assert _image_count(committed_db, dataset.id) == 0
-    assert _staging_folders() == staged_before
+    assert _staged(media) == staged_before
     assert list(web.tmp.iterdir()) == []  # the spooled half went with the process
 
     # 2. Uploaded again after the restart: received whole and queued; then the server dies
@@ -215,7 +225,10 @@ def test_an_upload_cut_by_a_web_restart_leaves_nothing_and_a_queued_import_is_fi
     web.kill()
     (job,) = _import_jobs(committed_db, dataset.id)
     assert (job.id, job.status) == (import_id, "queued")
-    assert job.staging_dir is not None and Path(job.staging_dir).is_dir()
+    storage = media_storage(get_settings())
+    assert job.staging_prefix is not None
+    assert all(storage.exists(upload["key"]) for upload in job.uploads)
+    assert list(web.tmp.iterdir()) == []  # received, stored, and the local copy removed
 
     request.getfixturevalue("celery_worker_thread")  # a worker comes up; no web server runs
     _wait(
@@ -227,8 +240,8 @@ def test_an_upload_cut_by_a_web_restart_leaves_nothing_and_a_queued_import_is_fi
     assert job.status == "done", job.error
     assert (job.processed, job.n_imported, job.n_failed) == (UPLOADED_IMAGES, UPLOADED_IMAGES, 0)
     assert _image_count(committed_db, dataset.id) == UPLOADED_IMAGES
-    assert not Path(job.staging_dir).exists()  # read, then removed
-    assert _staging_folders() == staged_before
+    assert not any(storage.exists(upload["key"]) for upload in job.uploads)  # read, removed
+    assert _staged(media) == staged_before
 
     # 3. The restarted server shows the import whole.
     web.start()

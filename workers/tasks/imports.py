@@ -6,6 +6,7 @@ from celery import Task
 
 from app.config import get_settings
 from app.datasets import importer, task_names
+from app.db import utcnow
 from app.storage import media_storage
 from workers.celery_app import celery_app
 from workers.db import worker_sessionmaker
@@ -19,5 +20,10 @@ from workers.tasks import RETRY_ON_LOST_DATABASE
     name=task_names.IMPORT.name,
 )
 def run_import(self: Task, import_id: int) -> None:
+    """Run the import, then delete staged uploads that no import will read: here, because the
+    workers that import are the ones that read the staging folder (docs/object-storage.md)."""
     settings = get_settings()
-    importer.execute_import(worker_sessionmaker(), media_storage(settings), settings, import_id)
+    factory, storage = worker_sessionmaker(), media_storage(settings)
+    importer.execute_import(factory, storage, settings, import_id)
+    with factory() as session:
+        importer.discard_abandoned_uploads(session, storage, now=utcnow())
