@@ -1,21 +1,27 @@
-"""The annotation workspace under load: how long until the next item is there after a submit.
+"""The annotation workspace under load: how long each item takes, end to end.
 
 A real web server (`miscomp serve`, uvicorn) on a throwaway PostgreSQL database serves a
-blind k=3 study of 100,000 items, and, as the baseline measured in the same run, one of 1,000
-items. 20 annotators work at once, each with their own HTTP session: they submit labels as
-the workspace does (an htmx POST) and time the answer, which is the next item's workspace.
-Once an item is shown, the browser leases the item after it and fetches its images (asked
-for by the page, off the way to showing it), so the next item is interactive when its
-workspace arrives; the simulated annotators do the same, timed apart.
+blind k=3 study of 100,000 items (and, as the baseline measured in the same run, one of
+1,000 items unless ``--baseline-items 0``). Simulated annotators (``bench/annotators.py``),
+each with their own HTTP session, log in through the login form (one in five mistypes their
+password once first), then label items as the workspace does and time each step of an
+item's cycle: the submit (an htmx POST whose answer is the next item's workspace), the lease
+of the item after it (``/ahead``, which the page asks for once an item is shown) and every
+image of that item, fetched one after the other. Afterwards the database is checked: no item
+has more than k counted ratings, and every submit the clients saw accepted is stored exactly
+once (by its submission id).
 
 With `--browser`, one of the annotators is real Chromium (Debian's, driven by Playwright): it
 times from pressing Enter to the next item's viewer having drawn every pane, while the other
 annotators keep the server busy.
 
-    .venv/bin/python bench/workspace_bench.py [--items 100000] [--annotators 20] [--seconds 20]
-        [--workers 2] [--browser]
+    .venv/bin/python bench/workspace_bench.py [--items 100000] [--baseline-items 1000]
+        [--annotators 20] [--seconds 20] [--think 1] [--ramp 0] [--workers 2] [--browser]
+    .venv/bin/python bench/workspace_bench.py --annotators 100 --think 3 --seconds 600 \
+        --ramp 60 --baseline-items 0
 
-Prints median and 95th-percentile latencies and their ratio to the 1,000-item baseline.
+Prints the 50th, 95th and 99th percentiles of each step, errors, throughput, the server's
+database connections at their peak and the checks.
 """
 
 from __future__ import annotations
@@ -23,14 +29,13 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 VAR = Path(tempfile.mkdtemp(prefix="miscomp-bench-workspace-"))
@@ -39,14 +44,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx2 as httpx  # noqa: E402
 import numpy as np  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
+from bench.annotators import Timings, run_load  # noqa: E402
 from bench.bulk import bulk_study, study_database  # noqa: E402
 
 PASSWORD = "correct horse battery"
 TOKEN_SETS = 50
 """Distinct image sets the items cycle through (each item names the files of one set)."""
 PANES = ("original", "reconstruction", "jpeg", "thumbnail")
-CLIENT_ID = re.compile(r'name="client_id" value="([^"]+)"')
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -70,111 +76,148 @@ def _png(seed: int, size: int) -> bytes:
     return buffer.getvalue()
 
 
-def _token_sets() -> list[dict[str, str]]:
-    import secrets
-
-    return [{pane: secrets.token_urlsafe(16) for pane in PANES} for _ in range(TOKEN_SETS)]
-
-
-def _store_assets(factory: object, study_id: int, token_sets: list[dict[str, str]]) -> None:
-    """The files behind the tokens: 64-pixel panes and a 256-pixel thumbnail of noise."""
+def _store_assets(factory: object, study_id: int) -> None:
+    """Every item's own opaque image tokens (a token names the pane of one item, as the
+    proposal step writes them), over 50 sets of files: 64-pixel panes and a 256-pixel
+    thumbnail of noise. Written in SQL: 400,000 tokens for 100,000 items."""
     from app.config import get_settings
     from app.storage import artefact_key, media_storage
-    from app.studies.models import StudyAsset
 
     storage = media_storage(get_settings())
+    files = []
+    for number in range(TOKEN_SETS):
+        for index, pane in enumerate(PANES):
+            data = _png(number * 10 + index, 256 if pane == "thumbnail" else 64)
+            key = artefact_key("crops", data, ".png")
+            storage.put(key, data)
+            files.append({"set": number, "pane": pane, "key": key})
     with factory.begin() as session:  # type: ignore[attr-defined]
-        for number, tokens in enumerate(token_sets):
-            for index, (pane, token) in enumerate(tokens.items()):
-                data = _png(number * 10 + index, 256 if pane == "thumbnail" else 64)
-                key = artefact_key("crops", data, ".png")
-                storage.put(key, data)
-                session.add(StudyAsset(token=token, study_id=study_id, storage_key=key))
+        session.execute(
+            text("CREATE TEMPORARY TABLE bench_file (set int, pane text, key text) ON COMMIT DROP")
+        )
+        session.execute(text("INSERT INTO bench_file VALUES (:set, :pane, :key)"), files)
+        session.execute(
+            text(
+                "INSERT INTO study_asset (token, study_id, item_id, storage_key) "
+                "SELECT substr(md5(random()::text || i.id || f.pane), 1, 22), i.study_id, i.id, "
+                "f.key FROM study_item i JOIN bench_file f ON f.set = i.position % :sets "
+                "WHERE i.study_id = :study"
+            ),
+            {"sets": TOKEN_SETS, "study": study_id},
+        )
+        session.execute(
+            text(
+                "UPDATE study_item i SET assets = t.assets FROM (SELECT item_id, "
+                "json_object_agg(f.pane, a.token) AS assets FROM study_asset a "
+                "JOIN bench_file f ON f.key = a.storage_key WHERE a.study_id = :study "
+                "GROUP BY item_id) t WHERE t.item_id = i.id"
+            ),
+            {"study": study_id},
+        )
+    # As autovacuum would have done by the time people label: the update above left a dead
+    # version of every item.
+    with factory.kw["bind"].connect() as conn:  # type: ignore[attr-defined]
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("VACUUM ANALYZE study_item, study_asset")
+        )
 
 
-def _log_in(client: httpx.Client, username: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
-    assert token is not None
-    response = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
+def _checks(factory: object, study_id: int, accepted: list[str]) -> list[str]:
+    """No item with more than k counted ratings; every submit the clients saw accepted is
+    stored exactly once, by its submission id (``queries.counted_ratings`` says which
+    ratings count)."""
+    from app.studies import queries
+    from app.studies.models import Annotation, Study
+
+    with factory.begin() as session:  # type: ignore[attr-defined]
+        k = session.get(Study, study_id).raters_per_item
+        per_item = Counter(r.item_id for r in queries.counted_ratings(session, study_id))
+        stored = Counter(
+            dict(
+                session.execute(
+                    select(Annotation.client_id, func.count())
+                    .where(Annotation.study_id == study_id)
+                    .group_by(Annotation.client_id)
+                ).all()
+            )
+        )
+    seen = Counter(accepted)
+    over_k = sum(1 for n in per_item.values() if n > k)
+    missing = sum(1 for c in seen if stored[c] == 0)
+    doubled = sum(1 for c in seen if stored[c] > 1 or seen[c] > 1)
+    unseen = sum(1 for c in stored if c not in seen)
+    return [
+        f"items with more than k={k} counted ratings: {over_k} "
+        f"({len(per_item)} items rated, at most {max(per_item.values(), default=0)} each)",
+        f"submits accepted by the clients: {len(accepted)}; annotation rows: "
+        f"{sum(stored.values())}; accepted but not stored: {missing}; stored or accepted "
+        f"more than once: {doubled}; stored without the client seeing it accepted: {unseen}",
+    ]
+
+
+class Connections(threading.Thread):
+    """Samples the server's connections to its database twice a second: their peak says
+    whether a process could have waited for its pool (10 + 20 overflow a process)."""
+
+    def __init__(self, database: str) -> None:
+        super().__init__(daemon=True)
+        self.engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+        self.database = database
+        self.peak = 0
+        self.stopped = threading.Event()
+        self.counting = threading.Event()
+        """Cleared while the harness itself is connected (its checks)."""
+        self.counting.set()
+
+    def run(self) -> None:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"
+        )
+        with self.engine.connect() as conn:
+            while not self.stopped.wait(0.5):
+                if self.counting.is_set():
+                    found = int(conn.execute(query, {"db": self.database}).scalar_one())
+                    self.peak = max(self.peak, found)
+                conn.rollback()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its children (the server's workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        pending.extend(int(c) for c in children)
+    return total
+
+
+def _ms(values: list[float]) -> str:
+    if not values:
+        return "none"
+    p50, p95, p99 = (_percentile(values, q) * 1000 for q in (0.5, 0.95, 0.99))
+    return f"p50 {p50:6.1f}  p95 {p95:6.1f}  p99 {p99:6.1f} ms"
+
+
+def _report(items: int, timings: Timings, seconds: float, cpu: dict[str, float]) -> None:
+    count = len(timings.cycle)
+    print(f"  {items} items: {count} submits, {count / seconds:5.1f}/s")
+    print(f"    submit -> next workspace   {_ms(timings.submit)}")
+    print(f"    lease ahead                {_ms(timings.ahead)}")
+    print(f"    its images                 {_ms(timings.images)}")
+    print(f"    whole cycle                {_ms(timings.cycle)}")
+    print(f"    logins {dict(sorted(timings.login_statuses.items()))}: {_ms(timings.logins)}")
+    print(f"    errors: {sum(timings.errors.values())} {dict(timings.errors)}")
+    print(
+        "    CPU seconds a second: "
+        + ", ".join(f"{name} {value / seconds:.2f}" for name, value in cpu.items())
     )
-    assert response.status_code == 303, response.text
-    account = client.get("/account/tokens")
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', account.text)
-    assert csrf is not None
-    return csrf.group(1)
-
-
-class Annotator:
-    """One rater's HTTP session, submitting as the workspace does."""
-
-    def __init__(self, url: str, username: str) -> None:
-        self.client = httpx.Client(base_url=url, follow_redirects=False, timeout=60)
-        self.csrf = _log_in(self.client, username)
-
-    def first_item(self, study_id: int) -> str:
-        response = self.client.post(
-            f"/annotate/studies/{study_id}/next", headers={"X-CSRF-Token": self.csrf}
-        )
-        assert response.status_code == 303, response.text
-        return self.client.get(response.headers["location"]).text
-
-    def submit(self, page: str) -> tuple[str, float, float]:
-        """Labels the item on ``page`` as the workspace does; (the next item's page, seconds
-        until it arrived, seconds then spent leasing the item after it and fetching that
-        one's images, which the browser does while the rater looks)."""
-        client_id = CLIENT_ID.search(page)
-        action = re.search(r'action="(/annotate/items/\d+)" hx-post', page)
-        assert client_id is not None
-        assert action is not None
-        started = time.perf_counter()
-        response = self.client.post(
-            action.group(1),
-            headers={"HX-Request": "true", "X-CSRF-Token": self.csrf},
-            data={
-                "client_id": client_id.group(1),
-                "verdict": "no_miscompression",
-                "csrf_token": self.csrf,
-            },
-        )
-        answered = time.perf_counter() - started
-        assert response.status_code == 200, (response.status_code, response.text[:300])
-        started = time.perf_counter()
-        ahead = re.search(r'data-ahead="([^"]+)"', response.text)
-        if ahead is not None:
-            urls = self.client.post(ahead.group(1), headers={"X-CSRF-Token": self.csrf})
-            for url in urls.json()["urls"]:
-                assert self.client.get(url).status_code == 200
-        return response.text, answered, time.perf_counter() - started
-
-
-def _load(
-    url: str, study_id: int, usernames: list[str], seconds: float, think_s: float
-) -> tuple[list[float], list[float]]:
-    """Each annotator labels items for ``seconds``, looking at each for ``think_s`` (0: as
-    fast as the server answers, which measures a saturated server, not people)."""
-    answers: list[float] = []
-    images: list[float] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def work(username: str) -> None:
-        annotator = Annotator(url, username)
-        page = annotator.first_item(study_id)
-        while time.monotonic() < stop and 'id="workspace"' in page:
-            time.sleep(think_s)
-            page, answered, fetched = annotator.submit(page)
-            with lock:
-                answers.append(answered)
-                images.append(fetched)
-
-    threads = [threading.Thread(target=work, args=(u,)) for u in usernames]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers, images
 
 
 def _browser_run(
@@ -219,46 +262,68 @@ def _browser_run(
     return timings
 
 
+def _browser_beside_load(
+    base: str, items: int, study_id: int, usernames: list[str], args: argparse.Namespace
+) -> None:
+    others = threading.Thread(
+        target=run_load,
+        args=(base, study_id, usernames[1:], PASSWORD),
+        kwargs={"seconds": args.seconds + 60, "think_s": args.think},
+    )
+    others.start()
+    timings = _browser_run(base, f"bench-{items}", usernames[0], 40, args.think * 1000)
+    others.join()
+    print(
+        f"  Chromium with {len(usernames) - 1} HTTP annotators beside it, {items} items: "
+        f"Enter -> next item drawn, {_ms(timings)} ({len(timings)} items)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--baseline-items", type=int, default=1_000)
+    parser.add_argument("--baseline-items", type=int, default=1_000, help="0: none")
     parser.add_argument("--annotators", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--browser", action="store_true")
     parser.add_argument(
-        "--think-ms", type=float, default=1000, help="how long each annotator looks at an item"
+        "--think", type=float, default=1.0, help="seconds each annotator looks at an item"
     )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="seconds over which the annotators log in while the first label (0: everyone "
+        "logs in first, then all label for --seconds)",
+    )
+    parser.add_argument("--database", default="miscomp_bench_workspace")
     args = parser.parse_args()
-    db = study_database("miscomp_bench_workspace", args.annotators, PASSWORD)
+    db = study_database(args.database, args.annotators, PASSWORD)
     url, engine, factory = db.url, db.engine, db.factory
     usernames = [name for _, name in db.annotators]
-    sizes = (args.baseline_items, args.items)
+    sizes = [n for n in (args.baseline_items, args.items) if n]
     study_ids = []
     for items in sizes:
         started = time.perf_counter()
-        token_sets = _token_sets()
         study_id = bulk_study(
-            factory,
-            name=f"bench-{items}",
-            items=items,
-            image_id=db.image_id,
+            factory, name=f"bench-{items}", items=items, image_id=db.image_id,
             taxonomy_id=db.taxonomy_id,
-            assets=lambda p, sets=token_sets: sets[p % TOKEN_SETS],  # type: ignore[misc]
-        )
-        _store_assets(factory, study_id, token_sets)
+        )  # fmt: skip
+        _store_assets(factory, study_id)
         study_ids.append(study_id)
         print(f"  study of {items} items built in {time.perf_counter() - started:.1f} s")
 
     port = _free_port()
     env = {**os.environ, "MISCOMP_DATABASE_URL": url, "MISCOMP_VAR_DIR": str(VAR)}
+    log = (VAR / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers",
          str(args.workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        env=env, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    connections = Connections(args.database)
     try:
         for _ in range(200):
             try:
@@ -267,40 +332,45 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.1)
         print(
-            f"{args.annotators} annotators for {args.seconds:.0f} s each run, each looking at an "
-            f"item for {args.think_ms:.0f} ms, k=3, PostgreSQL, uvicorn with {args.workers} workers"
+            f"{args.annotators} annotators for {args.seconds:.0f} s each run (logging in over "
+            f"{args.ramp:g} s), each looking at an item for {args.think:g} s, k=3, PostgreSQL, "
+            f"uvicorn with {args.workers} workers"
         )
-        figures = {}
+        engine.dispose()  # the harness holds no connection while the server is measured
+        connections.start()
+        p95s = []
         for items, study_id in zip(sizes, study_ids, strict=True):
-            answers, images = _load(base, study_id, usernames, args.seconds, args.think_ms / 1000)
-            p50, p95 = statistics.median(answers) * 1000, _percentile(answers, 0.95) * 1000
-            figures[items] = (p50, p95)
-            print(
-                f"  {items:7d} items: next item's workspace median {p50:6.1f} ms, p95 {p95:6.1f} "
-                f"ms ({len(answers)} submits, {len(answers) / args.seconds:5.1f}/s); then leasing "
-                f"the one after and fetching its images: median "
-                f"{statistics.median(images) * 1000:5.1f} ms"
-            )
-        (b50, b95), (l50, l95) = figures[sizes[0]], figures[sizes[1]]
-        print(f"ratio {sizes[1]} / {sizes[0]} items: median {l50 / b50:.2f}, p95 {l95 / b95:.2f}")
+            before = {"server": _cpu_seconds(server.pid), "clients": time.process_time()}
+            mistyped = args.annotators // 5
+            timings = run_load(
+                base, study_id, usernames, PASSWORD, seconds=args.seconds, think_s=args.think,
+                ramp_s=args.ramp, mistyped_logins=mistyped,
+            )  # fmt: skip
+            cpu = {
+                "server": _cpu_seconds(server.pid) - before["server"],
+                "clients": time.process_time() - before["clients"],
+            }
+            _report(items, timings, args.seconds, cpu)
+            connections.counting.clear()
+            for line in _checks(factory, study_id, timings.accepted):
+                print(f"    {line}")
+            engine.dispose()
+            connections.counting.set()
+            p95s.append(_percentile(timings.cycle, 0.95))
+        if len(p95s) == 2:
+            print(f"whole cycle p95, {sizes[1]} / {sizes[0]} items: {p95s[1] / p95s[0]:.2f}")
+        connections.stopped.set()
+        connections.join()
+        log.flush()
+        pool_errors = (VAR / "server.log").read_text(errors="replace").count("QueuePool limit")
+        print(
+            f"database connections of the server at their peak: {connections.peak} "
+            f"(pools: {args.workers} x 30); pool timeouts in its log: {pool_errors}"
+        )
         if args.browser:
-            study_id = study_ids[1]
-            others = threading.Thread(
-                target=_load,
-                args=(base, study_id, usernames[1:], args.seconds + 60, args.think_ms / 1000),
-            )
-            others.start()
-            timings = _browser_run(
-                base, f"bench-{sizes[1]}", usernames[0], submits=40, think_ms=args.think_ms
-            )
-            others.join()
-            print(
-                f"  Chromium with {len(usernames) - 1} HTTP annotators beside it, "
-                f"{sizes[1]} items: Enter -> next item drawn, median "
-                f"{statistics.median(timings) * 1000:.1f} ms, p95 "
-                f"{_percentile(timings, 0.95) * 1000:.1f} ms ({len(timings)} items)"
-            )
+            _browser_beside_load(base, sizes[-1], study_ids[-1], usernames, args)
     finally:
+        connections.stopped.set()
         server.terminate()
         server.wait(timeout=30)
         engine.dispose()

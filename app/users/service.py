@@ -210,14 +210,17 @@ SESSION_SEEN_RESOLUTION = timedelta(minutes=1)
 
 def user_for_session(session: Session, secret: str, *, max_age: timedelta) -> User | None:
     """The user of a live session: not revoked, younger than ``max_age``, user active."""
-    row = session.scalar(
-        select(UserSession).where(UserSession.token_hash == security.hash_token(secret))
-    )
-    now = utcnow()
-    if row is None or row.revoked_at is not None or row.created_at < now - max_age:
+    # One statement with its user: every request of a logged-in browser begins here.
+    found = session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == security.hash_token(secret))
+    ).one_or_none()
+    if found is None:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    now = utcnow()
+    if row.revoked_at is not None or row.created_at < now - max_age or not user.is_active:
         return None
     if row.last_seen_at < now - SESSION_SEEN_RESOLUTION:
         session.execute(

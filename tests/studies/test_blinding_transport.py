@@ -233,6 +233,11 @@ def test_an_items_images_go_only_to_its_raters(
     assignment_id, held_item, csrf = lease_next(first)
     held_urls = [f"/media/assets/{token}.png" for token in items[held_item].values()]
     assert all(committed_client.get(url).status_code == 200 for url in held_urls)
+    # Kept by the rater's browser for good (a URL's bytes never change), never by a shared
+    # cache, which would hand them to the next one to ask without asking the server.
+    assert {committed_client.get(url).headers["cache-control"] for url in held_urls} == {
+        "private, max-age=31536000, immutable"
+    }
     skipped = committed_client.post(
         f"/annotate/items/{assignment_id}/skip", headers={"X-CSRF-Token": csrf}
     )

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.domain.roles import Role
-from app.studies import assignment
+from app.studies import assignment, service
 from app.studies.models import Annotation, AnnotationRevision, Assignment, Study, StudyItem
 from app.users.models import User
 from tests.conftest import login
@@ -322,3 +322,26 @@ def test_progress_and_a_finished_item_shown_read_only_then_revised(
     again = committed_client.get(second_url)
     assert "You skipped this item." in again.text and "data-revise" not in again.text
     assert _progress(again.text) == "Item 2 of 3 · 1 left · your cap 2 items"
+
+
+def test_a_large_study_counts_what_is_left_only_up_to_a_bound(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    """Counting every open item of a study on each item shown would scan the study each time;
+    past ``LEFT_COUNTED_UP_TO`` the workspace says "1000+ left", and below it (here within a
+    cap) the exact number."""
+    bound = service.LEFT_COUNTED_UP_TO
+    large_id, _ = open_study_with_items(committed_db, bound + 2, raters_per_item=1)
+    capped_id, _ = open_study_with_items(
+        committed_db, bound + 2, raters_per_item=1, per_rater_cap=bound
+    )
+    _, csrf = _annotator(committed_client, committed_db)
+    for study_id, expected in (
+        (large_id, f"Item 1 of {bound + 2} · {bound}+ left"),
+        (capped_id, f"Item 1 of {bound + 2} · {bound - 1} left · your cap {bound} items"),
+    ):
+        page = committed_client.post(
+            f"/annotate/studies/{study_id}/next", headers={**HX, "X-CSRF-Token": csrf}
+        )
+        assert page.status_code == 200
+        assert _progress(page.text) == expected
