@@ -62,7 +62,10 @@ from app.users.models import User  # noqa: E402
 from tests.demo_site import DemoSite, run_demo_site  # noqa: E402
 from tests.factories import DEFAULT_PASSWORD, make_user  # noqa: E402
 
-pytest_plugins = ["tests.s3"]  # the S3-compatible server of the object-storage tests
+pytest_plugins = [
+    "tests.s3",  # the S3-compatible server of the object-storage tests
+    "tests.browser_fixtures",  # Chromium, for the browser tests and the fault tests' pages
+]
 
 PROJECT = Path(__file__).resolve().parent.parent
 WRITABLE = ("var/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "node_modules/", ".venv/")

@@ -20,7 +20,6 @@ from sqlalchemy import Engine
 from app import install_session_listeners
 from app.db import make_engine
 from app.migrate import upgrade
-from tests.browser.conftest import browser, csp_violations, page  # noqa: F401 - the browser fixtures
 from tests.private_postgres import PrivatePostgres, private_postgres
 from tests.servers import free_port, wait_until_answering
 

@@ -1,4 +1,7 @@
-"""Real Chromium (Debian's, driven by Playwright) against the demo site."""
+"""Real Chromium (Debian's, driven by Playwright), for the browser tests (tests/browser/) and the
+fault tests that watch a page (tests/faults/). One plugin of the root conftest, so that a test
+process starts one Playwright, however many folders use it: a second one would find the
+first's event loop running and refuse to start."""
 
 from __future__ import annotations
 
