@@ -65,6 +65,7 @@ from tests.factories import DEFAULT_PASSWORD, make_user  # noqa: E402
 pytest_plugins = [
     "tests.s3",  # the S3-compatible server of the object-storage tests
     "tests.browser_fixtures",  # Chromium, for the browser tests and the fault tests' pages
+    "tests.workers.helpers",  # declared_codecs: the operator's slow command-line codec
 ]
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -29,12 +29,11 @@ from app.studies.models import Study, StudyItem
 from app.studies.schemas import StudyCreate
 from tests.private_redis import PrivateRedis
 from tests.studies.helpers import finished_run
-from tests.workers.test_codec_runs import (
-    _dataset_with_images,
-    _start_worker,
-    _stop,
-    _wait,
-    declared_codecs,  # noqa: F401 (a fixture: the operator's slow-cwebp)
+from tests.workers.helpers import (
+    dataset_with_images,
+    start_worker,
+    stop_process,
+    wait_for,
 )
 
 IMAGES = 6
@@ -94,7 +93,7 @@ def test_a_restarted_redis_loses_no_work(
 ) -> None:
     factory = make_sessionmaker(committed_db)
     finished = finished_run(committed_db)  # the study's run, coded in this process
-    dataset_id = _dataset_with_images(committed_db, IMAGES)
+    dataset_id = dataset_with_images(committed_db, IMAGES)
     with factory.begin() as session:
         run = run_service.create_run(
             session,
@@ -129,19 +128,19 @@ def test_a_restarted_redis_loses_no_work(
         "MISCOMP_SWEEP_INTERVAL_S": "1",
         "MISCOMP_SWEEP_GRACE_S": "3",
     }
-    worker = _start_worker(env)
+    worker = start_worker(env)
     sweep = _start_sweep(env, tmp_path / "sweep.log")
     try:
-        _wait(lambda: _done_results(committed_db, run_id) >= 2, 120, "two results coded")
+        wait_for(lambda: _done_results(committed_db, run_id) >= 2, 120, "two results coded")
         private_redis.restart()  # while the worker codes one and the rest wait in the queue
-        _wait(
+        wait_for(
             lambda: _statuses(committed_db, run_id, study_id) == ("done", "open"),
             180,
             "the run to finish and the study to open",
         )
     finally:
-        _stop(sweep, signal.SIGTERM)
-        _stop(worker, signal.SIGTERM)
+        stop_process(sweep, signal.SIGTERM)
+        stop_process(worker, signal.SIGTERM)
     assert "sent again" in (tmp_path / "sweep.log").read_text()
 
     storage = LocalMediaStorage(get_settings().media_root)

@@ -17,7 +17,7 @@ from app.domain.roles import Role
 from app.users import service as user_service
 from tests.factories import make_user
 from tests.monitoring.helpers import Samples, scrape, series
-from tests.workers.test_codec_runs import _stop, _wait
+from tests.workers.helpers import stop_process, wait_for
 
 BEAT_S = 0.5
 
@@ -48,18 +48,18 @@ def test_a_running_worker_beats_and_a_stopped_one_falls_silent(
         stderr=subprocess.DEVNULL,
     )
     try:
-        first = _wait(lambda: _workers(scrape(committed_client, token)), 120, "a first beat")
+        first = wait_for(lambda: _workers(scrape(committed_client, token)), 120, "a first beat")
         [(name, (queues, seen))] = first.items()
         assert name.startswith("celery@")
         assert queues == "cpu,post"
         assert abs(seen - time.time()) < 60
-        _wait(
+        wait_for(
             lambda: _workers(scrape(committed_client, token))[name][1] > seen,
             30,
             "a later beat",
         )
     finally:
-        _stop(worker, signal.SIGTERM)
+        stop_process(worker, signal.SIGTERM)
     last = _workers(scrape(committed_client, token))[name][1]
     time.sleep(4 * BEAT_S)
     assert _workers(scrape(committed_client, token))[name][1] == last

@@ -8,11 +8,8 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,70 +33,23 @@ from app.storage import LocalMediaStorage
 from app.studies.models import StudyItem
 from tests.conftest import login_new_admin
 from tests.factories import declare_external_codecs, make_dataset, store_image
+from tests.workers.helpers import (
+    SLOW_WEBP,
+    dataset_with_images,
+    results_of,
+    run_status,
+    start_worker,
+    stop_process,
+    wait_for,
+)
 
 pytestmark = pytest.mark.worker
-SLOW_WEBP: dict[str, Any] = {
-    "label": "slow cwebp",
-    "encode": 'sh -c \'sleep {quality}; cwebp -quiet -q 50 "$0" -o "$1"\' {input} {output}',
-    "decode": "dwebp -quiet {input} -o {output}",
-    "qualities": [0, 10],
-    "compressed_suffix": ".webp",
-}
-"""Declared by the operator as ``slow-cwebp``: its quality is how many seconds it sleeps."""
-
-
-@pytest.fixture
-def declared_codecs() -> Iterator[Path]:
-    """The operator's declarations file (the settings' default, in this test session's var
-    folder, which the web, the worker thread and worker subprocesses all read) declaring
-    ``slow-cwebp``; removed afterwards."""
-    path = declare_external_codecs(get_settings().external_codecs, {"slow-cwebp": SLOW_WEBP})
-    yield path
-    path.unlink(missing_ok=True)
-
-
-def _dataset_with_images(engine: Engine, count: int, size: tuple[int, int] = (192, 176)) -> int:
-    """Crops of the test card, stored as an import would store them."""
-    card = draw_test_card()
-    with Session(engine, expire_on_commit=False) as session:
-        dataset = make_dataset(session, f"runs-{uuid.uuid4().hex[:8]}")
-        for i in range(count):
-            box = (i * 150, i * 90, i * 150 + size[0], i * 90 + size[1])
-            store_image(session, dataset.id, card.crop(box), f"crop-{i}.png")
-        session.commit()
-        return dataset.id
-
-
-def _wait(check: Callable[[], Any], timeout_s: float = 120, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-def _run_status(engine: Engine, run_id: int) -> str:
-    with Session(engine) as session:
-        run = session.get(CodecRun, run_id)
-        assert run is not None
-        return run.status
-
-
-def _results(engine: Engine, run_id: int) -> list[CodecResult]:
-    with Session(engine) as session:
-        return list(
-            session.scalars(
-                select(CodecResult).where(CodecResult.run_id == run_id).order_by(CodecResult.id)
-            )
-        )
 
 
 def test_neural_and_jpeg_runs_complete_with_every_artefact(
     committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 2)
+    dataset_id = dataset_with_images(committed_db, 2)
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     neural = committed_client.post(
         "/api/runs",
@@ -131,7 +81,7 @@ def test_neural_and_jpeg_runs_complete_with_every_artefact(
     assert shipped.json()["match_jpeg"] is True
 
     for run in (neural.json(), jpeg.json(), shipped.json()):
-        _wait(lambda r=run: _run_status(committed_db, r["id"]) == "done", what="run done")
+        wait_for(lambda r=run: run_status(committed_db, r["id"]) == "done", what="run done")
 
     storage = LocalMediaStorage(get_settings().media_root)
     report = committed_client.get(f"/api/runs/{neural.json()['id']}").json()
@@ -195,7 +145,7 @@ def test_neural_and_jpeg_runs_complete_with_every_artefact(
 def test_a_duplicated_task_makes_no_second_result(
     committed_db: Engine, celery_worker_thread: None
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     factory = make_sessionmaker(committed_db)
     with factory.begin() as session:
         run = service.create_run(
@@ -204,8 +154,8 @@ def test_a_duplicated_task_makes_no_second_result(
             actor=None,
         )
         run_id = run.id
-    _wait(lambda: _run_status(committed_db, run_id) == "done", what="run done")
-    (result,) = _results(committed_db, run_id)
+    wait_for(lambda: run_status(committed_db, run_id) == "done", what="run done")
+    (result,) = results_of(committed_db, run_id)
     settings = get_settings()
     storage = LocalMediaStorage(settings.media_root)
     # The same task delivered again (say, by a retry) and a stray second task both find the
@@ -215,7 +165,7 @@ def test_a_duplicated_task_makes_no_second_result(
         assert (
             processing.postprocess_result(factory, storage, settings, result.id, task_id) == "done"
         )
-    (after,) = _results(committed_db, run_id)
+    (after,) = results_of(committed_db, run_id)
     assert (after.attempts, after.recon_key, after.metrics) == (
         result.attempts,
         result.recon_key,
@@ -227,7 +177,7 @@ def test_a_duplicated_task_makes_no_second_result(
 
 
 def test_a_claimed_result_is_not_taken_by_another_task(committed_db: Engine) -> None:
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     factory = make_sessionmaker(committed_db)
     with factory.begin() as session:
         run = service.create_run(
@@ -237,7 +187,7 @@ def test_a_claimed_result_is_not_taken_by_another_task(committed_db: Engine) -> 
         )
         run_id = run.id
         session.info.pop("miscomp_jobs", None)  # no worker here: claim by hand
-    (result,) = _results(committed_db, run_id)
+    (result,) = results_of(committed_db, run_id)
     with factory() as session:
         assert (
             processing._claim(
@@ -276,38 +226,10 @@ def test_a_claimed_result_is_not_taken_by_another_task(committed_db: Engine) -> 
         )
 
 
-def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "worker",
-            "--queues=cpu,gpu,post",
-            "--concurrency=1",
-            "--loglevel=warning",
-        ],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes], sig: int) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def test_a_killed_workers_task_is_redone_after_restart(
     committed_db: Engine, declared_codecs: Path
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     factory = make_sessionmaker(committed_db)
     with factory.begin() as session:
         run = service.create_run(
@@ -322,22 +244,22 @@ def test_a_killed_workers_task_is_redone_after_restart(
         )
         run_id = run.id
     env = {**os.environ, "MISCOMP_TASK_VISIBILITY_TIMEOUT_S": "3"}
-    first = _start_worker(env)
+    first = start_worker(env)
     try:
-        _wait(
-            lambda: _results(committed_db, run_id)[0].status == "encoding",
+        wait_for(
+            lambda: results_of(committed_db, run_id)[0].status == "encoding",
             60,
             "the first worker to start encoding",
         )
     finally:
-        _stop(first, signal.SIGKILL)
-    assert _results(committed_db, run_id)[0].status == "encoding"
-    second = _start_worker(env)
+        stop_process(first, signal.SIGKILL)
+    assert results_of(committed_db, run_id)[0].status == "encoding"
+    second = start_worker(env)
     try:
-        _wait(lambda: _run_status(committed_db, run_id) == "done", 120, "the run to finish")
+        wait_for(lambda: run_status(committed_db, run_id) == "done", 120, "the run to finish")
     finally:
-        _stop(second, signal.SIGTERM)
-    (result,) = _results(committed_db, run_id)
+        stop_process(second, signal.SIGTERM)
+    (result,) = results_of(committed_db, run_id)
     assert result.status == "done", result.error
     assert result.attempts == 2  # claimed by the killed worker, then by the restarted one
     assert result.bits and result.bits > 0
@@ -349,7 +271,7 @@ def test_cancel_stops_the_run(
     celery_worker_thread: None,
     declared_codecs: Path,
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 5)
+    dataset_id = dataset_with_images(committed_db, 5)
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     created = committed_client.post(
         "/api/runs",
@@ -361,24 +283,24 @@ def test_cancel_stops_the_run(
             "maps": [],
         },
     ).json()
-    _wait(
-        lambda: any(r.status == "done" for r in _results(committed_db, created["id"])),
+    wait_for(
+        lambda: any(r.status == "done" for r in results_of(committed_db, created["id"])),
         what="a first result",
     )
     cancelled = committed_client.post(f"/api/runs/{created['id']}/cancel", headers=csrf)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    _wait(
+    wait_for(
         lambda: (
             not any(
-                r.status in RESULT_ACTIVE_STATUSES for r in _results(committed_db, created["id"])
+                r.status in RESULT_ACTIVE_STATUSES for r in results_of(committed_db, created["id"])
             )
         ),
         what="quiet",
     )
-    statuses = [r.status for r in _results(committed_db, created["id"])]
+    statuses = [r.status for r in results_of(committed_db, created["id"])]
     assert statuses.count("cancelled") >= 2
     assert set(statuses) <= {"done", "cancelled"}
-    assert _run_status(committed_db, created["id"]) == "cancelled"
+    assert run_status(committed_db, created["id"]) == "cancelled"
     again = committed_client.post(f"/api/runs/{created['id']}/cancel", headers=csrf)
     assert again.status_code == 409
 
@@ -386,7 +308,7 @@ def test_cancel_stops_the_run(
 def test_failed_images_are_recorded_and_retried(
     committed_db: Engine, celery_worker_thread: None, declared_codecs: Path
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 2)
+    dataset_id = dataset_with_images(committed_db, 2)
     factory = make_sessionmaker(committed_db)
     broken = {**SLOW_WEBP, "decode": "sh -c 'exit 7' {input} {output}"}
     declare_external_codecs(declared_codecs, {"flaky": broken})
@@ -401,30 +323,30 @@ def test_failed_images_are_recorded_and_retried(
             ),
             actor=None,
         ).id
-    _wait(lambda: _run_status(committed_db, run_id) == "done", what="run done")
-    results = _results(committed_db, run_id)
+    wait_for(lambda: run_status(committed_db, run_id) == "done", what="run done")
+    results = results_of(committed_db, run_id)
     assert {r.status for r in results} == {"failed"}
     assert all("decode exited with status 7" in (r.error or "") for r in results)
     declare_external_codecs(declared_codecs, {"flaky": SLOW_WEBP})  # the operator fixed it
     with factory.begin() as session:
         assert service.retry_run(session, run_id) == 2
-    _wait(
+    wait_for(
         lambda: (
-            _run_status(committed_db, run_id) == "done"
-            and all(r.status == "done" for r in _results(committed_db, run_id))
+            run_status(committed_db, run_id) == "done"
+            and all(r.status == "done" for r in results_of(committed_db, run_id))
         ),
         what="retry",
     )
     with Session(committed_db) as session:
         dataset = session.get(Dataset, dataset_id)
         assert dataset is not None
-    assert np.all([r.attempts == 2 for r in _results(committed_db, run_id)])
+    assert np.all([r.attempts == 2 for r in results_of(committed_db, run_id)])
 
 
 def test_an_image_too_small_to_measure_fails_with_its_reason(
     committed_db: Engine, celery_worker_thread: None
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     with Session(committed_db) as session:
         store_image(session, dataset_id, draw_test_card().crop((0, 0, 9, 30)), "sliver.png")
         session.commit()
@@ -436,8 +358,8 @@ def test_an_image_too_small_to_measure_fails_with_its_reason(
             actor=None,
         ).id
     # The rest of the run goes on, and the run ends rather than waiting for ever.
-    _wait(lambda: _run_status(committed_db, run_id) == "done", what="run done")
-    by_status = {r.status: r for r in _results(committed_db, run_id)}
+    wait_for(lambda: run_status(committed_db, run_id) == "done", what="run done")
+    by_status = {r.status: r for r in results_of(committed_db, run_id)}
     assert set(by_status) == {"done", "failed"}
     assert by_status["failed"].error == "the image is 9 x 30 pixels; SSIM needs at least 11 x 11"
     assert by_status["done"].metrics["ms_ssim_rgb"] is not None
@@ -448,7 +370,7 @@ def test_a_web_request_cannot_run_commands_or_read_files_on_the_workers(
 ) -> None:
     """The findings: ``params.encode = "sh -c '...'"`` ran on the workers, and a checkpoint
     ``path`` could name any file they can read. Now both are refused before a run exists."""
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     weights = get_settings().weights_dir
     weights.mkdir(parents=True, exist_ok=True)
@@ -513,7 +435,7 @@ def test_a_file_that_is_not_a_checkpoint_fails_its_images_and_the_run_finishes(
     folder.mkdir(parents=True)
     (folder / "passwd.pth").write_bytes(Path("/etc/passwd").read_bytes())
     torch.save({"conv.weight": torch.zeros(3, 3)}, folder / "other-model.pth")
-    dataset_id = _dataset_with_images(committed_db, 2)
+    dataset_id = dataset_with_images(committed_db, 2)
     factory = make_sessionmaker(committed_db)
     expected = {
         "passwd.pth": "CodecError: passwd.pth is not a readable PyTorch checkpoint",
@@ -529,8 +451,8 @@ def test_a_file_that_is_not_a_checkpoint_fails_its_images_and_the_run_finishes(
                 actor=None,
             ).id
     for name, run_id in run_ids.items():
-        _wait(lambda r=run_id: _run_status(committed_db, r) == "done", 60, f"{name}'s run")
-        results = _results(committed_db, run_id)
+        wait_for(lambda r=run_id: run_status(committed_db, r) == "done", 60, f"{name}'s run")
+        results = results_of(committed_db, run_id)
         assert [r.status for r in results] == ["failed", "failed"]
         assert all((r.error or "").startswith(expected[name]) for r in results), results[0].error
 
@@ -551,7 +473,7 @@ def test_a_decode_that_disagrees_with_forward_is_invalid_never_proposed_and_retr
     desynced_codec: str,
     tmp_path: Path,
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 2)
+    dataset_id = dataset_with_images(committed_db, 2)
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     desync_flag = tmp_path / "desync"
     desync_flag.touch()
@@ -574,9 +496,9 @@ def test_a_decode_that_disagrees_with_forward_is_invalid_never_proposed_and_retr
         assert created.status_code == 201, created.text
         runs[name] = created.json()["id"]
     for run_id in runs.values():
-        _wait(lambda r=run_id: _run_status(committed_db, r) == "done", what="run done")
+        wait_for(lambda r=run_id: run_status(committed_db, r) == "done", what="run done")
 
-    invalid = _results(committed_db, runs["desynced"])
+    invalid = results_of(committed_db, runs["desynced"])
     assert [r.status for r in invalid] == ["invalid", "invalid"]
     for result in invalid:
         mismatch = result.environment["decode_forward_max_abs_diff"]
@@ -586,7 +508,7 @@ def test_a_decode_that_disagrees_with_forward_is_invalid_never_proposed_and_retr
             f"(limit {MAX_DECODE_MISMATCH})"
         )
         assert result.recon_key is not None and result.metrics == {}  # kept, never measured
-    sound = _results(committed_db, runs["sound"])
+    sound = results_of(committed_db, runs["sound"])
     assert [r.status for r in sound] == ["done", "done"]
 
     page = html.unescape(committed_client.get(f"/runs/{runs['desynced']}").text)
@@ -617,7 +539,7 @@ def test_a_decode_that_disagrees_with_forward_is_invalid_never_proposed_and_retr
         current: dict[str, Any] = committed_client.get(f"/api/studies/{study_id}").json()
         return current if current["status"] != "proposing" else None
 
-    assert _wait(proposal_finished, what="the study's proposal")["status"] == "open"
+    assert wait_for(proposal_finished, what="the study's proposal")["status"] == "open"
     with Session(committed_db) as session:
         proposed_results = set(
             session.scalars(select(StudyItem.result_id).where(StudyItem.study_id == study_id))
@@ -627,15 +549,15 @@ def test_a_decode_that_disagrees_with_forward_is_invalid_never_proposed_and_retr
     desync_flag.unlink()  # the codec decodes what it coded again
     retried = committed_client.post(f"/runs/{runs['desynced']}/retry", headers=csrf)
     assert retried.status_code == 303, retried.text
-    assert "invalid" not in {r.status for r in _results(committed_db, runs["desynced"])}
-    _wait(
+    assert "invalid" not in {r.status for r in results_of(committed_db, runs["desynced"])}
+    wait_for(
         lambda: (
-            _run_status(committed_db, runs["desynced"]) == "done"
-            and all(r.status == "done" for r in _results(committed_db, runs["desynced"]))
+            run_status(committed_db, runs["desynced"]) == "done"
+            and all(r.status == "done" for r in results_of(committed_db, runs["desynced"]))
         ),
         what="the retried run",
     )
-    for result in _results(committed_db, runs["desynced"]):
+    for result in results_of(committed_db, runs["desynced"]):
         assert result.error is None and result.attempts == 2
         assert result.environment["decode_forward_max_abs_diff"] <= MAX_DECODE_MISMATCH
         assert result.metrics["psnr_rgb"] > 0
@@ -664,22 +586,22 @@ def test_a_worker_killed_while_post_processing_leaves_the_run_to_finish_whole(
             actor=None,
         ).id
     env = {**os.environ, "MISCOMP_TASK_VISIBILITY_TIMEOUT_S": "3"}
-    first = _start_worker(env)
+    first = start_worker(env)
     try:
-        _wait(
-            lambda: any(r.status == "postprocessing" for r in _results(committed_db, run_id)),
+        wait_for(
+            lambda: any(r.status == "postprocessing" for r in results_of(committed_db, run_id)),
             120,
             "the first worker to start post-processing",
         )
     finally:
-        _stop(first, signal.SIGKILL)
-    assert any(r.status == "postprocessing" for r in _results(committed_db, run_id))
-    second = _start_worker(env)
+        stop_process(first, signal.SIGKILL)
+    assert any(r.status == "postprocessing" for r in results_of(committed_db, run_id))
+    second = start_worker(env)
     try:
-        _wait(lambda: _run_status(committed_db, run_id) == "done", 240, "the run to finish")
+        wait_for(lambda: run_status(committed_db, run_id) == "done", 240, "the run to finish")
     finally:
-        _stop(second, signal.SIGTERM)
-    results = _results(committed_db, run_id)
+        stop_process(second, signal.SIGTERM)
+    results = results_of(committed_db, run_id)
     assert len(results) == 2  # one per image: the redone step made no second result
     storage = LocalMediaStorage(get_settings().media_root)
     for result in results:

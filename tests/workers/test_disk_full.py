@@ -29,7 +29,7 @@ from app.codec_runs import service
 from app.codec_runs.schemas import RunCreate
 from app.config import get_settings
 from tests.factories import make_dataset, store_image
-from tests.workers.test_codec_runs import _results, _run_status, _stop, _wait
+from tests.workers.helpers import results_of, run_status, stop_process, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -128,10 +128,10 @@ def test_a_full_media_disk_fails_the_image_that_does_not_fit_and_the_run_goes_on
         (media / folder).mkdir(parents=True, exist_ok=True)
     worker = _start_worker_on_small_mounts(prefix, media)
     try:
-        _wait(lambda: _run_status(committed_db, run_id) == "done", 60, "the run to finish")
+        wait_for(lambda: run_status(committed_db, run_id) == "done", 60, "the run to finish")
         # The media folder as the worker sees it, small mounts and all.
         seen = Path(f"/proc/{worker.pid}/root") / media.relative_to("/")
-        by_image = {r.image_id: r for r in _results(committed_db, run_id)}
+        by_image = {r.image_id: r for r in results_of(committed_db, run_id)}
         named = {name: by_image[image_id] for name, image_id in image_ids.items()}
 
         large, medium = named.pop("large"), named.pop("medium")
@@ -159,6 +159,6 @@ def test_a_full_media_disk_fails_the_image_that_does_not_fit_and_the_run_goes_on
             for name, digest in files.items():
                 assert PurePosixPath(name).stem == digest, f"{folder}/{name} is not whole"
     finally:
-        _stop(worker, signal.SIGTERM)
+        stop_process(worker, signal.SIGTERM)
     # The mounts were the worker's alone: the media folder outside holds none of its writes.
     assert not (media / medium.recon_key).exists()

@@ -22,7 +22,7 @@ from app.errors import InvalidInput
 from app.storage import LocalMediaStorage
 from tests.conftest import login_new_admin
 from tests.factories import zip_bytes
-from tests.workers.test_codec_runs import _dataset_with_images, _run_status, _wait
+from tests.workers.helpers import dataset_with_images, run_status, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -44,7 +44,7 @@ def _write_recon(folder: Path, name: str, pixels: np.ndarray) -> str:
 def test_manifest_rows_become_measured_results(
     committed_db: Engine, celery_worker_thread: None, tmp_path: Path
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 2)
+    dataset_id = dataset_with_images(committed_db, 2)
     (first, a), (second, b) = _originals(committed_db, dataset_id)
     rows = [
         {
@@ -82,7 +82,7 @@ def test_manifest_rows_become_measured_results(
         run_ids = {run.params["label"]: run.id for run in runs}
     assert set(run_ids) == {"bpg-0.9.8", "vtm-17"}
     for run_id in run_ids.values():
-        _wait(lambda r=run_id: _run_status(committed_db, r) == "done", what="post-processing")
+        wait_for(lambda r=run_id: run_status(committed_db, r) == "done", what="post-processing")
     with Session(committed_db) as session:
         bpg = list(
             session.scalars(
@@ -103,7 +103,7 @@ def test_manifest_rows_become_measured_results(
 
 
 def test_a_manifest_with_any_bad_row_imports_nothing(committed_db: Engine, tmp_path: Path) -> None:
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     ((image, pixels),) = _originals(committed_db, dataset_id)
     _write_recon(tmp_path, "good.png", pixels)
     _write_recon(tmp_path, "small.png", pixels[:10, :10])
@@ -167,7 +167,7 @@ def _staging_dirs() -> set[Path]:
 def test_api_import_takes_a_manifest_and_a_zip_of_reconstructions(
     committed_client: TestClient, committed_db: Engine, tmp_path: Path
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     ((image, pixels),) = _originals(committed_db, dataset_id)
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     staged_before = _staging_dirs()
@@ -210,7 +210,7 @@ def test_api_import_takes_a_manifest_and_a_zip_of_reconstructions(
 def test_browser_form_imports_reconstructions(
     committed_client: TestClient, committed_db: Engine
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     ((image, pixels),) = _originals(committed_db, dataset_id)
     csrf = login_new_admin(committed_client, committed_db)
     recon = io.BytesIO()

@@ -22,12 +22,12 @@ from app.object_storage import S3MediaStorage
 from app.storage import media_storage
 from tests.conftest import login_new_admin
 from tests.s3 import S3Media
-from tests.workers.test_codec_runs import (
-    _dataset_with_images,
-    _run_status,
-    _start_worker,
-    _stop,
-    _wait,
+from tests.workers.helpers import (
+    dataset_with_images,
+    run_status,
+    start_worker,
+    stop_process,
+    wait_for,
 )
 
 pytestmark = pytest.mark.worker
@@ -39,7 +39,7 @@ def test_a_run_coded_on_a_worker_lands_in_the_bucket_and_the_web_serves_it(
 ) -> None:
     storage = media_storage(s3_media.settings)
     assert isinstance(storage, S3MediaStorage)
-    dataset_id = _dataset_with_images(committed_db, 1)
+    dataset_id = dataset_with_images(committed_db, 1)
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     created = committed_client.post(
         "/api/runs",
@@ -53,7 +53,7 @@ def test_a_run_coded_on_a_worker_lands_in_the_bucket_and_the_web_serves_it(
     # Another machine, as far as files go: its own media root and var folder, the bucket's
     # settings from the environment it inherits.
     worker_media = tmp_path / "worker-media"
-    worker = _start_worker(
+    worker = start_worker(
         {
             **os.environ,
             "MISCOMP_MEDIA_ROOT": str(worker_media),
@@ -61,9 +61,9 @@ def test_a_run_coded_on_a_worker_lands_in_the_bucket_and_the_web_serves_it(
         }
     )
     try:
-        _wait(lambda: _run_status(committed_db, run_id) == "done", 240, "the run on S3")
+        wait_for(lambda: run_status(committed_db, run_id) == "done", 240, "the run on S3")
     finally:
-        _stop(worker, signal.SIGTERM)
+        stop_process(worker, signal.SIGTERM)
 
     report = committed_client.get(f"/api/runs/{run_id}").json()
     (result,) = report["results"]

@@ -18,7 +18,7 @@ from app.studies import proposals, service
 from app.studies.models import Study, StudyAsset, StudyItem
 from app.studies.schemas import StudyCreate
 from tests.studies.helpers import finished_run
-from tests.workers.test_codec_runs import _start_worker, _stop, _wait
+from tests.workers.helpers import start_worker, stop_process, wait_for
 
 ITEMS = 160
 
@@ -53,18 +53,18 @@ def test_a_worker_killed_while_proposing_leaves_the_study_to_open_whole(
         session.commit()  # queues the proposal on the broker
         study_id = study.id
     env = {**os.environ, "MISCOMP_TASK_VISIBILITY_TIMEOUT_S": "3"}
-    first = _start_worker(env)
+    first = start_worker(env)
     try:
         # The crops are written as they are rendered; the items only at the end.
-        _wait(lambda: _crop_files(media) > before, 120, "the first worker to render crops")
+        wait_for(lambda: _crop_files(media) > before, 120, "the first worker to render crops")
     finally:
-        _stop(first, signal.SIGKILL)
+        stop_process(first, signal.SIGKILL)
     assert _status(committed_db, study_id) == "proposing"
-    second = _start_worker(env)
+    second = start_worker(env)
     try:
-        _wait(lambda: _status(committed_db, study_id) != "proposing", 240, "the study to open")
+        wait_for(lambda: _status(committed_db, study_id) != "proposing", 240, "the study to open")
     finally:
-        _stop(second, signal.SIGTERM)
+        stop_process(second, signal.SIGTERM)
     assert _status(committed_db, study_id) == "open"
     storage = LocalMediaStorage(media)
     # The same study proposed without interruption (in this process) proposes the same crops.

@@ -22,7 +22,7 @@ from app.storage import media_storage
 from tests.conftest import login_new_admin
 from tests.factories import image_bytes, make_dataset, zip_bytes
 from tests.s3 import S3Media
-from tests.workers.test_codec_runs import _start_worker, _stop, _wait
+from tests.workers.helpers import start_worker, stop_process, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -62,7 +62,7 @@ def folders(s3_media: S3Media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture
 def worker(folders: Folders) -> Iterator[None]:
     """Another machine, as far as files go; the bucket's settings from the environment."""
-    process = _start_worker(
+    process = start_worker(
         {
             **os.environ,
             "MISCOMP_MEDIA_ROOT": str(folders.worker_media),
@@ -73,7 +73,7 @@ def worker(folders: Folders) -> Iterator[None]:
     try:
         yield
     finally:
-        _stop(process, signal.SIGTERM)
+        stop_process(process, signal.SIGTERM)
 
 
 def _job(engine: Engine, import_id: int) -> ImportJob:
@@ -168,7 +168,7 @@ def test_uploads_are_staged_in_the_bucket_imported_by_a_worker_and_deleted(
     storage.delete(lost_key)
 
     request.getfixturevalue("worker")
-    _wait(lambda: _ended(committed_db, *ids.values()), 180, "the worker to end every import")
+    wait_for(lambda: _ended(committed_db, *ids.values()), 180, "the worker to end every import")
     jobs = {name: _job(committed_db, i) for name, i in ids.items()}
 
     assert (jobs["upload"].status, jobs["upload"].n_imported) == ("done", 5), jobs["upload"].error

@@ -7,13 +7,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.conftest import login_new_admin
-from tests.workers.test_codec_runs import _dataset_with_images, _wait
+from tests.workers.helpers import dataset_with_images, wait_for
 
 
 def test_a_study_over_a_running_run_opens_when_the_run_is_done(
     committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 2, size=(256, 224))
+    dataset_id = dataset_with_images(committed_db, 2, size=(256, 224))
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     run = committed_client.post(
         "/api/runs",
@@ -40,7 +40,7 @@ def test_a_study_over_a_running_run_opens_when_the_run_is_done(
         current = committed_client.get(f"/api/studies/{study_id}").json()
         return current if current["status"] != "proposing" else None
 
-    current = _wait(opened, 180, "the study to open")
+    current = wait_for(opened, 180, "the study to open")
     assert current["status"] == "open"
     assert committed_client.get(f"/api/runs/{run.json()['id']}").json()["status"] == "done"
     report = current["proposal_report"]

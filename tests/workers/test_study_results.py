@@ -15,7 +15,7 @@ from app.studies.models import Annotation, Study, StudyResult
 from app.users.models import User
 from tests.conftest import login_new_admin
 from tests.studies.helpers import annotators, label_items, open_study_with_items
-from tests.workers.test_codec_runs import _wait
+from tests.workers.helpers import wait_for
 
 
 def _simulated_labels(engine: Engine, study_id: int, items: list[int], raters: list[int]) -> None:
@@ -52,7 +52,7 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
         answer = committed_client.get(f"/api/studies/{study_id}/agreement").json()
         return answer if answer["status"] == "done" and not answer["stale"] else None
 
-    report = _wait(finished, 120, "the agreement report")
+    report = wait_for(finished, 120, "the agreement report")
     by_key = {q["key"]: q for q in report["questions"]}  # type: ignore[attr-defined]
     assert set(by_key) >= {"verdict", "category:shape", "modifier:symbol", "confidence"}
     with Session(committed_db) as session:
@@ -113,7 +113,7 @@ def test_the_report_is_computed_on_a_worker_and_kept_until_labels_change(
         session.commit()
     stale = committed_client.get(f"/api/studies/{study_id}/agreement").json()
     assert stale["stale"] is True and stale["status"] in ("queued", "running", "done")
-    again = _wait(finished, 120, "the report of the revised labels")
+    again = wait_for(finished, 120, "the report of the revised labels")
     assert again["computed_at"] != report["computed_at"]
     new_alpha = {q["key"]: q for q in again["questions"]}["verdict"]["krippendorff_alpha"]  # type: ignore[attr-defined]
     assert new_alpha != by_key["verdict"]["krippendorff_alpha"]

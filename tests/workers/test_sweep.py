@@ -17,14 +17,14 @@ from app.config import get_settings
 from app.db import make_sessionmaker, utcnow
 from app.jobs import Stalled
 from app.recovery import Holdings, choose_resend, sweep_once
-from tests.workers.test_codec_runs import _dataset_with_images
+from tests.workers.helpers import dataset_with_images
 
 LATER = timedelta(hours=2)
 """Past the grace and the lease (an hour by default)."""
 
 
 def _queue_run(engine: Engine, images: int) -> tuple[int, list[int]]:
-    dataset_id = _dataset_with_images(engine, images)
+    dataset_id = dataset_with_images(engine, images)
     with make_sessionmaker(engine).begin() as session:
         run = service.create_run(
             session,

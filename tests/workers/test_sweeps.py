@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.datasets.models import Image
 from tests.conftest import login_new_admin
-from tests.workers.test_codec_runs import _dataset_with_images, _run_status, _wait
+from tests.workers.helpers import dataset_with_images, run_status, wait_for
 
 pytestmark = pytest.mark.worker
 JPEG_LABEL = "jpeg (optimize=False, progressive=False, subsampling=4:2:0)"
@@ -22,7 +22,7 @@ JPEG_LABEL = "jpeg (optimize=False, progressive=False, subsampling=4:2:0)"
 def test_sweeps_make_curves_with_bd_rates_against_jpeg(
     committed_client: TestClient, committed_db: Engine, celery_worker_thread: None
 ) -> None:
-    dataset_id = _dataset_with_images(committed_db, 2)
+    dataset_id = dataset_with_images(committed_db, 2)
     csrf = {"X-CSRF-Token": login_new_admin(committed_client, committed_db)}
     sweeps = []
     for codec, values in (("jpeg", "ladder"), ("webp", [10, 30, 50, 80])):
@@ -41,7 +41,7 @@ def test_sweeps_make_curves_with_bd_rates_against_jpeg(
     run_ids = [run["id"] for sweep in sweeps for run in sweep["runs"]]
     assert len(run_ids) == 7 + 4
     for run_id in run_ids:
-        _wait(lambda r=run_id: _run_status(committed_db, r) == "done", what=f"run {run_id}")
+        wait_for(lambda r=run_id: run_status(committed_db, r) == "done", what=f"run {run_id}")
 
     report = committed_client.get(f"/api/datasets/{dataset_id}/rd").json()
     curves = {c["label"]: c for c in report["curves"]}

@@ -43,7 +43,7 @@ from tests.factories import make_dataset, make_user
 from tests.s3 import S3Media
 from tests.servers import free_port, wait_until_answering
 from tests.studies.helpers import annotators, label_items, open_study_with_items
-from tests.workers.test_codec_runs import _wait
+from tests.workers.helpers import wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -231,7 +231,7 @@ def test_an_upload_cut_by_a_web_restart_leaves_nothing_and_a_queued_import_is_fi
     assert list(web.tmp.iterdir()) == []  # received, stored, and the local copy removed
 
     request.getfixturevalue("celery_worker_thread")  # a worker comes up; no web server runs
-    _wait(
+    wait_for(
         lambda: _import_jobs(committed_db, dataset.id)[0].status not in ("queued", "running"),
         120,
         "the worker to finish the import",
