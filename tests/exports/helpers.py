@@ -20,7 +20,17 @@ from app.exports.records import ExportOptions, study_records
 from app.studies import adjudication, assignment, labels
 from app.studies.models import Study, StudyItem
 from app.studies.schemas import AdjudicationCreate, AnnotationEdit, AnnotationSubmit
+from app.users import service as user_service
 from tests.factories import make_user
+
+
+def api_headers(engine: Engine, role: Role = Role.RESEARCHER) -> dict[str, str]:
+    """The headers of a script acting as a new user of ``role``, by a committed API token."""
+    with Session(engine, expire_on_commit=False) as session:
+        user = make_user(session, role)
+        _, secret = user_service.create_token(session, user, "script")
+        session.commit()
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def label_everything(engine: Engine, study_id: int) -> dict[str, Any]:

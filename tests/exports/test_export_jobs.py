@@ -18,7 +18,7 @@ from app.exports.models import ExportJob
 from app.studies.models import Annotation
 from app.users import service as user_service
 from tests.conftest import login
-from tests.exports.helpers import label_everything, wait_for_export
+from tests.exports.helpers import api_headers, label_everything, wait_for_export
 from tests.factories import make_user
 from tests.studies.helpers import blind_study, finished_run
 
@@ -124,11 +124,7 @@ def test_a_job_not_yet_written_has_no_file(
 ) -> None:
     """Without a worker the job stays queued: its download is a clear 404, not a half file."""
     study_id = blind_study(committed_db, finished_run(committed_db))
-    with Session(committed_db, expire_on_commit=False) as session:
-        researcher = make_user(session, Role.RESEARCHER)
-        _, secret = user_service.create_token(session, researcher, "script")
-        session.commit()
-    api = {"Authorization": f"Bearer {secret}"}
+    api = api_headers(committed_db)
     job = committed_client.post(f"/api/studies/{study_id}/exports", json={}, headers=api).json()
     answer = committed_client.get(f"/api/exports/{job['id']}/download", headers=api)
     assert answer.status_code == 404

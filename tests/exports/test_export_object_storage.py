@@ -13,12 +13,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.domain.exports import bundle_layout as layout
-from app.domain.roles import Role
 from app.exports.models import ExportJob
 from app.storage import export_key, media_storage
-from app.users import service as user_service
-from tests.exports.helpers import label_everything, wait_for_export
-from tests.factories import make_user
+from tests.exports.helpers import api_headers, label_everything, wait_for_export
 from tests.s3 import S3Media
 from tests.studies.helpers import blind_study, finished_run
 
@@ -32,11 +29,7 @@ def test_a_bundle_with_originals_is_stored_in_the_bucket_and_downloaded_through_
     study_id = blind_study(committed_db, finished_run(committed_db), raters_per_item=2)
     label_everything(committed_db, study_id)
     request.getfixturevalue("celery_worker_thread")  # after the coding, as in test_bundle
-    with Session(committed_db, expire_on_commit=False) as session:
-        researcher = make_user(session, Role.RESEARCHER)
-        _, secret = user_service.create_token(session, researcher, "script")
-        session.commit()
-    api = {"Authorization": f"Bearer {secret}"}
+    api = api_headers(committed_db)
 
     asked = committed_client.post(
         f"/api/studies/{study_id}/exports",
