@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from functools import cache
 
 from celery import Celery
+from kombu.exceptions import ChannelError
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis import RedisError
 
 from app.codec_runs import task_names as codec_run_tasks
 from app.codec_weights import task_names as codec_weight_tasks
@@ -82,11 +85,19 @@ class BrokerUnavailable(RuntimeError):
     """The broker did not answer (Redis down or restarting)."""
 
 
+BROKER_LOST: tuple[type[BaseException], ...] = (
+    KombuOperationalError,
+    RedisError,
+    ConnectionError,
+    OSError,
+)
+"""What talking to the broker raises while it is down: kombu's wrapper, the Redis client's
+own errors (when asked directly), the socket's."""
+
+
 def queue_depths(app: Celery, queues: Sequence[str] = QUEUES) -> dict[str, int]:
     """How many messages wait in each queue (not counting those a worker holds unacknowledged).
     Raises :class:`BrokerUnavailable` when the broker cannot be reached."""
-    from kombu.exceptions import ChannelError, OperationalError
-
     depths: dict[str, int] = {}
     try:
         with app.connection_for_read() as connection:
@@ -97,6 +108,6 @@ def queue_depths(app: Celery, queues: Sequence[str] = QUEUES) -> dict[str, int]:
                     depths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
                 except ChannelError:
                     depths[queue] = 0  # never declared, or emptied: Redis drops an empty list
-    except (OperationalError, ConnectionError, OSError) as exc:
+    except BROKER_LOST as exc:
         raise BrokerUnavailable(f"the broker at {app.conf.broker_url} did not answer") from exc
     return depths

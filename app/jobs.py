@@ -52,16 +52,17 @@ class Stalled:
 def stalled_jobs(
     session: Session,
     model: Any,
+    active_statuses: tuple[str, ...],
     task: TaskSpec,
     queue_of: Callable[[int], str] | None = None,
 ) -> list[Stalled]:
-    """The queued and running jobs of ``model``, a table of jobs each taken by one task, with
-    ``status``, ``created_at`` and ``started_at`` (imports, exports, weights fetches). A
-    running job counts as claimed since it started. ``queue_of``: a job's queue, where it is
-    not the task's."""
+    """The jobs of ``model`` in ``active_statuses`` (queued, running): a table of jobs each
+    taken by one task, with ``status``, ``created_at`` and ``started_at`` (imports, exports,
+    weights fetches). A running job counts as claimed since it started. ``queue_of``: a
+    job's queue, where it is not the task's."""
     rows = session.execute(
         select(model.id, model.status, model.created_at, model.started_at)
-        .where(model.status.in_(("queued", "running")))
+        .where(model.status.in_(active_statuses))
         .order_by(model.id)
     )
     return [

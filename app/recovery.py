@@ -23,11 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import Celery
-from kombu.exceptions import OperationalError as KombuOperationalError
-from redis import Redis, RedisError
+from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.broker import QUEUES, BrokerUnavailable
+from app.broker import BROKER_LOST, QUEUES, BrokerUnavailable
 from app.codec_runs import recovery as codec_runs
 from app.codec_weights import recovery as codec_weights
 from app.config import Settings
@@ -138,7 +137,7 @@ def _holdings(celery: Celery, settings: Settings) -> Holdings:
             return Holdings(frozenset(_folder_messages(settings)), complete=False)
         queued, saturated = _redis_messages(settings)
         return Holdings(frozenset(queued), frozenset(saturated))
-    except (OSError, ConnectionError, KombuOperationalError, RedisError) as exc:
+    except BROKER_LOST as exc:
         raise BrokerUnavailable(f"the broker at {settings.broker_url} did not answer") from exc
 
 
@@ -156,7 +155,7 @@ def _redis_messages(settings: Settings) -> tuple[set[TaskKey], set[str]]:
                     continue
                 found.update(filter(None, map(_task_of_message, client.lrange(key, 0, -1))))
         for delivered in client.hvals("unacked"):  # [message, exchange, routing key]
-            found.update(filter(None, [_task_of_payload(json.loads(delivered)[0])]))
+            found.update(filter(None, [_task_of_message(delivered, delivered=True)]))
     finally:
         client.close()
     return found, saturated
@@ -173,11 +172,13 @@ def _folder_messages(settings: Settings) -> set[TaskKey]:
     return found
 
 
-def _task_of_message(raw: bytes | str) -> TaskKey | None:
+def _task_of_message(raw: bytes | str, *, delivered: bool = False) -> TaskKey | None:
+    """``delivered``: an entry of Redis's unacknowledged hash, ``[message, exchange, key]``."""
     try:
-        return _task_of_payload(json.loads(raw))
-    except ValueError:
-        return None
+        payload = json.loads(raw)
+        return _task_of_payload(payload[0] if delivered else payload)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None  # not a message we can read: a sweep must not stop at it
 
 
 def _task_of_payload(payload: Any) -> TaskKey | None:
@@ -202,7 +203,7 @@ def _worker_tasks(celery: Celery) -> set[TaskKey]:
                 for question in (inspector.active, inspector.reserved, inspector.scheduled)
             ]
             answers = [question.result() for question in asked]
-    except (OSError, ConnectionError) as exc:
+    except BROKER_LOST as exc:
         raise BrokerUnavailable(f"the broker at {celery.conf.broker_url} did not answer") from exc
     for answer in answers:
         for requests in (answer or {}).values():
@@ -212,10 +213,10 @@ def _worker_tasks(celery: Celery) -> set[TaskKey]:
 
 
 def _task_of_request(request: dict[str, Any]) -> TaskKey | None:
-    args = request.get("args")
-    if isinstance(args, str):
-        args = ast.literal_eval(args)
     try:
+        args = request.get("args")
+        if isinstance(args, str):
+            args = ast.literal_eval(args)
         return str(request["name"]), tuple(int(a) for a in args or ())
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, SyntaxError):
         return None

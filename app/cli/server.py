@@ -55,11 +55,10 @@ def sweep(
     import logging
     import time
 
-    from sqlalchemy.exc import OperationalError
-
     from app.broker import BrokerUnavailable, make_celery
     from app.cli.helpers import database
     from app.config import get_settings
+    from app.db import LOST_DATABASE
     from app.recovery import sweep_once
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -77,7 +76,7 @@ def sweep(
                         f"sweep: {len(report.resent)} task(s) sent again, "
                         f"{report.runs_finished} run(s) finished"
                     )
-            except (BrokerUnavailable, OperationalError) as exc:
+            except (BrokerUnavailable, *LOST_DATABASE) as exc:
                 # The next sweep tries again: the services come back by themselves.
                 typer.echo(f"sweep: skipped, {str(exc).splitlines()[0]}", err=True)
             except Exception:

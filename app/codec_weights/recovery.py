@@ -25,4 +25,6 @@ def stalled_work(session: Session) -> list[Stalled]:
         except catalogue.CatalogueError:  # asked for since the names were read
             return task_names.FETCH_WEIGHTS.queue
 
-    return stalled_jobs(session, WeightsFetch, task_names.FETCH_WEIGHTS, queue_of)
+    return stalled_jobs(
+        session, WeightsFetch, FETCH_ACTIVE_STATUSES, task_names.FETCH_WEIGHTS, queue_of
+    )

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
 
+IMPORT_ACTIVE_STATUSES = ("queued", "running")
 IMPORT_ENDED_STATUSES = ("done", "failed")
 """An import in one of these is over: a second delivery of its task leaves it as it is."""
 

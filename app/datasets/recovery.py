@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.datasets import task_names
-from app.datasets.models import ImportJob
+from app.datasets.models import IMPORT_ACTIVE_STATUSES, ImportJob
 from app.jobs import Stalled, stalled_jobs
 
 
 def stalled_work(session: Session) -> list[Stalled]:
-    return stalled_jobs(session, ImportJob, task_names.IMPORT)
+    return stalled_jobs(session, ImportJob, IMPORT_ACTIVE_STATUSES, task_names.IMPORT)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.exports import task_names
-from app.exports.models import ExportJob
+from app.exports.models import EXPORT_ACTIVE_STATUSES, ExportJob
 from app.jobs import Stalled, stalled_jobs
 
 
 def stalled_work(session: Session) -> list[Stalled]:
-    return stalled_jobs(session, ExportJob, task_names.EXPORT_STUDY)
+    return stalled_jobs(session, ExportJob, EXPORT_ACTIVE_STATUSES, task_names.EXPORT_STUDY)

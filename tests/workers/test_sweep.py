@@ -89,6 +89,12 @@ def test_the_sweep_sends_again_only_what_redis_lost(
         (task_names.ENCODE, (waiting,)),
     ]
 
+    # A message no one can read, queued or unacknowledged, does not stop the sweep.
+    redis_client.rpush("post", b"not a message")
+    redis_client.hset("unacked", "garbled", b"[]")
+    resent = sweep_once(factory, celery, settings, now=now + timedelta(minutes=5)).resent
+    assert [w.args for w in resent] == []  # both sent above: queued now
+
     # Every result final, the run left running (its last worker died between two commits):
     # the sweep ends it.
     with factory.begin() as session:
