@@ -225,3 +225,9 @@ def test_a_damaged_backup_or_another_database_kind_is_refused(
         MISCOMP_DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite'}",
     )
     assert sqlite.returncode == 1 and "backups need PostgreSQL" in sqlite.stderr
+
+    # Media in a bucket: the media folder holds no images, so a backup of it is refused.
+    in_bucket = tmp_path / "bucket-backup"
+    bucket = _miscomp("backup", "create", str(in_bucket), MISCOMP_MEDIA_URL="s3://media/x")
+    assert bucket.returncode == 1 and "--no-media" in bucket.stderr
+    assert not in_bucket.exists() or not any(in_bucket.iterdir())

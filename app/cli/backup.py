@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.helpers import user_errors
+from app.cli.helpers import fail, user_errors
 from app.config import get_settings
 
 group = typer.Typer(
@@ -29,6 +29,12 @@ def backup_create(
     from app import backups
 
     settings = get_settings()
+    if media and settings.media_url:
+        # The media folder holds no images then: a backup of it would look whole and not be.
+        raise fail(
+            f"media is in {settings.media_url}, not in the media folder: back the bucket up "
+            "with its own tools (docs/deployment.md) and run this with --no-media"
+        )
     summary = backups.create(settings.database_url, settings.media_root, folder, media=media)
     typer.echo(
         f"backup written to {summary.folder}: database {summary.database_bytes:,} bytes, "
