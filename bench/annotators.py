@@ -7,6 +7,8 @@ calls, so that a hundred of them cost the server's machine little CPU of their o
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import threading
 import time
@@ -19,6 +21,7 @@ CLIENT_ID = re.compile(r'name="client_id" value="([^"]+)"')
 CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 ACTION = re.compile(r'action="(/annotate/items/\d+)" hx-post')
 AHEAD = re.compile(r'data-ahead="([^"]+)"')
+PREFETCH = re.compile(r"data-prefetch='([^']*)'")
 WORKSPACE = 'id="workspace"'
 
 
@@ -29,7 +32,7 @@ class Timings:
     submit: list[float] = field(default_factory=list)
     """Submit pressed -> the next item's workspace has arrived."""
     ahead: list[float] = field(default_factory=list)
-    """Leasing the item after it (``/ahead``)."""
+    """Leasing the item after it (``/ahead``), where the submit's answer did not."""
     images: list[float] = field(default_factory=list)
     """Fetching every image of that item, one after the other."""
     cycle: list[float] = field(default_factory=list)
@@ -116,6 +119,21 @@ class Annotator:
                 self.timings.error(f"submit {type(exc).__name__}")
         return None
 
+    def _prefetch(self, page: str) -> list[str] | None:
+        """The next item's images, as the workspace's script finds them: named by the page
+        (an answer of the workspace), or asked for (``/ahead``, a page opened by address)."""
+        named = PREFETCH.search(page)
+        if named is not None:
+            return list(json.loads(html.unescape(named[1])))
+        ahead = AHEAD.search(page)
+        if ahead is None:
+            return None
+        reply = self.client.post(ahead[1], headers={"X-CSRF-Token": self.csrf})
+        if reply.status_code != 200:
+            self.timings.error(f"ahead answered {reply.status_code}")
+            return None
+        return list(reply.json()["urls"])
+
     def label(self, page: str) -> str:
         """Labels the item on ``page``; the next item's workspace ('' after an error, when
         the caller starts again from Start)."""
@@ -129,23 +147,18 @@ class Annotator:
         if response is None or response.status_code != 200:
             self.timings.error(f"submit answered {response and response.status_code}")
             return ""
-        ahead = AHEAD.search(response.text)
         leased = fetched = answered
-        if ahead is not None:
-            try:
-                reply = self.client.post(ahead[1], headers={"X-CSRF-Token": self.csrf})
-                leased = time.perf_counter()
-                if reply.status_code != 200:
-                    self.timings.error(f"ahead answered {reply.status_code}")
-                    return response.text
-                for url in reply.json()["urls"]:
-                    image = self.client.get(url)
-                    if image.status_code != 200 or not image.content:
-                        self.timings.error(f"image answered {image.status_code}")
-                fetched = time.perf_counter()
-            except httpx.HTTPError as exc:
-                self.timings.error(f"ahead or image {type(exc).__name__}")
-                return response.text
+        try:
+            urls = self._prefetch(response.text)
+            leased = time.perf_counter()
+            for url in urls or []:
+                image = self.client.get(url)
+                if image.status_code != 200 or not image.content:
+                    self.timings.error(f"image answered {image.status_code}")
+            fetched = time.perf_counter()
+        except httpx.HTTPError as exc:
+            self.timings.error(f"ahead or image {type(exc).__name__}")
+            return response.text
         with self.timings.lock:
             self.timings.accepted.append(client_id[1])
             self.timings.submit.append(answered - started)

@@ -70,6 +70,7 @@ def build_world(db: Session) -> World:
             "study_id": 999_999,
             "assignment_id": 999_999,
             "token": "no-such-token",
+            "link": "not-a-signed-link",
             "annotation_id": 999_999,
             "item_id": 999_999,
             "export_id": 999_999,

@@ -136,6 +136,9 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/annotate/studies/{study_id}/qualification"): ANNOTATOR,
     ("POST", "/annotate/studies/{study_id}/qualification"): ANNOTATOR,
     ("GET", "/media/assets/{token}.png"): EVERYONE,
+    # A link opens only for the browser session it was signed for, whoever asks
+    # (tests/studies/test_blinding_transport.py, tests/studies/test_annotator_isolation.py).
+    ("GET", "/media/signed/{link}.png"): PUBLIC,
     ("GET", "/api/annotations/mine"): ANNOTATOR,
     ("GET", "/annotate/history"): ANNOTATOR,
     ("GET", "/annotate/annotations/{annotation_id}"): ANNOTATOR,

@@ -113,10 +113,9 @@ def next_item(
     Commits: the lease must be visible to other annotators at once."""
     now = _begin(session, study, user, now)
     current = _live_leases(session, study, user, now, limit=1)
-    if current:
-        session.commit()
-        return current[0]
-    return _lease_new(session, study, user, now)
+    lease = current[0] if current else _lease_new(session, study, user, now)
+    session.commit()
+    return lease
 
 
 def lease_ahead(
@@ -128,9 +127,35 @@ def lease_ahead(
     nothing else is left for them. Counts against k and the cap like any lease. Commits."""
     now = _begin(session, study, user, now)
     live = _live_leases(session, study, user, now, limit=2)
-    if len(live) != 1:
-        session.commit()
-        return live[1] if live else None
+    ahead = _ahead_of(session, study, user, now, live) if live else None
+    session.commit()
+    return ahead
+
+
+def next_and_ahead(
+    session: Session, study: Study, user: User, *, now: datetime | None = None
+) -> tuple[Assignment | None, Assignment | None]:
+    """``next_item`` and ``lease_ahead`` in one transaction: the rater's current item and
+    the one after it (None where nothing is left). The workspace answers a submit with the
+    next item and the images of the one after, for the browser to fetch while the rater
+    works, without a request of its own. Commits."""
+    now = _begin(session, study, user, now)
+    live = _live_leases(session, study, user, now, limit=2)
+    current = live[0] if live else _lease_new(session, study, user, now)
+    ahead = None
+    if current is not None:
+        ahead = _ahead_of(session, study, user, now, live or [current])
+    session.commit()
+    return current, ahead
+
+
+def _ahead_of(
+    session: Session, study: Study, user: User, now: datetime, live: list[Assignment]
+) -> Assignment | None:
+    """The lease after the current one (the first of ``live``): the rater's second live
+    lease, or a new one. Does not commit."""
+    if len(live) > 1:
+        return live[1]
     # Held while the current item is labelled, then for a lease of its own.
     return _lease_new(session, study, user, now, lease_s=2 * study.lease_s)
 
@@ -148,8 +173,9 @@ def _begin(session: Session, study: Study, user: User, now: datetime | None) -> 
 def _lease_new(
     session: Session, study: Study, user: User, now: datetime, *, lease_s: int | None = None
 ) -> Assignment | None:
+    """A lease on an item the rater has not seen whose k places are not taken, or None.
+    Does not commit: the caller does, once, for everything its transaction leased."""
     if study.per_rater_cap is not None and _used(session, study, user) >= study.per_rater_cap:
-        session.commit()
         return None
     seen = exists().where(Assignment.item_id == StudyItem.id, Assignment.user_id == user.id)
     query = (
@@ -176,7 +202,6 @@ def _lease_new(
         if not candidates:
             candidates = list(session.scalars(query))
         if not candidates:
-            session.commit()
             return None
         for item_id in candidates:
             taken = session.execute(
@@ -200,7 +225,7 @@ def _lease_new(
                 pane_map=pane_map(study, rng),
             )
             session.add(assignment)
-            session.commit()
+            session.flush()
             return assignment
 
 

@@ -4,20 +4,54 @@ the next item's images to fetch ahead. Blinding holds here: nothing names a code
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import signed_media
 from app.datasets.models import Image
 from app.domain import crops, metrics
 from app.domain import panes as pane_names
-from app.studies import assignment
-from app.studies.models import Study, StudyItem
-from app.users.models import User
+from app.studies.models import Assignment, Study, StudyAsset, StudyItem
+
+UrlOf = Callable[[str], str]
+"""An image's URL from its token."""
 
 
 def asset_url(token: str) -> str:
+    """An image under its token: each request is checked against the database (who may see
+    it), for researchers' pages and API clients."""
     return f"/media/assets/{token}.png"
+
+
+def signed_url(link: str) -> str:
+    return f"/media/signed/{link}.png"
+
+
+def session_links(
+    session: Session, items: Iterable[StudyItem], *, secret_key: str, session_id: str | None
+) -> UrlOf:
+    """URLs for the images of ``items``, signed for one browser session (``signed_media``):
+    the page that names them has checked the rater's right to them, so serving them needs
+    no database. One statement for all of them. Without a browser session (an API token),
+    the URLs under tokens."""
+    if session_id is None:
+        return asset_url
+    tokens = {token for item in items for token in item.assets.values()}
+    found = session.execute(
+        select(StudyAsset.token, StudyAsset.storage_key).where(StudyAsset.token.in_(tokens))
+    )
+    keys = {row.token: row.storage_key for row in found}
+
+    def url_of(token: str) -> str:
+        key = keys.get(token)
+        if key is None:
+            return asset_url(token)  # a dangling token: its route answers "no such image"
+        return signed_url(signed_media.sign(secret_key, key, session_id))
+
+    return url_of
 
 
 def viewer_data(
@@ -27,11 +61,13 @@ def viewer_data(
     pane_map: dict[str, str],
     *,
     reveal: bool = False,
+    url_of: UrlOf = asset_url,
 ) -> dict[str, Any]:
     """Everything the viewer draws, by the labels in ``pane_map`` (label -> pane; a rater's
     lease says which they may see): pane images, the wider context of each, the thumbnail
     with the crop's place, and the maps it may overlay. ``reveal``: the codec, bpp and
-    quality under each pane and the run's maps even in a blind study (researchers)."""
+    quality under each pane and the run's maps even in a blind study (researchers);
+    ``url_of``: how images are named (``session_links`` in the workspace)."""
     unblinded = reveal or not study.blind
     captions = unblinded_captions(session, item) if unblinded else {}
     shown = [(label, pane) for label, pane in pane_map.items() if pane in item.assets]
@@ -39,7 +75,7 @@ def viewer_data(
         {
             "label": label,
             "role": "compared" if pane in pane_names.COMPARED else pane,
-            "url": asset_url(item.assets[pane]),
+            "url": url_of(item.assets[pane]),
             "caption": captions.get(pane, ""),
         }
         for label, pane in shown
@@ -63,7 +99,7 @@ def viewer_data(
                 "side": window.size,
                 "crop_x": item.x - window.x,
                 "crop_y": item.y - window.y,
-                "urls": {label: asset_url(token) for label, token in wider.items() if token},
+                "urls": {label: url_of(token) for label, token in wider.items() if token},
             }
         )
     # The run's SSIM and CIEDE2000 maps exist for the reconstruction only: overlaying them
@@ -72,11 +108,11 @@ def viewer_data(
     if unblinded:
         for name in ("ssim_map", "ciede2000_map"):
             if name in item.assets:
-                maps[name] = asset_url(item.assets[name])
+                maps[name] = url_of(item.assets[name])
     thumbnail = None
     if "thumbnail" in item.assets:
         thumbnail = {
-            "url": asset_url(item.assets["thumbnail"]),
+            "url": url_of(item.assets["thumbnail"]),
             "left": 100 * item.x / image.width,
             "top": 100 * item.y / image.height,
             "width": 100 * item.size / image.width,
@@ -92,16 +128,12 @@ def viewer_data(
     }
 
 
-def prefetch_urls(session: Session, study: Study, user: User) -> list[str]:
-    """The images of the rater's next item, leased ahead so that the browser has them in
-    its cache when the rater submits this one."""
-    ahead = assignment.lease_ahead(session, study, user)
-    if ahead is None:
-        return []
-    item = session.get(StudyItem, ahead.item_id)
-    assert item is not None
+def prefetch_urls(ahead: Assignment, item: StudyItem, url_of: UrlOf) -> list[str]:
+    """The images of the rater's next item (``ahead``, leased ahead, on ``item``), in the
+    order of their labels, for the browser to have in its cache when the rater submits the
+    current one."""
     wanted = [*ahead.pane_map.values(), "thumbnail"]
-    return [asset_url(item.assets[pane]) for pane in wanted if pane in item.assets]
+    return [url_of(item.assets[pane]) for pane in wanted if pane in item.assets]
 
 
 def unblinded_captions(session: Session, item: StudyItem) -> dict[str, str]:

@@ -414,11 +414,12 @@ def item_progress(session: Session, study: Study, lease: Assignment) -> ItemProg
         ).where(current.id == lease.id)
     ).one()
     within_cap = _within_cap(study, int(open_items), int(used))
+    # Not bounded by the cap: the count stopped where it was told to ("1000+ left").
+    stopped = within_cap == open_items == LEFT_COUNTED_UP_TO
     return ItemProgress(
         number=int(number),
         items=item_count(session, study),
-        left=within_cap + int(others),
+        left=LEFT_COUNTED_UP_TO if stopped else within_cap + int(others),
         cap=study.per_rater_cap,
-        # Not bounded by the cap: the count stopped where it was told to.
-        left_at_least=within_cap == open_items == LEFT_COUNTED_UP_TO,
+        left_at_least=stopped,
     )

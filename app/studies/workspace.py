@@ -18,6 +18,7 @@ from markupsafe import Markup
 from pydantic import ValidationError
 from sqlalchemy import exists, func, select
 
+from app import signed_media
 from app.auth.dependencies import Annotator, AnyUser
 from app.db import SessionDep
 from app.domain.bounds import DbId
@@ -105,15 +106,22 @@ def annotate_next(
         qualification.require_passed(session, study, user)
     except qualification.QualificationPending:
         return hx_redirect(request, f"/annotate/studies/{study.id}/qualification")
-    lease = assignment.next_item(session, study, user)
+    htmx = is_htmx(request)
+    # In the workspace, the item after it is leased in the same transaction, and the answer
+    # names its images for the browser to fetch while the rater works on this one.
+    lease, ahead = (
+        assignment.next_and_ahead(session, study, user)
+        if htmx
+        else (assignment.next_item(session, study, user), None)
+    )
     if lease is None:
         response = render(request, "annotate/finished.html", {"study": study}, block="content")
-        if is_htmx(request):
+        if htmx:
             response.headers["HX-Retarget"] = "#main"
             response.headers["HX-Reswap"] = "innerHTML"
         return response
-    if is_htmx(request):
-        response = _item_page(request, session, lease)
+    if htmx:
+        response = _item_page(request, session, lease, ahead=ahead, ahead_answered=True)
         response.headers["HX-Push-Url"] = f"/annotate/items/{lease.id}"
         return response
     return hx_redirect(request, f"/annotate/items/{lease.id}")
@@ -197,18 +205,23 @@ def annotate_submit(
 
 @router.post("/annotate/items/{assignment_id}/ahead", name="annotate_ahead")
 def annotate_ahead(
-    assignment_id: DbId, user: Annotator, session: SessionDep
+    request: Request, assignment_id: DbId, user: Annotator, session: SessionDep
 ) -> dict[str, list[str]]:
     """The images of the rater's next item, which is leased now (idempotent), for the
-    browser to fetch while the rater works on this one. Asked for after this item is shown,
-    so that leasing it is not on the way to showing this one."""
+    browser to fetch while the rater works on this one. A page opened by its address asks
+    for them once it is shown; the workspace's own answers name them already."""
     lease = _lease(session, assignment_id, user)
     if lease.status != "leased":
         return {"urls": []}
     study = queries.get_study_for_people(session, lease.study_id, user)
     if not qualification.passed(session, study, user):
         return {"urls": []}  # reset meanwhile: no real item until the round is passed again
-    return {"urls": panes.prefetch_urls(session, study, user)}
+    ahead = assignment.lease_ahead(session, study, user)
+    if ahead is None:
+        return {"urls": []}
+    item = session.get(StudyItem, ahead.item_id)
+    assert item is not None
+    return {"urls": panes.prefetch_urls(ahead, item, _links(request, session, [item]))}
 
 
 @router.post("/annotate/items/{assignment_id}/skip", name="annotate_skip")
@@ -336,19 +349,33 @@ def _item_page(
     finished: dict[str, Any] | None = None,
     then: str = "",
     error: str | None = None,
+    ahead: Assignment | None = None,
+    ahead_answered: bool = False,
 ) -> Response:
     """The workspace for ``lease``. ``finished``: the item is done (or skipped) and shown
-    read-only until the rater chooses to revise it; ``then``: where a revision goes after."""
+    read-only until the rater chooses to revise it; ``then``: where a revision goes after.
+    ``ahead_answered``: the item after it was leased with it (``ahead``, None when nothing
+    is left), and the page names its images to fetch; otherwise a fresh item's page asks
+    for them (``annotate_ahead``) once it is shown."""
     study = service.get_study(session, lease.study_id)
     item = session.get(StudyItem, lease.item_id)
     taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert item is not None
     assert taxonomy is not None
-    viewer = panes.viewer_data(session, study, item, lease.pane_map)
+    ahead_item = session.get(StudyItem, ahead.item_id) if ahead is not None else None
+    url_of = _links(request, session, [item] if ahead_item is None else [item, ahead_item])
+    viewer = panes.viewer_data(session, study, item, lease.pane_map, url_of=url_of)
     values = values or {}
     viewer["boxes"] = values.get("boxes", [])
     viewer["read_only"] = finished is not None
     fresh = base_revision is None and lease.status == "leased"
+    prefetch = None
+    if fresh and ahead_answered:
+        prefetch = (
+            []
+            if ahead is None or ahead_item is None
+            else (panes.prefetch_urls(ahead, ahead_item, url_of))
+        )
     return render(
         request,
         "annotate/item.html",
@@ -358,8 +385,11 @@ def _item_page(
             "size": item.size,
             "viewer": viewer,
             "compared": [p["label"] for p in viewer["panes"] if p["role"] == "compared"],
-            # The next item is leased and its images fetched once this one is on screen.
-            "ahead_url": f"/annotate/items/{lease.id}/ahead" if fresh else None,
+            # The next item's images, named here or asked for once this one is on screen.
+            "prefetch": prefetch,
+            "ahead_url": (
+                f"/annotate/items/{lease.id}/ahead" if fresh and prefetch is None else None
+            ),
             "taxonomy": taxonomy,
             "instructions": render_markdown(study.instructions),
             "client_id": client_id or secrets.token_urlsafe(16),
@@ -377,6 +407,34 @@ def _item_page(
         block="workspace",
         status_code=422 if error else 200,
     )
+
+
+def _links(request: Request, session: SessionDep, items: list[StudyItem]) -> panes.UrlOf:
+    """The URLs of ``items``' images, signed for this browser session: the page that names
+    them is where the rater's right to them was checked."""
+    return panes.session_links(
+        session,
+        items,
+        secret_key=request.app.state.settings.secret_key,
+        session_id=_session_id(request),
+    )
+
+
+def _session_id(request: Request) -> str | None:
+    sid = request.session.get("sid")
+    return sid if isinstance(sid, str) else None
+
+
+@router.get("/media/signed/{link}.png", name="signed_asset")
+def signed_asset(request: Request, link: str) -> Response:
+    """A crop image under a link signed for this browser session (``signed_media``), with
+    the same headers as ``study_asset``. No database: the page that named it checked the
+    right to it. A link that is altered, expired or made for another session is "no such
+    image", as an unknown token is."""
+    key = signed_media.open_link(request.app.state.settings.secret_key, link, _session_id(request))
+    if key is None:
+        raise NotFound("no such image")
+    return uniform_media(key, "image/png")
 
 
 @router.get("/media/assets/{token}.png", name="study_asset")

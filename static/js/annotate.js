@@ -111,13 +111,12 @@ import {
     root.addEventListener("viewer:ready", () => prefetchNext(root), { once: true });
   }
 
+  // The workspace's answers name the next item's images (data-prefetch); a page opened by
+  // its address asks for them (data-ahead), which leases that item.
   async function prefetchNext(root) {
-    if (!root.dataset.ahead) return;
-    const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
     try {
-      const response = await fetch(root.dataset.ahead, { method: "POST", headers: { "X-CSRF-Token": csrf } });
-      if (!response.ok) return;
-      const { urls } = await response.json();
+      const urls = root.dataset.prefetch ? JSON.parse(root.dataset.prefetch) : await askAhead(root);
+      if (!urls) return;
       root.dataset.prefetched = String(urls.length);
       for (const url of urls) {
         const image = new Image();
@@ -126,6 +125,14 @@ import {
     } catch {
       // Only a prefetch: the next item then loads its images when it is shown.
     }
+  }
+
+  async function askAhead(root) {
+    if (!root.dataset.ahead) return null;
+    const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+    const response = await fetch(root.dataset.ahead, { method: "POST", headers: { "X-CSRF-Token": csrf } });
+    if (!response.ok) return null;
+    return (await response.json()).urls;
   }
 
   function bindControls(root) {

@@ -20,8 +20,9 @@ from tests.factories import make_user
 from tests.studies.helpers import blind_study, finished_run
 from tests.test_route_roles import ANNOTATOR, EVERYONE, EXPECTED
 
-OWNED = ("assignment_id", "annotation_id", "token", "token_id")
-"""Path parameters that name something of one user's own."""
+OWNED = ("assignment_id", "annotation_id", "token", "token_id", "link")
+"""Path parameters that name something of one user's own (``link``: an image link signed
+for one browser session of theirs)."""
 SHARED = {"study_id", "digest"}
 """Path parameters that name what every annotator of it shares: a study's routes act on the
 asking rater's own leases (tests/studies/test_assignment.py); a taxonomy's example crop (by
@@ -80,6 +81,14 @@ def test_an_annotator_reaches_nothing_of_another_annotators(
                     "token_id": a_token.id,
                 }
             )
+
+    # A's browser session, whose workspace names A's images by links signed for it.
+    a_browser = TestClient(committed_client.app, follow_redirects=False)
+    login(a_browser, a)
+    for world in worlds:
+        page = a_browser.get(f"/annotate/items/{world['assignment_id']}")
+        world["link"] = re.findall(r"/media/signed/([A-Za-z0-9_-]+)\.png", page.text)[0]
+        assert a_browser.get(f"/media/signed/{world['link']}.png").status_code == 200
 
     annotator_routes = [
         (method, path)

@@ -11,6 +11,7 @@ neural pane from everything but the pixels must be right about half of the time.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -38,7 +39,8 @@ from tests.studies.helpers import blind_study, finished_run
 
 ITEMS_PER_STUDY = 100
 VIEWER_DATA = re.compile(r'<script type="application/json" id="viewer-data">(.*?)</script>', re.S)
-ASSET_URL = re.compile(r"^/media/assets/[A-Za-z0-9_-]{22}\.png$")
+SIGNED_URL = re.compile(r"^/media/signed/[A-Za-z0-9_-]+\.png$")
+PREFETCH = re.compile(r"data-prefetch='([^']*)'")
 PNG_HEADER_BYTES = 8 + 25
 """The signature and the IHDR chunk: width, height, bit depth and colour type."""
 
@@ -78,16 +80,16 @@ def _fetch(client: TestClient, url: str, position: int) -> Received:
 
 
 def _walk(client: TestClient, csrf: str, engine: Engine, study_id: int) -> list[Item]:
-    """Every item of the study as the annotator's browser receives it, skipping each."""
-    headers = {"X-CSRF-Token": csrf}
+    """Every item of the study as the annotator's browser receives it in the workspace (each
+    answer is the next item's workspace, naming the images of the one after), skipping each."""
+    headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
     items: list[Item] = []
     prefetched: list[str] = []
     response = client.post(f"/annotate/studies/{study_id}/next", headers=headers)
-    while response.status_code == 303:
-        item_url = response.headers["location"]
-        page = client.get(item_url)
-        assert page.status_code == 200
-        match = VIEWER_DATA.search(page.text)
+    while "HX-Push-Url" in response.headers:
+        item_url = response.headers["HX-Push-Url"]
+        assert response.status_code == 200
+        match = VIEWER_DATA.search(response.text)
         assert match is not None
         viewer = json.loads(match.group(1))
         assignment_id = int(item_url.rsplit("/", 1)[1])
@@ -111,9 +113,9 @@ def _walk(client: TestClient, csrf: str, engine: Engine, study_id: int) -> list[
             }
         by_url = {pane["url"]: pane["label"] for pane in viewer["panes"]}
         item.prefetched_as = [by_url[url] for url in prefetched if url in by_url]
-        ahead = client.post(f"{item_url}/ahead", headers=headers)
-        assert ahead.status_code == 200
-        prefetched = ahead.json()["urls"]
+        ahead = PREFETCH.search(response.text)
+        assert ahead is not None
+        prefetched = json.loads(html.unescape(ahead.group(1)))
         items.append(item)
         response = client.post(f"{item_url}/skip", headers=headers)
     assert response.status_code == 200 and 'data-testid="study-finished"' in response.text
@@ -169,7 +171,7 @@ def test_the_panes_of_a_blind_item_cannot_be_told_apart_but_by_their_pixels(
             assert set(panes) == {"original", "A", "B"}, where
             received = list(panes.values())
             assert all(r.status == 200 for r in received), where
-            assert all(ASSET_URL.match(r.url) for r in received), f"URL shape, {where}"
+            assert all(SIGNED_URL.match(r.url) for r in received), f"URL shape, {where}"
             assert len({len(r.body) for r in received}) == 1, f"byte lengths, {where}"
             assert len({tuple(sorted(r.headers.items())) for r in received}) == 1, where
             assert len({r.body[:PNG_HEADER_BYTES] for r in received}) == 1, f"IHDR, {where}"
@@ -257,6 +259,50 @@ def test_an_items_images_go_only_to_its_raters(
     for assets in items.values():
         for token in assets.values():
             assert committed_client.get(f"/media/assets/{token}.png").status_code == 200
+
+
+def test_the_workspaces_image_links_open_only_for_the_session_they_were_made_for(
+    committed_client: TestClient, committed_db: Engine
+) -> None:
+    """The workspace names images by links signed for the rater's browser session, served
+    without the database: the same bytes and headers as under their tokens, and nothing for
+    another rater, for the same rater in another session, or for an altered link."""
+    study_id = blind_study(committed_db, finished_run(committed_db), items=4)
+    with Session(committed_db, expire_on_commit=False) as session:
+        first, second = (make_user(session, Role.ANNOTATOR) for _ in range(2))
+        session.commit()
+    csrf = login(committed_client, first)
+    page = committed_client.post(
+        f"/annotate/studies/{study_id}/next", headers={"HX-Request": "true", "X-CSRF-Token": csrf}
+    )
+    viewer = json.loads(VIEWER_DATA.findall(page.text)[0])
+    links = [pane["url"] for pane in viewer["panes"]]
+    assert len(links) == 3 and all(SIGNED_URL.match(url) for url in links)
+    assert len({len(url) for url in links}) == 1
+    by_token = {
+        committed_client.get(url).content: committed_client.get(url).headers for url in links
+    }
+    with Session(committed_db) as session:
+        lease = session.scalars(
+            select(Assignment).where(Assignment.user_id == first.id).order_by(Assignment.id)
+        ).first()
+        assert lease is not None
+        item = session.get(StudyItem, lease.item_id)
+        assert item is not None
+        tokens = [item.assets[pane] for pane in lease.pane_map.values()]
+    for token in tokens:
+        under_token = committed_client.get(f"/media/assets/{token}.png")
+        signed_headers = by_token[under_token.content]
+        assert sorted(signed_headers.items()) == sorted(under_token.headers.items())
+    altered = links[0][:-8] + ("A" if links[0][-5] != "A" else "B") + links[0][-7:]
+    assert committed_client.get(altered).status_code == 404
+
+    for someone in (second, first):  # another rater, then the same rater in a new session
+        committed_client.cookies.clear()
+        login(committed_client, someone)
+        assert {committed_client.get(url).status_code for url in links} == {404}
+    committed_client.cookies.clear()
+    assert {committed_client.get(url).status_code for url in links} == {404}
 
 
 def test_a_study_proposed_before_padding_is_equalised_in_place(committed_db: Engine) -> None:

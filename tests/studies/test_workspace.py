@@ -4,6 +4,7 @@ entered when it is refused, and the next item is leased ahead for prefetching.""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -156,8 +157,16 @@ def test_the_form_answers_with_the_next_item_and_keeps_a_refused_entry(
     assert accepted.status_code == 200 and "<html" not in accepted.text
     next_url = accepted.headers["HX-Push-Url"]
     assert next_url != item_url and next_url.startswith("/annotate/items/")
-    shown = set(re.findall(r"/media/assets/[A-Za-z0-9_-]+\.png", accepted.text))
+    shown = set(re.findall(r"/media/signed/[A-Za-z0-9_-]+\.png", accepted.text))
     assert set(prefetch) <= shown
+    # The answer names the images of the item after it (leased with it) for the browser to
+    # fetch now: nothing else to ask for.
+    assert "data-ahead" not in accepted.text
+    named = re.search(r"data-prefetch='([^']*)'", accepted.text)
+    assert named is not None
+    after = json.loads(html.unescape(named.group(1)))
+    assert len(after) == 4 and not set(after) & set(prefetch)
+    assert all(committed_client.get(url).status_code == 200 for url in after)
     with Session(committed_db) as session:
         annotation = session.scalars(select(Annotation)).one()
         lease = session.get(Assignment, annotation.assignment_id)
