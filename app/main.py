@@ -44,7 +44,14 @@ from app.monitoring import routes as monitoring_routes
 from app.monitoring.requests import RequestMetricsMiddleware
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
-from app.studies import adjudication_routes, qualification_routes, taxonomy_routes, workspace
+from app.signed_media_asgi import SESSION_COOKIE, SignedMediaMiddleware
+from app.studies import (
+    adjudication_routes,
+    media_routes,
+    qualification_routes,
+    taxonomy_routes,
+    workspace,
+)
 from app.studies import api as studies_api
 from app.studies import member_routes as study_member_routes
 from app.studies import routes as studies_routes
@@ -67,7 +74,13 @@ class MiscompApp(FastAPI):
     middleware)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeadersMiddleware(RequestMetricsMiddleware(super().build_middleware_stack()))
+        # Signed image links are answered inside the two (headers and figures alike) but
+        # before everything else (app.signed_media_asgi).
+        signed = next((r for r in self.routes if getattr(r, "name", "") == "signed_asset"), None)
+        inner = SignedMediaMiddleware(
+            super().build_middleware_stack(), settings=self.state.settings, route=signed
+        )
+        return SecurityHeadersMiddleware(RequestMetricsMiddleware(inner))
 
 
 ROUTERS = (
@@ -88,6 +101,7 @@ ROUTERS = (
     studies_api.router,
     taxonomy_routes.router,
     workspace.router,
+    media_routes.router,
     exports_routes.router,
     exports_api.router,
     monitoring_routes.router,
@@ -173,7 +187,7 @@ def create_app(settings: Settings | None = None, **state: Any) -> FastAPI:
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
-        session_cookie="miscomp_session",
+        session_cookie=SESSION_COOKIE,
         max_age=settings.session_max_age_s,
         same_site="lax",
         https_only=settings.https_only_cookies,

@@ -20,12 +20,27 @@ from app.storage import LocalMediaStorage, media_storage
 templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
 
 
+_PATHS: dict[tuple[object, ...], str] = {}
+PATHS_KEPT = 10_000
+
+
 @pass_context
 def path_for(context: Context, name: str, /, **path_params: Any) -> str:
     """The path of a named route (``static`` included), for templates: ``url_for`` gives an
-    absolute URL, while pages link by path (behind the app's root path, if any)."""
+    absolute URL, while pages link by path (behind the app's root path, if any). Kept once
+    found (up to ``PATHS_KEPT`` of them): the router finds a name by trying its routes one
+    by one, and a page names dozens."""
     request: Request = context["request"]
-    return request.url_for(name, **path_params).path
+    key = (request.app.router, request.scope.get("root_path", ""), name, *path_params.items())
+    try:
+        path = _PATHS.get(key)
+    except TypeError:  # a value that cannot be a key: found each time
+        return request.url_for(name, **path_params).path
+    if path is None:
+        path = request.url_for(name, **path_params).path
+        if len(_PATHS) < PATHS_KEPT:
+            _PATHS[key] = path
+    return path
 
 
 templates.env.globals["path_for"] = path_for
@@ -103,6 +118,11 @@ def uniform_media(key: str, media_type: str) -> Response:
         body = media_storage(get_settings()).read(key)
     except FileNotFoundError:
         raise NotFound("the stored file is missing from the media storage") from None
+    return media_response(body, media_type)
+
+
+def media_response(body: bytes, media_type: str) -> Response:
+    """``uniform_media``'s answer for a file already read (``app.signed_media_asgi`` too)."""
     return Response(body, media_type=media_type, headers={"Cache-Control": MEDIA_CACHE})
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarSelect, exists, func, select
+from sqlalchemy import BindParameter, Integer, ScalarSelect, Select, bindparam, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import AliasedClass
@@ -325,13 +326,19 @@ def item_count(session: Session, study: Study) -> int:
     return count
 
 
-def _open_items(study: Study, user_id: int, *, up_to: int | None = None) -> ScalarSelect[int]:
+Param = int | BindParameter[int]
+"""A value, or a bound parameter of a statement built once and reused (``_progress``)."""
+
+
+def _open_items(
+    study_id: Param, raters_per_item: Param, user_id: Param, *, up_to: int | None = None
+) -> ScalarSelect[int]:
     """Items the rater has not been shown that still have a free place (``up_to``: counted
     no further than that)."""
     seen = exists().where(Assignment.item_id == StudyItem.id, Assignment.user_id == user_id)
     open_items = select(StudyItem.id).where(
-        StudyItem.study_id == study.id,
-        StudyItem.active_count < study.raters_per_item,
+        StudyItem.study_id == study_id,
+        StudyItem.active_count < raters_per_item,
         ~seen,
     )
     if up_to is not None:
@@ -339,12 +346,12 @@ def _open_items(study: Study, user_id: int, *, up_to: int | None = None) -> Scal
     return select(func.count()).select_from(open_items.subquery()).scalar_subquery()
 
 
-def _cap_used(study: Study, user_id: int) -> ScalarSelect[int]:
+def _cap_used(study_id: Param, user_id: Param) -> ScalarSelect[int]:
     """What counts against the per-rater cap: items leased now or done."""
     return (
         select(func.count())
         .where(
-            Assignment.study_id == study.id,
+            Assignment.study_id == study_id,
             Assignment.user_id == user_id,
             Assignment.status.in_(("leased", "done")),
         )
@@ -382,9 +389,35 @@ def remaining_for(session: Session, study: Study, user_id: int) -> int:
     """Items this rater could still be given: not seen by them, with a free place, within
     their cap."""
     open_items, used = session.execute(
-        select(_open_items(study, user_id), _cap_used(study, user_id))
+        select(_open_items(study.id, study.raters_per_item, user_id), _cap_used(study.id, user_id))
     ).one()
     return _within_cap(study, int(open_items), int(used))
+
+
+@functools.cache
+def _progress() -> Select[int, int, int, int]:
+    """``item_progress``'s statement, built once: the workspace runs it for every item shown,
+    and building it (aliases, subqueries, its cache key) cost more than running it."""
+    study_id, user_id = bindparam("study_id", type_=Integer), bindparam("user_id", type_=Integer)
+    other_leases = (
+        select(func.count())
+        .where(
+            Assignment.study_id == study_id,
+            Assignment.user_id == user_id,
+            Assignment.status == "leased",
+            Assignment.id != bindparam("lease_id", type_=Integer),
+        )
+        .scalar_subquery()
+    )
+    # The lease under an alias, so that the other counts over ``assignment`` stay uncorrelated.
+    current = aliased(Assignment)
+    k = bindparam("k", type_=Integer)
+    return select(
+        item_number(current),
+        _open_items(study_id, k, user_id, up_to=LEFT_COUNTED_UP_TO),
+        _cap_used(study_id, user_id),
+        other_leases,
+    ).where(current.id == bindparam("lease_id", type_=Integer))
 
 
 def item_progress(session: Session, study: Study, lease: Assignment) -> ItemProgress:
@@ -392,26 +425,14 @@ def item_progress(session: Session, study: Study, lease: Assignment) -> ItemProg
     number and what the rater may still be given besides this item (their other live leases,
     plus what ``remaining_for`` counts, up to ``LEFT_COUNTED_UP_TO``); the study's items come
     from ``item_count``."""
-    user_id = lease.user_id
-    other_leases = (
-        select(func.count())
-        .where(
-            Assignment.study_id == study.id,
-            Assignment.user_id == user_id,
-            Assignment.status == "leased",
-            Assignment.id != lease.id,
-        )
-        .scalar_subquery()
-    )
-    # The lease under an alias, so that the other counts over ``assignment`` stay uncorrelated.
-    current = aliased(Assignment)
     number, open_items, used, others = session.execute(
-        select(
-            item_number(current),
-            _open_items(study, user_id, up_to=LEFT_COUNTED_UP_TO),
-            _cap_used(study, user_id),
-            other_leases,
-        ).where(current.id == lease.id)
+        _progress(),
+        {
+            "lease_id": lease.id,
+            "study_id": study.id,
+            "user_id": lease.user_id,
+            "k": study.raters_per_item,
+        },
     ).one()
     within_cap = _within_cap(study, int(open_items), int(used))
     # Not bounded by the cap: the count stopped where it was told to ("1000+ left").

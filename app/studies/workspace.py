@@ -1,8 +1,9 @@
-"""Where annotators work: their studies, the next item, labels, skip; crop images by token.
+"""Where annotators work: their studies, the next item, labels, skip.
 
 Blinding is enforced here: an item page names panes only as the lease's pane map says
-("original", "A", "B" in a blind study), images are served under opaque tokens, and nothing
-about the codec (name, run, parameters, file names) reaches the page, its URLs or headers.
+("original", "A", "B" in a blind study), images under opaque links (``media_routes``), and
+nothing about the codec (name, run, parameters, file names) reaches the page, its URLs or
+headers.
 """
 
 from __future__ import annotations
@@ -16,27 +17,23 @@ from fastapi.responses import Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from pydantic import ValidationError
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 
-from app import signed_media
-from app.auth.dependencies import Annotator, AnyUser
+from app.auth.dependencies import Annotator
 from app.db import SessionDep
 from app.domain.bounds import DbId
-from app.domain.roles import Role
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
-from app.studies import assignment, labels, panes, qualification, queries, service
+from app.studies import assignment, labels, media_routes, panes, qualification, queries, service
 from app.studies.label_form import LabelFormDep
 from app.studies.models import (
     Annotation,
     Assignment,
-    Study,
-    StudyAsset,
     StudyItem,
     TaxonomyVersion,
 )
 from app.studies.schemas import AnnotationEdit, AnnotationSubmit
-from app.web import hx_redirect, is_htmx, render, uniform_media
+from app.web import hx_redirect, is_htmx, render
 
 router = APIRouter(tags=["annotation"])
 _markdown = MarkdownIt("commonmark", {"html": False})
@@ -221,7 +218,7 @@ def annotate_ahead(
         return {"urls": []}
     item = session.get(StudyItem, ahead.item_id)
     assert item is not None
-    return {"urls": panes.prefetch_urls(ahead, item, _links(request, session, [item]))}
+    return {"urls": panes.prefetch_urls(ahead, item, media_routes.links(request, session, [item]))}
 
 
 @router.post("/annotate/items/{assignment_id}/skip", name="annotate_skip")
@@ -363,7 +360,9 @@ def _item_page(
     assert item is not None
     assert taxonomy is not None
     ahead_item = session.get(StudyItem, ahead.item_id) if ahead is not None else None
-    url_of = _links(request, session, [item] if ahead_item is None else [item, ahead_item])
+    url_of = media_routes.links(
+        request, session, [item] if ahead_item is None else [item, ahead_item]
+    )
     viewer = panes.viewer_data(session, study, item, lease.pane_map, url_of=url_of)
     values = values or {}
     viewer["boxes"] = values.get("boxes", [])
@@ -407,57 +406,3 @@ def _item_page(
         block="workspace",
         status_code=422 if error else 200,
     )
-
-
-def _links(request: Request, session: SessionDep, items: list[StudyItem]) -> panes.UrlOf:
-    """The URLs of ``items``' images, signed for this browser session: the page that names
-    them is where the rater's right to them was checked."""
-    return panes.session_links(
-        session,
-        items,
-        secret_key=request.app.state.settings.secret_key,
-        session_id=_session_id(request),
-    )
-
-
-def _session_id(request: Request) -> str | None:
-    sid = request.session.get("sid")
-    return sid if isinstance(sid, str) else None
-
-
-@router.get("/media/signed/{link}.png", name="signed_asset")
-def signed_asset(request: Request, link: str) -> Response:
-    """A crop image under a link signed for this browser session (``signed_media``), with
-    the same headers as ``study_asset``. No database: the page that named it checked the
-    right to it. A link that is altered, expired or made for another session is "no such
-    image", as an unknown token is."""
-    key = signed_media.open_link(request.app.state.settings.secret_key, link, _session_id(request))
-    if key is None:
-        raise NotFound("no such image")
-    return uniform_media(key, "image/png")
-
-
-@router.get("/media/assets/{token}.png", name="study_asset")
-def study_asset(token: str, user: AnyUser, session: SessionDep) -> Response:
-    """A crop image under its opaque token, byte for byte, under headers that are the same for
-    every pane of an item (see ``uniform_media``). Annotators get only the images of items
-    whose lease they hold or held, or that are questions of their qualification round;
-    researchers and admins get all. The image and the right to it are one indexed statement:
-    a workspace asks for four or more images per item."""
-    held = exists().where(
-        Assignment.item_id == StudyAsset.item_id, Assignment.user_id == user.id
-    ) & exists().where(Study.id == StudyAsset.study_id, queries.open_to(user.id))
-    found = session.execute(
-        select(StudyAsset.storage_key, StudyAsset.study_id, StudyAsset.item_id, held).where(
-            StudyAsset.token == token
-        )
-    ).one_or_none()
-    if found is None:
-        raise NotFound("no such image")
-    storage_key, study_id, item_id, leased = found
-    if user.role == Role.ANNOTATOR and not (
-        item_id is not None
-        and (leased or qualification.shows_item(session, study_id, item_id, user))
-    ):
-        raise NotFound("no such image")
-    return uniform_media(storage_key, "image/png")
