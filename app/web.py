@@ -31,7 +31,9 @@ def path_for(context: Context, name: str, /, **path_params: Any) -> str:
     found (up to ``PATHS_KEPT`` of them): the router finds a name by trying its routes one
     by one, and a page names dozens."""
     request: Request = context["request"]
-    key = (request.app.router, request.scope.get("root_path", ""), name, *path_params.items())
+    # The router by identity (routers compare by value, and are no keys): every application
+    # this code makes has the same routes, so an id reused after one is gone finds the same.
+    key = (id(request.app.router), request.scope.get("root_path", ""), name, *path_params.items())
     try:
         path = _PATHS.get(key)
     except TypeError:  # a value that cannot be a key: found each time

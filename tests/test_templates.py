@@ -92,3 +92,23 @@ def test_rendered_pages_link_by_path(client: TestClient, db: Session) -> None:
 
 def test_login_page_posts_to_its_path(client: TestClient) -> None:
     assert 'action="/login"' in client.get("/login").text
+
+
+def test_a_path_found_once_is_kept_for_its_root_path_and_parameters() -> None:
+    """``path_for`` keeps what the router found (it tries every route): the same name under
+    another root path (behind a proxy's prefix) or with other parameters is found anew."""
+    from starlette.requests import Request
+
+    from app.web import path_for
+
+    app = create_app()
+
+    def path(root_path: str, **params: object) -> str:
+        scope = {"type": "http", "app": app, "router": app.router, "root_path": root_path}
+        scope |= {"path": "/", "headers": [], "server": ("testserver", 80), "scheme": "http"}
+        return str(path_for({"request": Request(scope)}, "annotate_back", **params))
+
+    assert path("", study_id=1) == "/annotate/studies/1/back"
+    assert path("", study_id=1) == "/annotate/studies/1/back"
+    assert path("", study_id=2) == "/annotate/studies/2/back"
+    assert path("/miscomp", study_id=1) == "/miscomp/annotate/studies/1/back"
