@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import random
 import re
 import threading
 import time
@@ -176,11 +177,14 @@ def run_load(
     *,
     seconds: float,
     think_s: float,
+    think_spread: float = 0.0,
     ramp_s: float = 0.0,
     mistyped_logins: int = 0,
 ) -> Timings:
     """Each annotator logs in (the first ``mistyped_logins`` of them mistype their password
-    once), then labels items, looking at each for ``think_s`` (0: as fast as the server
+    once), then labels items, looking at each for ``think_s`` (``think_spread``: a share of
+    it, drawn anew for each item, added or taken away, as people take more or less time
+    over an item; their submits then do not fall together) (0: as fast as the server
     answers, which measures a saturated server, not people). With ``ramp_s``, their logins
     are spread over that many seconds while those already in label, and everyone stops
     ``seconds`` after the first began; without, everyone labels for ``seconds`` once all
@@ -196,6 +200,7 @@ def run_load(
     def work(number: int, username: str) -> None:
         time.sleep(ramp_s * number / len(usernames))
         annotator = Annotator(url, username, password, timings)
+        rng = random.Random(number)  # the same looks, run after run
         try:
             annotator.log_in(mistype_first=number < mistyped_logins)
             if together is not None:
@@ -206,9 +211,10 @@ def run_load(
                     page = annotator.open_study(study_id)
                     if WORKSPACE not in page:
                         break  # nothing left for this annotator
-                time.sleep(think_s)
+                time.sleep(think_s * (1 + think_spread * rng.uniform(-1, 1)))
                 page = annotator.label(page)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AssertionError, threading.BrokenBarrierError) as exc:
+            # Recorded, and the others are let go rather than left waiting for this one.
             timings.error(f"session {type(exc).__name__}")
             if together is not None:
                 together.abort()

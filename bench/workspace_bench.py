@@ -16,7 +16,8 @@ times from pressing Enter to the next item's viewer having drawn every pane, whi
 annotators keep the server busy.
 
     .venv/bin/python bench/workspace_bench.py [--items 100000] [--baseline-items 1000]
-        [--annotators 20] [--seconds 20] [--think 1] [--ramp 0] [--workers 2] [--browser]
+        [--annotators 20] [--seconds 20] [--think 1] [--think-spread 0.5] [--ramp 0]
+        [--workers 2] [--browser]
     .venv/bin/python bench/workspace_bench.py --annotators 100 --think 3 --seconds 600 \
         --ramp 60 --baseline-items 0
 
@@ -291,6 +292,13 @@ def main() -> None:
         "--think", type=float, default=1.0, help="seconds each annotator looks at an item"
     )
     parser.add_argument(
+        "--think-spread",
+        type=float,
+        default=0.5,
+        help="share of --think drawn anew for each item and added or taken away (0.5: from "
+        "half to one and a half times --think, the mean unchanged)",
+    )
+    parser.add_argument(
         "--ramp",
         type=float,
         default=0.0,
@@ -333,7 +341,8 @@ def main() -> None:
                 time.sleep(0.1)
         print(
             f"{args.annotators} annotators for {args.seconds:.0f} s each run (logging in over "
-            f"{args.ramp:g} s), each looking at an item for {args.think:g} s, k=3, PostgreSQL, "
+            f"{args.ramp:g} s), each looking at an item for {args.think:g} s "
+            f"(+/- {args.think_spread:.0%}), k=3, PostgreSQL, "
             f"uvicorn with {args.workers} workers"
         )
         engine.dispose()  # the harness holds no connection while the server is measured
@@ -344,6 +353,7 @@ def main() -> None:
             mistyped = args.annotators // 5
             timings = run_load(
                 base, study_id, usernames, PASSWORD, seconds=args.seconds, think_s=args.think,
+                think_spread=args.think_spread,
                 ramp_s=args.ramp, mistyped_logins=mistyped,
             )  # fmt: skip
             cpu = {
