@@ -13,6 +13,12 @@ same length, so the links of one item's panes have the same length, and a link i
 deterministic (the same image, session and validity window give the same link) so that the
 images the page fetches ahead of time are those it shows later. A link made for one session
 opens nothing in another, and an altered one opens nothing at all.
+
+What it gives up: the right to an image is checked when the page is made, not when the image
+is fetched. A link keeps opening for its session cookie until it expires (one to two hours),
+even if the session is ended meanwhile (logging out clears the cookie in the browser; a copy
+of the cookie kept elsewhere would still open the links made for it) or the rater loses the
+study (members-only). The images under tokens (``/media/assets/``) are checked each time.
 """
 
 from __future__ import annotations

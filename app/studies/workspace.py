@@ -370,11 +370,9 @@ def _item_page(
     fresh = base_revision is None and lease.status == "leased"
     prefetch = None
     if fresh and ahead_answered:
-        prefetch = (
-            []
-            if ahead is None or ahead_item is None
-            else (panes.prefetch_urls(ahead, ahead_item, url_of))
-        )
+        prefetch = []
+        if ahead is not None and ahead_item is not None:
+            prefetch = panes.prefetch_urls(ahead, ahead_item, url_of)
     return render(
         request,
         "annotate/item.html",
