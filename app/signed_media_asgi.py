@@ -62,6 +62,9 @@ class SignedMediaMiddleware:
 
     async def _answer(self, scope: Scope) -> bytes | None:
         path: str = scope["path"]
+        root_path: str = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :]  # behind a proxy's prefix, as the router sees it
         if scope["method"] != "GET" or not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
             return None
         link = path[len(PREFIX) : -len(SUFFIX)]

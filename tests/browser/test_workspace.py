@@ -75,6 +75,9 @@ def test_annotator_labels_three_items_from_the_keyboard_and_revises_one(
     wait_for_viewer(page)
     seen_urls.append(page.url)
 
+    # Item 2 came as the answer to the submit, naming the images of item 3 to fetch now.
+    page.wait_for_function("() => document.getElementById('workspace').dataset.prefetched === '4'")
+    assert page.locator("#workspace[data-prefetch]").count() == 1
     # Item 2: no miscompression, confidence 5. Item 3: unsure, with a note.
     for key in ("n", "Shift+Digit5", "Enter"):
         page.keyboard.press(key)
