@@ -15,7 +15,7 @@ images the page fetches ahead of time are those it shows later. A link made for 
 opens nothing in another, and an altered one opens nothing at all.
 
 What it gives up: the right to an image is checked when the page is made, not when the image
-is fetched. A link keeps opening for its session cookie until it expires (one to two hours),
+is fetched. A link keeps opening for its session cookie until it expires (four to eight hours),
 even if the session is ended meanwhile (logging out clears the cookie in the browser; a copy
 of the cookie kept elsewhere would still open the links made for it) or the rater loses the
 study (members-only). The images under tokens (``/media/assets/``) are checked each time.
@@ -33,10 +33,11 @@ import time
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
-VALID_S = 3600
-"""A link is valid for one to two hours: until the end of the hour after the one it was made
-in. Two pages made within one hour name an image by the same link, so the browser's cache
-serves what it fetched ahead."""
+VALID_S = 4 * 3600
+"""A link is valid for four to eight hours: until the end of the four-hour window after the
+one it was made in, so that a page left open through a working session still loads its
+wider context when the rater zooms out. Two pages made within one window name an image by
+the same link, so the browser's cache serves what it fetched ahead."""
 SESSION_DIGEST_BYTES = 12
 KEY_BLOCK = 128
 """Storage keys are padded to a multiple of this many bytes before encryption."""
@@ -56,7 +57,7 @@ def _session_digest(session_id: str) -> bytes:
 
 
 def valid_until(now: float) -> int:
-    """The end of validity of a link made at ``now``: the end of the next whole hour."""
+    """The end of validity of a link made at ``now``: the end of the next whole window."""
     return (int(now) // VALID_S + 2) * VALID_S
 
 
