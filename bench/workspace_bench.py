@@ -5,9 +5,11 @@ blind k=3 study of 100,000 items (and, as the baseline measured in the same run,
 1,000 items unless ``--baseline-items 0``). Simulated annotators (``bench/annotators.py``),
 each with their own HTTP session, log in through the login form (one in five mistypes their
 password once first), then label items as the workspace does and time each step of an
-item's cycle: the submit (an htmx POST whose answer is the next item's workspace), the lease
-of the item after it (``/ahead``, which the page asks for once an item is shown) and every
-image of that item, fetched one after the other. Afterwards the database is checked: no item
+item's cycle: the submit (an htmx POST whose answer is the next item's workspace, which
+leases the item after it and names its images), the lease of the item after it where the
+answer did not (``/ahead``, which a page opened by its address asks for once shown) and
+every image of that item, fetched one after the other. Each annotator looks at an item for
+``--think`` seconds, give or take ``--think-spread`` of it. Afterwards the database is checked: no item
 has more than k counted ratings, and every submit the clients saw accepted is stored exactly
 once (by its submission id).
 
