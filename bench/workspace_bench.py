@@ -9,9 +9,9 @@ item's cycle: the submit (an htmx POST whose answer is the next item's workspace
 leases the item after it and names its images), the lease of the item after it where the
 answer did not (``/ahead``, which a page opened by its address asks for once shown) and
 every image of that item, fetched one after the other. Each annotator looks at an item for
-``--think`` seconds, give or take ``--think-spread`` of it. Afterwards the database is checked: no item
-has more than k counted ratings, and every submit the clients saw accepted is stored exactly
-once (by its submission id).
+``--think`` seconds, give or take ``--think-spread`` of it. Afterwards the database is
+checked: no item has more than k counted ratings, and every submit the clients saw accepted
+is stored exactly once (by its submission id).
 
 With `--browser`, one of the annotators is real Chromium (Debian's, driven by Playwright): it
 times from pressing Enter to the next item's viewer having drawn every pane, while the other
