@@ -21,6 +21,7 @@ from app import install_session_listeners
 from app.audit import routes as audit_routes
 from app.auth import routes as auth_routes
 from app.auth.dependencies import (
+    SESSION_COOKIE,
     CsrfFailed,
     NotAuthenticated,
     ReadOnlyToken,
@@ -44,7 +45,7 @@ from app.monitoring import routes as monitoring_routes
 from app.monitoring.requests import RequestMetricsMiddleware
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
-from app.signed_media_asgi import SESSION_COOKIE, SignedMediaMiddleware
+from app.signed_media_asgi import SignedMediaMiddleware
 from app.studies import (
     adjudication_routes,
     media_routes,

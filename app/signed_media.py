@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import struct
@@ -45,7 +46,9 @@ _HEADER = struct.Struct(">I12s")
 """The end of validity (seconds since the epoch) and the session's digest."""
 
 
+@functools.lru_cache(maxsize=4)
 def _cipher(secret_key: str) -> AESSIV:
+    """Made once per secret: a page signs a dozen links, and every image opens one."""
     # A key of its own, derived from the application's secret: the session cookie's
     # signature and these links never share a key.
     key = hmac.new(secret_key.encode(), b"miscomp signed media links", hashlib.sha512).digest()

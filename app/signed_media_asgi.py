@@ -21,11 +21,11 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import signed_media
+from app.auth.dependencies import SESSION_COOKIE
 from app.config import Settings
 from app.storage import LocalMediaStorage, media_storage
 from app.web import media_response
 
-SESSION_COOKIE = "miscomp_session"
 PREFIX = "/media/signed/"
 SUFFIX = ".png"
 

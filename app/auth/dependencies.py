@@ -89,13 +89,23 @@ def current_user_optional(request: Request, session: SessionDep) -> User | None:
     return user
 
 
+SESSION_COOKIE = "miscomp_session"
+"""The browser session's cookie (Starlette's SessionMiddleware, signed with the secret key)."""
+
+
+def session_secret(request: Request) -> str | None:
+    """The server-side session's secret (``sid``) the request's session cookie carries."""
+    secret = request.session.get("sid")
+    return secret if isinstance(secret, str) else None
+
+
 def _session_user(request: Request, session: SessionDep) -> User | None:
     """The user of the cookie's server-side session (``user_session``), if it is still live;
     a cookie whose session was ended (logout, password change, deactivation, age) is
     emptied. The password fingerprint also ends sessions whose password was changed outside
     the application (by SQL)."""
-    secret = request.session.get("sid")
-    if not isinstance(secret, str):
+    secret = session_secret(request)
+    if secret is None:
         if "uid" in request.session:  # a cookie from before server-side sessions
             request.session.clear()
         return None

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.auth import security
-from app.auth.dependencies import OptionalUser
+from app.auth.dependencies import OptionalUser, session_secret
 from app.config import Settings
 from app.db import SessionDep
 from app.domain.throttle import LoginLimits
@@ -104,8 +104,8 @@ def login(
 @router.post("/logout", name="logout")
 def logout(request: Request, session: SessionDep) -> Response:
     """Ends the session on the server too: a copy of the cookie is worthless afterwards."""
-    secret = request.session.get("sid")
-    if isinstance(secret, str):
+    secret = session_secret(request)
+    if secret is not None:
         user_service.end_session(session, secret)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
 
 from app import signed_media
-from app.auth.dependencies import AnyUser
+from app.auth.dependencies import AnyUser, session_secret
 from app.db import SessionDep
 from app.domain.roles import Role
 from app.errors import NotFound
@@ -24,20 +25,15 @@ from app.web import uniform_media
 router = APIRouter(tags=["annotation"])
 
 
-def links(request: Request, session: SessionDep, items: list[StudyItem]) -> panes.UrlOf:
+def links(request: Request, session: Session, items: list[StudyItem]) -> panes.UrlOf:
     """The URLs of ``items``' images, signed for this browser session: the page that names
     them is where the rater's right to them was checked."""
     return panes.session_links(
         session,
         items,
         secret_key=request.app.state.settings.secret_key,
-        session_id=session_id(request),
+        session_id=session_secret(request),
     )
-
-
-def session_id(request: Request) -> str | None:
-    sid = request.session.get("sid")
-    return sid if isinstance(sid, str) else None
 
 
 @router.get("/media/signed/{link}.png", name="signed_asset")
@@ -46,7 +42,9 @@ def signed_asset(request: Request, link: str) -> Response:
     the same headers as ``study_asset``. No database: the page that named it checked the
     right to it. A link that is altered, expired or made for another session is "no such
     image", as an unknown token is."""
-    key = signed_media.open_link(request.app.state.settings.secret_key, link, session_id(request))
+    key = signed_media.open_link(
+        request.app.state.settings.secret_key, link, session_secret(request)
+    )
     if key is None:
         raise NotFound("no such image")
     return uniform_media(key, "image/png")
