@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from app.domain import sampling
+
 DEFAULT_SIZES = (64, 128, 256)
 
 
@@ -123,42 +125,23 @@ def random_crops(
 def random_crops_across(
     dimensions: Sequence[tuple[int, int]], size: int, count: int, rng: np.random.Generator
 ) -> list[tuple[int, Proposal]]:
-    """``count`` distinct (image, position) units drawn uniformly without replacement from
-    every position of every image of ``dimensions`` (width, height): each unit is drawn with
-    probability count / units. Returns (index into ``dimensions``, proposal) pairs, in the
-    order of the units."""
-    units = np.array(
-        [random_positions(width, height, size) for width, height in dimensions], dtype=np.int64
-    )
-    total = int(units.sum())
-    drawn = min(count, total)
-    if drawn == 0:
-        return []
-    probability = drawn / total
-    # Every drawn unit located at once (image, then row and column of its position): the
-    # prevalence Monte Carlo test draws hundreds of thousands of crops through this.
-    chosen = np.sort(rng.choice(total, size=drawn, replace=False))
-    ends = np.cumsum(units)
-    images = np.searchsorted(ends, chosen, side="right")
-    offsets = chosen - (ends - units)[images]
-    columns = np.array([width - size + 1 for width, _ in dimensions], dtype=np.int64)[images]
+    """``count`` distinct (image, position) units drawn from every position of every image
+    of ``dimensions`` (width, height), each with probability count / units: stratified by
+    image in proportion to its positions (``sampling.crops_across``), so that no image takes
+    more than its share. Returns (index into ``dimensions``, proposal) pairs."""
+    total = sum(random_positions(width, height, size) for width, height in dimensions)
     return [
         (
-            index,
+            drawn.index,
             Proposal(
-                Box(x, y, size),
+                Box(drawn.x, drawn.y, size),
                 "random",
                 0.0,
-                inclusion_probability=probability,
+                inclusion_probability=drawn.probability,
                 evidence={"units": total},
             ),
         )
-        for index, x, y in zip(
-            images.tolist(),
-            (offsets % columns).tolist(),
-            (offsets // columns).tolist(),
-            strict=True,
-        )
+        for drawn in sampling.crops_across(dimensions, size, count, rng)
     ]
 
 

@@ -3,17 +3,19 @@
 1. Each proposal method the study chose (``app/studies/methods``: guided, text, random...)
    gives its candidates.
 2. Items follow the study's quotas: guided (the targeted methods' candidates, text first,
-   then the best normalised scores), random (the sample method's draw, each crop with its
-   inclusion probability), and controls (the original shown as the reconstruction;
-   optionally a planted colour change of known place).
+   then the best normalised scores, at most ``image_cap`` per image), random (the sample
+   method's draw, stratified by image, each crop with its inclusion probability), and
+   controls (the original shown as the reconstruction; optionally a planted colour change
+   of known place).
 3. Every pane of every item is rendered once, losslessly, as a PNG without metadata, stored
    under a content address and served under an opaque token.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,18 +40,33 @@ WAITING = "waiting"
 """What ``propose`` returns while a run of the study is still coding."""
 
 
-def _best(pool: list[Candidate], per_size: dict[int, int]) -> list[Candidate]:
-    """The first candidates of ``pool`` per crop size, as many as wanted, each crop once."""
+SPREAD = 2.0
+"""No image takes more than this many times its fair share of the targeted methods' items:
+a texture that OCR reads as text, or one badly coded image, cannot fill a study alone."""
+
+
+def image_cap(items: int, images: int) -> int:
+    """The most items of the guided quota that one image may take (at least one)."""
+    return max(1, math.ceil(SPREAD * items / max(images, 1)))
+
+
+def _best(pool: list[Candidate], per_size: dict[int, int], cap: int) -> list[Candidate]:
+    """The first candidates of ``pool`` per crop size, as many as wanted, each crop once and
+    at most ``cap`` per image over every size."""
     best: list[Candidate] = []
     seen: set[tuple[int, int, int, int]] = set()
+    per_image: Counter[int] = Counter()
     for size, wanted in per_size.items():
         taken = 0
         for candidate in pool:
             box = candidate.proposal.box
             key = (candidate.result.id, box.x, box.y, box.size)
-            if taken == wanted or box.size != size or key in seen:
+            if taken == wanted:
+                break
+            if box.size != size or key in seen or per_image[candidate.image.id] >= cap:
                 continue
             seen.add(key)
+            per_image[candidate.image.id] += 1
             best.append(candidate)
             taken += 1
     return best
@@ -92,8 +109,10 @@ def select_items(context: Context, rng: np.random.Generator) -> list[Candidate]:
             pool += sorted(found, key=lambda c: -c.proposal.score)
         else:
             sampled += found
+    cap = image_cap(n_guided, len({image.id for _, image in context.results}))
+    context.report["per_image_cap"] = cap
     selected = [
-        *_best(pool, wanted["guided"].per_size),
+        *_best(pool, wanted["guided"].per_size, cap),
         *sampled,
         *_controls(context, crops.per_size(study.crop_sizes, n_control), rng),
     ]
