@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     weights_dir: Path = Path("")
     """Where neural codec weights and checkpoints are read from (and where `miscomp codecs
     fetch` puts published ones); default var/weights. Runs name checkpoints relative to it."""
+    detector_weights: Path | None = None
+    """The detector the ``detector`` proposal method and ``miscomp audit`` use (a file
+    written by `miscomp detector train`); None: the one shipped in the package."""
     external_codecs: Path = Path("")
     """TOML or JSON file declaring the command-line codecs runs may use (docs/codecs.md);
     default var/external-codecs.toml. No file: none are declared."""

@@ -77,7 +77,8 @@ def test_the_web_process_loads_no_heavy_library() -> None:
     """The web application, with every route and the export formats it lists, starts without
     pyarrow, torch or the test-only readers: export writers and learned codecs are loaded by
     import path where they run (workers, CLI); boto3 only where media are in S3
-    (``storage.media_storage``). A fresh interpreter, so that nothing another test imported
+    (``storage.media_storage``); every proposal method is listed, the detector's too, without
+    its model. A fresh interpreter, so that nothing another test imported
     counts."""
     heavy = ["pyarrow", "torch", "pandas", "pycocotools", "datasets", "compressai", "boto3"]
     script = (
@@ -85,8 +86,9 @@ def test_the_web_process_loads_no_heavy_library() -> None:
         "from app.config import Settings\n"
         "from app.domain.exports import formats\n"
         "from app.main import create_app\n"
+        "from app.studies.methods import registry\n"
         "create_app(Settings(secret_key='x'), sessionmaker=None)\n"
-        "assert formats.names()\n"
+        "assert formats.names() and 'detector' in registry.names()\n"
         f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
     )
     loaded = subprocess.run(

@@ -18,6 +18,7 @@ from app.cli import (
     datasets,
     db,
     demo,
+    detector,
     metrics,
     runs,
     server,
@@ -35,6 +36,7 @@ app.add_typer(users.group, name="users")
 app.add_typer(datasets.group, name="datasets")
 app.add_typer(runs.group, name="runs")
 app.add_typer(codecs.group, name="codecs")
+app.add_typer(detector.group, name="detector")
 app.add_typer(studies.group, name="studies")
 app.add_typer(metrics.group, name="metrics")
 app.add_typer(agreement.group, name="agreement")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -93,7 +94,7 @@ class Grid:
     """Scores of crop positions on a coarse grid: ``scores[i, j]`` for the positions whose
     row lies in ``[i * stride, (i + 1) * stride)`` and column in ``[j * stride, ...)``."""
 
-    scores: F64
+    scores: NDArray[np.floating[Any]]
     stride: int
 
 

@@ -59,6 +59,8 @@ class Context:
     """The study's proposal report: a method may add its own keys (the OCR engine, scales)."""
     versus: dict[int, CodecResult] = field(default_factory=dict)
     """Image id -> the versus run's result for it (studies with a versus run)."""
+    scratch: dict[str, Any] = field(default_factory=dict)
+    """Working memory of the methods while proposing (a detector's score maps): not stored."""
 
     def uniform_crops(self, size: int, count: int, rng: np.random.Generator) -> list[Candidate]:
         """``count`` crops of side ``size`` drawn uniformly without replacement from every

@@ -1,0 +1,179 @@
+"""`miscomp detector`: train and evaluate the miscompression detector (torch is imported
+only inside the commands)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from app.cli.helpers import user_errors
+from app.errors import UserError
+
+group = typer.Typer(help="The learned miscompression detector.", no_args_is_help=True)
+
+DataOption = Annotated[Path, typer.Option(help="Folder of photographs to plant changes into.")]
+
+
+def _bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[figures]}"),
+        TimeRemainingColumn(),
+    )
+
+
+def _examples(
+    data: Path, count: int, seed: int, *, held_out: bool, neural: bool, device: str
+) -> tuple[list[Any], dict[str, Any]]:
+    """Synthetic examples from the training (or held-out) photographs of ``data``, with a
+    description of them for the model card."""
+    from app.detector import data as detector_data
+    from app.domain.codecs import registry
+    from app.domain.codecs.base import CodecUnavailable
+
+    if count < 8:
+        raise UserError("--synthetic must be at least 8")
+    try:
+        photos = detector_data.photographs(data)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    names = [name for name, _ in photos]
+    train_part, held_part = detector_data.split(names)
+    chosen = held_part if held_out else train_part
+    codec = None
+    if neural:
+        try:
+            codec = registry.build("miscomp-mbt-low", device=device, check_decode=False)
+        except CodecUnavailable as exc:
+            raise UserError(f"the shipped neural codec cannot run here: {exc}") from None
+    rng = np.random.default_rng(seed + (1_000_003 if held_out else 0))
+    with _bar("planting and coding") as bar:
+        task = bar.add_task("examples", total=count, figures="")
+        examples = detector_data.synthetic(
+            [photos[i][1] for i in chosen],
+            count,
+            rng,
+            detector_data.codec_choice(codec),
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    digest = hashlib.sha256("\n".join(names[i] for i in chosen).encode()).hexdigest()
+    described = {
+        "photographs": len(chosen),
+        "photograph_names_sha256": digest,
+        "held_out_every": 5,
+        "examples": count,
+        "codecs": sorted({e.codec for e in examples}),
+        "kinds": sorted({e.kind for e in examples}),
+    }
+    return examples, described
+
+
+@group.command("train")
+@user_errors
+def detector_train(
+    data: DataOption,
+    out: Annotated[Path, typer.Option(help="Weights file to write (model card inside).")],
+    synthetic: Annotated[int, typer.Option(help="Synthetic examples to train on.")] = 3000,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1500,
+    batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed (data, weights, batches).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    neural: Annotated[
+        bool, typer.Option(help="Code half the examples with the shipped neural codec.")
+    ] = True,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
+) -> None:
+    """Train a detector on changes planted into the photographs of DATA (four in five of
+    them; the fifth are held out for evaluation) and write it with its model card."""
+    from app.detector import model, training
+
+    try:
+        where = model.pick_device(device)
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    started = time.time()
+    examples, described = _examples(
+        data, synthetic, seed, held_out=False, neural=neural, device=where
+    )
+    settings = training.TrainSettings(
+        steps=steps,
+        batch_size=min(batch_size, len(examples)),
+        seed=seed,
+        device=where,
+        threads=threads,
+    )
+    with _bar("training") as bar:
+        task = bar.add_task("train", total=steps, figures="")
+        network = training.train(
+            examples,
+            settings,
+            progress=lambda step, total, loss: bar.update(
+                task, completed=step, figures=f"loss {loss:.3f}"
+            ),
+        )
+    card = training.save(
+        network,
+        out,
+        {
+            "name": out.stem,
+            "data": described,
+            "seed": seed,
+            "steps": steps,
+            "batch_size": settings.batch_size,
+            "device": where,
+            "training_seconds": round(time.time() - started),
+            "environment": training.environment(),
+        },
+    )
+    typer.echo(
+        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); evaluate it with "
+        f"`miscomp detector evaluate --data {data} --model {out}`"
+    )
+    typer.echo(json.dumps({k: card[k] for k in ("data", "seed", "steps")}, indent=2))
+
+
+@group.command("evaluate")
+@user_errors
+def detector_evaluate(
+    data: DataOption,
+    model_file: Annotated[
+        Path | None,
+        typer.Option("--model", help="Weights to evaluate (the shipped ones if not given)."),
+    ] = None,
+    synthetic: Annotated[int, typer.Option(help="Held-out examples to plant.")] = 400,
+    seed: Annotated[int, typer.Option(help="Random seed of the examples.")] = 0,
+    neural: Annotated[
+        bool, typer.Option(help="Code half the examples with the shipped neural codec.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Figures of a detector on changes planted into the held-out photographs of DATA."""
+    from app.detector import model, training
+
+    try:
+        detector = model.Detector(model_file or model.shipped_weights())
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    examples, described = _examples(
+        data, synthetic, seed, held_out=True, neural=neural, device="cpu"
+    )
+    figures = {
+        **training.evaluate(detector, examples),
+        "data": described,
+        "model": str(detector.path),
+    }
+    if as_json:
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    for key, value in figures.items():
+        if not isinstance(value, dict):
+            typer.echo(f"{key:28} {value}")
