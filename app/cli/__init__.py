@@ -13,6 +13,7 @@ import typer
 
 from app.cli import (
     agreement,
+    audit,
     backup,
     codecs,
     datasets,
@@ -37,6 +38,8 @@ app.add_typer(datasets.group, name="datasets")
 app.add_typer(runs.group, name="runs")
 app.add_typer(codecs.group, name="codecs")
 app.add_typer(detector.group, name="detector")
+app.command("audit")(audit.audit)
+runs.group.command("audit")(audit.runs_audit)
 app.add_typer(studies.group, name="studies")
 app.add_typer(metrics.group, name="metrics")
 app.add_typer(agreement.group, name="agreement")
