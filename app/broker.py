@@ -19,6 +19,7 @@ from app.config import Settings, get_settings
 from app.datasets import task_names as dataset_tasks
 from app.exports import task_names as export_tasks
 from app.jobs import TaskSpec
+from app.pair_audits import task_names as pair_audit_tasks
 from app.studies import task_names as study_tasks
 
 QUEUES = ("cpu", "gpu", "post")
@@ -31,6 +32,7 @@ ALL_TASKS: tuple[TaskSpec, ...] = (
     *codec_weight_tasks.TASKS,
     *study_tasks.TASKS,
     *export_tasks.TASKS,
+    *pair_audit_tasks.TASKS,
 )
 
 

@@ -43,6 +43,8 @@ from app.exports import routes as exports_routes
 from app.home import router as home_router
 from app.monitoring import routes as monitoring_routes
 from app.monitoring.requests import RequestMetricsMiddleware
+from app.pair_audits import api as pair_audits_api
+from app.pair_audits import routes as pair_audits_routes
 from app.request_limits import BodyLimitMiddleware, InputShapeMiddleware
 from app.security_headers import SecurityHeadersMiddleware
 from app.signed_media_asgi import SignedMediaMiddleware
@@ -105,6 +107,8 @@ ROUTERS = (
     media_routes.router,
     exports_routes.router,
     exports_api.router,
+    pair_audits_routes.router,
+    pair_audits_api.router,
     monitoring_routes.router,
 )
 

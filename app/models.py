@@ -8,6 +8,7 @@ from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
 from app.exports.models import ExportJob
 from app.monitoring.models import WorkerHeartbeat
+from app.pair_audits.models import PairAudit
 from app.studies.models import (
     Adjudication,
     Annotation,
@@ -47,6 +48,7 @@ __all__ = [
     "ImportJob",
     "Assignment",
     "LoginAttempt",
+    "PairAudit",
     "QualificationAnswer",
     "Study",
     "StudyAsset",

@@ -34,6 +34,7 @@ from app.datasets import recovery as datasets
 from app.db import utcnow
 from app.exports import recovery as exports
 from app.jobs import Stalled
+from app.pair_audits import recovery as pair_audits
 from app.studies import recovery as studies
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ STALLED_WORK: tuple[Callable[[Session], list[Stalled]], ...] = (
     codec_weights.stalled_work,
     studies.stalled_work,
     exports.stalled_work,
+    pair_audits.stalled_work,
 )
 
 SCAN_LIMIT = 20_000

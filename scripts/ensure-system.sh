@@ -4,6 +4,7 @@
 #  - Debian's tesseract-ocr (OCR for text crop proposals),
 #  - Debian's chromium (Playwright drives it; its own browser download cannot work offline),
 #  - Debian's postgresql-client (pg_dump, pg_restore: `miscomp backup`) and caddy (the proxy),
+#  - Debian's DejaVu and Liberation fonts (held-out glyphs of the detector's benchmark),
 #  - PostgreSQL and Redis answering on loopback: used as they are when they answer, started
 #    when installed but stopped, installed from Debian's packages when missing.
 set -euo pipefail
@@ -48,6 +49,13 @@ fi
 if ! command -v pg_dump >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_dump >/dev/null 2>&1; then
   echo "installing Debian's postgresql-client for the backup commands"
   apt_install postgresql-client
+fi
+
+# Fonts the detector never saw in training: its benchmark (bench/detector_bench.py) draws
+# held-out glyphs with them.
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ ! -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ]; then
+  echo "installing Debian's fonts-dejavu-core and fonts-liberation for the detector benchmark"
+  apt_install fonts-dejavu-core fonts-liberation
 fi
 
 # Caddy, the Compose file's reverse proxy: tests/test_proxy.py runs deploy/Caddyfile with it.

@@ -74,6 +74,8 @@ def build_world(db: Session) -> World:
             "annotation_id": 999_999,
             "item_id": 999_999,
             "export_id": 999_999,
+            "audit_id": 999_999,
+            "name": "original",
             "group_id": 999_999,
             "digest": "0" * 64,
         }

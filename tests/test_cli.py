@@ -38,6 +38,11 @@ COMMANDS = [
     ["studies", "simulate"],
     ["metrics"],
     ["metrics", "list"],
+    ["audit"],
+    ["runs", "audit"],
+    ["detector"],
+    ["detector", "train"],
+    ["detector", "evaluate"],
 ]
 
 

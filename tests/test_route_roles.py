@@ -150,6 +150,10 @@ EXPECTED: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/studies/{study_id}/exports"): READERS,
     ("GET", "/api/exports/{export_id}"): READERS,
     ("GET", "/api/exports/{export_id}/download"): READERS,
+    ("POST", "/api/audit"): READERS,
+    ("GET", "/api/audit/{audit_id}"): READERS,
+    ("GET", "/audits/{audit_id}"): READERS,
+    ("GET", "/audits/{audit_id}/images/{name}.png"): READERS,
 }
 
 

@@ -16,6 +16,7 @@ celery_app = make_celery(
         "workers.tasks.codec_weights",
         "workers.tasks.studies",
         "workers.tasks.exports",
+        "workers.tasks.pair_audits",
     ],
 )
 celery_app.steps["worker"].add(Heartbeat)

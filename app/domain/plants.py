@@ -59,10 +59,14 @@ def _font(source: FontSource, size: int) -> ImageFont.FreeTypeFont | ImageFont.I
 
 
 def _contrasting(region: RGB8, rng: np.random.Generator) -> tuple[int, int, int]:
-    """A colour that stands out from ``region``: dark on light, light on dark, some hue."""
-    light = float(region.mean()) > 110
+    """A colour that stands out from ``region`` (dark on light, light on dark, some hue), by
+    a contrast drawn between faint and full: a faint change is a hard one."""
+    mean = region.reshape(-1, 3).mean(axis=0)
+    light = float(mean.mean()) > 110
     base = rng.integers(0, 70, 3) if light else rng.integers(185, 256, 3)
-    return (int(base[0]), int(base[1]), int(base[2]))
+    contrast = rng.uniform(0.35, 1.0)
+    colour = mean + contrast * (base - mean)
+    return (int(colour[0]), int(colour[1]), int(colour[2]))
 
 
 def _box(size: int, rng: np.random.Generator, low: float, high: float) -> tuple[int, int, int]:
@@ -84,9 +88,23 @@ def _mask_of(shape: tuple[int, ...], draw: Callable[[ImageDraw.ImageDraw], None]
     return np.asarray(image) > 0
 
 
-def _other(character: str, rng: np.random.Generator) -> str:
-    """Another character of the same class (a digit for a digit, a letter for a letter)."""
+LOOKALIKES = {
+    "0": "8690", "1": "74", "2": "7Z", "3": "8985", "4": "19", "5": "63", "6": "8590",
+    "7": "12", "8": "36905", "9": "8306", "B": "8RE", "C": "GO", "D": "O0", "E": "FB",
+    "F": "EP", "G": "C6", "H": "N", "I": "1L", "L": "IE", "M": "NW", "N": "MH", "O": "QDC",
+    "P": "RF", "Q": "O", "R": "PB", "S": "5", "U": "V", "V": "U", "W": "M", "Z": "2",
+}  # fmt: skip
+"""Characters that a codec could plausibly turn into each other (8 and 6, E and F): the
+changes whose pixels differ least, and the most dangerous ones."""
+
+
+def other_character(character: str, rng: np.random.Generator) -> str:
+    """Another character of the same class (a digit for a digit, a letter for a letter),
+    half the time one that looks like it."""
     pool = string.digits if character.isdigit() else string.ascii_uppercase
+    alike = [c for c in LOOKALIKES.get(character, "") if c in pool and c != character]
+    if alike and rng.random() < 0.5:
+        return str(rng.choice(alike))
     return str(rng.choice([c for c in pool if c != character]))
 
 
@@ -112,7 +130,7 @@ def glyph(crop: RGB8, rng: np.random.Generator, fonts: Sequence[FontSource]) -> 
     ink = _contrasting(region, rng)
     paper = tuple(255 - c for c in ink) if plate else None
     index = int(rng.integers(len(text)))
-    replaced = text[:index] + _other(text[index], rng) + text[index + 1 :]
+    replaced = text[:index] + other_character(text[index], rng) + text[index + 1 :]
 
     def place(draw: ImageDraw.ImageDraw, at: int, character: str, fill: Any) -> None:
         left = x + 2 + at * cell + (cell - font.getlength(character)) / 2

@@ -31,6 +31,7 @@ from tests.studies.test_prevalence_design import (
     SENSITIVITY,
     SPECIFICITY,
     _world,
+    true_prevalence,
 )
 
 STUDIES = 400
@@ -95,15 +96,7 @@ def test_detector_crops_estimate_the_random_crops_prevalence_without_bias_and_fi
 ) -> None:
     results, stratum, truth_maps = _world(np.random.default_rng(16))
     noisy_detector.truth = truth_maps
-    miscompressed: dict[tuple[str, float], list[int]] = {}
-    for (result, _), found in truth_maps.items():
-        counts = miscompressed.setdefault(stratum[result], [0, 0])
-        counts[0] += int(found.sum())
-        counts[1] += found.size
-    truth = {
-        key: SENSITIVITY * hit / total + (1 - SPECIFICITY) * (1 - hit / total)
-        for key, (hit, total) in miscompressed.items()
-    }
+    truth = true_prevalence(stratum, truth_maps)
     storage = LocalMediaStorage(tmp_path)
     contexts = {m: Context(_study(m), storage, results) for m in ("random", "noisy-detector")}
     estimates: dict[str, dict[Any, list[float]]] = {m: {k: [] for k in truth} for m in contexts}

@@ -89,21 +89,28 @@ def _world(rng: np.random.Generator) -> World:
     return results, stratum, truth_maps
 
 
-def test_random_crops_estimate_prevalence_without_bias_and_their_intervals_cover(
-    tmp_path: Path,
-) -> None:
-    results, stratum, truth_maps = _world(np.random.default_rng(16))
-    # The estimand: over every crop position of every size in a stratum, the share of raters
-    # of this accuracy who would call the crop a miscompression.
+def true_prevalence(
+    stratum: dict[CodecResult, tuple[str, float]],
+    truth_maps: dict[tuple[CodecResult, int], NDArray[np.bool_]],
+) -> dict[tuple[str, float], float]:
+    """The estimand per stratum: over every crop position of every size, the share of raters
+    of this accuracy who would call the crop a miscompression."""
     miscompressed: dict[tuple[str, float], list[int]] = {}
     for (result, _), found in truth_maps.items():
         counts = miscompressed.setdefault(stratum[result], [0, 0])
         counts[0] += int(found.sum())
         counts[1] += found.size
-    truth = {
+    return {
         key: SENSITIVITY * hit / total + (1 - SPECIFICITY) * (1 - hit / total)
         for key, (hit, total) in miscompressed.items()
     }
+
+
+def test_random_crops_estimate_prevalence_without_bias_and_their_intervals_cover(
+    tmp_path: Path,
+) -> None:
+    results, stratum, truth_maps = _world(np.random.default_rng(16))
+    truth = true_prevalence(stratum, truth_maps)
     assert len(truth) == 4
 
     study = Study(
