@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -190,10 +191,11 @@ def audit_html(audit: Audit, original: RGB8, reconstruction: RGB8, title: str) -
     each region's original, reconstruction and difference, pixel-exact."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    from app.config import PROJECT_ROOT
-
+    # Beside this module, not among the web's templates: a file for the user's disk, whose
+    # inline style the web's Content-Security-Policy would block.
     environment = Environment(
-        loader=FileSystemLoader(PROJECT_ROOT / "templates"), autoescape=select_autoescape()
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(),
     )
     whole = [
         ("original", data_url(original)),
@@ -215,7 +217,7 @@ def audit_html(audit: Audit, original: RGB8, reconstruction: RGB8, title: str) -
                 ],
             )
         )
-    page = environment.get_template("detector/audit_report.html")
+    page = environment.get_template("audit_report.html")
     return page.render(audit=audit, title=title, whole=whole, regions=regions, zoom=ZOOM)
 
 

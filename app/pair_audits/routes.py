@@ -22,7 +22,8 @@ def pair_audit_page(
     request: Request, audit_id: DbId, user: StudyManager, session: SessionDep
 ) -> Response:
     audit = service.get_pair_audit(session, audit_id)
-    return render(request, "pair_audits/detail.html", {"audit": audit, "zoom": ZOOM}, block="audit")
+    context = {"audit": audit, "zoom": ZOOM, "run_id": service.run_of(session, audit)}
+    return render(request, "pair_audits/detail.html", context, block="audit")
 
 
 @router.get("/audits/{audit_id}/images/{name}.png", name="pair_audit_image")

@@ -119,6 +119,15 @@ def get_pair_audit(session: Session, audit_id: int) -> PairAudit:
     return audit
 
 
+def run_of(session: Session, audit: PairAudit) -> int | None:
+    """The run of the audited result, for a link to its viewer (None for uploads, or once
+    the result is deleted)."""
+    if audit.result_id is None:
+        return None
+    result = session.get(CodecResult, audit.result_id)
+    return result.run_id if result is not None else None
+
+
 def image_key(audit: PairAudit, name: str) -> str:
     """The storage key of one of an audit's images: original, reconstruction, score,
     difference, or a region's crop (``region-3-original``); NotFound for any other name."""

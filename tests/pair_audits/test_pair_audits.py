@@ -115,6 +115,9 @@ def test_an_uploaded_pair_and_a_runs_result_are_audited_by_a_worker(
     assert audit["status"] == "done" and audit["result_id"] == result_id
     assert f"run {run_id}" in audit["title"] and audit["bpp"] > 0
     assert audit["report"]["bpp"] == audit["bpp"] and audit["report"]["regions"]
+    page = committed_client.get(audit["page_url"]).text
+    viewer = f'href="/runs/{run_id}/results/{result_id}" data-testid="viewer-link"'
+    assert viewer in page and committed_client.get(f"/runs/{run_id}/results/{result_id}").is_success
 
 
 def test_bad_input_is_refused_with_its_reason_and_stores_nothing(

@@ -27,7 +27,7 @@ from tests.factories import make_user
 from tests.studies.centre_method import CentreCrops
 from tests.studies.helpers import finished_run
 
-UNKNOWN = "unknown proposal method 'bogus'; known: text, guided, random"
+UNKNOWN = "unknown proposal method 'bogus'; known: text, guided, detector, random"
 
 
 @pytest.fixture
@@ -79,7 +79,9 @@ def test_a_registered_method_is_offered_and_proposes_the_items_of_its_quota(
         assert item.inclusion_probability is None  # not a sample
     report = study.proposal_report
     assert report["candidates"] == {"text": 0, "guided": 0, "centre": 2}
-    assert report["items"] == {"text": 0, "guided": 0, "centre": 2, "random": 2, "control": 0}
+    assert report["items"] == {
+        "text": 0, "guided": 0, "centre": 2, "detector": 0, "random": 2, "control": 0
+    }  # fmt: skip
     assert report["shortfall"] == {"guided": 0}
 
 
@@ -168,4 +170,4 @@ def test_a_method_name_must_be_new_fit_the_item_column_and_not_be_control() -> N
         method.name = name  # type: ignore[misc]
         with pytest.raises(ValueError, match="proposal method name|registered already"):
             registry.register(method)
-    assert registry.names() == ["text", "guided", "random"]
+    assert registry.names() == ["text", "guided", "detector", "random"]

@@ -69,31 +69,46 @@ class DetectorCrops(ProposalMethod[DetectorParams]):
     def candidates(
         self, context: Context, params: DetectorParams, wanted: Wanted
     ) -> list[Candidate]:
-        found: list[Candidate] = []
+        sizes = list(wanted.per_size)
+        usable = {
+            size: [(r, i) for r, i in context.results if crops.fits(size, i.width, i.height)]
+            for size in sizes
+        }
+        # Result by result, every crop size's grid: each result's pixels are scored once.
+        grids: dict[int, list[sampling.Grid]] = {size: [] for size in sizes}
+        for result, image in context.results:
+            for size in sizes:
+                if crops.fits(size, image.width, image.height):
+                    scores = self.position_scores(context, result, image, size, params.stride)
+                    grids[size].append(sampling.Grid(scores, params.stride))
+        drawn: list[tuple[int, sampling.Drawn]] = []
         for size, count in wanted.per_size.items():
-            usable = [(r, i) for r, i in context.results if crops.fits(size, i.width, i.height)]
-            grids = [
-                sampling.Grid(
-                    self.position_scores(context, r, i, size, params.stride), params.stride
+            dimensions = [(i.width, i.height) for _, i in usable[size]]
+            drawn += [
+                (size, crop)
+                for crop in sampling.crops_across(
+                    dimensions, size, count, wanted.rng, grids[size], floor=params.floor
                 )
-                for r, i in usable
             ]
-            dimensions = [(i.width, i.height) for _, i in usable]
-            total = sum(crops.random_positions(w, h, size) for w, h in dimensions)
-            for drawn in sampling.crops_across(
-                dimensions, size, count, wanted.rng, grids, floor=params.floor
-            ):
-                result, image = usable[drawn.index]
-                box = crops.Box(drawn.x, drawn.y, size)
-                evidence = self.crop_evidence(context, result, image, box)
-                proposal = crops.Proposal(
-                    box,
-                    self.name,
-                    float(evidence.get("detector", {}).get("miscompression", 0.0)),
-                    inclusion_probability=drawn.probability,
-                    evidence={"units": total, **evidence},
-                )
-                found.append(Candidate(result, image, proposal))
+        units = {
+            size: sum(crops.random_positions(i.width, i.height, size) for _, i in usable[size])
+            for size in sizes
+        }
+        # The evidence result by result too, so that each result is scored once more at most.
+        drawn.sort(key=lambda pair: usable[pair[0]][pair[1].index][0].id)
+        found: list[Candidate] = []
+        for size, crop in drawn:
+            result, image = usable[size][crop.index]
+            box = crops.Box(crop.x, crop.y, size)
+            evidence = self.crop_evidence(context, result, image, box)
+            proposal = crops.Proposal(
+                box,
+                self.name,
+                float(evidence.get("detector", {}).get("miscompression", 0.0)),
+                inclusion_probability=crop.probability,
+                evidence={"units": units[size], **evidence},
+            )
+            found.append(Candidate(result, image, proposal))
         context.scratch.pop(self.name, None)
         return found
 
