@@ -44,7 +44,8 @@ def _identity(engine: Engine, run_id: int) -> list[str]:
 
 
 RANDOM_VALUES = re.compile(
-    r'/media/assets/[A-Za-z0-9_-]+\.png|(csrf[-_]token|client_id)"?\s*(content|value)="[^"]*"'
+    r"/media/(assets|signed)/[A-Za-z0-9_-]+\.png"
+    r'|(csrf[-_]token|client_id)"?\s*(content|value)="[^"]*"'
     r'|"X-CSRF-Token": "[^"]*"|session=[^;]*'
 )
 """Opaque tokens are random letters: they may spell anything, so they are left out."""
