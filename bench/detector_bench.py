@@ -338,12 +338,13 @@ def report(cases: list[dict[str, Any]], args: argparse.Namespace, seconds: float
     hard = [c for c in cases if c["family"] in HARD]
     print(f"\nHard part ({', '.join(HARD)}; {len(hard)} images, both codecs):")
     for k in KS:
+        detector = _hits(hard, "detector", k)
         others = {m: _hits(hard, m, k) for m in METHODS if m != "detector"}
         best = max(others, key=lambda m: others[m].mean())
-        mean, low, high = _paired(_hits(hard, "detector", k), others[best], rng)
+        mean, low, high = _paired(detector, others[best], rng)
         verdict = "better" if low > 0 else "not shown better"
         print(
-            f"  top {k:2}: detector {_hits(hard, 'detector', k).mean():.2f}, best other "
+            f"  top {k:2}: detector {detector.mean():.2f}, best other "
             f"({best}) {others[best].mean():.2f}; difference {mean:+.2f} [{low:+.2f}, {high:+.2f}] "
             f"{verdict}"
         )

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -271,12 +272,30 @@ def app_routes() -> list[tuple[str, str]]:
     )
 
 
+def login_new_user(client: TestClient, engine: Engine, role: Role) -> str:
+    """Commit a new user of ``role`` and log the client in as them; returns the CSRF
+    token."""
+    with Session(engine, expire_on_commit=False) as session:
+        user = make_user(session, role)
+        session.commit()
+    return login(client, user)
+
+
 def login_new_admin(client: TestClient, engine: Engine) -> str:
     """Commit a new admin and log the client in as them; returns the CSRF token."""
-    with Session(engine, expire_on_commit=False) as session:
-        admin = make_user(session, Role.ADMIN)
-        session.commit()
-    return login(client, admin)
+    return login_new_user(client, engine, Role.ADMIN)
+
+
+def wait_for_job(client: TestClient, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    """A job (an export, an audit) as the API at ``url`` shows it once a worker has ended
+    it: neither queued nor running (two minutes at most)."""
+    deadline = time.monotonic() + 120
+    while True:
+        shown = client.get(url, headers=headers).json()
+        if shown["status"] not in ("queued", "running"):
+            return dict(shown)
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.2)
 
 
 BOOKKEEPING_COLUMNS = ("last_seen_at", "last_used_at")

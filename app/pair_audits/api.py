@@ -46,7 +46,8 @@ async def create_audit(request: Request, user: StudyManager, session: SessionDep
     """Queue an audit: a multipart form with the files ``original`` and ``reconstruction``
     (two images of one size), or with ``result_id`` (a run's finished result)."""
     form = await request.form()
-    limit = get_settings().max_upload_bytes
+    settings = get_settings()
+    limit = settings.max_upload_bytes
     original = await _upload(form.get("original"), "original", limit)
     reconstruction = await _upload(form.get("reconstruction"), "reconstruction", limit)
     result_id = form.get("result_id")
@@ -59,7 +60,6 @@ async def create_audit(request: Request, user: StudyManager, session: SessionDep
             raise InvalidInput(f"result_id must be a whole number from 1 to {INT32_MAX}") from None
         audit = await run_in_threadpool(service.audit_result, session, chosen, actor=user)
     elif original and reconstruction:
-        settings = get_settings()
         audit = await run_in_threadpool(
             service.audit_uploads, session, settings, original, reconstruction, actor=user
         )

@@ -25,8 +25,7 @@ from app.domain.roles import Role
 from app.storage import LocalMediaStorage
 from app.studies import proposals
 from app.studies.models import Study, StudyItem
-from tests.conftest import login
-from tests.factories import make_user
+from tests.conftest import login_new_user
 from tests.studies.helpers import finished_run
 
 pytest.importorskip("torch", reason="the detector needs torch (installed by make install)")
@@ -124,10 +123,7 @@ def test_a_detector_study_is_proposed_with_the_shipped_detector(
     committed_client: TestClient, committed_db: Engine
 ) -> None:
     run_id = finished_run(committed_db)
-    with Session(committed_db, expire_on_commit=False) as session:
-        researcher = make_user(session, Role.RESEARCHER)
-        session.commit()
-    csrf = login(committed_client, researcher)
+    csrf = login_new_user(committed_client, committed_db, Role.RESEARCHER)
     created = committed_client.post(
         "/api/studies",
         headers={"X-CSRF-Token": csrf},

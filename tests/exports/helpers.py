@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from app.studies import adjudication, assignment, labels
 from app.studies.models import Study, StudyItem
 from app.studies.schemas import AdjudicationCreate, AnnotationEdit, AnnotationSubmit
 from app.users import service as user_service
+from tests.conftest import wait_for_job
 from tests.factories import make_user
 
 
@@ -134,10 +134,4 @@ def wait_for_export(
     client: TestClient, export_id: int, headers: dict[str, str]
 ) -> dict[str, object]:
     """The export job as the API shows it once a worker has ended it (two minutes at most)."""
-    deadline = time.monotonic() + 120
-    while True:
-        shown = client.get(f"/api/exports/{export_id}", headers=headers).json()
-        if shown["status"] not in ("queued", "running"):
-            return dict(shown)
-        assert time.monotonic() < deadline, shown
-        time.sleep(0.2)
+    return wait_for_job(client, f"/api/exports/{export_id}", headers)

@@ -6,7 +6,6 @@ annotators may not ask."""
 from __future__ import annotations
 
 import io
-import time
 from typing import Any
 
 import numpy as np
@@ -19,8 +18,7 @@ from sqlalchemy.orm import Session
 from app.domain.codecs import registry as codecs
 from app.domain.roles import Role
 from app.pair_audits.models import PairAudit
-from tests.conftest import login
-from tests.factories import make_user
+from tests.conftest import login_new_user, wait_for_job
 from tests.studies.helpers import finished_run
 
 pytest.importorskip("torch", reason="the worker's detector needs torch (make install)")
@@ -44,23 +42,6 @@ def _pair() -> tuple[bytes, bytes]:
     return _png(original), _png(reconstruction)
 
 
-def _researcher(client: TestClient, engine: Engine, role: Role = Role.RESEARCHER) -> dict[str, str]:
-    with Session(engine, expire_on_commit=False) as session:
-        user = make_user(session, role)
-        session.commit()
-    return {"X-CSRF-Token": login(client, user)}
-
-
-def _finished(client: TestClient, audit_id: int, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while True:
-        shown = client.get(f"/api/audit/{audit_id}", headers=headers).json()
-        if shown["status"] not in ("queued", "running"):
-            return dict(shown)
-        assert time.monotonic() < deadline, shown
-        time.sleep(0.2)
-
-
 def _count(engine: Engine) -> int:
     with Session(engine) as session:
         return session.scalar(select(func.count()).select_from(PairAudit)) or 0
@@ -71,7 +52,7 @@ def test_an_uploaded_pair_and_a_runs_result_are_audited_by_a_worker(
 ) -> None:
     run_id = finished_run(committed_db)
     request.getfixturevalue("celery_worker_thread")
-    headers = _researcher(committed_client, committed_db)
+    headers = {"X-CSRF-Token": login_new_user(committed_client, committed_db, Role.RESEARCHER)}
     original, reconstruction = _pair()
     asked = committed_client.post(
         "/api/audit",
@@ -83,7 +64,7 @@ def test_an_uploaded_pair_and_a_runs_result_are_audited_by_a_worker(
     )
     assert asked.status_code == 202, asked.text
     assert asked.json()["status"] == "queued"
-    audit = _finished(committed_client, asked.json()["id"], headers)
+    audit = wait_for_job(committed_client, f"/api/audit/{asked.json()['id']}", headers)
     assert audit["status"] == "done", audit
     report = audit["report"]
     assert audit["title"] == "lamp.png against lamp-jpeg.png"
@@ -111,7 +92,7 @@ def test_an_uploaded_pair_and_a_runs_result_are_audited_by_a_worker(
         )
     named = committed_client.post("/api/audit", headers=headers, data={"result_id": str(result_id)})
     assert named.status_code == 202, named.text
-    audit = _finished(committed_client, named.json()["id"], headers)
+    audit = wait_for_job(committed_client, f"/api/audit/{named.json()['id']}", headers)
     assert audit["status"] == "done" and audit["result_id"] == result_id
     assert f"run {run_id}" in audit["title"] and audit["bpp"] > 0
     assert audit["report"]["bpp"] == audit["bpp"] and audit["report"]["regions"]
@@ -123,7 +104,7 @@ def test_an_uploaded_pair_and_a_runs_result_are_audited_by_a_worker(
 def test_bad_input_is_refused_with_its_reason_and_stores_nothing(
     committed_client: TestClient, committed_db: Engine
 ) -> None:
-    headers = _researcher(committed_client, committed_db)
+    headers = {"X-CSRF-Token": login_new_user(committed_client, committed_db, Role.RESEARCHER)}
     original, reconstruction = _pair()
     smaller = _png(np.zeros((40, 40, 3), np.uint8))
     before = _count(committed_db)
@@ -151,7 +132,7 @@ def test_bad_input_is_refused_with_its_reason_and_stores_nothing(
     assert committed_client.get("/api/audit/999999", headers=headers).status_code == 404
 
     committed_client.cookies.clear()
-    annotator = _researcher(committed_client, committed_db, Role.ANNOTATOR)
+    annotator = {"X-CSRF-Token": login_new_user(committed_client, committed_db, Role.ANNOTATOR)}
     refused = committed_client.post(
         "/api/audit",
         headers=annotator,

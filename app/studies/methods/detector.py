@@ -6,7 +6,6 @@ bias, while raters see far more real miscompressions per hour."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -113,8 +112,8 @@ class DetectorCrops(ProposalMethod[DetectorParams]):
         return found
 
 
-@lru_cache(maxsize=1)
 def _detector() -> Any:
+    """The configured detector (``model.load`` keeps it once per process)."""
     from app.config import get_settings
     from app.detector import model
 
