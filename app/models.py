@@ -6,6 +6,7 @@ from app.codec_runs.models import CodecResult, CodecRun, CodecSweep
 from app.codec_weights.models import WeightsFetch
 from app.datasets.models import Dataset, Image, ImportFile, ImportJob
 from app.db import Base
+from app.detector.records import DetectorRetraining
 from app.exports.models import ExportJob
 from app.monitoring.models import WorkerHeartbeat
 from app.pair_audits.models import PairAudit
@@ -38,6 +39,7 @@ __all__ = [
     "ApiToken",
     "AuditLog",
     "Base",
+    "DetectorRetraining",
     "CodecResult",
     "CodecRun",
     "CodecSweep",

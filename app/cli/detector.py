@@ -41,7 +41,7 @@ def _examples(
     from app.domain.codecs.base import CodecUnavailable
 
     if count < 8:
-        raise UserError("--synthetic must be at least 8")
+        raise UserError("--synthetic must be 0 or at least 8")
     try:
         photos = detector_data.photographs(data)
     except FileNotFoundError as exc:
@@ -80,11 +80,29 @@ def _examples(
 @group.command("train")
 @user_errors
 def detector_train(
-    data: DataOption,
     out: Annotated[Path, typer.Option(help="Weights file to write (model card inside).")],
-    synthetic: Annotated[int, typer.Option(help="Synthetic examples to train on.")] = 3000,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Folder of photographs to plant changes into (with --synthetic)."),
+    ] = None,
+    study: Annotated[
+        list[int] | None,
+        typer.Option(help="A study whose labels to train on (repeat for several)."),
+    ] = None,
+    synthetic: Annotated[
+        int, typer.Option(help="Synthetic examples to train on (0: none).")
+    ] = 3000,
+    base: Annotated[
+        Path | None,
+        typer.Option(
+            help="Weights to start from (with --study: the configured detector unless given)."
+        ),
+    ] = None,
     steps: Annotated[int, typer.Option(help="Training steps.")] = 1500,
     batch_size: Annotated[int, typer.Option(help="Examples per step.")] = 24,
+    lr: Annotated[
+        float | None, typer.Option(help="Learning rate (2e-3 from scratch, 5e-4 from --base).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (data, weights, batches).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     neural: Annotated[
@@ -93,20 +111,36 @@ def detector_train(
     threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
 ) -> None:
     """Train a detector on changes planted into the photographs of DATA (four in five of
-    them; the fifth are held out for evaluation) and write it with its model card."""
+    them; the fifth are held out for evaluation) and on the labels of each --study (four in
+    five of its images; the fifth measure it), and write it with its model card. With
+    --study, the results page of each study then shows its precision at k before and after."""
     from app.detector import model, training
 
+    if steps < 1 or steps > 1_000_000:
+        raise UserError("--steps must be between 1 and 1,000,000")
+    if synthetic < 0 or 0 < synthetic < 8:
+        raise UserError("--synthetic must be 0 or at least 8")
+    if not study and not synthetic:
+        raise UserError("train on --synthetic 8 or more examples, or on a --study's labels")
+    if synthetic and data is None:
+        raise UserError("--synthetic examples are planted into the photographs of --data DIR")
     try:
         where = model.pick_device(device)
-    except RuntimeError as exc:
+        start = model.Detector(base) if base else _configured_detector() if study else None
+    except (RuntimeError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     started = time.time()
-    examples, described = _examples(
-        data, synthetic, seed, held_out=False, neural=neural, device=where
+    labelled = _study_labels(study or [])
+    examples, described = (
+        _examples(data, synthetic, seed, held_out=False, neural=neural, device=where)
+        if synthetic and data is not None
+        else ([], {"examples": 0})
     )
+    trained_on = [e for s in labelled for e in s.train]
     settings = training.TrainSettings(
         steps=steps,
-        batch_size=min(batch_size, len(examples)),
+        batch_size=min(batch_size, len(examples)) if examples else batch_size,
+        lr=lr or (5e-4 if start else 2e-3),
         seed=seed,
         device=where,
         threads=threads,
@@ -119,6 +153,8 @@ def detector_train(
             progress=lambda step, total, loss: bar.update(
                 task, completed=step, figures=f"loss {loss:.3f}"
             ),
+            study=trained_on,
+            base=start,
         )
     card = training.save(
         network,
@@ -126,19 +162,74 @@ def detector_train(
         {
             "name": out.stem,
             "data": described,
+            "studies": [
+                {
+                    "id": s.study_id,
+                    "name": s.name,
+                    "trained_items": len(s.train),
+                    "held_out_items": len(s.held_out),
+                    "split": s.split,
+                }
+                for s in labelled
+            ],  # fmt: skip
+            "base": None
+            if start is None
+            else {"name": start.card.get("name"), "path": str(start.path)},  # fmt: skip
             "seed": seed,
             "steps": steps,
+            "lr": settings.lr,
             "batch_size": settings.batch_size,
             "device": where,
             "training_seconds": round(time.time() - started),
             "environment": training.environment(),
         },
     )
+    typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    if start is not None and labelled:
+        _record_retraining(labelled, start, model.Detector(out))
     typer.echo(
-        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); evaluate it with "
-        f"`miscomp detector evaluate --data {data} --model {out}`"
+        f"evaluate it with `miscomp detector evaluate --data DIR --model {out}`; the platform "
+        f"proposes with it once MISCOMP_DETECTOR_WEIGHTS={out.resolve()}"
     )
-    typer.echo(json.dumps({k: card[k] for k in ("data", "seed", "steps")}, indent=2))
+    typer.echo(json.dumps({k: card[k] for k in ("data", "studies", "seed", "steps")}, indent=2))
+
+
+def _configured_detector() -> Any:
+    from app.config import get_settings
+    from app.detector import model
+
+    return model.Detector(get_settings().detector_weights or model.shipped_weights())
+
+
+def _study_labels(study_ids: list[int]) -> list[Any]:
+    from app.cli.helpers import database
+    from app.config import get_settings
+    from app.detector import retraining
+    from app.storage import media_storage
+
+    if not study_ids:
+        return []
+    with database() as db, db.reading() as session:
+        return retraining.gather(session, media_storage(get_settings()), study_ids)
+
+
+def _record_retraining(labelled: list[Any], before: Any, after: Any) -> None:
+    """Both detectors on each study's held-out items, stored for its results page and
+    printed."""
+    from app.cli.helpers import cli_session
+    from app.detector import retraining
+
+    with cli_session() as session:
+        rows = retraining.record(session, labelled, before, after)
+        for row in rows:
+            figures = row.figures
+            typer.echo(
+                f"study {row.study_id}: {figures['held_out_items']} held-out items "
+                f"({figures['positives']} miscompressions, split by {row.split})"
+            )
+            for k, value in figures["after"]["precision_at_k"].items():
+                earlier = figures["before"]["precision_at_k"][k]
+                typer.echo(f"  precision at {k:>3}: {earlier:.2f} -> {value:.2f}")
 
 
 @group.command("evaluate")

@@ -6,6 +6,12 @@ positive cells weighted up since they are few, plus the category and SYMBOL maps
 the changed cells of positives only (what a change is, where there is one). A fixed seed
 fixes the data, the initial weights and the order of batches.
 
+Retraining on a study's labels (``app/detector/study_labels.py``) adds, per step, a batch of
+the crops its raters labelled: a crop says only whether it holds a miscompression somewhere,
+so its loss is on the map's peak (its crop score) against the label, and the category maps'
+at that peak for positives, each crop weighted by its raters' agreement. Retraining starts
+from the detector in use (``base``), so that what it learned from planted changes stays.
+
 The saved file holds the weights (float16: half the size) and the model card (data, seed,
 codecs, figures), as the shipped codec's does.
 """
@@ -25,6 +31,7 @@ from numpy.typing import NDArray
 
 from app.detector.data import Example
 from app.detector.model import SCALE, WIDTHS, Detector, build_network, network_input
+from app.detector.study_labels import StudyExample
 from app.domain.plants import OUTPUTS
 
 POSITIVE_WEIGHT = 8.0
@@ -38,6 +45,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "cpu"
     threads: int = 2
+    study_batch_size: int = 8
 
 
 def _batch(examples: Sequence[Example]) -> tuple[Any, Any, Any]:
@@ -78,29 +86,78 @@ def loss_of(network: Any, examples: Sequence[Example], device: str) -> Any:
     return where + 0.5 * kind
 
 
+def study_loss(network: Any, examples: Sequence[StudyExample], device: str) -> Any:
+    """The agreement-weighted loss of labelled crops: each crop's peak against its label,
+    and the category and SYMBOL maps at that peak for positives. Crops of one size go
+    through the network together."""
+    import torch
+    from torch.nn import functional
+
+    by_size: dict[tuple[int, ...], list[StudyExample]] = {}
+    for example in examples:
+        by_size.setdefault(example.original.shape, []).append(example)
+    total, weight = None, 0.0
+    for group in by_size.values():
+        inputs = np.stack([network_input(e.original, e.reconstruction) for e in group])
+        flat = network(torch.from_numpy(inputs).to(device)).flatten(2)
+        peak_at = flat[:, 0].argmax(dim=1)
+        at_peak = flat.gather(2, peak_at[:, None, None].expand(-1, flat.shape[1], 1))[..., 0]
+        targets = torch.tensor([e.label.targets for e in group], device=device)
+        weights = torch.tensor([e.label.weight for e in group], device=device)
+        where = functional.binary_cross_entropy_with_logits(
+            at_peak[:, 0], targets[:, 0], reduction="none"
+        )
+        kind = functional.binary_cross_entropy_with_logits(
+            at_peak[:, 1:], targets[:, 1:], reduction="none"
+        ).mean(dim=1)
+        part = ((where + 0.5 * kind * targets[:, 0]) * weights).sum()
+        total = part if total is None else total + part
+        weight += float(weights.sum())
+    assert total is not None
+    return total / max(weight, 1e-6)
+
+
 def train(
     examples: Sequence[Example],
     settings: TrainSettings,
     progress: Callable[[int, int, float], None] | None = None,
+    *,
+    study: Sequence[StudyExample] = (),
+    base: Detector | None = None,
 ) -> Any:
-    """A trained network (in eval mode, on the CPU)."""
+    """A trained network (in eval mode, on the CPU): on ``examples`` (planted changes) and
+    ``study`` (labelled crops), either or both, starting from ``base`` where given."""
     import torch
 
+    if not examples and not study:
+        raise ValueError("there is nothing to train on")
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
     rng = np.random.default_rng(settings.seed)
-    network = build_network(WIDTHS).to(settings.device)
+    network = build_network(WIDTHS)
+    if base is not None:
+        network.load_state_dict(base.network.state_dict())
+    network = network.to(settings.device)
     optimiser = torch.optim.AdamW(network.parameters(), lr=settings.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=settings.lr, total_steps=settings.steps
     )
     network.train()
     for step in range(settings.steps):
-        chosen = rng.choice(len(examples), size=settings.batch_size, replace=False)
-        batch = [examples[int(i)] for i in chosen]
-        if rng.random() < 0.5:  # mirrored: the same change, elsewhere
-            batch = [_mirrored(e) for e in batch]
-        loss = loss_of(network, batch, settings.device)
+        mirrored = rng.random() < 0.5  # the same change, elsewhere
+        loss: Any = torch.zeros((), device=settings.device)
+        if examples:
+            chosen = rng.choice(len(examples), size=settings.batch_size, replace=False)
+            batch = [examples[int(i)] for i in chosen]
+            loss = loss + loss_of(
+                network, [_mirrored(e) for e in batch] if mirrored else batch, settings.device
+            )
+        if study:
+            size = min(settings.study_batch_size, len(study))
+            labelled = [study[int(i)] for i in rng.choice(len(study), size=size, replace=False)]
+            if mirrored:
+                labelled = [_mirrored_crop(e) for e in labelled]
+            loss = loss + study_loss(network, labelled, settings.device)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -121,6 +178,16 @@ def _mirrored(example: Example) -> Example:
     )
 
 
+def _mirrored_crop(example: StudyExample) -> StudyExample:
+    return StudyExample(
+        example.item_id,
+        example.image_id,
+        np.ascontiguousarray(example.original[:, ::-1]),
+        np.ascontiguousarray(example.reconstruction[:, ::-1]),
+        example.label,
+    )
+
+
 def save(network: Any, path: Path, card: dict[str, Any]) -> dict[str, Any]:
     """Weights (float16) and the model card in one file; returns the card as saved."""
     import torch
@@ -138,7 +205,7 @@ def environment() -> dict[str, str]:
     return {"torch": torch.__version__, "python": platform.python_version()}
 
 
-def _auc(positive: NDArray[np.float64], negative: NDArray[np.float64]) -> float:
+def auc(positive: NDArray[np.float64], negative: NDArray[np.float64]) -> float:
     """The chance that a positive scores above a negative (ties count half)."""
     if not len(positive) or not len(negative):
         return float("nan")
@@ -171,9 +238,9 @@ def evaluate(detector: Detector, examples: Sequence[Example]) -> dict[str, Any]:
     positives = int(positive.sum())
     return {
         "examples": len(examples),
-        "auc": round(_auc(values[positive], values[~positive]), 4),
-        "auc_against_plain_crops": round(_auc(values[positive], values[plain]), 4),
-        "auc_against_drawn_objects": round(_auc(values[positive], values[~positive & ~plain]), 4),
+        "auc": round(auc(values[positive], values[~positive]), 4),
+        "auc_against_plain_crops": round(auc(values[positive], values[plain]), 4),
+        "auc_against_drawn_objects": round(auc(values[positive], values[~positive & ~plain]), 4),
         "precision_top_tenth": round(float(positive[top].mean()), 4),
         "peak_on_change": round(peaks_on_change / max(positives, 1), 4),
         "category_accuracy": round(category_hits / max(positives, 1), 4),

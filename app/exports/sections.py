@@ -19,10 +19,10 @@ from sqlalchemy import Row, Text, cast
 from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Dataset, Image
 from app.domain import crops
+from app.domain.consensus import verdict_agreement
 from app.domain.exports.schema import Record
 from app.domain.rd import source_codec
 from app.studies import queries
-from app.studies.adjudication import verdict_agreement
 from app.studies.models import Annotation, AnnotationRevision, Assignment, StudyItem
 
 AnyRow = Row[*tuple[Any, ...]]

@@ -9,7 +9,6 @@ again replaces the decision, and the audit log keeps each version with who and w
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.domain.consensus import verdict_agreement
 from app.errors import InvalidInput, NotFound
 from app.paging import Pager, paginate
 from app.studies import labels, queries
@@ -42,12 +42,6 @@ class Disagreement:
     late: list[RaterAnnotation]
     """Ratings of the item that came after their lease expired and the item was complete:
     shown, never counted."""
-
-
-def verdict_agreement(verdicts: list[str]) -> float:
-    """The share of agreeing pairs among the verdicts (two or more)."""
-    pairs = list(itertools.combinations(verdicts, 2))
-    return sum(a == b for a, b in pairs) / len(pairs)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ named by at least half of the raters who saw a miscompression.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.codec_runs.models import CodecResult, CodecRun
 from app.datasets.models import Image
 from app.domain import gallery
+from app.domain.consensus import consensus
 from app.domain.figures import FigureFormat
 from app.domain.rd import curve_label
 from app.paging import Pager, paginate
@@ -58,11 +59,10 @@ def rater_confirmed(
         ratings[row.item_id].append((row.verdict, row.categories + row.modifiers))
     found = {}
     for candidate, given in ratings.items():
-        saying = [labels for verdict, labels in given if verdict == "miscompression"]
-        if len(saying) * 2 > len(given):
-            named = Counter(x for labels in saying for x in labels)
-            labels = sorted(x.upper() for x, n in named.items() if n * 2 >= len(saying))
-            found[candidate] = (labels, f"{len(saying)} of {len(given)} raters")
+        agreed = consensus(given)
+        if agreed.miscompression:
+            labels = [x.upper() for x in agreed.labels]
+            found[candidate] = (labels, f"{agreed.saying} of {agreed.raters} raters")
     return found
 
 

@@ -16,6 +16,7 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.config import get_settings
 from app.datasets.models import Dataset
 from app.db import SessionDep
+from app.detector import records
 from app.domain import agreement
 from app.domain import panes as pane_names
 from app.domain.bounds import DbId, Page
@@ -307,6 +308,8 @@ def studies_results(
             "statistics": results.STATISTICS,
             "definitions": [agreement.SINGLE_RATINGS_NOTE],
             "prevalence_groups": results.prevalence_groups(result.report),
+            "retrainings": records.retrainings(session, study.id),
+            "precision_ks": records.PRECISION_KS,
         },
         block="results",
     )
