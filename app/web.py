@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, cast
 
 from fastapi import Request
@@ -27,10 +28,22 @@ PATHS_KEPT = 10_000
 @pass_context
 def path_for(context: Context, name: str, /, **path_params: Any) -> str:
     """The path of a named route (``static`` included), for templates: ``url_for`` gives an
-    absolute URL, while pages link by path (behind the app's root path, if any). Kept once
-    found (up to ``PATHS_KEPT`` of them): the router finds a name by trying its routes one
-    by one, and a page names dozens."""
-    request: Request = context["request"]
+    absolute URL, while pages link by path (behind the app's root path, if any)."""
+    return route_path(context["request"], name, path_params)
+
+
+def paths_of(request: Request) -> Callable[..., str]:
+    """``path_for`` for the code that builds a page's data (the viewer's image URLs)."""
+
+    def path(name: str, /, **path_params: Any) -> str:
+        return route_path(request, name, path_params)
+
+    return path
+
+
+def route_path(request: Request, name: str, path_params: dict[str, Any]) -> str:
+    """The path of a named route. Kept once found (up to ``PATHS_KEPT`` of them): the router
+    finds a name by trying its routes one by one, and a page names dozens."""
     # The router by identity (routers compare by value, and are no keys): every application
     # this code makes has the same routes, so an id reused after one is gone finds the same.
     key = (id(request.app.router), request.scope.get("root_path", ""), name, *path_params.items())

@@ -29,7 +29,7 @@ from app.domain.result_order import ResultOrder, parse_order
 from app.domain.sweeps import parse_values
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
-from app.web import figure_format, figure_response, hx_redirect, media_file, render
+from app.web import figure_format, figure_response, hx_redirect, media_file, paths_of, render
 
 router = APIRouter(tags=["codec runs"])
 RESULT_FILES = {"reconstruction": "recon_key", "jpeg": "jpeg_key"}
@@ -284,9 +284,6 @@ def result_viewer(
     result = service.get_result(session, run_id, result_id)
     image = dataset_service.get_image(session, result.image_id)
 
-    def path(name: str, /, **params: Any) -> str:
-        return request.url_for(name, **params).path
-
     return render(
         request,
         "runs/result.html",
@@ -295,7 +292,7 @@ def result_viewer(
             "result": result,
             "image": image,
             "dataset": dataset_service.get_dataset(session, run.dataset_id),
-            "viewer": result_viewer_data(run, result, image, path),
+            "viewer": result_viewer_data(run, result, image, paths_of(request)),
             "neighbours": service.neighbours(session, result, chosen),
             "metric_columns": result_order.shown_metrics([result.metrics, result.jpeg_metrics]),
             **_sort_context(chosen),

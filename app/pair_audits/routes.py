@@ -10,7 +10,8 @@ from app.auth.dependencies import StudyManager
 from app.db import SessionDep
 from app.domain.bounds import DbId
 from app.pair_audits import service
-from app.web import render, stored_file
+from app.pair_audits.viewer import viewer_data
+from app.web import paths_of, render, stored_file
 
 router = APIRouter()
 ZOOM = 4
@@ -22,7 +23,12 @@ def pair_audit_page(
     request: Request, audit_id: DbId, user: StudyManager, session: SessionDep
 ) -> Response:
     audit = service.get_pair_audit(session, audit_id)
-    context = {"audit": audit, "zoom": ZOOM, "run_id": service.run_of(session, audit)}
+    context = {
+        "audit": audit,
+        "zoom": ZOOM,
+        "run_id": service.run_of(session, audit),
+        "viewer": viewer_data(audit, paths_of(request)) if audit.status == "done" else None,
+    }
     return render(request, "pair_audits/detail.html", context, block="audit")
 
 

@@ -4,7 +4,7 @@
 // one the page was opened with (?sort=psnr: worst PSNR first). The view (zoom and centre) is
 // kept from one result to the next of the same size, so the same pixels stay under the eye.
 // An ES module, loaded with type="module" (deferred, same-origin: no inline script).
-import { bindToolbar, Viewer, viewKeys } from "./viewer.js";
+import { bindKeys, bindToolbar, Viewer } from "./viewer.js";
 
 const VIEW_KEY = "miscomp-result-view";
 
@@ -22,35 +22,11 @@ const VIEW_KEY = "miscomp-result-view";
     if (link) window.location.assign(link.href);
   };
   const toggle = (selector) => root.querySelector(selector)?.click();
-  const KEYS = {
+  bindKeys(viewer, {
     j: () => follow("[data-next]"),
     k: () => follow("[data-previous]"),
     m: () => toggle("[data-magnifier]"),
     l: () => toggle("[data-lines]"),
-  };
-
-  document.addEventListener("keydown", (event) => {
-    const target = event.target;
-    if (
-      target instanceof HTMLInputElement ||
-      target instanceof HTMLSelectElement ||
-      target instanceof HTMLTextAreaElement
-    ) {
-      return;
-    }
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.key.startsWith("Arrow")) {
-      if (event.shiftKey) viewer.moveCursor(event.key);
-      else viewer.panByKey(event.key);
-      event.preventDefault();
-      return;
-    }
-    if (target instanceof HTMLButtonElement && event.key === "Enter") return;
-    const action = KEYS[event.key] || viewKeys(viewer)[event.key];
-    if (action) {
-      action();
-      event.preventDefault();
-    }
   });
 })();
 

@@ -771,3 +771,43 @@ export function viewKeys(viewer) {
     "}": () => viewer.setOpacity(viewer.overlay.opacity + 0.1),
   };
 }
+
+/**
+ * The keys of a read-only page of the viewer (the result viewer, an audit): arrows pan
+ * (Shift: move the cursor), `viewKeys` and the page's own `extra` keys, never while typing in
+ * a field or with a modifier held. Returns a function that unbinds them.
+ */
+export function bindKeys(viewer, extra = {}) {
+  const handler = (event) => {
+    const target = event.target;
+    if (
+      target instanceof HTMLInputElement ||
+      target instanceof HTMLSelectElement ||
+      target instanceof HTMLTextAreaElement
+    ) {
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key.startsWith("Arrow")) {
+      if (event.shiftKey) viewer.moveCursor(event.key);
+      else viewer.panByKey(event.key);
+      event.preventDefault();
+      return;
+    }
+    if (target instanceof HTMLButtonElement && event.key === "Enter") return;
+    const action = extra[event.key] || viewKeys(viewer)[event.key];
+    if (action) {
+      action();
+      event.preventDefault();
+    }
+  };
+  document.addEventListener("keydown", handler);
+  return () => document.removeEventListener("keydown", handler);
+}
+
+/** Zoom in as far as the square region {x, y, size} (shown-image pixels) fits a pane, centred. */
+export function showRegion(viewer, { x, y, size }) {
+  const fits = [16, 8, 4, 2, 1].find((z) => size * z <= viewer.side) ?? 1;
+  viewer.setZoom(fits);
+  viewer.pan((x + size / 2 - viewer.cx) * viewer.zoom, (y + size / 2 - viewer.cy) * viewer.zoom);
+}

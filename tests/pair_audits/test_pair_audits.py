@@ -6,6 +6,7 @@ annotators may not ask."""
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,13 @@ def _pair() -> tuple[bytes, bytes]:
     return _png(original), _png(reconstruction)
 
 
+def _viewer_data(page: str) -> dict[str, Any]:
+    start = page.index('<script type="application/json" id="viewer-data">')
+    body = page[page.index(">", start) + 1 : page.index("</script>", start)]
+    data: dict[str, Any] = json.loads(body)
+    return data
+
+
 def _count(engine: Engine) -> int:
     with Session(engine) as session:
         return session.scalar(select(func.count()).select_from(PairAudit)) or 0
@@ -75,6 +83,22 @@ def test_an_uploaded_pair_and_a_runs_result_are_audited_by_a_worker(
 
     page = committed_client.get(audit["page_url"])
     assert page.status_code == 200 and page.text.count('data-testid="audit-region"') == 10
+    # The pixel-exact viewer: the pair, whole; the regions as numbered boxes, each with a
+    # button that zooms onto it; the score map to overlay. Every URL it draws serves a PNG.
+    viewer = _viewer_data(page.text)
+    assert [p["label"] for p in viewer["panes"]] == ["original", "reconstruction"]
+    assert (viewer["width"], viewer["height"], viewer["read_only"]) == (320, 240, True)
+    assert [(b["x"], b["y"], b["w"]) for b in viewer["boxes"]] == [
+        (r["x"], r["y"], r["size"]) for r in report["regions"]
+    ]
+    assert f'data-show-region="{top["x"]},{top["y"]},{top["size"]}"' in page.text
+    assert 'value="detector_map"' in page.text
+    for url in [*(p["url"] for p in viewer["panes"]), viewer["maps"]["detector_map"]]:
+        served = committed_client.get(url)
+        assert served.status_code == 200 and Image.open(io.BytesIO(served.content)).size == (
+            320,
+            240,
+        )
     shown = [("original", (320, 240)), ("score", (320, 240)),
              ("region-1-reconstruction", (64, 64)), ("region-10-difference", (64, 64))]  # fmt: skip
     for name, size in shown:
