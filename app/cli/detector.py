@@ -235,10 +235,16 @@ def _record_retraining(labelled: list[Any], before: Any, after: Any) -> None:
 @group.command("evaluate")
 @user_errors
 def detector_evaluate(
-    data: DataOption,
+    data: Annotated[
+        Path | None, typer.Option(help="Folder of photographs to plant held-out changes into.")
+    ] = None,
+    study: Annotated[
+        int | None,
+        typer.Option(help="Rank a study's labelled crops instead: real miscompressions."),
+    ] = None,
     model_file: Annotated[
         Path | None,
-        typer.Option("--model", help="Weights to evaluate (the shipped ones if not given)."),
+        typer.Option("--model", help="Weights to evaluate (the configured ones if not given)."),
     ] = None,
     synthetic: Annotated[int, typer.Option(help="Held-out examples to plant.")] = 400,
     seed: Annotated[int, typer.Option(help="Random seed of the examples.")] = 0,
@@ -247,24 +253,46 @@ def detector_evaluate(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
-    """Figures of a detector on changes planted into the held-out photographs of DATA."""
+    """Figures of a detector: on changes planted into the held-out photographs of DATA (AUC,
+    precision among the top tenth, peak on the change, category accuracy), or on the crops a
+    --study's raters labelled (precision at k and AUC against their labels)."""
     from app.detector import model, training
 
+    if (data is None) == (study is None):
+        raise UserError("evaluate on --data DIR (planted changes) or on a --study's labels")
     try:
-        detector = model.Detector(model_file or model.shipped_weights())
+        detector = model.Detector(model_file) if model_file else _configured_detector()
     except FileNotFoundError as exc:
         raise UserError(str(exc)) from None
-    examples, described = _examples(
-        data, synthetic, seed, held_out=True, neural=neural, device="cpu"
-    )
-    figures = {
-        **training.evaluate(detector, examples),
-        "data": described,
-        "model": str(detector.path),
-    }
+    if study is not None:
+        figures = _study_figures(detector, study)
+    else:
+        assert data is not None
+        examples, described = _examples(
+            data, synthetic, seed, held_out=True, neural=neural, device="cpu"
+        )
+        figures = {**training.evaluate(detector, examples), "data": described}
+    figures["model"] = str(detector.path)
     if as_json:
         typer.echo(json.dumps(figures, indent=2))
         return
     for key, value in figures.items():
         if not isinstance(value, dict):
             typer.echo(f"{key:28} {value}")
+    for k, value in figures.get("precision_at_k", {}).items():
+        typer.echo(f"{'precision at ' + k:28} {value}")
+
+
+def _study_figures(detector: Any, study_id: int) -> dict[str, Any]:
+    """The detector's ranking of every labelled crop of the study (all of them: a detector
+    retrained on the study is measured on its held-out images by ``train`` instead)."""
+    from app.detector import study_labels
+
+    (labelled,) = _study_labels([study_id])
+    examples = labelled.train + labelled.held_out
+    return {
+        "study": labelled.name,
+        "labelled_items": len(examples),
+        **study_labels.labelled_counts(examples),
+        **study_labels.ranking(detector, examples),
+    }

@@ -174,24 +174,35 @@ def precision_at_k(
     }
 
 
-def compare(before: Detector, after: Detector, held_out: Sequence[StudyExample]) -> dict[str, Any]:
-    """How the two detectors rank the held-out items: precision at k of each, the share of
-    positives (what a random order achieves) and the AUC."""
+def ranking(detector: Detector, examples: Sequence[StudyExample]) -> dict[str, Any]:
+    """How a detector ranks labelled crops: precision at k and AUC (None where undefined)."""
     from app.detector.training import auc
 
-    positive = [e.label.targets[0] == 1.0 for e in held_out]
-    figures: dict[str, Any] = {
-        "held_out_items": len(held_out),
-        "positives": sum(positive),
-        "base_rate": round(sum(positive) / len(held_out), 4) if held_out else None,
+    positive = [e.label.targets[0] == 1.0 for e in examples]
+    scores = [crop_score(detector, e) for e in examples]
+    values, mask = np.array(scores), np.array(positive, dtype=bool)
+    separated = auc(values[mask], values[~mask]) if len(values) else math.nan
+    return {
+        "precision_at_k": precision_at_k(scores, positive),
+        "auc": None if math.isnan(separated) else round(separated, 4),
     }
-    for name, detector in (("before", before), ("after", after)):
-        scores = [crop_score(detector, e) for e in held_out]
-        values = np.array(scores)
-        mask = np.array(positive, dtype=bool)
-        separated = auc(values[mask], values[~mask])
-        figures[name] = {
-            "precision_at_k": precision_at_k(scores, positive),
-            "auc": None if math.isnan(separated) else round(separated, 4),
-        }
-    return figures
+
+
+def labelled_counts(examples: Sequence[StudyExample]) -> dict[str, Any]:
+    """How many crops, how many of them miscompressions, and that share (what a random
+    order's precision is)."""
+    positives = sum(e.label.targets[0] == 1.0 for e in examples)
+    return {
+        "positives": positives,
+        "base_rate": round(positives / len(examples), 4) if examples else None,
+    }
+
+
+def compare(before: Detector, after: Detector, held_out: Sequence[StudyExample]) -> dict[str, Any]:
+    """How the two detectors rank the held-out items (``ranking``), with their counts."""
+    return {
+        "held_out_items": len(held_out),
+        **labelled_counts(held_out),
+        "before": ranking(before, held_out),
+        "after": ranking(after, held_out),
+    }

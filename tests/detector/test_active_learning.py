@@ -9,6 +9,7 @@ and planted changes do not teach). Retraining must learn it from the labels alon
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -203,6 +204,17 @@ def test_retraining_on_a_study_raises_its_precision_and_the_results_page_shows_i
     # What the labels say was learned, on scenes it never saw: bright ones rank first.
     assert figures["after"]["auc"] >= 0.9 > figures["before"]["auc"]
     assert figures["after"]["precision_at_k"]["5"] == 1.0
+    # `evaluate --study` ranks every labelled crop (trained on or not) against the labels.
+    evaluated = runner.invoke(
+        cli.app,
+        ["detector", "evaluate", "--study", str(study_id), "--model", str(out), "--json"],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    every = json.loads(evaluated.output[evaluated.output.index("{") :])
+    assert every["labelled_items"] == len(examples) == len(truth)
+    assert every["positives"] == sum(truth.values())
+    scores = [crop_score(after, e) for e in examples]
+    assert every["precision_at_k"] == precision_at_k(scores, [truth[e.item_id] for e in examples])
     card = after.card
     assert card["studies"][0]["id"] == study_id and card["base"]["name"] == "miscomp-detector"
 
@@ -236,6 +248,14 @@ def test_retraining_refuses_bad_input_and_changes_nothing(
         refused = runner.invoke(cli.app, ["detector", "train", "--out", str(out), *arguments])
         assert refused.exit_code != 0, (arguments, refused.output)
         assert "Traceback" not in refused.output and said in refused.output, refused.output
+    for arguments, said in (
+        (["--study", str(study_id)], "labelled crop items"),
+        ([], "--data DIR"),
+        (["--study", "1", "--data", str(tmp_path)], "--data DIR"),
+        (["--study", "999999"], "not found"),
+    ):
+        refused = runner.invoke(cli.app, ["detector", "evaluate", *arguments])
+        assert refused.exit_code != 0 and said in refused.output, refused.output
     assert not out.exists()
     with Session(committed_db) as session:
         assert session.scalar(select(func.count()).select_from(DetectorRetraining)) == before
