@@ -109,17 +109,23 @@ def detector_train(
         bool, typer.Option(help="Code half the examples with the shipped neural codec.")
     ] = True,
     threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
+    measure_on: Annotated[
+        int,
+        typer.Option("--held-out", help="Held-out planted examples to measure it on (0: none)."),
+    ] = 200,
 ) -> None:
     """Train a detector on changes planted into the photographs of DATA (four in five of
     them; the fifth are held out for evaluation) and on the labels of each --study (four in
     five of its images; the fifth measure it), and write it with its model card. With
     --study, the results page of each study then shows its precision at k before and after."""
-    from app.detector import model, training
+    from app.detector import model, retraining, training
 
     if steps < 1 or steps > 1_000_000:
         raise UserError("--steps must be between 1 and 1,000,000")
     if synthetic < 0 or 0 < synthetic < 8:
         raise UserError("--synthetic must be 0 or at least 8")
+    if measure_on < 0 or 0 < measure_on < 8:
+        raise UserError("--held-out must be 0 or at least 8")
     if not study and not synthetic:
         raise UserError("train on --synthetic 8 or more examples, or on a --study's labels")
     if synthetic and data is None:
@@ -184,14 +190,31 @@ def detector_train(
             "environment": training.environment(),
         },
     )
-    typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    # The card's metrics: the new detector on planted changes in the held-out photographs,
+    # and on each study's held-out items beside the detector it started from.
+    after = model.Detector(out)
+    metrics: dict[str, Any] = {}
+    if measure_on and data is not None and synthetic:
+        unseen, _ = _examples(data, measure_on, seed, held_out=True, neural=neural, device=where)
+        metrics["planted_changes_held_out"] = training.evaluate(after, unseen)
+    studies: dict[int, dict[str, Any]] = {}
     if start is not None and labelled:
-        _record_retraining(labelled, start, model.Detector(out))
+        studies = retraining.measure(labelled, start, after)
+        metrics["studies"] = {str(k): v for k, v in studies.items()}
+    if metrics:
+        card = training.save(network, out, {**card, "metrics": metrics})
+        after = model.Detector(out)
+    typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+    if studies:
+        assert start is not None
+        _record_retraining(labelled, start, after, studies)
     typer.echo(
         f"evaluate it with `miscomp detector evaluate --data DIR --model {out}`; the platform "
         f"proposes with it once MISCOMP_DETECTOR_WEIGHTS={out.resolve()}"
     )
-    typer.echo(json.dumps({k: card[k] for k in ("data", "studies", "seed", "steps")}, indent=2))
+    typer.echo(
+        json.dumps({k: card.get(k) for k in ("data", "studies", "seed", "metrics")}, indent=2)
+    )
 
 
 def _configured_detector() -> Any:
@@ -213,22 +236,24 @@ def _study_labels(study_ids: list[int]) -> list[Any]:
         return retraining.gather(session, media_storage(get_settings()), study_ids)
 
 
-def _record_retraining(labelled: list[Any], before: Any, after: Any) -> None:
-    """Both detectors on each study's held-out items, stored for its results page and
-    printed."""
+def _record_retraining(
+    labelled: list[Any], before: Any, after: Any, figures: dict[int, dict[str, Any]]
+) -> None:
+    """Both detectors' figures on each study's held-out items, stored for its results page
+    and printed."""
     from app.cli.helpers import cli_session
     from app.detector import retraining
 
     with cli_session() as session:
-        rows = retraining.record(session, labelled, before, after)
+        rows = retraining.record(session, labelled, before, after, figures)
         for row in rows:
-            figures = row.figures
+            shown = row.figures
             typer.echo(
-                f"study {row.study_id}: {figures['held_out_items']} held-out items "
-                f"({figures['positives']} miscompressions, split by {row.split})"
+                f"study {row.study_id}: {shown['held_out_items']} held-out items "
+                f"({shown['positives']} miscompressions, split by {row.split})"
             )
-            for k, value in figures["after"]["precision_at_k"].items():
-                earlier = figures["before"]["precision_at_k"][k]
+            for k, value in shown["after"]["precision_at_k"].items():
+                earlier = shown["before"]["precision_at_k"][k]
                 typer.echo(f"  precision at {k:>3}: {earlier:.2f} -> {value:.2f}")
 
 

@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.detector.records import DetectorRetraining
 from app.detector.study_labels import StudyExample, compare, split, study_examples
@@ -60,11 +60,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def measure(
+    gathered: Sequence[StudyLabels], before: Detector, after: Detector
+) -> dict[int, dict[str, Any]]:
+    """Per study, both detectors' figures on its held-out items (``study_labels.compare``)."""
+    return {labels.study_id: compare(before, after, labels.held_out) for labels in gathered}
+
+
 def record(
-    session: Session, gathered: Sequence[StudyLabels], before: Detector, after: Detector
+    session: Session,
+    gathered: Sequence[StudyLabels],
+    before: Detector,
+    after: Detector,
+    figures: dict[int, dict[str, Any]],
 ) -> list[DetectorRetraining]:
-    """One row per study: the new detector, and both detectors' figures on its held-out
-    items. Flushes, never commits."""
+    """One row per study: the new detector (as its file is now) and ``figures`` (``measure``).
+    Flushes, never commits."""
     rows = []
     for labels in gathered:
         row = DetectorRetraining(
@@ -76,7 +87,7 @@ def record(
             base_sha256=file_sha256(before.path),
             trained_items=len(labels.train),
             split=labels.split,
-            figures=compare(before, after, labels.held_out),
+            figures=figures[labels.study_id],
         )
         session.add(row)
         rows.append(row)

@@ -25,6 +25,7 @@ from app import cli
 from app.config import get_settings
 from app.detector import model
 from app.detector.records import DetectorRetraining
+from app.detector.retraining import file_sha256
 from app.detector.study_labels import (
     crop_score,
     item_labels,
@@ -216,6 +217,8 @@ def test_retraining_on_a_study_raises_its_precision_and_the_results_page_shows_i
     scores = [crop_score(after, e) for e in examples]
     assert every["precision_at_k"] == precision_at_k(scores, [truth[e.item_id] for e in examples])
     card = after.card
+    assert card["metrics"]["studies"][str(study_id)] == figures
+    assert row.model_sha256 == file_sha256(out)
     assert card["studies"][0]["id"] == study_id and card["base"]["name"] == "miscomp-detector"
 
     login_new_admin(committed_client, committed_db)

@@ -76,11 +76,15 @@ def test_train_and_evaluate_from_a_folder_write_a_model_with_its_card(tmp_path: 
     trained = runner.invoke(
         cli.app,
         ["detector", "train", "--data", str(photos), "--out", str(out), "--synthetic", "24",
-         "--steps", "6", "--batch-size", "8", "--no-neural", "--device", "cpu"],
+         "--steps", "6", "--batch-size", "8", "--no-neural", "--device", "cpu",
+         "--held-out", "16"],
     )  # fmt: skip
     assert trained.exit_code == 0, trained.output
     detector = model.Detector(out)
     card = detector.card
+    # The card's metrics: the detector on changes planted into the held-out photograph.
+    measured = card["metrics"]["planted_changes_held_out"]
+    assert measured["examples"] == 16 and 0.0 <= measured["auc"] <= 1.0
     assert card["data"]["photographs"] == 4 and card["data"]["examples"] == 24
     assert card["seed"] == 0 and card["steps"] == 6 and card["outputs"] == list(plants.OUTPUTS)
     assert card["environment"]["torch"]
