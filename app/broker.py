@@ -17,6 +17,7 @@ from app.codec_runs import task_names as codec_run_tasks
 from app.codec_weights import task_names as codec_weight_tasks
 from app.config import Settings, get_settings
 from app.datasets import task_names as dataset_tasks
+from app.detector import task_names as detector_tasks
 from app.exports import task_names as export_tasks
 from app.jobs import TaskSpec
 from app.pair_audits import task_names as pair_audit_tasks
@@ -33,6 +34,7 @@ ALL_TASKS: tuple[TaskSpec, ...] = (
     *study_tasks.TASKS,
     *export_tasks.TASKS,
     *pair_audit_tasks.TASKS,
+    *detector_tasks.TASKS,
 )
 
 

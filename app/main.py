@@ -52,6 +52,7 @@ from app.studies import (
     adjudication_routes,
     media_routes,
     qualification_routes,
+    retraining_routes,
     taxonomy_routes,
     workspace,
 )
@@ -99,6 +100,7 @@ ROUTERS = (
     codec_weights_routes.router,
     studies_routes.router,
     adjudication_routes.router,
+    retraining_routes.router,
     study_member_routes.router,
     qualification_routes.router,
     studies_api.router,

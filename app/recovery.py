@@ -32,6 +32,7 @@ from app.codec_weights import recovery as codec_weights
 from app.config import Settings
 from app.datasets import recovery as datasets
 from app.db import utcnow
+from app.detector import recovery as detector
 from app.exports import recovery as exports
 from app.jobs import Stalled
 from app.pair_audits import recovery as pair_audits
@@ -46,6 +47,7 @@ STALLED_WORK: tuple[Callable[[Session], list[Stalled]], ...] = (
     studies.stalled_work,
     exports.stalled_work,
     pair_audits.stalled_work,
+    detector.stalled_work,
 )
 
 SCAN_LIMIT = 20_000

@@ -75,6 +75,7 @@ def build_world(db: Session) -> World:
             "item_id": 999_999,
             "export_id": 999_999,
             "audit_id": 999_999,
+            "retraining_id": 999_999,
             "name": "original",
             "group_id": 999_999,
             "digest": "0" * 64,

@@ -17,6 +17,7 @@ celery_app = make_celery(
         "workers.tasks.studies",
         "workers.tasks.exports",
         "workers.tasks.pair_audits",
+        "workers.tasks.detector",
     ],
 )
 celery_app.steps["worker"].add(Heartbeat)

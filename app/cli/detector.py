@@ -247,7 +247,7 @@ def _record_retraining(
     with cli_session() as session:
         rows = retraining.record(session, labelled, before, after, figures)
         for row in rows:
-            shown = row.figures
+            shown = figures[row.study_id]
             typer.echo(
                 f"study {row.study_id}: {shown['held_out_items']} held-out items "
                 f"({shown['positives']} miscompressions, split by {row.split})"

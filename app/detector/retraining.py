@@ -1,26 +1,45 @@
-"""Active learning across studies: gather the labels of finished studies for retraining, and
-record, per study, how the retrained detector ranks the study's held-out items against the
-detector it started from (``study_labels.compare``)."""
+"""Active learning across studies: gather finished studies' labels for retraining, retrain
+on them (the operator's `miscomp detector train --study`, or a job a worker runs when a
+researcher asks on the results page), and record, per study, how the retrained detector
+ranks the study's held-out items against the detector it started from
+(``study_labels.compare``)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.detector.records import DetectorRetraining
-from app.detector.study_labels import StudyExample, compare, split, study_examples
-from app.errors import UserError
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from app.db import utcnow
+from app.detector import task_names
+from app.detector.records import RETRAINING_ACTIVE_STATUSES, DetectorRetraining
+from app.detector.study_labels import StudyExample, compare, item_labels, split, study_examples
+from app.errors import Conflict, UserError
+from app.jobs import enqueue_after_commit
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
+    from app.config import Settings
     from app.detector.model import Detector
     from app.storage import MediaStorage
+    from app.studies.models import Study
+    from app.users.models import User
+
+logger = logging.getLogger(__name__)
 
 MIN_LABELLED_ITEMS = 2
+RETRAIN_LR = 5e-4
+"""Retraining starts from a trained detector: a quarter of the learning rate from scratch."""
+PROGRESS_EVERY = 10
+"""Steps between the job's progress commits."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +49,13 @@ class StudyLabels:
     train: list[StudyExample]
     held_out: list[StudyExample]
     split: str
+
+
+def _too_few(study: Study, count: int) -> UserError:
+    return UserError(
+        f"study {study.name!r} has {count} labelled crop items (counted ratings with a "
+        f"majority verdict, or adjudicated); at least {MIN_LABELLED_ITEMS} are needed"
+    )
 
 
 def gather(session: Session, storage: MediaStorage, study_ids: Sequence[int]) -> list[StudyLabels]:
@@ -42,11 +68,7 @@ def gather(session: Session, storage: MediaStorage, study_ids: Sequence[int]) ->
         study = service.get_study(session, study_id)
         examples = study_examples(session, storage, study)
         if len(examples) < MIN_LABELLED_ITEMS:
-            raise UserError(
-                f"study {study.name!r} has {len(examples)} labelled crop items (counted "
-                f"ratings with a majority verdict, or adjudicated); at least "
-                f"{MIN_LABELLED_ITEMS} are needed"
-            )
+            raise _too_few(study, len(examples))
         train, held_out, how = split(examples)
         gathered.append(StudyLabels(study.id, study.name, train, held_out, how))
     return gathered
@@ -67,6 +89,21 @@ def measure(
     return {labels.study_id: compare(before, after, labels.held_out) for labels in gathered}
 
 
+def _finish(
+    row: DetectorRetraining,
+    labels: StudyLabels,
+    before: Detector,
+    after: Detector,
+    figures: dict[str, Any],
+) -> None:
+    row.status, row.finished_at = "done", utcnow()
+    row.model_name = str(after.card.get("name") or after.path.stem)
+    row.model_sha256 = file_sha256(after.path)
+    row.base_name = str(before.card.get("name") or before.path.stem)
+    row.base_sha256 = file_sha256(before.path)
+    row.trained_items, row.split, row.figures = len(labels.train), labels.split, figures
+
+
 def record(
     session: Session,
     gathered: Sequence[StudyLabels],
@@ -74,22 +111,128 @@ def record(
     after: Detector,
     figures: dict[int, dict[str, Any]],
 ) -> list[DetectorRetraining]:
-    """One row per study: the new detector (as its file is now) and ``figures`` (``measure``).
-    Flushes, never commits."""
+    """One row per study for a detector the CLI trained: the new detector (as its file is
+    now) and ``figures`` (``measure``). Flushes, never commits."""
     rows = []
     for labels in gathered:
+        steps = int(after.card.get("steps", 0))
         row = DetectorRetraining(
             study_id=labels.study_id,
-            model_name=str(after.card.get("name") or after.path.stem),
-            model_sha256=file_sha256(after.path),
+            steps=steps,
+            done_steps=steps,
             model_path=str(after.path.resolve()),
-            base_name=str(before.card.get("name") or before.path.stem),
-            base_sha256=file_sha256(before.path),
-            trained_items=len(labels.train),
-            split=labels.split,
-            figures=figures[labels.study_id],
         )
+        _finish(row, labels, before, after, figures[labels.study_id])
         session.add(row)
         rows.append(row)
     session.flush()
     return rows
+
+
+# ---- the results page's job ------------------------------------------------------------------
+
+
+def request_retraining(
+    session: Session, study: Study, steps: int, actor: User
+) -> DetectorRetraining:
+    """Queue a retraining on the study's labels (sent after the commit). Refused, with
+    nothing changed, while one is under way for the study or when too few items are
+    labelled. Flushes, never commits."""
+    active = session.scalar(
+        select(DetectorRetraining.id).where(
+            DetectorRetraining.study_id == study.id,
+            DetectorRetraining.status.in_(RETRAINING_ACTIVE_STATUSES),
+        )
+    )
+    if active is not None:
+        raise Conflict(f"the detector is already being retrained on study {study.name!r}")
+    labelled = len(item_labels(session, study))
+    if labelled < MIN_LABELLED_ITEMS:
+        raise _too_few(study, labelled)
+    row = DetectorRetraining(
+        study_id=study.id, status="queued", steps=steps, done_steps=0, requested_by_id=actor.id
+    )
+    session.add(row)
+    session.flush()
+    enqueue_after_commit(session, task_names.RETRAIN_DETECTOR, row.id)
+    return row
+
+
+def run_retraining(factory: sessionmaker[Session], settings: Settings, retraining_id: int) -> str:
+    """The worker's step: retrain the configured detector on the study's labels, store the
+    weights with the media and the figures with the job. A job that has ended is left as it
+    is (a task delivered twice); one cut short starts again."""
+    from app.storage import media_storage
+
+    with factory() as session:
+        session.info["actor_label"] = "worker"
+        job = session.get(DetectorRetraining, retraining_id)
+        if job is None:
+            return "missing"
+        if job.status not in RETRAINING_ACTIVE_STATUSES:
+            return job.status
+        job.status, job.started_at, job.done_steps = "running", utcnow(), 0
+        session.commit()
+        try:
+            _retrain(session, job, settings, media_storage(settings))
+        except OperationalError:
+            raise  # the database went away: the task is retried
+        except Exception as exc:  # the job's own failure, shown with it
+            if not isinstance(exc, UserError):
+                logger.exception("retraining %s failed", retraining_id)
+            session.rollback()
+            failed = session.get(DetectorRetraining, retraining_id)
+            assert failed is not None
+            message = exc.message if isinstance(exc, UserError) else str(exc)
+            failed.status, failed.error, failed.finished_at = "failed", message[:2000], utcnow()
+            session.commit()
+            return failed.status
+        session.commit()
+        return job.status
+
+
+def _retrain(
+    session: Session, job: DetectorRetraining, settings: Settings, storage: MediaStorage
+) -> None:
+    from app.detector import model, training
+    from app.storage import artefact_key
+
+    (labels,) = gather(session, storage, [job.study_id])
+    device = model.pick_device("auto")
+    before = model.Detector(settings.detector_weights or model.shipped_weights(), device)
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if step % PROGRESS_EVERY == 0 or step == total:
+            job.done_steps = step
+            session.commit()
+
+    network = training.train(
+        [],
+        training.TrainSettings(steps=job.steps, lr=RETRAIN_LR, device=device, seed=job.id),
+        progress,
+        study=labels.train,
+        base=before,
+    )
+    name = f"miscomp-detector-study-{job.study_id}-{job.id}"
+    card: dict[str, Any] = {
+        "name": name,
+        "data": {"examples": 0},
+        "studies": [{"id": labels.study_id, "name": labels.name, "split": labels.split,
+                     "trained_items": len(labels.train), "held_out_items": len(labels.held_out)}],
+        "base": {"name": before.card.get("name"), "path": str(before.path)},
+        "seed": job.id,
+        "steps": job.steps,
+        "lr": RETRAIN_LR,
+        "device": device,
+        "environment": training.environment(),
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="miscomp-retrain-") as folder:
+        path = Path(folder) / f"{name}.pt"
+        training.save(network, path, card)
+        figures = measure([labels], before, model.Detector(path, device))[labels.study_id]
+        training.save(network, path, {**card, "metrics": {"studies": {str(job.study_id): figures}}})
+        after = model.Detector(path, device)
+        data = path.read_bytes()
+        job.weights_key = artefact_key("detectors", data, ".pt")
+        storage.put(job.weights_key, data)
+        _finish(job, labels, before, after, figures)

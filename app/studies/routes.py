@@ -16,7 +16,6 @@ from app.codec_runs.models import CodecResult, CodecRun
 from app.config import get_settings
 from app.datasets.models import Dataset
 from app.db import SessionDep
-from app.detector import records
 from app.domain import agreement
 from app.domain import panes as pane_names
 from app.domain.bounds import DbId, Page
@@ -30,6 +29,7 @@ from app.studies import (
     qualification,
     report_figures,
     results,
+    retraining_routes,
     service,
     taxonomies,
 )
@@ -308,8 +308,7 @@ def studies_results(
             "statistics": results.STATISTICS,
             "definitions": [agreement.SINGLE_RATINGS_NOTE],
             "prevalence_groups": results.prevalence_groups(result.report),
-            "retrainings": records.retrainings(session, study.id),
-            "precision_ks": records.PRECISION_KS,
+            **retraining_routes.panel_context(session, study),
         },
         block="results",
     )
