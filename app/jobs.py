@@ -6,13 +6,20 @@ removes). Services call :func:`enqueue_after_commit`; the listeners below do the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import utcnow
+from app.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 _JOBS_KEY = "miscomp_jobs"
 _installed = False
@@ -75,6 +82,64 @@ def stalled_jobs(
         )
         for job_id, status, created_at, started_at in rows
     ]
+
+
+def run_job(
+    factory: sessionmaker[Session],
+    model: type[Any],
+    job_id: int,
+    active_statuses: tuple[str, ...],
+    work: Callable[[Session, Any], dict[str, Any]],
+    *,
+    claim: Callable[[Session, Any], None] | None = None,
+    expected: tuple[type[Exception], ...] = (),
+) -> str:
+    """A worker's step on one job of ``model`` (a table of jobs with ``status``,
+    ``started_at``, ``finished_at`` and ``error``: exports, weights fetches, audits,
+    retrainings). A job that has ended is left as it is (a task delivered twice). Otherwise
+    it is claimed as running (``claim`` sets what else a fresh start resets); ``work`` does
+    it and returns its results, columns set on the job as the database has it then (work
+    may leave the session's objects behind); and it is done. A lost database is raised, for
+    the task to be retried. Any other failure is the job's, shown with it: the message of a
+    UserError or of one of the ``expected`` exceptions, otherwise the exception's type and
+    message (logged with its traceback). Returns the job's status ("missing": no such job).
+    """
+    with factory() as session:
+        session.info["actor_label"] = "worker"
+        job = session.get(model, job_id)
+        if job is None:
+            return "missing"
+        if job.status not in active_statuses:
+            return str(job.status)
+        job.status, job.started_at, job.error = "running", utcnow(), None
+        if claim is not None:
+            claim(session, job)
+        session.commit()
+        try:
+            results = work(session, job)
+        except OperationalError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, UserError):
+                message = exc.message
+            elif isinstance(exc, expected):
+                message = str(exc)
+            else:
+                logger.exception("%s %s failed", model.__tablename__, job_id)
+                message = f"{type(exc).__name__}: {exc}"
+            session.rollback()
+            failed = session.get(model, job_id)
+            assert failed is not None
+            failed.status, failed.error, failed.finished_at = "failed", message[:2000], utcnow()
+            session.commit()
+            return "failed"
+        done = session.get(model, job_id)
+        assert done is not None
+        for column, value in results.items():
+            setattr(done, column, value)
+        done.status, done.finished_at = "done", utcnow()
+        session.commit()
+        return "done"
 
 
 def enqueue_after_commit(

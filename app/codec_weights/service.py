@@ -3,25 +3,21 @@ folder, and fetches that a worker does (``download.fetch_file``, as `miscomp cod
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.codec_weights import download, task_names
 from app.codec_weights.models import FETCH_ACTIVE_STATUSES, WeightsFetch
 from app.config import Settings
-from app.db import utcnow
 from app.domain.codecs import catalogue
 from app.domain.codecs.catalogue import CatalogueError, OperatorCatalogue, WeightsFile
 from app.errors import Conflict, InvalidInput, UserError
-from app.jobs import enqueue_after_commit
+from app.jobs import enqueue_after_commit, run_job
 from app.users.models import User
-
-logger = logging.getLogger(__name__)
 
 QUEUES = {catalogue.COMPRESSAI: "gpu", catalogue.TFCI: "cpu"}
 """Whose workers read each publisher's files: CompressAI's weights the neural (gpu) workers,
@@ -127,56 +123,32 @@ def recent_fetches(session: Session) -> list[WeightsFetch]:
 
 
 def run_fetch(factory: sessionmaker[Session], settings: Settings, fetch_id: int) -> str:
-    """The worker's step: download the file (resuming what an earlier attempt kept), with
-    progress, and record how it ended. A fetch that ended is left as it is (a task delivered
-    twice)."""
-    with factory() as session:
-        session.info["actor_label"] = "worker"
-        job = session.get(WeightsFetch, fetch_id)
-        if job is None:
-            return "missing"
-        if job.status not in FETCH_ACTIVE_STATUSES:
-            return job.status
-        job.status, job.started_at, job.error = "running", utcnow(), None
+    """The worker's step (``jobs.run_job``): download the file (resuming what an earlier
+    attempt kept), with progress, and record how it ended. A lost database retries the task,
+    which resumes the part file."""
+    shown = 0.0
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal shown
+        now = time.monotonic()
+        if now - shown >= PROGRESS_EVERY_S:
+            shown = now
+            _set_progress(factory, fetch_id, done, total)
+
+    def work(session: Session, job: WeightsFetch) -> dict[str, Any]:
         file_name = job.file_name
-        session.commit()
-        shown = 0.0
+        session.commit()  # no transaction held open through a long download
+        fetched = download.fetch_file(
+            catalogue.by_file_name(file_name),
+            settings.weights_dir,
+            operator_catalogue(settings),
+            progress=progress,
+        )
+        return {"sha256": fetched.sha256, "done_bytes": fetched.size, "total_bytes": fetched.size}
 
-        def progress(done: int, total: int | None) -> None:
-            nonlocal shown
-            now = time.monotonic()
-            if now - shown >= PROGRESS_EVERY_S:
-                shown = now
-                _set_progress(factory, fetch_id, done, total)
-
-        try:
-            fetched = download.fetch_file(
-                catalogue.by_file_name(file_name),
-                settings.weights_dir,
-                operator_catalogue(settings),
-                progress=progress,
-            )
-        except OperationalError:
-            raise  # the database went away: the task is retried and resumes the part file
-        except Exception as exc:  # the fetch's failure, shown with it
-            if isinstance(exc, UserError):
-                message = exc.message
-            elif isinstance(exc, CatalogueError):
-                message = str(exc)
-            else:
-                logger.exception("weights fetch %s failed", fetch_id)
-                message = f"{type(exc).__name__}: {exc}"
-            job = session.get(WeightsFetch, fetch_id)
-            assert job is not None
-            job.status, job.error, job.finished_at = "failed", message, utcnow()
-            session.commit()
-            return job.status
-        job = session.get(WeightsFetch, fetch_id)
-        assert job is not None
-        job.status, job.sha256, job.finished_at = "done", fetched.sha256, utcnow()
-        job.done_bytes = job.total_bytes = fetched.size
-        session.commit()
-        return job.status
+    return run_job(
+        factory, WeightsFetch, fetch_id, FETCH_ACTIVE_STATUSES, work, expected=(CatalogueError,)
+    )
 
 
 def _set_progress(

@@ -6,8 +6,6 @@ ranks the study's held-out items against the detector it started from
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,14 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 
 from app.db import utcnow
 from app.detector import task_names
 from app.detector.records import RETRAINING_ACTIVE_STATUSES, DetectorRetraining
 from app.detector.study_labels import StudyExample, compare, item_labels, split, study_examples
+from app.domain.codecs.learned import sha256_of
 from app.errors import Conflict, UserError
-from app.jobs import enqueue_after_commit
+from app.jobs import enqueue_after_commit, run_job
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -32,8 +30,6 @@ if TYPE_CHECKING:
     from app.storage import MediaStorage
     from app.studies.models import Study
     from app.users.models import User
-
-logger = logging.getLogger(__name__)
 
 MIN_LABELLED_ITEMS = 2
 RETRAIN_LR = 5e-4
@@ -74,14 +70,6 @@ def gather(session: Session, storage: MediaStorage, study_ids: Sequence[int]) ->
     return gathered
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def measure(
     gathered: Sequence[StudyLabels], before: Detector, after: Detector
 ) -> dict[int, dict[str, Any]]:
@@ -89,19 +77,19 @@ def measure(
     return {labels.study_id: compare(before, after, labels.held_out) for labels in gathered}
 
 
-def _finish(
-    row: DetectorRetraining,
-    labels: StudyLabels,
-    before: Detector,
-    after: Detector,
-    figures: dict[str, Any],
-) -> None:
-    row.status, row.finished_at = "done", utcnow()
-    row.model_name = str(after.card.get("name") or after.path.stem)
-    row.model_sha256 = file_sha256(after.path)
-    row.base_name = str(before.card.get("name") or before.path.stem)
-    row.base_sha256 = file_sha256(before.path)
-    row.trained_items, row.split, row.figures = len(labels.train), labels.split, figures
+def _results(
+    labels: StudyLabels, before: Detector, after: Detector, figures: dict[str, Any]
+) -> dict[str, Any]:
+    """The columns of a finished retraining of ``labels``' study."""
+    return {
+        "model_name": str(after.card.get("name") or after.path.stem),
+        "model_sha256": sha256_of(after.path),
+        "base_name": str(before.card.get("name") or before.path.stem),
+        "base_sha256": sha256_of(before.path),
+        "trained_items": len(labels.train),
+        "split": labels.split,
+        "figures": figures,
+    }
 
 
 def record(
@@ -121,8 +109,10 @@ def record(
             steps=steps,
             done_steps=steps,
             model_path=str(after.path.resolve()),
+            status="done",
+            finished_at=utcnow(),
+            **_results(labels, before, after, figures[labels.study_id]),
         )
-        _finish(row, labels, before, after, figures[labels.study_id])
         session.add(row)
         rows.append(row)
     session.flush()
@@ -159,41 +149,25 @@ def request_retraining(
 
 
 def run_retraining(factory: sessionmaker[Session], settings: Settings, retraining_id: int) -> str:
-    """The worker's step: retrain the configured detector on the study's labels, store the
-    weights with the media and the figures with the job. A job that has ended is left as it
-    is (a task delivered twice); one cut short starts again."""
+    """The worker's step (``jobs.run_job``): retrain the configured detector on the study's
+    labels, store the weights with the media and the figures with the job. One cut short
+    starts again from the beginning."""
     from app.storage import media_storage
 
-    with factory() as session:
-        session.info["actor_label"] = "worker"
-        job = session.get(DetectorRetraining, retraining_id)
-        if job is None:
-            return "missing"
-        if job.status not in RETRAINING_ACTIVE_STATUSES:
-            return job.status
-        job.status, job.started_at, job.done_steps = "running", utcnow(), 0
-        session.commit()
-        try:
-            _retrain(session, job, settings, media_storage(settings))
-        except OperationalError:
-            raise  # the database went away: the task is retried
-        except Exception as exc:  # the job's own failure, shown with it
-            if not isinstance(exc, UserError):
-                logger.exception("retraining %s failed", retraining_id)
-            session.rollback()
-            failed = session.get(DetectorRetraining, retraining_id)
-            assert failed is not None
-            message = exc.message if isinstance(exc, UserError) else str(exc)
-            failed.status, failed.error, failed.finished_at = "failed", message[:2000], utcnow()
-            session.commit()
-            return failed.status
-        session.commit()
-        return job.status
+    def work(session: Session, job: DetectorRetraining) -> dict[str, Any]:
+        return _retrain(session, job, settings, media_storage(settings))
+
+    def claim(session: Session, job: DetectorRetraining) -> None:
+        job.done_steps = 0
+
+    return run_job(
+        factory, DetectorRetraining, retraining_id, RETRAINING_ACTIVE_STATUSES, work, claim=claim
+    )
 
 
 def _retrain(
     session: Session, job: DetectorRetraining, settings: Settings, storage: MediaStorage
-) -> None:
+) -> dict[str, Any]:
     from app.detector import model, training
     from app.storage import artefact_key
 
@@ -233,6 +207,6 @@ def _retrain(
         training.save(network, path, {**card, "metrics": {"studies": {str(job.study_id): figures}}})
         after = model.Detector(path, device)
         data = path.read_bytes()
-        job.weights_key = artefact_key("detectors", data, ".pt")
-        storage.put(job.weights_key, data)
-        _finish(job, labels, before, after, figures)
+        weights_key = artefact_key("detectors", data, ".pt")
+        storage.put(weights_key, data)
+        return {"weights_key": weights_key, **_results(labels, before, after, figures)}

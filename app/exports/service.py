@@ -6,33 +6,30 @@ job."""
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.codec_runs.models import CodecRun
 from app.config import Settings
-from app.db import utcnow
 from app.domain.exports import formats
 from app.errors import InvalidInput, NotFound
 from app.exports import task_names
 from app.exports.models import EXPORT_ACTIVE_STATUSES, ExportJob
 from app.exports.records import ExportOptions, count_records, study_records
 from app.exports.runs import run_columns, run_records
-from app.jobs import enqueue_after_commit
+from app.jobs import enqueue_after_commit, run_job
 from app.storage import MediaStorage, export_key, media_storage
 from app.studies.models import Study
 from app.users.models import User
 
-logger = logging.getLogger(__name__)
 PROGRESS_COMMIT_EVERY = 5000
 """Records (a bundle's steps) between two progress updates of a job (each one short
 transaction)."""
@@ -244,24 +241,17 @@ def file_name_for(job: ExportJob, study: Study) -> str:
 
 
 def run_export(factory: sessionmaker[Session], settings: Settings, export_id: int) -> str:
-    """The worker's step: write the job's file, with progress, and record it. A job that is
-    already done is left as it is (a task delivered twice)."""
-    with factory() as session:
-        session.info["actor_label"] = "worker"
-        job = session.get(ExportJob, export_id)
-        if job is None:
-            return "missing"
-        if job.status not in EXPORT_ACTIVE_STATUSES:
-            return job.status
-        study = session.get(Study, job.study_id)
-        assert study is not None  # the job is deleted with its study
-        options = ExportOptions(all_revisions=job.all_revisions, names=job.names)
-        job.status, job.started_at, job.done = "running", utcnow(), 0
-        job.total = export_steps(session, study, job.format, options)
-        total, include_originals = job.total, job.include_originals
-        session.commit()
+    """The worker's step (``jobs.run_job``): write the job's file, with progress, and record
+    it. One cut short writes its file afresh."""
+
+    def claim(session: Session, job: ExportJob) -> None:
+        job.done = 0
+        job.total = export_steps(session, _study_of(session, job), job.format, _options(job))
+
+    def work(session: Session, job: ExportJob) -> dict[str, Any]:
+        study = _study_of(session, job)
         name = file_name_for(job, study)
-        reached, committed = 0, 0
+        total, reached, committed = job.total, 0, 0
 
         def progress(done: int) -> None:
             nonlocal reached, committed
@@ -272,36 +262,31 @@ def run_export(factory: sessionmaker[Session], settings: Settings, export_id: in
 
         storage = media_storage(settings)
         written = settings.exports_dir / name
-        try:
-            write_study_export(
-                session,
-                storage,
-                study,
-                written,
-                format_name=job.format,
-                options=options,
-                include_originals=include_originals,
-                progress=progress,
-            )
-            size_bytes = written.stat().st_size
-            storage.put_file(export_key(name), written)  # the local folder: already there
-        except OperationalError:
-            raise  # the database went away: the task is retried, and writes the file afresh
-        except Exception as exc:  # any other failure is the job's, shown with it
-            logger.exception("export %s failed", export_id)
-            session.rollback()
-            job = session.get(ExportJob, export_id)
-            assert job is not None
-            job.status, job.error, job.finished_at = "failed", str(exc), utcnow()
-            session.commit()
-            return job.status
-        job = session.get(ExportJob, export_id)
-        assert job is not None
-        job.status, job.done, job.file_name = "done", reached, name
-        job.size_bytes = size_bytes
-        job.finished_at = utcnow()
-        session.commit()
-        return job.status
+        write_study_export(
+            session,
+            storage,
+            study,
+            written,
+            format_name=job.format,
+            options=_options(job),
+            include_originals=job.include_originals,
+            progress=progress,
+        )
+        size_bytes = written.stat().st_size
+        storage.put_file(export_key(name), written)  # the local folder: already there
+        return {"done": reached, "file_name": name, "size_bytes": size_bytes}
+
+    return run_job(factory, ExportJob, export_id, EXPORT_ACTIVE_STATUSES, work, claim=claim)
+
+
+def _options(job: ExportJob) -> ExportOptions:
+    return ExportOptions(all_revisions=job.all_revisions, names=job.names)
+
+
+def _study_of(session: Session, job: ExportJob) -> Study:
+    study = session.get(Study, job.study_id)
+    assert study is not None  # the job is deleted with its study
+    return study
 
 
 def _set_progress(factory: sessionmaker[Session], export_id: int, done: int) -> None:

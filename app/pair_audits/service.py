@@ -9,28 +9,24 @@ beside the report.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.codec_runs.models import CodecResult
 from app.config import Settings
 from app.datasets.models import Image
-from app.db import utcnow
 from app.domain import png
 from app.domain.codecs.base import RGB8
 from app.domain.images import ImageRejected, decode_image
 from app.errors import Conflict, InvalidInput, NotFound
-from app.jobs import enqueue_after_commit
+from app.jobs import enqueue_after_commit, run_job
 from app.pair_audits import task_names
 from app.pair_audits.models import AUDIT_ACTIVE_STATUSES, PairAudit
 from app.storage import MediaStorage, artefact_key, load_rgb, media_storage
 from app.users.models import User
 
-logger = logging.getLogger(__name__)
 REGIONS = 10
 REGION_SIZE = 64
 
@@ -139,45 +135,24 @@ def image_key(audit: PairAudit, name: str) -> str:
 
 
 def run_pair_audit(factory: sessionmaker[Session], settings: Settings, audit_id: int) -> str:
-    """The worker's step: audit the pair and store the report and its images. An audit that
-    has ended is left as it is (a task delivered twice)."""
+    """The worker's step (``jobs.run_job``): audit the pair and store the report and its
+    images."""
     from app.detector import model
     from app.detector.audit import audit
 
-    with factory() as session:
-        session.info["actor_label"] = "worker"
-        job = session.get(PairAudit, audit_id)
-        if job is None:
-            return "missing"
-        if job.status not in AUDIT_ACTIVE_STATUSES:
-            return job.status
-        job.status, job.started_at = "running", utcnow()
-        session.commit()
+    def work(session: Session, job: PairAudit) -> dict[str, Any]:
         storage = media_storage(settings)
-        try:
-            original = load_rgb(storage, job.original_key)
-            reconstruction = load_rgb(storage, job.reconstruction_key)
-            detector = model.load(settings.detector_weights, model.pick_device())
-            found = audit(
-                original, reconstruction, detector, regions=REGIONS, size=REGION_SIZE, bpp=job.bpp
-            )
-            report = found.as_json()
-            report["images"] = _store_images(storage, found, original, reconstruction)
-        except OperationalError:
-            raise  # the database went away: the task is retried
-        except Exception as exc:  # the audit's own failure, shown with it
-            logger.exception("audit %s failed", audit_id)
-            session.rollback()
-            job = session.get(PairAudit, audit_id)
-            assert job is not None
-            job.status, job.error, job.finished_at = "failed", str(exc)[:2000], utcnow()
-            session.commit()
-            return job.status
-        job = session.get(PairAudit, audit_id)
-        assert job is not None
-        job.status, job.report, job.finished_at = "done", report, utcnow()
-        session.commit()
-        return job.status
+        original = load_rgb(storage, job.original_key)
+        reconstruction = load_rgb(storage, job.reconstruction_key)
+        detector = model.load(settings.detector_weights, model.pick_device())
+        found = audit(
+            original, reconstruction, detector, regions=REGIONS, size=REGION_SIZE, bpp=job.bpp
+        )
+        report = found.as_json()
+        report["images"] = _store_images(storage, found, original, reconstruction)
+        return {"report": report}
+
+    return run_job(factory, PairAudit, audit_id, AUDIT_ACTIVE_STATUSES, work)
 
 
 def _store_images(

@@ -30,7 +30,6 @@ from app.config import Settings, get_settings
 from app.db import make_sessionmaker, utcnow
 from app.detector import model, retraining, task_names
 from app.detector.records import DetectorRetraining
-from app.detector.retraining import file_sha256
 from app.detector.study_labels import (
     crop_score,
     item_labels,
@@ -38,6 +37,7 @@ from app.detector.study_labels import (
     split,
     study_examples,
 )
+from app.domain.codecs.learned import sha256_of
 from app.domain.roles import Role
 from app.recovery import sweep_once
 from app.storage import media_storage
@@ -224,7 +224,7 @@ def test_retraining_on_a_study_raises_its_precision_and_the_results_page_shows_i
     assert every["precision_at_k"] == precision_at_k(scores, [truth[e.item_id] for e in examples])
     card = after.card
     assert card["metrics"]["studies"][str(study_id)] == figures
-    assert row.model_sha256 == file_sha256(out)
+    assert row.model_sha256 == sha256_of(out)
     assert card["studies"][0]["id"] == study_id and card["base"]["name"] == "miscomp-detector"
 
     login_new_admin(committed_client, committed_db)
@@ -323,7 +323,7 @@ def test_a_researcher_retrains_the_detector_from_the_results_page(
     assert weights.status_code == 200 and "attachment" in weights.headers["content-disposition"]
     saved = tmp_path / "downloaded.pt"
     saved.write_bytes(weights.content)
-    assert file_sha256(saved) == row.model_sha256
+    assert sha256_of(saved) == row.model_sha256
     detector = model.Detector(saved)
     assert detector.card["metrics"]["studies"][str(study_id)] == figures
     assert detector.card["base"]["name"] == "miscomp-detector"
