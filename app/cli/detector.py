@@ -89,9 +89,7 @@ def detector_train(
         list[int] | None,
         typer.Option(help="A study whose labels to train on (repeat for several)."),
     ] = None,
-    synthetic: Annotated[
-        int, typer.Option(help="Synthetic examples to train on (0: none).")
-    ] = 3000,
+    synthetic: Annotated[int, typer.Option(help="Synthetic examples (0: none).")] = 3000,
     base: Annotated[
         Path | None,
         typer.Option(
@@ -177,10 +175,10 @@ def detector_train(
                     "split": s.split,
                 }
                 for s in labelled
-            ],  # fmt: skip
+            ],
             "base": None
             if start is None
-            else {"name": start.card.get("name"), "path": str(start.path)},  # fmt: skip
+            else {"name": start.card.get("name"), "path": str(start.path)},
             "seed": seed,
             "steps": steps,
             "lr": settings.lr,

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 RGB8 = NDArray[np.uint8]
 SINGLE_RATING_WEIGHT = 0.5
 HELD_OUT_EVERY = 5
+MAX_EXAMPLES = 5000
+"""Labelled crops read from one study at most (a seeded sample of them beyond): their pixels
+are held in memory while training (5,000 crops of 256 pixels: about 2 GB)."""
 
 
 @dataclass(frozen=True)
@@ -105,16 +108,23 @@ def item_labels(session: Session, study: Study) -> dict[int, ItemLabel]:
     return found
 
 
-def study_examples(session: Session, storage: MediaStorage, study: Study) -> list[StudyExample]:
-    """The labelled crop items of ``study`` with the crops their raters saw, in item order."""
+def study_examples(
+    session: Session, storage: MediaStorage, study: Study, *, limit: int = MAX_EXAMPLES
+) -> list[StudyExample]:
+    """The labelled crop items of ``study`` with the crops their raters saw, in item order:
+    all of them, or a sample of ``limit`` seeded by the study."""
     from app.storage import load_rgb
     from app.studies.models import StudyAsset, StudyItem
 
     labels = item_labels(session, study)
-    if not labels:
+    chosen = sorted(labels)
+    if len(chosen) > limit:
+        picked = np.random.default_rng(study.seed).choice(len(chosen), limit, replace=False)
+        chosen = sorted(chosen[int(i)] for i in picked)
+    if not chosen:
         return []
     items = session.scalars(
-        select(StudyItem).where(StudyItem.id.in_(labels)).order_by(StudyItem.id)
+        select(StudyItem).where(StudyItem.id.in_(chosen)).order_by(StudyItem.id)
     ).all()
     tokens = [t for i in items for t in (i.assets.get("original"), i.assets.get("reconstruction"))]
     keys = dict(

@@ -163,6 +163,11 @@ def test_examples_are_the_crops_raters_saw_held_out_by_image(committed_db: Engin
         assert how == "images"
         held_images = {e.image_id for e in held_out}
         assert len(held_images) == 2 and not held_images & {e.image_id for e in train}
+        # A study larger than the limit gives a seeded sample of it, the same each time.
+        sample = study_examples(session, media_storage(get_settings()), study, limit=7)
+        assert len(sample) == 7 and {e.item_id for e in sample} < set(truth)
+        again = study_examples(session, media_storage(get_settings()), study, limit=7)
+        assert [e.item_id for e in again] == [e.item_id for e in sample]
 
 
 def test_precision_at_k_counts_positives_among_the_highest_scores() -> None:
