@@ -32,6 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from PIL import Image, ImageDraw  # noqa: E402
+
 from app.detector import data, model, retraining, study_labels, training  # noqa: E402
 from app.detector.study_labels import ItemLabel, StudyExample  # noqa: E402
 from app.domain import crops  # noqa: E402
@@ -52,6 +54,74 @@ COVERING = 3
 ELSEWHERE = 9
 RATERS = 3
 KS = (5, 10, 20)
+
+
+def _bars(draw: ImageDraw.ImageDraw, x: int, y: int, w: int, h: int, count: int) -> None:
+    """A light panel with ``count`` dark bars spread evenly across it (a fence, a barcode, a
+    row of windows)."""
+    draw.rectangle((x, y, x + w, y + h), fill=(225, 222, 210))
+    pitch = w / count
+    for n in range(count):
+        left = x + int(n * pitch + pitch * 0.3)
+        draw.rectangle((left, y + 3, left + max(2, int(pitch * 0.4)), y + h - 3), fill=(40, 40, 48))
+
+
+def stripes_case(
+    photo: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, crops.Box]:
+    """Two panels of bars: in one the reconstruction has one bar more or fewer over the same
+    width (GEOMETRY: a count that changed); the other, the decoy, is unchanged. A kind of
+    change the shipped detector never saw planted. Returns before, after and a crop on the
+    decoy."""
+    height, width = photo.shape[:2]
+    w, h = int(rng.integers(36, 56)), int(rng.integers(24, 44))
+    count = int(rng.integers(4, 8))
+    fewer_or_more = count + int(rng.choice([-1, 1]))
+    (cx, cy), (dx, dy) = _two_places(width, height, w, h, rng)
+    before, after = Image.fromarray(photo), Image.fromarray(photo)
+    for image, bars in ((before, count), (after, fewer_or_more)):
+        draw = ImageDraw.Draw(image)
+        _bars(draw, cx, cy, w, h, bars)
+        _bars(draw, dx, dy, w, h, count + 1)
+    decoy = crops.Box(
+        int(np.clip(dx + w // 2 - SIZE // 2, 0, width - SIZE)),
+        int(np.clip(dy + h // 2 - SIZE // 2, 0, height - SIZE)),
+        SIZE,
+    )
+    return np.asarray(before, dtype=np.uint8), np.asarray(after, dtype=np.uint8), decoy
+
+
+def _two_places(
+    width: int, height: int, w: int, h: int, rng: np.random.Generator
+) -> list[tuple[int, int]]:
+    """Top-left corners for two w x h things, one in each half of the image, in either order."""
+    left = (int(rng.integers(4, width // 2 - w - 4)), int(rng.integers(4, height - h - 4)))
+    right = (int(rng.integers(width // 2 + 4, width - w - 4)), int(rng.integers(4, height - h - 4)))
+    return [left, right] if rng.random() < 0.5 else [right, left]
+
+
+def faint_case(
+    photo: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, crops.Box]:
+    """Two lamps: one a little dimmer in the reconstruction (to 85-93 % of its brightness:
+    AMPLITUDE, about as strong as the codec's own error), the other, the decoy, unchanged."""
+    height, width = photo.shape[:2]
+    side = int(rng.integers(8, 15))
+    colour = [(255, 40, 30), (255, 190, 40), (60, 255, 90), (240, 240, 255)][int(rng.integers(4))]
+    (cx, cy), (dx, dy) = _two_places(width, height, side, side, rng)
+    factor = rng.uniform(0.85, 0.93)
+    dim = tuple(int(c * factor) for c in colour)
+    before, after = Image.fromarray(photo), Image.fromarray(photo)
+    for image, lamp in ((before, colour), (after, dim)):
+        draw = ImageDraw.Draw(image)
+        draw.ellipse((cx, cy, cx + side, cy + side), fill=lamp)
+        draw.ellipse((dx, dy, dx + side, dy + side), fill=colour)
+    decoy = crops.Box(
+        int(np.clip(dx + side // 2 - SIZE // 2, 0, width - SIZE)),
+        int(np.clip(dy + side // 2 - SIZE // 2, 0, height - SIZE)),
+        SIZE,
+    )
+    return np.asarray(before, dtype=np.uint8), np.asarray(after, dtype=np.uint8), decoy
 
 
 def _covering_boxes(mask: np.ndarray, count: int, rng: np.random.Generator) -> list[crops.Box]:
@@ -101,6 +171,7 @@ def build(
     codecs: list[Codec],
     accuracy: float | None,
     group: int,
+    family: str,
 ) -> list[StudyExample]:
     """The crops of ``windows`` changed windows per photograph, labelled by simulated raters
     (``accuracy``) or by the truth (None). ``image_id`` numbers the windows."""
@@ -108,15 +179,23 @@ def build(
     for photo in photos:
         for _ in range(windows):
             window = _window(photo, rng)
-            case = page_case if len(examples) % 2 == 0 else texture_case
-            before, after = case(window, rng, fonts) if case is page_case else case(window, rng)
+            decoys: list[crops.Box] = []
+            if family in ("stripes", "faint"):
+                case = stripes_case if family == "stripes" else faint_case
+                before, after, decoy = case(window, rng)
+                decoys = [decoy]
+            elif group % 2 == 0:
+                before, after = page_case(window, rng, fonts)
+            else:
+                before, after = texture_case(window, rng)
             mask = _mask(before, after)
             if not mask.any():
                 continue
             codec = codecs[group % len(codecs)]
             reconstruction = codec.encode_decode(after, seed=0).reconstruction
             boxes = [(b, True) for b in _covering_boxes(mask, COVERING, rng)]
-            boxes += [(b, False) for b in _elsewhere(mask, ELSEWHERE, rng)]
+            boxes += [(b, False) for b in decoys * COVERING]
+            boxes += [(b, False) for b in _elsewhere(mask, ELSEWHERE - len(decoys) * COVERING, rng)]
             for box, truth in boxes:
                 if accuracy is None:
                     label: ItemLabel | None = ItemLabel(
@@ -164,6 +243,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--rater-accuracy", type=float, default=0.85)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--family",
+        choices=("faint", "stripes", "hard"),
+        default="stripes",
+        help="faint: lamps a little dimmer, beside unchanged ones; stripes: bar counts that "
+        "change, beside unchanged ones (kinds the detector never saw planted); hard: "
+        "detector_bench's pages and textures (kinds it was trained on)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     fonts = _fonts()
@@ -175,8 +262,9 @@ def main() -> None:
     ]
     rng = np.random.default_rng(args.seed)
     study = build([photos[i][1] for i in train_part], args.windows, rng, fonts, codecs,
-                  args.rater_accuracy, 0)  # fmt: skip
-    unseen = build([photos[i][1] for i in held], args.windows, rng, fonts, codecs, None, 10_000)
+                  args.rater_accuracy, 0, args.family)  # fmt: skip
+    unseen = build([photos[i][1] for i in held], args.windows, rng, fonts, codecs, None, 10_000,
+                   args.family)  # fmt: skip
     print(f"study: {len(study)} labelled crops ({sum(e.label.targets[0] for e in study):.0f} "
           f"miscompressions) from {len(train_part)} photographs; held out: {len(unseen)} crops "
           f"from {len(held)} photographs ({time.perf_counter() - started:.0f} s)")  # fmt: skip
