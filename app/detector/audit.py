@@ -19,7 +19,10 @@ from numpy.typing import NDArray
 from PIL import Image
 from sqlalchemy import select
 
+from app.config import PROJECT_ROOT
 from app.detector.model import SCALE, Detector, ScoreMaps
+from app.detector.standalone import viewer_script
+from app.detector.viewer import viewer_data
 from app.domain import crops, metrics, png
 from app.domain.plants import OUTPUTS
 
@@ -187,20 +190,25 @@ ZOOM = 4
 
 
 def audit_html(audit: Audit, original: RGB8, reconstruction: RGB8, title: str) -> str:
-    """A self-contained HTML page: the whole pair, the score map and the difference, then
-    each region's original, reconstruction and difference, pixel-exact."""
+    """A self-contained HTML page: the pair in the pixel-exact viewer (the regions as boxes,
+    the score map to overlay), the score map and the difference, then each region's
+    original, reconstruction and difference, pixel-exact."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     # Beside this module, not among the web's templates: a file for the user's disk, whose
     # inline style the web's Content-Security-Policy would block.
+    # The viewer's markup is the web's (templates/_viewer.html).
     environment = Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        loader=FileSystemLoader([Path(__file__).parent / "templates", PROJECT_ROOT / "templates"]),
         autoescape=select_autoescape(),
     )
+    urls = {
+        "original": data_url(original),
+        "reconstruction": data_url(reconstruction),
+        "score": data_url(audit.score_map),
+    }
     whole = [
-        ("original", data_url(original)),
-        ("reconstruction", data_url(reconstruction)),
-        ("detector score", data_url(audit.score_map)),
+        ("detector score", urls["score"]),
         ("|difference| amplified", data_url(audit.difference)),
     ]
     regions = []
@@ -218,7 +226,17 @@ def audit_html(audit: Audit, original: RGB8, reconstruction: RGB8, title: str) -
             )
         )
     page = environment.get_template("audit_report.html")
-    return page.render(audit=audit, title=title, whole=whole, regions=regions, zoom=ZOOM)
+    return page.render(
+        audit=audit,
+        title=title,
+        whole=whole,
+        regions=regions,
+        zoom=ZOOM,
+        viewer=viewer_data(audit.as_json(), urls.__getitem__),
+        # Inline, where a closing tag would end the element early.
+        script=viewer_script().replace("</script", "<\\/script"),
+        css=(PROJECT_ROOT / "static" / "css" / "app.css").read_text().replace("</style", ""),
+    )
 
 
 def audit_run(

@@ -3,14 +3,17 @@ region most likely miscompressed, its original, reconstruction and difference pi
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.auth.dependencies import StudyManager
 from app.db import SessionDep
+from app.detector.viewer import viewer_data
 from app.domain.bounds import DbId
 from app.pair_audits import service
-from app.pair_audits.viewer import viewer_data
+from app.pair_audits.models import PairAudit
 from app.web import paths_of, render, stored_file
 
 router = APIRouter()
@@ -27,9 +30,18 @@ def pair_audit_page(
         "audit": audit,
         "zoom": ZOOM,
         "run_id": service.run_of(session, audit),
-        "viewer": viewer_data(audit, paths_of(request)) if audit.status == "done" else None,
+        "viewer": _viewer(request, audit) if audit.status == "done" else None,
     }
     return render(request, "pair_audits/detail.html", context, block="audit")
+
+
+def _viewer(request: Request, audit: PairAudit) -> dict[str, Any]:
+    path_for = paths_of(request)
+
+    def image_url(name: str) -> str:
+        return path_for("pair_audit_image", audit_id=audit.id, name=name)
+
+    return viewer_data(audit.report, image_url)
 
 
 @router.get("/audits/{audit_id}/images/{name}.png", name="pair_audit_image")

@@ -97,7 +97,11 @@ def test_audit_reports_the_changed_plate_in_the_terminal_as_json_and_as_html(
     assert written.exit_code == 0, written.output
     html = page.read_text()
     assert html.count('data-testid="region"') == 3
-    assert html.count("data:image/png;base64,") == 4 + 3 * 3  # nothing fetched
+    # Nothing fetched: the viewer's pair and score map, the score map and the difference
+    # shown whole, each region's three crops; the viewer's script inline.
+    assert html.count("data:image/png;base64,") == 3 + 2 + 3 * 3
+    assert "<script src" not in html and 'id="viewer-data"' in html
+    assert html.count('data-testid="show-region"') == 3
     assert "http://" not in html and "https://" not in html
     assert "image-rendering: pixelated" in html and 'width="256"' in html  # 64 px at 4x
     assert "OCR not asked for" in html

@@ -1,26 +1,23 @@
-"""What the audit page's pixel-exact viewer draws: the audited pair, whole, side by side, the
-detector's score map and the difference to overlay on the reconstruction, and the riskiest
-regions as numbered read-only boxes (the same viewer data as the result viewer's,
-``app/codec_runs/viewer.py``)."""
+"""What the pixel-exact viewer draws for an audit (the web's audit page and the standalone
+page of `miscomp audit --html`): the audited pair, whole, side by side, the detector's score
+map to overlay on the reconstruction (the difference the viewer computes itself), and the
+riskiest regions as numbered read-only boxes. The same viewer data as the result viewer's
+(``app/codec_runs/viewer.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from app.codec_runs.viewer import PathFor
 from app.domain import metrics
 from app.domain import panes as pane_names
-from app.pair_audits.models import PairAudit
 
 DETECTOR_OVERLAY = "detector_map"
 
 
-def viewer_data(audit: PairAudit, path_for: PathFor) -> dict[str, Any]:
-    report = audit.report
-
-    def image_url(name: str) -> str:
-        return path_for("pair_audit_image", audit_id=audit.id, name=name)
-
+def viewer_data(report: dict[str, Any], image_url: Callable[[str], str]) -> dict[str, Any]:
+    """``report``: ``Audit.as_json()``; ``image_url``: where the page finds the original,
+    the reconstruction and the score map, by those names."""
     bpp = report.get("bpp")
     panes = [
         {
@@ -47,7 +44,6 @@ def viewer_data(audit: PairAudit, path_for: PathFor) -> dict[str, Any]:
         }
         for rank, region in enumerate(report.get("regions", []), start=1)
     ]
-    maps = {DETECTOR_OVERLAY: image_url("score")} if "score" in report.get("images", {}) else {}
     width, height = report["width"], report["height"]
     return {
         "size": max(width, height),
@@ -55,7 +51,7 @@ def viewer_data(audit: PairAudit, path_for: PathFor) -> dict[str, Any]:
         "height": height,
         "panes": panes,
         "contexts": [],
-        "maps": maps,
+        "maps": {DETECTOR_OVERLAY: image_url("score")},
         "thumbnail": None,
         "difference_gain": metrics.DIFFERENCE_GAIN,
         "read_only": True,
