@@ -105,18 +105,17 @@ def top_regions(maps: ScoreMaps, size: int, count: int, max_iou: float = 0.2) ->
 
 
 def _best_in_cell(maps: ScoreMaps, size: int, y: int, x: int) -> crops.Box:
-    """The crop whose corner lies in the cell at (x, y) that centres the highest map value
-    it can reach."""
+    """The crop centred on the highest map value that the crops whose corners lie in the
+    cell at (x, y) reach. Centred, not kept to the cell: every cell whose crops reach a peak
+    scores the same, and the first of them in the grid's order holds the peak at a crop's
+    far corner, where half of a change around it would fall outside."""
     window = maps.miscompression[
         y // SCALE : (y + STRIDE + size) // SCALE + 1, x // SCALE : (x + STRIDE + size) // SCALE + 1
     ]
     row, column = (int(v) for v in np.unravel_index(int(np.argmax(window)), window.shape))
     cx = (x // SCALE + column) * SCALE + SCALE / 2
     cy = (y // SCALE + row) * SCALE + SCALE / 2
-    centred = crops.Box.centred(cx, cy, size, maps.width, maps.height)
-    x0 = min(max(centred.x, x), min(x + STRIDE - 1, maps.width - size))
-    y0 = min(max(centred.y, y), min(y + STRIDE - 1, maps.height - size))
-    return crops.Box(x0, y0, size)
+    return crops.Box.centred(cx, cy, size, maps.width, maps.height)
 
 
 def _score_image(maps: ScoreMaps) -> RGB8:
