@@ -144,14 +144,18 @@ def train(
     )
     network.train()
     for step in range(settings.steps):
-        mirrored = rng.random() < 0.5  # the same change, elsewhere
         loss: Any = torch.zeros((), device=settings.device)
+        # Draws in the order training on planted changes alone always made them, so that a
+        # model card's command still gives its weights.
         if examples:
             chosen = rng.choice(len(examples), size=settings.batch_size, replace=False)
             batch = [examples[int(i)] for i in chosen]
+            mirrored = rng.random() < 0.5  # the same change, elsewhere
             loss = loss + loss_of(
                 network, [_mirrored(e) for e in batch] if mirrored else batch, settings.device
             )
+        else:
+            mirrored = rng.random() < 0.5
         if study:
             size = min(settings.study_batch_size, len(study))
             labelled = [study[int(i)] for i in rng.choice(len(study), size=size, replace=False)]
