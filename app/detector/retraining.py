@@ -128,6 +128,10 @@ def request_retraining(
     """Queue a retraining on the study's labels (sent after the commit). Refused, with
     nothing changed, while one is under way for the study or when too few items are
     labelled. Flushes, never commits."""
+    from app.studies.models import Study as StudyRow
+
+    # The study's row lock makes two requests at once take turns: the second sees the first.
+    session.execute(select(StudyRow.id).where(StudyRow.id == study.id).with_for_update())
     active = session.scalar(
         select(DetectorRetraining.id).where(
             DetectorRetraining.study_id == study.id,

@@ -10,6 +10,7 @@ and planted changes do not teach). Retraining must learn it from the labels alon
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -39,11 +40,13 @@ from app.detector.study_labels import (
 )
 from app.domain.codecs.learned import sha256_of
 from app.domain.roles import Role
+from app.errors import Conflict
 from app.recovery import sweep_once
 from app.storage import media_storage
 from app.studies import adjudication
 from app.studies.models import Study, StudyItem
 from app.studies.schemas import AdjudicationCreate
+from app.users.models import User
 from tests.conftest import login_new_admin, login_new_user
 from tests.factories import make_dataset, make_user, store_image
 from tests.studies.helpers import annotators, blind_study, finished_run, label_items
@@ -404,3 +407,39 @@ def _resent_retrainings(
     proposal tasks may be sent again too: not this test's concern)."""
     resent = sweep_once(factory, make_celery(settings), settings, now=now).resent
     return [w.args for w in resent if w.task == task_names.RETRAIN_DETECTOR]
+
+
+def test_two_retraining_requests_at_once_queue_one(committed_db: Engine) -> None:
+    study_id, _ = _labelled_study(committed_db)
+    factory = make_sessionmaker(committed_db)
+    with factory() as session:
+        asker = make_user(session, Role.RESEARCHER)
+        session.commit()
+        asker_id = asker.id
+    outcome: list[str] = []
+
+    def second() -> None:
+        with factory() as other:
+            study = other.get(Study, study_id)
+            user = other.get(User, asker_id)
+            assert study is not None and user is not None
+            try:
+                retraining.request_retraining(other, study, 10, user)
+                other.commit()
+                outcome.append("queued")
+            except Conflict as exc:
+                outcome.append(exc.message)
+
+    with factory() as first:
+        study = first.get(Study, study_id)
+        user = first.get(User, asker_id)
+        assert study is not None and user is not None
+        retraining.request_retraining(first, study, 10, user)
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # waits for the first request's transaction
+        first.commit()
+    thread.join(timeout=30)
+    assert outcome and "already being retrained" in outcome[0]
+    assert len(_panel_rows(committed_db, study_id)) == 1
