@@ -300,7 +300,9 @@ def test_the_workspaces_image_links_open_only_for_the_session_they_were_made_for
             for name, value in under_token.headers.items()
             if name not in ("set-cookie", "vary")
         )
-    altered = links[0][:-8] + ("A" if links[0][-5] != "A" else "B") + links[0][-7:]
+    # One character of the link's cipher text changed (never to itself).
+    altered = links[0][:-8] + ("A" if links[0][-8] != "A" else "B") + links[0][-7:]
+    assert altered != links[0]
     assert committed_client.get(altered).status_code == 404
 
     for someone in (second, first):  # another rater, then the same rater in a new session
