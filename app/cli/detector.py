@@ -219,7 +219,7 @@ def _configured_detector() -> Any:
     from app.config import get_settings
     from app.detector import model
 
-    return model.Detector(get_settings().detector_weights or model.shipped_weights())
+    return model.load(get_settings().detector_weights)
 
 
 def _study_labels(study_ids: list[int]) -> list[Any]:

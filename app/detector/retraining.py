@@ -177,7 +177,9 @@ def _retrain(
 
     (labels,) = gather(session, storage, [job.study_id])
     device = model.pick_device("auto")
-    before = model.Detector(settings.detector_weights or model.shipped_weights(), device)
+    # Kept once per worker process (``model.load``): training copies its weights, never
+    # changes them.
+    before = model.load(settings.detector_weights, device)
 
     def progress(step: int, total: int, loss: float) -> None:
         if step % PROGRESS_EVERY == 0 or step == total:

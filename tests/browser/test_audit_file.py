@@ -14,7 +14,12 @@ from typer.testing import CliRunner
 
 from app import cli
 from tests.browser.helpers import away_from_panes, expected_view, pane_pixels, viewer_state
-from tests.browser.test_audit_viewer import LAMP, _clear_of_boxes, _pair
+from tests.browser.test_audit_viewer import (
+    _clear_of_boxes,
+    _pair,
+    overlays_the_score_map,
+    show_the_lamps_region,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 pytest.importorskip("torch", reason="the detector needs torch (installed by make install)")
@@ -57,23 +62,6 @@ def test_the_audit_file_opens_in_the_pixel_exact_viewer_without_a_server(
     assert len(viewer_state(page)["boxes"]) == page.get_by_test_id("region").count() == 10
     _shown_exactly(page, images)
 
-    button = page.get_by_test_id("show-region").first
-    x, y, size = (int(v) for v in str(button.get_attribute("data-show-region")).split(","))
-    lamp_x, lamp_y, lamp = LAMP
-    assert x <= lamp_x + lamp // 2 <= x + size and y <= lamp_y + lamp // 2 <= y + size
-    button.click()
-    state = viewer_state(page)
-    assert state["zoom"] > 1
-    for start, corner in ((x, state["origin"]["x"]), (y, state["origin"]["y"])):
-        assert corner + start * state["zoom"] >= 0
-        assert corner + (start + size) * state["zoom"] <= state["side"]
+    show_the_lamps_region(page)
     _shown_exactly(page, images)
-
-    page.locator("#overlay-kind").select_option("detector_map")
-    page.get_by_role("button", name="Difference", exact=True).click()
-    page.wait_for_function("() => window.miscompViewer.state().loaded.length === 3")
-    away_from_panes(page)
-    overlaid = viewer_state(page)
-    clear = _clear_of_boxes(overlaid)
-    shown = pane_pixels(page, "reconstruction")[clear]
-    assert not np.array_equal(shown, expected_view(images["reconstruction"], overlaid)[clear])
+    overlays_the_score_map(page, images["reconstruction"])

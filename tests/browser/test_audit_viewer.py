@@ -113,6 +113,16 @@ def test_researcher_reads_an_audit_in_the_pixel_exact_viewer(
     _panes_show_their_images(page, demo_site)
 
     # "Show" on the riskiest region (it holds the lamp): as large as fits, all of it in view.
+    show_the_lamps_region(page)
+    _panes_show_their_images(page, demo_site)
+
+    recon = asset_pixels(page, demo_site, viewer_state(page)["panes"][1]["url"])
+    overlays_the_score_map(page, recon)
+
+
+def show_the_lamps_region(page: Page) -> None:
+    """Press "Show" on the riskiest region, which must hold the lamp: every pane zooms as
+    far as the whole region fits, all of it in view."""
     button = page.get_by_test_id("show-region").first
     x, y, size = (int(v) for v in str(button.get_attribute("data-show-region")).split(","))
     lamp_x, lamp_y, lamp = LAMP
@@ -124,11 +134,13 @@ def test_researcher_reads_an_audit_in_the_pixel_exact_viewer(
     assert size * zoom <= side < size * zoom * 2 or zoom == 16
     for start, corner in ((x, origin["x"]), (y, origin["y"])):
         assert corner + start * zoom >= 0 and corner + (start + size) * zoom <= side
-    _panes_show_their_images(page, demo_site)
 
-    # The detector's score map: fetched only when overlaid, on the reconstruction.
+
+def overlays_the_score_map(page: Page, reconstruction: np.ndarray) -> None:
+    """The detector's score map is fetched only when overlaid, and then drawn over the
+    reconstruction's pixels."""
     score_url = page.evaluate("() => window.miscompViewer.data.maps.detector_map")
-    assert score_url and score_url not in state["loaded"]
+    assert score_url and score_url not in viewer_state(page)["loaded"]
     page.locator("#overlay-kind").select_option("detector_map")
     page.get_by_role("button", name="Difference", exact=True).click()
     page.wait_for_function(
@@ -137,7 +149,6 @@ def test_researcher_reads_an_audit_in_the_pixel_exact_viewer(
     away_from_panes(page)
     overlaid = viewer_state(page)
     assert overlaid["overlay"]["kind"] == "detector_map"
-    recon = asset_pixels(page, demo_site, score_url.replace("score", "reconstruction"))
     clear = _clear_of_boxes(overlaid)
     shown = pane_pixels(page, "reconstruction")[clear]
-    assert not np.array_equal(shown, expected_view(recon, overlaid)[clear])
+    assert not np.array_equal(shown, expected_view(reconstruction, overlaid)[clear])
