@@ -26,7 +26,8 @@ from app.domain.exports import formats
 from app.domain.rd import source_codec
 from app.exports.records import ExportOptions, rater_pseudonyms, study_records
 from app.storage import MediaStorage
-from app.studies.models import Adjudication, Assignment, Study, StudyItem, TaxonomyVersion
+from app.studies import taxonomies
+from app.studies.models import Adjudication, Assignment, Study, StudyItem
 from app.users.models import User
 
 ROWS_PER_CHUNK = 500
@@ -163,8 +164,7 @@ def write_rebuild_members(
 def _study_document(
     session: Session, study: Study, runs: list[CodecRun], datasets: dict[int, Dataset]
 ) -> dict[str, Any]:
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     return {
         "format": layout.REBUILD_FORMAT,
         "study": {field: getattr(study, field) for field in STUDY_FIELDS},

@@ -20,7 +20,7 @@ from app.domain.exports.datasheet_input import Counts, DatasetSheet, Datasheet, 
 from app.domain.rd import curve_label
 from app.exports.records import ExportOptions, count_records, study_section
 from app.exports.sections import weights_sha256
-from app.studies import queries, results
+from app.studies import queries, results, taxonomies
 from app.studies.methods import registry as method_registry
 from app.studies.models import (
     Adjudication,
@@ -28,7 +28,6 @@ from app.studies.models import (
     LabelSource,
     Study,
     StudyItem,
-    TaxonomyVersion,
 )
 
 
@@ -40,8 +39,7 @@ def gather_datasheet(
     *,
     include_originals: bool,
 ) -> Datasheet:
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     runs = [_run_sheet(session, run_id, "compared") for run_id in study.run_ids]
     if study.versus_run_id is not None:
         runs.append(_run_sheet(session, study.versus_run_id, "versus"))

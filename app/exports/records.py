@@ -32,6 +32,7 @@ from app.exports.sections import (
     JsonTexts,
     label_section,
 )
+from app.studies import taxonomies
 from app.studies.models import (
     Adjudication,
     Annotation,
@@ -39,7 +40,6 @@ from app.studies.models import (
     Assignment,
     Study,
     StudyItem,
-    TaxonomyVersion,
 )
 from app.users.models import User
 
@@ -76,8 +76,7 @@ def _earlier_revisions(statement: Select[_T], study_id: int) -> Select[_T]:
 
 
 def study_section(session: Session, study: Study) -> dict[str, Any]:
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     return {
         "id": study.id,
         "name": study.name,

@@ -19,8 +19,8 @@ from app.db import utcnow
 from app.domain.consensus import verdict_agreement
 from app.errors import InvalidInput, NotFound
 from app.paging import Pager, paginate
-from app.studies import labels, queries
-from app.studies.models import Adjudication, Study, StudyItem, TaxonomyVersion
+from app.studies import labels, queries, taxonomies
+from app.studies.models import Adjudication, Study, StudyItem
 from app.studies.queries import CountedRating, RaterAnnotation
 from app.studies.report_cache import current_report
 from app.studies.schemas import AdjudicationCreate, AnnotationSubmit
@@ -142,8 +142,7 @@ def decide(
     item = session.get(StudyItem, item_id)
     if item is None or item.study_id != study.id:
         raise NotFound(f"item {item_id} is not in study {study.name!r}")
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     labels.check_labels(
         taxonomy,
         AnnotationSubmit(

@@ -14,8 +14,7 @@ from app.db import SessionDep
 from app.domain import panes as pane_names
 from app.domain.bounds import DbId, Page, Share
 from app.errors import NotFound, UserError
-from app.studies import adjudication, panes, service
-from app.studies.models import TaxonomyVersion
+from app.studies import adjudication, panes, service, taxonomies
 from app.studies.schemas import AdjudicationCreate
 from app.web import hx_redirect, render
 
@@ -81,7 +80,7 @@ def studies_adjudicate_item(
         {**box, "rater": r.rater} for r in entry.ratings for box in r.annotation.boxes
     ]
     viewer["read_only"] = True
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
+    taxonomy = taxonomies.of_study(session, study)
     return render(
         request,
         "studies/adjudicate_item.html",

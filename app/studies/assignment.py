@@ -133,19 +133,27 @@ def lease_ahead(
 
 
 def next_and_ahead(
-    session: Session, study: Study, user: User, *, now: datetime | None = None
+    session: Session,
+    study: Study,
+    user: User,
+    *,
+    now: datetime | None = None,
+    commit: bool = True,
 ) -> tuple[Assignment | None, Assignment | None]:
     """``next_item`` and ``lease_ahead`` in one transaction: the rater's current item and
     the one after it (None where nothing is left). The workspace answers a submit with the
     next item and the images of the one after, for the browser to fetch while the rater
-    works, without a request of its own. Commits."""
+    works, without a request of its own. Commits, unless ``commit`` is False: a web request
+    whose session commits before its answer is sent may read the page's data in the same
+    transaction."""
     now = _begin(session, study, user, now)
     live = _live_leases(session, study, user, now, limit=2)
     current = live[0] if live else _lease_new(session, study, user, now)
     ahead = None
     if current is not None:
         ahead = _ahead_of(session, study, user, now, live or [current])
-    session.commit()
+    if commit:
+        session.commit()
     return current, ahead
 
 
@@ -266,12 +274,16 @@ def owned_lease(
     """The rater's own lease (held, expired or finished) in a study still open to them;
     NotFound for another rater's, or one of a members-only study they are no longer a member
     of, as for one that does not exist, so that ids tell nothing. ``called``: what the
-    message names it."""
-    assignment = session.get(Assignment, assignment_id)
-    if assignment is None or assignment.user_id != user.id:
+    message names it. One statement, which also loads the lease's study into the session
+    (``session.get(Study, ...)`` then costs nothing)."""
+    found = session.execute(
+        select(Assignment, Study, queries.open_to(user.id))
+        .join(Study, Study.id == Assignment.study_id)
+        .where(Assignment.id == assignment_id, Assignment.user_id == user.id)
+    ).one_or_none()
+    if found is None or not found[2]:
         raise NotFound(f"{called} {assignment_id} not found")
-    queries.require_open_to(session, assignment.study_id, user, called=f"{called} {assignment_id}")
-    return assignment
+    return found[0]
 
 
 def finish_in_transaction(

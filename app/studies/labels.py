@@ -16,7 +16,7 @@ from app.db import utcnow
 from app.domain import panes as pane_names
 from app.errors import Conflict, InvalidInput, NotFound
 from app.studies import assignment as assignments
-from app.studies import panes, queries, service
+from app.studies import panes, queries, service, taxonomies
 from app.studies.models import (
     Annotation,
     AnnotationRevision,
@@ -97,18 +97,44 @@ def check_labels(taxonomy: TaxonomyVersion, data: AnnotationSubmit) -> None:
 
 
 def submit(session: Session, assignment_id: int, user: User, data: AnnotationSubmit) -> Annotation:
-    existing = session.scalar(select(Annotation).where(Annotation.client_id == data.client_id))
+    """The rater's labels for their lease ``assignment_id``, stored and counted, and
+    committed (``submit_to``)."""
+    existing = _submitted(session, assignment_id, user, data)
     if existing is not None:
-        if existing.user_id != user.id or existing.assignment_id != assignment_id:
-            raise Conflict("this submission id belongs to another submission")
-        return existing  # a double click or a retry: the first one stands
-    lease = assignments.owned_lease(session, assignment_id, user)
+        return existing
+    return _store(session, assignments.owned_lease(session, assignment_id, user), user, data)
+
+
+def _submitted(
+    session: Session, assignment_id: int, user: User, data: AnnotationSubmit
+) -> Annotation | None:
+    """The annotation this submission id already stored (a double click or a retry: the
+    first one stands), or None; Conflict when the id was another submission's."""
+    existing = session.scalar(select(Annotation).where(Annotation.client_id == data.client_id))
+    if existing is not None and (
+        existing.user_id != user.id or existing.assignment_id != assignment_id
+    ):
+        raise Conflict("this submission id belongs to another submission")
+    return existing
+
+
+def submit_to(
+    session: Session, lease: Assignment, user: User, data: AnnotationSubmit
+) -> Annotation:
+    """``submit`` for a lease the caller already holds from ``assignment.owned_lease`` (the
+    workspace checks it once per request). Idempotent by the submission id. Commits."""
+    existing = _submitted(session, lease.id, user, data)
+    if existing is not None:
+        return existing
+    return _store(session, lease, user, data)
+
+
+def _store(session: Session, lease: Assignment, user: User, data: AnnotationSubmit) -> Annotation:
     if lease.status in assignments.FINAL:
         raise Conflict(f"this item was already {lease.status}")
     study = session.get(Study, lease.study_id)
     assert study is not None
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     check_labels(taxonomy, data)
     item = session.get(StudyItem, lease.item_id)
     assert item is not None

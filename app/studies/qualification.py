@@ -21,8 +21,8 @@ from app.db import utcnow
 from app.domain import qualification as rules
 from app.domain.qualification import Outcome
 from app.errors import Conflict, InvalidInput, NotFound
-from app.studies import assignment, queries
-from app.studies.models import QualificationAnswer, Study, StudyItem, TaxonomyVersion
+from app.studies import assignment, queries, taxonomies
+from app.studies.models import QualificationAnswer, Study, StudyItem
 from app.studies.service import CONTROL_ANSWERS
 from app.users.models import User
 
@@ -236,8 +236,7 @@ def answer(session: Session, study: Study, user: User, number: int, verdict: str
     question after the one asked now."""
     if study.status != "open":
         raise Conflict(f"study {study.name!r} is {study.status}, not open")
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     verdicts = {v["key"]: v["label"] for v in taxonomy.verdicts}
     if verdict not in verdicts:
         raise InvalidInput("choose a verdict: miscompression, no miscompression or unsure")

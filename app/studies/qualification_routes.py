@@ -13,8 +13,8 @@ from app.db import SessionDep
 from app.domain.bounds import DB_ID, DbId
 from app.domain.qualification import Outcome
 from app.errors import InvalidInput, UserError
-from app.studies import panes, qualification, queries, routes, service
-from app.studies.models import Study, TaxonomyVersion
+from app.studies import panes, qualification, queries, routes, service, taxonomies
+from app.studies.models import Study
 from app.studies.workspace import render_markdown
 from app.users.models import User
 from app.web import hx_redirect, render
@@ -35,8 +35,7 @@ def _page(
     """The round as the rater stands in it: question ``number`` (with its feedback once
     answered), or the result when the round is decided."""
     standing = qualification.standing(session, study, user.id)
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     context: dict[str, Any] = {
         "study": study,
         "standing": standing,

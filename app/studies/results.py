@@ -28,9 +28,9 @@ from app.domain import agreement, crops, prevalence
 from app.domain.agreement import Level, Rating
 from app.domain.prevalence import ItemOutcome
 from app.jobs import enqueue_after_commit
-from app.studies import adjudication, gallery, queries, service, task_names
+from app.studies import adjudication, gallery, queries, service, task_names, taxonomies
 from app.studies.methods import registry as method_registry
-from app.studies.models import Study, StudyItem, StudyResult, TaxonomyVersion
+from app.studies.models import Study, StudyItem, StudyResult
 from app.studies.queries import CountedRating
 from app.studies.report_cache import current_report, labels_fingerprint
 from app.users.models import User
@@ -49,8 +49,7 @@ class Question:
 def questions(
     session: Session, study: Study, rows: list[CountedRating] | None = None
 ) -> list[Question]:
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     rows = queries.counted_ratings(session, study.id) if rows is None else rows
     verdicts = [v["key"] for v in taxonomy.verdicts]
     result = [
@@ -158,8 +157,7 @@ def category_confusion(
     """How raters of the same item name its categories: for every pair of ratings of an
     item by two raters, a weight of one spread over their categories' combinations ("none"
     for a rating without any), counted both ways, so the matrix is symmetric."""
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     labels = [c["key"] for c in taxonomy.categories if c["kind"] == "category"] + ["none"]
     index = {label: i for i, label in enumerate(labels)}
     counts = [[0.0] * len(labels) for _ in labels]
@@ -184,8 +182,7 @@ def prevalence_items(
     from app.codec_runs.models import CodecResult, CodecRun
     from app.domain.rd import curve_label
 
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert taxonomy is not None
+    taxonomy = taxonomies.of_study(session, study)
     outcomes = ["miscompression"] + [
         f"{'category' if c['kind'] == 'category' else 'modifier'}:{c['key']}"
         for c in taxonomy.categories

@@ -55,6 +55,17 @@ def get_version(session: Session, version_id: int) -> TaxonomyVersion:
     return version
 
 
+def of_study(session: Session, study: Study) -> TaxonomyVersion:
+    """The version ``study`` labels under. Versions are never edited, so the session keeps it
+    for its lifetime: a workspace request checks the labels with it, then draws the next
+    item's form with it (the session's identity map alone holds objects only while they are
+    used)."""
+    version = session.get(TaxonomyVersion, study.taxonomy_version_id)
+    assert version is not None  # a foreign key, never null
+    session.info.setdefault("taxonomy_versions", set()).add(version)
+    return version
+
+
 def form_rows(version: TaxonomyVersion) -> list[dict[str, Any]]:
     """The edit form's rows: a version's categories, then one blank row for a new one."""
     return [*version.categories, CategoryRow().model_dump()]

@@ -20,17 +20,26 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from app.auth.dependencies import Annotator
+from app.datasets.models import Image
 from app.db import SessionDep
 from app.domain.bounds import DbId
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
-from app.studies import assignment, labels, media_routes, panes, qualification, queries, service
+from app.studies import (
+    assignment,
+    labels,
+    media_routes,
+    panes,
+    qualification,
+    queries,
+    service,
+    taxonomies,
+)
 from app.studies.label_form import LabelFormDep
 from app.studies.models import (
     Annotation,
     Assignment,
     StudyItem,
-    TaxonomyVersion,
 )
 from app.studies.schemas import AnnotationEdit, AnnotationSubmit
 from app.web import hx_redirect, is_htmx, render
@@ -105,9 +114,10 @@ def annotate_next(
         return hx_redirect(request, f"/annotate/studies/{study.id}/qualification")
     htmx = is_htmx(request)
     # In the workspace, the item after it is leased in the same transaction, and the answer
-    # names its images for the browser to fetch while the rater works on this one.
+    # names its images for the browser to fetch while the rater works on this one. The page
+    # is read in that transaction too: the request's session commits it before answering.
     lease, ahead = (
-        assignment.next_and_ahead(session, study, user)
+        assignment.next_and_ahead(session, study, user, commit=False)
         if htmx
         else (assignment.next_item(session, study, user), None)
     )
@@ -184,7 +194,7 @@ def annotate_submit(
             **form.labels(),
             time_spent_ms=spent if spent is not None and 0 <= spent <= 86_400_000 else None,
         )
-        labels.submit(session, lease.id, user, data)
+        labels.submit_to(session, lease, user, data)
     except (UserError, ValidationError) as exc:
         session.rollback()
         # Nothing the rater entered is lost: the form comes back filled in, with the reason.
@@ -333,6 +343,18 @@ def annotate_revise(
     return hx_redirect(request, "/annotate/history")
 
 
+def _items_with_images(
+    session: SessionDep, leases: list[Assignment]
+) -> dict[int, tuple[StudyItem, Image]]:
+    """The leases' items by id, each with the image it is cropped from."""
+    rows = session.execute(
+        select(StudyItem, Image)
+        .join(Image, Image.id == StudyItem.image_id)
+        .where(StudyItem.id.in_([lease.item_id for lease in leases]))
+    ).tuples()
+    return {item.id: (item, image) for item, image in rows}
+
+
 def _item_page(
     request: Request,
     session: SessionDep,
@@ -355,11 +377,12 @@ def _item_page(
     is left), and the page names its images to fetch; otherwise a fresh item's page asks
     for them (``annotate_ahead``) once it is shown."""
     study = service.get_study(session, lease.study_id)
-    item = session.get(StudyItem, lease.item_id)
-    taxonomy = session.get(TaxonomyVersion, study.taxonomy_version_id)
-    assert item is not None
-    assert taxonomy is not None
-    ahead_item = session.get(StudyItem, ahead.item_id) if ahead is not None else None
+    taxonomy = taxonomies.of_study(session, study)
+    # Both items and the image they are cropped from in one statement; ``loaded`` keeps them
+    # in the session while the page is drawn (``viewer_data`` finds the image there).
+    loaded = _items_with_images(session, [lease] if ahead is None else [lease, ahead])
+    item = loaded[lease.item_id][0]
+    ahead_item = loaded[ahead.item_id][0] if ahead is not None else None
     url_of = media_routes.links(
         request, session, [item] if ahead_item is None else [item, ahead_item]
     )
