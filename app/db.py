@@ -104,6 +104,13 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def keep(session: Session, *objects: object) -> None:
+    """Holds ``objects`` for the session's lifetime. The identity map holds loaded objects
+    only while something else does, so an object loaded by one step of a request and needed
+    by the next would otherwise be read again."""
+    session.info.setdefault("kept", []).extend(objects)
+
+
 def get_session(request: Request) -> Iterator[Session]:
     with session_scope(request.app.state.sessionmaker) as session:
         yield session

@@ -88,6 +88,9 @@ class MiscompApp(FastAPI):
 
 
 ROUTERS = (
+    # The workspace's first: a request is matched against the routers in this order, route by
+    # route, and the annotators' requests are most of them (no other route matches its paths).
+    workspace.router,
     auth_routes.router,
     home_router,
     users_routes.router,
@@ -105,7 +108,6 @@ ROUTERS = (
     qualification_routes.router,
     studies_api.router,
     taxonomy_routes.router,
-    workspace.router,
     media_routes.router,
     exports_routes.router,
     exports_api.router,

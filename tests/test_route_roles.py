@@ -6,6 +6,8 @@ rules are never left to chance.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -213,3 +215,25 @@ def test_nobody_logged_in_reaches_only_public_routes(client: TestClient, world: 
             assert status == 401, (method, path, status)
         else:
             assert status == 303, (method, path, status)
+
+
+def test_the_workspace_routes_come_first_and_shadow_no_other() -> None:
+    """The workspace's router is matched first (``app.main.ROUTERS``: annotators' requests are
+    most of the load); that is safe only while no other route answers a path of its routes,
+    nor one of theirs, with the same method."""
+    from starlette.routing import Match
+
+    from app.main import ROUTERS
+    from app.studies import workspace
+
+    def example(path: str) -> str:
+        return re.sub(r"\{[^}]+\}", "1", path)
+
+    assert ROUTERS[0] is workspace.router
+    others = [route for router in ROUTERS[1:] for route in router.routes]
+    for ours in workspace.router.routes:
+        for method in ours.methods:  # type: ignore[attr-defined]
+            for theirs in others:
+                for route, path in ((theirs, ours.path), (ours, theirs.path)):  # type: ignore[attr-defined]
+                    scope = {"type": "http", "path": example(path), "method": method}
+                    assert route.matches(scope)[0] != Match.FULL, (ours.path, theirs.path)  # type: ignore[attr-defined]

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Integer, Select, String, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import UTCDateTime, keep, utcnow
 from app.domain import panes as pane_names
 from app.errors import Conflict, NotFound
 from app.studies import queries
@@ -33,44 +35,67 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def release_expired(session: Session, study_id: int, now: datetime) -> int:
-    """Expire leases past their time and give their places back to the items."""
-    expired = session.execute(
+# The statements every lease runs are built once, with bound parameters, like
+# ``service._progress``: building one cost more than running it.
+_STUDY = bindparam("study", type_=Integer)
+_USER = bindparam("rater", type_=Integer)
+_ITEM = bindparam("item", type_=Integer)
+_K = bindparam("k", type_=Integer)
+_NOW = bindparam("now", type_=UTCDateTime())
+
+
+@cache
+def _expire() -> Any:
+    return (
         update(Assignment)
         .where(
-            Assignment.study_id == study_id,
+            Assignment.study_id == _STUDY,
             Assignment.status == "leased",
-            Assignment.lease_expires_at < now,
+            Assignment.lease_expires_at < _NOW,
         )
-        .values(status="expired", finished_at=now)
+        .values(status="expired", finished_at=_NOW)
         .returning(Assignment.item_id)
-    ).all()
+    )
+
+
+@cache
+def _give_back() -> Any:
+    return (
+        update(StudyItem)
+        .where(StudyItem.id == _ITEM)
+        .values(active_count=StudyItem.active_count - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def release_expired(session: Session, study_id: int, now: datetime) -> int:
+    """Expire leases past their time and give their places back to the items."""
+    expired = session.execute(_expire(), {"study": study_id, "now": now}).all()
     for (item_id,) in sorted(expired):
-        session.execute(
-            update(StudyItem)
-            .where(StudyItem.id == item_id)
-            .values(active_count=StudyItem.active_count - 1)
-        )
+        session.execute(_give_back(), {"item": item_id})
     return len(expired)
+
+
+@cache
+def _live(limit: int) -> Select[Assignment]:
+    return (
+        select(Assignment)
+        .where(
+            Assignment.study_id == _STUDY,
+            Assignment.user_id == _USER,
+            Assignment.status == "leased",
+            Assignment.lease_expires_at >= _NOW,
+        )
+        .order_by(Assignment.id)
+        .limit(limit)
+    )
 
 
 def _live_leases(
     session: Session, study: Study, user: User, now: datetime, *, limit: int
 ) -> list[Assignment]:
     """The rater's live leases, oldest first: the first is the item they work on."""
-    return list(
-        session.scalars(
-            select(Assignment)
-            .where(
-                Assignment.study_id == study.id,
-                Assignment.user_id == user.id,
-                Assignment.status == "leased",
-                Assignment.lease_expires_at >= now,
-            )
-            .order_by(Assignment.id)
-            .limit(limit)
-        )
-    )
+    return list(session.scalars(_live(limit), {"study": study.id, "rater": user.id, "now": now}))
 
 
 def _used(session: Session, study: Study, user: User) -> int:
@@ -168,14 +193,46 @@ def _ahead_of(
     return _lease_new(session, study, user, now, lease_s=2 * study.lease_s)
 
 
+@cache
+def _rater_lock() -> Select[int]:
+    return select(User.id).where(User.id == _USER).with_for_update()
+
+
 def _begin(session: Session, study: Study, user: User, now: datetime | None) -> datetime:
     if study.status != "open":
         raise Conflict(f"study {study.name!r} is {study.status}, not open")
     if _is_postgres(session):
-        session.execute(select(User.id).where(User.id == user.id).with_for_update())
+        session.execute(_rater_lock(), {"rater": user.id})
     now = now or utcnow()
     release_expired(session, study.id, now)
     return now
+
+
+@cache
+def _candidates(*, locking: bool) -> Select[int]:
+    """Items of the study the rater has not seen whose k places are not all taken."""
+    seen = exists().where(Assignment.item_id == StudyItem.id, Assignment.user_id == _USER)
+    query = (
+        select(StudyItem.id)
+        .where(StudyItem.study_id == _STUDY, StudyItem.active_count < _K, ~seen)
+        # Partly rated items first, so that items complete; then the random order. Both keys
+        # descending: a backward scan of the (study, active_count, position) index, with no
+        # sort, however many items the study has.
+        .order_by(StudyItem.active_count.desc(), StudyItem.position.desc())
+        .limit(CANDIDATES_PER_TRY)
+    )
+    return query.with_for_update(skip_locked=True, of=StudyItem) if locking else query
+
+
+@cache
+def _take_place() -> Any:
+    """One more place on an item, while it has one free (of k)."""
+    return (
+        update(StudyItem)
+        .where(StudyItem.id == _ITEM, StudyItem.active_count < _K)
+        .values(active_count=StudyItem.active_count + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _lease_new(
@@ -185,41 +242,21 @@ def _lease_new(
     Does not commit: the caller does, once, for everything its transaction leased."""
     if study.per_rater_cap is not None and _used(session, study, user) >= study.per_rater_cap:
         return None
-    seen = exists().where(Assignment.item_id == StudyItem.id, Assignment.user_id == user.id)
-    query = (
-        select(StudyItem.id)
-        .where(
-            StudyItem.study_id == study.id,
-            StudyItem.active_count < study.raters_per_item,
-            ~seen,
-        )
-        # Partly rated items first, so that items complete; then the random order. Both keys
-        # descending: a backward scan of the (study, active_count, position) index, with no
-        # sort, however many items the study has.
-        .order_by(StudyItem.active_count.desc(), StudyItem.position.desc())
-        .limit(CANDIDATES_PER_TRY)
-    )
     # SKIP LOCKED first, so annotators do not queue behind each other's candidates; when
     # everything left is locked for a moment, the plain query finds it and the conditional
     # UPDATE below waits for the lock instead of reporting "nothing left" too early.
-    locking = query.with_for_update(skip_locked=True, of=StudyItem)
     postgres = _is_postgres(session)
     rng = random.Random()
+    found = {"study": study.id, "rater": user.id, "k": study.raters_per_item}
     while True:
-        candidates = list(session.scalars(locking)) if postgres else []
+        candidates = list(session.scalars(_candidates(locking=True), found)) if postgres else []
         if not candidates:
-            candidates = list(session.scalars(query))
+            candidates = list(session.scalars(_candidates(locking=False), found))
         if not candidates:
             return None
         for item_id in candidates:
             taken = session.execute(
-                update(StudyItem)
-                .where(
-                    StudyItem.id == item_id,
-                    StudyItem.active_count < study.raters_per_item,
-                )
-                .values(active_count=StudyItem.active_count + 1)
-                .execution_options(synchronize_session=False)
+                _take_place(), {"item": item_id, "k": study.raters_per_item}
             ).rowcount  # type: ignore[attr-defined]
             if not taken:
                 continue
@@ -268,22 +305,53 @@ def finish(
     return assignment
 
 
+@cache
+def _owned() -> Select[Assignment, Study, StudyItem, bool]:
+    return (
+        select(Assignment, Study, StudyItem, queries.open_to(_USER))
+        .join(Study, Study.id == Assignment.study_id)
+        .join(StudyItem, StudyItem.id == Assignment.item_id)
+        .where(Assignment.id == bindparam("lease", type_=Integer), Assignment.user_id == _USER)
+    )
+
+
 def owned_lease(
     session: Session, assignment_id: int, user: User, *, called: str = "assignment"
 ) -> Assignment:
     """The rater's own lease (held, expired or finished) in a study still open to them;
     NotFound for another rater's, or one of a members-only study they are no longer a member
     of, as for one that does not exist, so that ids tell nothing. ``called``: what the
-    message names it. One statement, which also loads the lease's study into the session
-    (``session.get(Study, ...)`` then costs nothing)."""
-    found = session.execute(
-        select(Assignment, Study, queries.open_to(user.id))
-        .join(Study, Study.id == Assignment.study_id)
-        .where(Assignment.id == assignment_id, Assignment.user_id == user.id)
-    ).one_or_none()
-    if found is None or not found[2]:
+    message names it. One statement, which also loads the lease's study and item for the
+    rest of the session (``db.keep``: ``session.get`` then finds them without a statement)."""
+    found = session.execute(_owned(), {"lease": assignment_id, "rater": user.id}).one_or_none()
+    if found is None or not found[3]:
         raise NotFound(f"{called} {assignment_id} not found")
-    return found[0]
+    lease, study, item, _ = found
+    keep(session, study, item)
+    return lease
+
+
+@cache
+def _claim() -> Any:
+    return (
+        update(Assignment)
+        .where(
+            Assignment.id == bindparam("lease", type_=Integer),
+            Assignment.status.in_(("leased", "expired")),
+        )
+        .values(status=bindparam("new_status", type_=String), finished_at=_NOW)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@cache
+def _count_rating() -> Any:
+    return (
+        update(StudyItem)
+        .where(StudyItem.id == _ITEM)
+        .values(done_count=StudyItem.done_count + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def finish_in_transaction(
@@ -299,33 +367,17 @@ def finish_in_transaction(
         assert study is not None
         # The place was given back: take it again if it is still free.
         retaken = session.execute(
-            update(StudyItem)
-            .where(
-                StudyItem.id == assignment.item_id,
-                StudyItem.active_count < study.raters_per_item,
-            )
-            .values(active_count=StudyItem.active_count + 1)
-            .execution_options(synchronize_session=False)
+            _take_place(), {"item": assignment.item_id, "k": study.raters_per_item}
         ).rowcount  # type: ignore[attr-defined]
         if not retaken:
             return False
     claimed = session.execute(
-        update(Assignment)
-        .where(Assignment.id == assignment.id, Assignment.status.in_(("leased", "expired")))
-        .values(status=status, finished_at=now)
-        .execution_options(synchronize_session=False)
+        _claim(), {"lease": assignment.id, "new_status": status, "now": now}
     ).rowcount  # type: ignore[attr-defined]
     if not claimed:
         raise Conflict("this item was finished meanwhile (another tab or a retry)")
-    values = (
-        {"done_count": StudyItem.done_count + 1}
-        if status == "done"
-        else {"active_count": StudyItem.active_count - 1}
-    )
+    # A rating keeps its place on the item; a skip gives it back.
     session.execute(
-        update(StudyItem)
-        .where(StudyItem.id == assignment.item_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        _give_back() if status == "skipped" else _count_rating(), {"item": assignment.item_id}
     )
     return True

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, String, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -105,12 +106,17 @@ def submit(session: Session, assignment_id: int, user: User, data: AnnotationSub
     return _store(session, assignments.owned_lease(session, assignment_id, user), user, data)
 
 
+@cache
+def _by_submission_id() -> Select[Annotation]:
+    return select(Annotation).where(Annotation.client_id == bindparam("client_id", type_=String))
+
+
 def _submitted(
     session: Session, assignment_id: int, user: User, data: AnnotationSubmit
 ) -> Annotation | None:
     """The annotation this submission id already stored (a double click or a retry: the
     first one stands), or None; Conflict when the id was another submission's."""
-    existing = session.scalar(select(Annotation).where(Annotation.client_id == data.client_id))
+    existing = session.scalar(_by_submission_id(), {"client_id": data.client_id})
     if existing is not None and (
         existing.user_id != user.id or existing.assignment_id != assignment_id
     ):

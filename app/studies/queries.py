@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
@@ -145,7 +146,7 @@ def offered_to_people() -> ColumnElement[bool]:
     return Study.label_source == LabelSource.PEOPLE
 
 
-def open_to(user_id: int) -> ColumnElement[bool]:
+def open_to(user_id: int | ColumnElement[int]) -> ColumnElement[bool]:
     """The one definition of who may annotate a study, as SQL over ``Study``: anyone when it
     is not members-only; otherwise its listed users and the users of its listed groups."""
     groups = select(UserGroupMember.group_id).where(UserGroupMember.user_id == user_id)
@@ -185,6 +186,16 @@ def study_for_annotator(session: Session, study_id: int, user: User) -> Study:
     return study
 
 
+@cache
+def _study_for_people() -> Select[Study, bool, bool]:
+    """``get_study_for_people``'s statement, built once: each workspace submit runs it."""
+    return (
+        select(Study, offered_to_people(), open_to(bindparam("user_id", type_=Integer)))
+        .where(Study.id == bindparam("study_id", type_=Integer))
+        .with_for_update(read=True, of=Study)
+    )
+
+
 def get_study_for_people(session: Session, study_id: int, user: User) -> Study:
     """The study, for a person to be leased one of its items: NotFound when there is none
     or when it is not open to them (members-only), Conflict when its labels are simulated
@@ -192,9 +203,7 @@ def get_study_for_people(session: Session, study_id: int, user: User) -> Study:
     committed, so that marking the study simulated, which checks that no person holds an
     assignment in it, waits for this one and then sees it."""
     row = session.execute(
-        select(Study, offered_to_people(), open_to(user.id))
-        .where(Study.id == study_id)
-        .with_for_update(read=True, of=Study)
+        _study_for_people(), {"study_id": study_id, "user_id": user.id}
     ).one_or_none()
     if row is None or not row[2]:
         raise NotFound(f"study {study_id} not found")

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.db import keep
 from app.domain import taxonomy
 from app.domain.images import decode_image
 from app.errors import Conflict, InvalidInput, NotFound
@@ -57,12 +58,11 @@ def get_version(session: Session, version_id: int) -> TaxonomyVersion:
 
 def of_study(session: Session, study: Study) -> TaxonomyVersion:
     """The version ``study`` labels under. Versions are never edited, so the session keeps it
-    for its lifetime: a workspace request checks the labels with it, then draws the next
-    item's form with it (the session's identity map alone holds objects only while they are
-    used)."""
+    for its lifetime (``db.keep``): a workspace request checks the labels with it, then draws
+    the next item's form with it."""
     version = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert version is not None  # a foreign key, never null
-    session.info.setdefault("taxonomy_versions", set()).add(version)
+    keep(session, version)
     return version
 
 

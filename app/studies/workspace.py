@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from app.auth.dependencies import Annotator
 from app.datasets.models import Image
-from app.db import SessionDep
+from app.db import SessionDep, keep
 from app.domain.bounds import DbId
 from app.domain.validation import validation_message
 from app.errors import InvalidInput, NotFound, UserError
@@ -343,16 +343,19 @@ def annotate_revise(
     return hx_redirect(request, "/annotate/history")
 
 
-def _items_with_images(
-    session: SessionDep, leases: list[Assignment]
-) -> dict[int, tuple[StudyItem, Image]]:
-    """The leases' items by id, each with the image it is cropped from."""
+def _items_with_images(session: SessionDep, leases: list[Assignment]) -> dict[int, StudyItem]:
+    """The leases' items by id, in one statement with the image each is cropped from, which
+    the session keeps for ``viewer_data``."""
     rows = session.execute(
         select(StudyItem, Image)
         .join(Image, Image.id == StudyItem.image_id)
         .where(StudyItem.id.in_([lease.item_id for lease in leases]))
     ).tuples()
-    return {item.id: (item, image) for item, image in rows}
+    items = {}
+    for item, image in rows:
+        keep(session, image)
+        items[item.id] = item
+    return items
 
 
 def _item_page(
@@ -378,11 +381,9 @@ def _item_page(
     for them (``annotate_ahead``) once it is shown."""
     study = service.get_study(session, lease.study_id)
     taxonomy = taxonomies.of_study(session, study)
-    # Both items and the image they are cropped from in one statement; ``loaded`` keeps them
-    # in the session while the page is drawn (``viewer_data`` finds the image there).
     loaded = _items_with_images(session, [lease] if ahead is None else [lease, ahead])
-    item = loaded[lease.item_id][0]
-    ahead_item = loaded[ahead.item_id][0] if ahead is not None else None
+    item = loaded[lease.item_id]
+    ahead_item = loaded[ahead.item_id] if ahead is not None else None
     url_of = media_routes.links(
         request, session, [item] if ahead_item is None else [item, ahead_item]
     )

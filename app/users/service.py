@@ -3,8 +3,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Select, String, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth import security
@@ -208,13 +209,21 @@ SESSION_SEEN_RESOLUTION = timedelta(minutes=1)
 """last_seen_at is written at most this often per session, not on every request."""
 
 
+@cache
+def _session_with_user() -> Select[UserSession, User]:
+    """``user_for_session``'s statement, built once (building it cost more than running it)."""
+    return (
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == bindparam("token_hash", type_=String))
+    )
+
+
 def user_for_session(session: Session, secret: str, *, max_age: timedelta) -> User | None:
     """The user of a live session: not revoked, younger than ``max_age``, user active."""
     # One statement with its user: every request of a logged-in browser begins here.
     found = session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.token_hash == security.hash_token(secret))
+        _session_with_user(), {"token_hash": security.hash_token(secret)}
     ).one_or_none()
     if found is None:
         return None
