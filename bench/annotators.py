@@ -38,6 +38,8 @@ class Timings:
     """Fetching every image of that item, one after the other."""
     cycle: list[float] = field(default_factory=list)
     """The three together: what one item costs the server, end to end."""
+    cycles_of: dict[str, list[float]] = field(default_factory=dict)
+    """Each annotator's whole cycles: whether some wait longer than others."""
     logins: list[float] = field(default_factory=list)
     login_statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -166,6 +168,7 @@ class Annotator:
             self.timings.ahead.append(leased - answered)
             self.timings.images.append(fetched - leased)
             self.timings.cycle.append(fetched - started)
+            self.timings.cycles_of.setdefault(self.username, []).append(fetched - started)
         return response.text
 
 

@@ -215,6 +215,12 @@ def _report(items: int, timings: Timings, seconds: float, cpu: dict[str, float])
     print(f"    lease ahead                {_ms(timings.ahead)}")
     print(f"    its images                 {_ms(timings.images)}")
     print(f"    whole cycle                {_ms(timings.cycle)}")
+    means = sorted(sum(c) / len(c) for c in timings.cycles_of.values() if c)
+    if means:
+        print(
+            f"    annotators' mean cycles    fastest {means[0] * 1000:6.1f}  median "
+            f"{means[len(means) // 2] * 1000:6.1f}  slowest {means[-1] * 1000:6.1f} ms"
+        )
     print(f"    logins {dict(sorted(timings.login_statuses.items()))}: {_ms(timings.logins)}")
     print(f"    errors: {sum(timings.errors.values())} {dict(timings.errors)}")
     print(

@@ -66,7 +66,17 @@ def web_server(engine: Engine) -> Iterator[WebServer]:
     log = Path(tempfile.mkdtemp(prefix="miscomp-faults-web-")) / "web.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"],
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--access-log",
+            ],
             cwd=PROJECT,
             env={**os.environ, "MISCOMP_DATABASE_URL": url},
             stdout=out,

@@ -250,6 +250,7 @@ def test_submissions_during_a_database_restart_fail_visibly_and_are_stored_once(
         assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
         log = server.log_text()
         assert "Traceback" not in log
+        assert '" 200 ' in log  # the access log is on (``web_server``): a 500 would show
         assert '" 500 ' not in log
         assert "answered 503" in log  # each one is logged for the operator, in one line
 
