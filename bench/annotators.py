@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import httpx2 as httpx
+from bench.http_client import Client, HTTPError, Response
 
 CLIENT_ID = re.compile(r'name="client_id" value="([^"]+)"')
 CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -56,7 +56,7 @@ class Annotator:
     """One rater's HTTP session."""
 
     def __init__(self, url: str, username: str, password: str, timings: Timings) -> None:
-        self.client = httpx.Client(base_url=url, follow_redirects=False, timeout=60)
+        self.client = Client(url, timeout=60)
         self.username = username
         self.password = password
         self.timings = timings
@@ -80,7 +80,7 @@ class Annotator:
                 self.timings.logins.append(time.perf_counter() - started)
                 self.timings.login_statuses[response.status_code] += 1
             if response.status_code == 429:
-                time.sleep(float(response.headers["Retry-After"]))
+                time.sleep(float(response.headers["retry-after"]))
                 continue
             expected = 303 if password == self.password else 401
             if response.status_code != expected:
@@ -104,7 +104,7 @@ class Annotator:
             return ""
         return response.text
 
-    def _submit(self, action: str, client_id: str) -> httpx.Response | None:
+    def _submit(self, action: str, client_id: str) -> Response | None:
         """The htmx POST of the labels; a transport failure is retried once with the same
         submission id, as the workspace's own retry does (the first one stands)."""
         for _ in range(2):
@@ -118,7 +118,7 @@ class Annotator:
                         "csrf_token": self.csrf,
                     },
                 )
-            except httpx.HTTPError as exc:
+            except HTTPError as exc:
                 self.timings.error(f"submit {type(exc).__name__}")
         return None
 
@@ -159,7 +159,7 @@ class Annotator:
                 if image.status_code != 200 or not image.content:
                     self.timings.error(f"image answered {image.status_code}")
             fetched = time.perf_counter()
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             self.timings.error(f"ahead or image {type(exc).__name__}")
             return response.text
         with self.timings.lock:
@@ -216,7 +216,7 @@ def run_load(
                         break  # nothing left for this annotator
                 time.sleep(think_s * (1 + think_spread * rng.uniform(-1, 1)))
                 page = annotator.label(page)
-        except (httpx.HTTPError, AssertionError, threading.BrokenBarrierError) as exc:
+        except (HTTPError, AssertionError, threading.BrokenBarrierError) as exc:
             # Recorded, and the others are let go rather than left waiting for this one.
             timings.error(f"session {type(exc).__name__}")
             if together is not None:
