@@ -6,6 +6,7 @@ Workers and the CLI use :func:`session_scope`, which follows the same rule.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -104,11 +105,17 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+KEPT_AT_MOST = 64
+"""``keep`` holds the latest this many objects: a request needs a few, and a worker's session
+that leases thousands of items (``simulation.simulate``) must not hold them all."""
+
+
 def keep(session: Session, *objects: object) -> None:
-    """Holds ``objects`` for the session's lifetime. The identity map holds loaded objects
-    only while something else does, so an object loaded by one step of a request and needed
-    by the next would otherwise be read again."""
-    session.info.setdefault("kept", []).extend(objects)
+    """Holds ``objects`` in the session (the latest ``KEPT_AT_MOST``). The identity map holds
+    loaded objects only while something else does, so an object loaded by one step of a
+    request and needed by the next would otherwise be read again."""
+    kept = session.info.setdefault("kept", deque(maxlen=KEPT_AT_MOST))
+    kept.extend(objects)
 
 
 def get_session(request: Request) -> Iterator[Session]:

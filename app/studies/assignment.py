@@ -322,7 +322,7 @@ def owned_lease(
     NotFound for another rater's, or one of a members-only study they are no longer a member
     of, as for one that does not exist, so that ids tell nothing. ``called``: what the
     message names it. One statement, which also loads the lease's study and item for the
-    rest of the session (``db.keep``: ``session.get`` then finds them without a statement)."""
+    request's next steps (``db.keep``: ``session.get`` then finds them without a statement)."""
     found = session.execute(_owned(), {"lease": assignment_id, "rater": user.id}).one_or_none()
     if found is None or not found[3]:
         raise NotFound(f"{called} {assignment_id} not found")

@@ -57,9 +57,9 @@ def get_version(session: Session, version_id: int) -> TaxonomyVersion:
 
 
 def of_study(session: Session, study: Study) -> TaxonomyVersion:
-    """The version ``study`` labels under. Versions are never edited, so the session keeps it
-    for its lifetime (``db.keep``): a workspace request checks the labels with it, then draws
-    the next item's form with it."""
+    """The version ``study`` labels under, which the session keeps (``db.keep``; versions are
+    never edited): a workspace request checks the labels with it, then draws the next item's
+    form with it."""
     version = session.get(TaxonomyVersion, study.taxonomy_version_id)
     assert version is not None  # a foreign key, never null
     keep(session, version)
