@@ -307,11 +307,15 @@ def finish(
 
 @cache
 def _owned() -> Select[Assignment, Study, StudyItem, bool]:
+    # populate_existing: a lease already in the session is read again, as the database has
+    # it now. The prebuilt UPDATEs (bound parameters) do not change objects in the session,
+    # and ``finish_in_transaction`` must see a lease that ``release_expired`` expired.
     return (
         select(Assignment, Study, StudyItem, queries.open_to(_USER))
         .join(Study, Study.id == Assignment.study_id)
         .join(StudyItem, StudyItem.id == Assignment.item_id)
         .where(Assignment.id == bindparam("lease", type_=Integer), Assignment.user_id == _USER)
+        .execution_options(populate_existing=True)
     )
 
 
