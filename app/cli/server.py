@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,14 +28,20 @@ def serve(
 
     if reload and workers > 1:
         raise fail("--reload runs one process; leave out --workers")
-    uvicorn.run(
-        "app.asgi:app",
-        host=host,
-        port=port,
-        reload=reload,
-        workers=workers,
-        proxy_headers=True,
-        access_log=access_log,
+    if workers < 1:
+        raise fail("--workers must be at least 1")
+    options: dict[str, Any] = {
+        "host": host, "port": port, "proxy_headers": True, "access_log": access_log
+    }  # fmt: skip
+    if workers == 1:
+        uvicorn.run("app.asgi:app", reload=reload, **options)
+        return
+    from app import serving
+
+    # The connections are handed to the workers in turn (app.serving): uvicorn's own way lets
+    # one worker take most of a burst of connections.
+    serving.run(
+        uvicorn.Config("app.asgi:app", workers=workers, loop="app.serving:balanced_loop", **options)
     )
 
 
