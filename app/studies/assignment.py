@@ -24,7 +24,7 @@ from app.db import UTCDateTime, keep, utcnow
 from app.domain import panes as pane_names
 from app.errors import Conflict, NotFound
 from app.studies import queries
-from app.studies.models import Assignment, Study, StudyItem
+from app.studies.models import Assignment, Study, StudyItem, TaxonomyVersion
 from app.users.models import User
 
 CANDIDATES_PER_TRY = 8
@@ -64,15 +64,22 @@ def _give_back() -> Any:
         update(StudyItem)
         .where(StudyItem.id == _ITEM)
         .values(active_count=StudyItem.active_count - 1)
-        .execution_options(synchronize_session=False)
     )
+
+
+def _run(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+    """A prebuilt statement on the session's connection, in its transaction, past the ORM:
+    the ORM's handling of an UPDATE (matching it against the objects in the session) cost
+    more than the statement. Objects in the session keep what they had: ``owned_lease``
+    reads a lease again."""
+    return session.connection().execute(statement, params)
 
 
 def release_expired(session: Session, study_id: int, now: datetime) -> int:
     """Expire leases past their time and give their places back to the items."""
-    expired = session.execute(_expire(), {"study": study_id, "now": now}).all()
+    expired = _run(session, _expire(), {"study": study_id, "now": now}).all()
     for (item_id,) in sorted(expired):
-        session.execute(_give_back(), {"item": item_id})
+        _run(session, _give_back(), {"item": item_id})
     return len(expired)
 
 
@@ -202,7 +209,7 @@ def _begin(session: Session, study: Study, user: User, now: datetime | None) -> 
     if study.status != "open":
         raise Conflict(f"study {study.name!r} is {study.status}, not open")
     if _is_postgres(session):
-        session.execute(_rater_lock(), {"rater": user.id})
+        _run(session, _rater_lock(), {"rater": user.id})
     now = now or utcnow()
     release_expired(session, study.id, now)
     return now
@@ -231,7 +238,6 @@ def _take_place() -> Any:
         update(StudyItem)
         .where(StudyItem.id == _ITEM, StudyItem.active_count < _K)
         .values(active_count=StudyItem.active_count + 1)
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -249,15 +255,17 @@ def _lease_new(
     rng = random.Random()
     found = {"study": study.id, "rater": user.id, "k": study.raters_per_item}
     while True:
-        candidates = list(session.scalars(_candidates(locking=True), found)) if postgres else []
+        candidates = (
+            _run(session, _candidates(locking=True), found).scalars().all() if postgres else []
+        )
         if not candidates:
-            candidates = list(session.scalars(_candidates(locking=False), found))
+            candidates = _run(session, _candidates(locking=False), found).scalars().all()
         if not candidates:
             return None
         for item_id in candidates:
-            taken = session.execute(
-                _take_place(), {"item": item_id, "k": study.raters_per_item}
-            ).rowcount  # type: ignore[attr-defined]
+            taken = _run(
+                session, _take_place(), {"item": item_id, "k": study.raters_per_item}
+            ).rowcount
             if not taken:
                 continue
             assignment = Assignment(
@@ -306,14 +314,15 @@ def finish(
 
 
 @cache
-def _owned() -> Select[Assignment, Study, StudyItem, bool]:
+def _owned() -> Select[Assignment, Study, StudyItem, TaxonomyVersion, bool]:
     # populate_existing: a lease already in the session is read again, as the database has
     # it now. The prebuilt UPDATEs (bound parameters) do not change objects in the session,
     # and ``finish_in_transaction`` must see a lease that ``release_expired`` expired.
     return (
-        select(Assignment, Study, StudyItem, queries.open_to(_USER))
+        select(Assignment, Study, StudyItem, TaxonomyVersion, queries.open_to(_USER))
         .join(Study, Study.id == Assignment.study_id)
         .join(StudyItem, StudyItem.id == Assignment.item_id)
+        .join(TaxonomyVersion, TaxonomyVersion.id == Study.taxonomy_version_id)
         .where(Assignment.id == bindparam("lease", type_=Integer), Assignment.user_id == _USER)
         .execution_options(populate_existing=True)
     )
@@ -325,13 +334,14 @@ def owned_lease(
     """The rater's own lease (held, expired or finished) in a study still open to them;
     NotFound for another rater's, or one of a members-only study they are no longer a member
     of, as for one that does not exist, so that ids tell nothing. ``called``: what the
-    message names it. One statement, which also loads the lease's study and item for the
-    request's next steps (``db.keep``: ``session.get`` then finds them without a statement)."""
+    message names it. One statement, which also loads the lease's study, its item and the
+    study's taxonomy version for the request's next steps (``db.keep``: ``session.get`` and
+    ``taxonomies.of_study`` then find them without a statement)."""
     found = session.execute(_owned(), {"lease": assignment_id, "rater": user.id}).one_or_none()
-    if found is None or not found[3]:
+    if found is None or not found[4]:
         raise NotFound(f"{called} {assignment_id} not found")
-    lease, study, item, _ = found
-    keep(session, study, item)
+    lease, study, item, version, _ = found
+    keep(session, study, item, version)
     return lease
 
 
@@ -344,17 +354,13 @@ def _claim() -> Any:
             Assignment.status.in_(("leased", "expired")),
         )
         .values(status=bindparam("new_status", type_=String), finished_at=_NOW)
-        .execution_options(synchronize_session=False)
     )
 
 
 @cache
 def _count_rating() -> Any:
     return (
-        update(StudyItem)
-        .where(StudyItem.id == _ITEM)
-        .values(done_count=StudyItem.done_count + 1)
-        .execution_options(synchronize_session=False)
+        update(StudyItem).where(StudyItem.id == _ITEM).values(done_count=StudyItem.done_count + 1)
     )
 
 
@@ -370,18 +376,20 @@ def finish_in_transaction(
         study = session.get(Study, assignment.study_id)
         assert study is not None
         # The place was given back: take it again if it is still free.
-        retaken = session.execute(
-            _take_place(), {"item": assignment.item_id, "k": study.raters_per_item}
-        ).rowcount  # type: ignore[attr-defined]
+        retaken = _run(
+            session, _take_place(), {"item": assignment.item_id, "k": study.raters_per_item}
+        ).rowcount
         if not retaken:
             return False
-    claimed = session.execute(
-        _claim(), {"lease": assignment.id, "new_status": status, "now": now}
-    ).rowcount  # type: ignore[attr-defined]
+    claimed = _run(
+        session, _claim(), {"lease": assignment.id, "new_status": status, "now": now}
+    ).rowcount
     if not claimed:
         raise Conflict("this item was finished meanwhile (another tab or a retry)")
     # A rating keeps its place on the item; a skip gives it back.
-    session.execute(
-        _give_back() if status == "skipped" else _count_rating(), {"item": assignment.item_id}
+    _run(
+        session,
+        _give_back() if status == "skipped" else _count_rating(),
+        {"item": assignment.item_id},
     )
     return True

@@ -5,9 +5,10 @@ the next item's images to fetch ahead. Blinding holds here: nothing names a code
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from app import signed_media
@@ -30,6 +31,14 @@ def signed_url(link: str) -> str:
     return f"/media/signed/{link}.png"
 
 
+@cache
+def _storage_keys() -> Select[str, str]:
+    """Built once: building it cost more than running it, for every page."""
+    return select(StudyAsset.token, StudyAsset.storage_key).where(
+        StudyAsset.token.in_(bindparam("tokens", expanding=True))
+    )
+
+
 def session_links(
     session: Session, items: Iterable[StudyItem], *, secret_key: str, session_id: str | None
 ) -> UrlOf:
@@ -39,10 +48,8 @@ def session_links(
     the URLs under tokens."""
     if session_id is None:
         return asset_url
-    tokens = {token for item in items for token in item.assets.values()}
-    found = session.execute(
-        select(StudyAsset.token, StudyAsset.storage_key).where(StudyAsset.token.in_(tokens))
-    )
+    tokens = [token for item in items for token in item.assets.values()]
+    found = session.execute(_storage_keys(), {"tokens": tokens})
     keys = {row.token: row.storage_key for row in found}
 
     def url_of(token: str) -> str:
