@@ -130,19 +130,21 @@ class Dispatcher(threading.Thread):
             return  # another wakeup took it, or the client gave up before it was accepted
         with connection:
             for channel in sorted(self.open, key=self.open.__getitem__):
+                self.open[channel] += 1
                 try:
                     socket.send_fds(channel, [b"c"], [connection.fileno()])
                 except OSError:
-                    continue  # busy, stuck or gone (then dropped when its channel reads)
-                self.open[channel] += 1
+                    # Busy, stuck or gone (then dropped when its channel reads): the next.
+                    self.open[channel] -= 1
+                    continue
                 return
             logger.warning("no worker took a connection; closed it")
 
 
 @contextlib.contextmanager
-def dispatching(listener: socket.socket, workers: int) -> Iterator[socket.socket]:
+def dispatching(listener: socket.socket, workers: int) -> Iterator[Dispatcher]:
     """A dispatcher for ``listener`` and ``workers`` workers, running while the block runs;
-    yields its registry, the socket to pass to uvicorn's workers."""
+    its ``registry`` is the socket to pass to uvicorn's workers."""
     with tempfile.TemporaryDirectory(prefix="miscomp-serve-") as folder:
         registry = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         registry.bind(os.path.join(folder, "workers.sock"))
@@ -150,7 +152,7 @@ def dispatching(listener: socket.socket, workers: int) -> Iterator[socket.socket
         dispatcher = Dispatcher(listener, registry, workers)
         dispatcher.start()
         try:
-            yield registry
+            yield dispatcher
         finally:
             dispatcher.stop()
             dispatcher.join(timeout=5)
@@ -166,8 +168,8 @@ def run(config: Any) -> None:
     listener = config.bind_socket()
     listener.listen(config.backlog)  # uvicorn's workers would, on their copies
     try:
-        with dispatching(listener, config.workers) as registry:
-            Multiprocess(config, sockets=[registry]).run()
+        with dispatching(listener, config.workers) as dispatcher:
+            Multiprocess(config, sockets=[dispatcher.registry]).run()
     finally:
         listener.close()
 

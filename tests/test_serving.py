@@ -3,9 +3,11 @@ worker processes, however they arrive, and a worker that dies leaves the rest se
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from app import serving
 from tests.servers import free_port, wait_until_answering
 
 
@@ -142,3 +145,44 @@ def test_a_worker_that_dies_leaves_the_others_serving_and_its_replacement_joins(
         time.sleep(1)
     for connection in first + during + later:
         connection.close()
+
+
+def test_asyncios_loop_serves_handed_connections_and_reports_their_closes() -> None:
+    """The loop a worker runs without uvloop (``balanced_loop``'s fallback), in this process:
+    a connection accepted by the dispatcher reaches the worker's protocol, and its close
+    reaches the dispatcher's count."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    loop = serving._dispatched(asyncio.SelectorEventLoop)()
+    received: list[bytes] = []
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            received.append(data)
+            self.transport.write(data)
+
+    try:
+        with serving.dispatching(listener, workers=1) as dispatcher:
+            # The worker's copy of the registry, as uvicorn passes it to a worker process.
+            copy = socket.socket(fileno=os.dup(dispatcher.registry.fileno()))
+            handed = loop.run_until_complete(loop.create_server(Echo, sock=copy))
+            assert isinstance(handed, serving.HandedConnections)
+            with socket.create_connection(listener.getsockname(), timeout=5) as client:
+                client.setblocking(False)
+                client.sendall(b"ping")
+                answer = loop.run_until_complete(
+                    asyncio.wait_for(loop.sock_recv(client, 4), timeout=5)
+                )
+                assert answer == b"ping" and received == [b"ping"]
+                assert list(dispatcher.open.values()) == [1]
+            deadline = time.monotonic() + 5
+            while list(dispatcher.open.values()) != [0]:
+                loop.run_until_complete(asyncio.sleep(0.05))  # the worker sees the close
+                assert time.monotonic() < deadline, dispatcher.open
+            handed.close()
+            loop.run_until_complete(handed.wait_closed())
+    finally:
+        loop.close()
+        listener.close()
