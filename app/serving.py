@@ -37,6 +37,10 @@ STARTUP_WAIT_S = 30.0
 """How long the dispatcher waits, once the first worker has started, for the others before it
 accepts connections anyway."""
 
+PAUSE_AFTER_FAILURE_S = 1.0
+"""How long the dispatcher waits after accepting failed (out of file descriptors, say), as
+asyncio's own servers do."""
+
 HAND_TIMEOUT_S = 1.0
 """How long the dispatcher waits for one worker to take a connection before it offers the
 connection to the next: a worker whose queue is full is busy or stuck."""
@@ -80,12 +84,18 @@ class Dispatcher(threading.Thread):
             while not self._stopped.is_set():
                 self._accept_when_ready()
                 for key, _ in self._selector.select(timeout=0.2):
-                    if key.fileobj is self.registry:
-                        self._register()
-                    elif key.fileobj is self.listener:
-                        self._accept()
-                    else:
-                        self._news_from(key.fileobj)  # type: ignore[arg-type]
+                    try:
+                        if key.fileobj is self.registry:
+                            self._register()
+                        elif key.fileobj is self.listener:
+                            self._accept()
+                        else:
+                            self._news_from(key.fileobj)  # type: ignore[arg-type]
+                    except OSError:
+                        # Out of file descriptors or memory (EMFILE, ENOBUFS): at once, it
+                        # would fail again. Connections wait in the backlog meanwhile.
+                        logger.exception("the dispatcher failed; trying again in a second")
+                        self._stopped.wait(PAUSE_AFTER_FAILURE_S)
         finally:
             self._selector.close()
             for channel in self.open:

@@ -4,6 +4,7 @@ worker processes, however they arrive, and a worker that dies leaves the rest se
 from __future__ import annotations
 
 import asyncio
+import errno
 import http.client
 import os
 import signal
@@ -183,6 +184,45 @@ def test_asyncios_loop_serves_handed_connections_and_reports_their_closes() -> N
                 assert time.monotonic() < deadline, dispatcher.open
             handed.close()
             loop.run_until_complete(handed.wait_closed())
+    finally:
+        loop.close()
+        listener.close()
+
+
+class _OutOfDescriptorsOnce(socket.socket):
+    """A listener whose first accept fails as in a process out of file descriptors."""
+
+    failed = False
+
+    def accept(self) -> tuple[socket.socket, object]:
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().accept()
+
+
+def test_the_dispatcher_outlives_running_out_of_file_descriptors() -> None:
+    listener = _OutOfDescriptorsOnce(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    loop = serving._dispatched(asyncio.SelectorEventLoop)()
+
+    class Hello(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            transport.write(b"hello")  # type: ignore[attr-defined]
+
+    try:
+        with serving.dispatching(listener, workers=1) as dispatcher:
+            copy = socket.socket(fileno=os.dup(dispatcher.registry.fileno()))
+            loop.run_until_complete(loop.create_server(Hello, sock=copy))
+            with socket.create_connection(listener.getsockname(), timeout=5) as client:
+                client.setblocking(False)
+                # Served after the pause (a second), not lost, and the dispatcher still runs.
+                answer = loop.run_until_complete(
+                    asyncio.wait_for(loop.sock_recv(client, 5), timeout=10)
+                )
+                assert listener.failed and answer == b"hello"
+                assert dispatcher.is_alive()
     finally:
         loop.close()
         listener.close()
