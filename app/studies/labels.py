@@ -128,10 +128,15 @@ def submit_to(
     session: Session, lease: Assignment, user: User, data: AnnotationSubmit
 ) -> Annotation:
     """``submit`` for a lease the caller already holds from ``assignment.owned_lease`` (the
-    workspace checks it once per request). Idempotent by the submission id. Commits."""
-    existing = _submitted(session, lease.id, user, data)
-    if existing is not None:
-        return existing
+    workspace checks it once per request). Idempotent by the submission id. Commits.
+
+    Only a finished lease can have an annotation stored: for one still open, the statement
+    that looks for it is left out, and a submission id that is another submission's is
+    refused when the annotation's row is refused (its id is unique)."""
+    if lease.status in assignments.FINAL:
+        existing = _submitted(session, lease.id, user, data)
+        if existing is not None:
+            return existing
     return _store(session, lease, user, data)
 
 
@@ -159,13 +164,16 @@ def _store(session: Session, lease: Assignment, user: User, data: AnnotationSubm
     )
     _apply(annotation, data, placed)
     session.add(annotation)
-    session.flush()
-    session.add(_revision(annotation, data.client_id))
+    lease_id = lease.id
     try:
+        session.flush()
+        session.add(_revision(annotation, data.client_id))
         session.commit()
     except IntegrityError:
-        session.rollback()  # the same submission raced itself: return the one that won
-        winner = session.scalar(select(Annotation).where(Annotation.client_id == data.client_id))
+        # The same submission raced itself (the one that won stands), or its id is another
+        # submission's (Conflict). Nothing of this one is kept.
+        session.rollback()
+        winner = _submitted(session, lease_id, user, data)
         if winner is None:
             raise Conflict("this item was submitted meanwhile") from None
         return winner

@@ -182,6 +182,18 @@ def test_the_form_answers_with_the_next_item_and_keeps_a_refused_entry(
     )
     assert again.status_code == 200 and _annotation_count(committed_db) == 1
 
+    # That submission id sent for the next item is refused there, and the next item stays
+    # open, with nothing of it stored.
+    reused = committed_client.post(
+        next_url, headers=HX, data=_form(csrf, page.text, verdict="unsure")
+    )
+    assert reused.status_code == 422, reused.status_code
+    assert "belongs to another submission" in reused.text
+    assert _annotation_count(committed_db) == 1
+    with Session(committed_db) as session:
+        next_lease = session.get(Assignment, int(next_url.rsplit("/", 1)[1]))
+        assert next_lease is not None and next_lease.status == "leased"
+
     # Revising through the form keeps the first version.
     revise_url = f"/annotate/annotations/{annotation.id}"
     form = committed_client.get(revise_url)
