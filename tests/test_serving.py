@@ -11,9 +11,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,28 @@ def test_a_worker_that_dies_leaves_the_others_serving_and_its_replacement_joins(
         connection.close()
 
 
+def _on_own_thread(loop: asyncio.AbstractEventLoop, main: Callable[[], Awaitable[None]]) -> None:
+    """Runs ``main()`` on ``loop`` in a thread of its own, as a worker's main thread does: the
+    test's thread may be running a loop already (Playwright's, when browser tests ran in the
+    same test process)."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the worker's loop did not finish"
+    if failed:
+        raise failed[0]
+
+
 def test_asyncios_loop_serves_handed_connections_and_reports_their_closes() -> None:
     """The loop a worker runs without uvloop (``balanced_loop``'s fallback), in this process:
     a connection accepted by the dispatcher reaches the worker's protocol, and its close
@@ -162,31 +185,29 @@ def test_asyncios_loop_serves_handed_connections_and_reports_their_closes() -> N
 
         def data_received(self, data: bytes) -> None:
             received.append(data)
-            self.transport.write(data)
+            self.transport.write(data)  # type: ignore[attr-defined]
 
-    try:
-        with serving.dispatching(listener, workers=1) as dispatcher:
+    with listener, serving.dispatching(listener, workers=1) as dispatcher:
+
+        async def worker() -> None:
             # The worker's copy of the registry, as uvicorn passes it to a worker process.
             copy = socket.socket(fileno=os.dup(dispatcher.registry.fileno()))
-            handed = loop.run_until_complete(loop.create_server(Echo, sock=copy))
+            handed = await loop.create_server(Echo, sock=copy)
             assert isinstance(handed, serving.HandedConnections)
             with socket.create_connection(listener.getsockname(), timeout=5) as client:
                 client.setblocking(False)
-                client.sendall(b"ping")
-                answer = loop.run_until_complete(
-                    asyncio.wait_for(loop.sock_recv(client, 4), timeout=5)
-                )
+                await loop.sock_sendall(client, b"ping")
+                answer = await asyncio.wait_for(loop.sock_recv(client, 4), timeout=5)
                 assert answer == b"ping" and received == [b"ping"]
                 assert list(dispatcher.open.values()) == [1]
             deadline = time.monotonic() + 5
-            while list(dispatcher.open.values()) != [0]:
-                loop.run_until_complete(asyncio.sleep(0.05))  # the worker sees the close
+            while list(dispatcher.open.values()) != [0]:  # the worker sees the close
                 assert time.monotonic() < deadline, dispatcher.open
+                await asyncio.sleep(0.05)
             handed.close()
-            loop.run_until_complete(handed.wait_closed())
-    finally:
-        loop.close()
-        listener.close()
+            await handed.wait_closed()
+
+        _on_own_thread(loop, worker)
 
 
 class _OutOfDescriptorsOnce(socket.socket):
@@ -211,18 +232,16 @@ def test_the_dispatcher_outlives_running_out_of_file_descriptors() -> None:
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             transport.write(b"hello")  # type: ignore[attr-defined]
 
-    try:
-        with serving.dispatching(listener, workers=1) as dispatcher:
+    with listener, serving.dispatching(listener, workers=1) as dispatcher:
+
+        async def worker() -> None:
             copy = socket.socket(fileno=os.dup(dispatcher.registry.fileno()))
-            loop.run_until_complete(loop.create_server(Hello, sock=copy))
+            await loop.create_server(Hello, sock=copy)
             with socket.create_connection(listener.getsockname(), timeout=5) as client:
                 client.setblocking(False)
-                # Served after the pause (a second), not lost, and the dispatcher still runs.
-                answer = loop.run_until_complete(
-                    asyncio.wait_for(loop.sock_recv(client, 5), timeout=10)
-                )
+                # Served after the pause (a second), not lost; the dispatcher still runs.
+                answer = await asyncio.wait_for(loop.sock_recv(client, 5), timeout=10)
                 assert listener.failed and answer == b"hello"
                 assert dispatcher.is_alive()
-    finally:
-        loop.close()
-        listener.close()
+
+        _on_own_thread(loop, worker)
