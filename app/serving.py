@@ -1,14 +1,14 @@
-"""`miscomp serve --workers N`: uvicorn's worker processes, with the connections handed to
-them in turn.
+"""`miscomp serve --workers N`: uvicorn's worker processes, with the connections shared
+evenly between them.
 
 Uvicorn's workers all accept on one listening socket, and a worker's event loop accepts every
 connection waiting there before it looks at anything else. So when connections come at once
 (twenty annotators starting a session, a proxy opening its pool) the worker that wakes first
 takes most of them, and keeps them for as long as they are kept alive: measured, one worker
 served 19 annotators and the other 1, and everyone on the busy one waited twice as long
-(docs/benchmarks.md). Here the supervisor's process accepts instead, and hands each connection
-to the next worker in turn (round-robin, as Node's cluster module does), over a Unix socket
-of each worker's own (``SCM_RIGHTS``). Uvicorn's supervisor is kept as it is: it starts,
+(docs/benchmarks.md). Here the supervisor's process accepts instead, once every worker has
+started, and hands each connection to the worker with the fewest open, over a Unix socket of
+each worker's own (``SCM_RIGHTS``). Uvicorn's supervisor is kept as it is: it starts,
 checks, restarts and stops the workers.
 
 A worker learns where to ask for connections from the one socket uvicorn passes it: the
@@ -55,10 +55,9 @@ class Dispatcher(threading.Thread):
     Connections wait in the listener's backlog until all ``expected`` workers have started
     (or ``STARTUP_WAIT_S`` after the first, if one does not), so that a worker slower to
     start does not leave every early connection to the others, and while no worker is
-    registered. Counting open
-    connections, not taking turns, is what keeps the shares even: a browser or a client
-    library often opens a short-lived connection beside its long-lived one, and taking turns
-    would then put every long-lived one on the same worker."""
+    registered. Counting open connections, not taking turns, is what keeps the shares even:
+    a browser or a client library often opens a short-lived connection beside its long-lived
+    one, and taking turns would then put every long-lived one on the same worker."""
 
     def __init__(self, listener: socket.socket, registry: socket.socket, expected: int) -> None:
         super().__init__(name="miscomp-dispatcher", daemon=True)
@@ -170,8 +169,8 @@ def dispatching(listener: socket.socket, workers: int) -> Iterator[Dispatcher]:
 
 
 def run(config: Any) -> None:
-    """Uvicorn's multi-process server (``config.workers`` processes), the connections handed
-    to the workers in turn. ``config``: a ``uvicorn.Config`` whose ``loop`` is
+    """Uvicorn's multi-process server (``config.workers`` processes), the connections shared
+    by a ``Dispatcher``. ``config``: a ``uvicorn.Config`` whose ``loop`` is
     ``balanced_loop``."""
     from uvicorn.supervisors import Multiprocess
 

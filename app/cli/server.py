@@ -38,8 +38,8 @@ def serve(
         return
     from app import serving
 
-    # The connections are handed to the workers in turn (app.serving): uvicorn's own way lets
-    # one worker take most of a burst of connections.
+    # Each connection goes to the worker with the fewest open (app.serving): uvicorn's own
+    # way lets one worker take most of a burst of connections.
     serving.run(
         uvicorn.Config("app.asgi:app", workers=workers, loop="app.serving:balanced_loop", **options)
     )
