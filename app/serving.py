@@ -67,8 +67,8 @@ class Dispatcher(threading.Thread):
         self.open: dict[socket.socket, int] = {}
         """Each registered worker's channel, and how many connections it has open."""
         self._accepting = False
-        self._all_started_at: float | None = None
-        """When all workers had started, or the first had and the others were given up on."""
+        self._all_started = False
+        """All workers have started, or the first has and the others were given up on."""
         self._first_registered = 0.0
         self._stopped = threading.Event()
         self._selector = selectors.DefaultSelector()
@@ -109,11 +109,10 @@ class Dispatcher(threading.Thread):
             self._first_registered = time.monotonic()
 
     def _accept_when_ready(self) -> None:
-        if self._all_started_at is None and self.open:
+        if not self._all_started and self.open:
             waited = time.monotonic() - self._first_registered
-            if len(self.open) >= self.expected or waited > STARTUP_WAIT_S:
-                self._all_started_at = time.monotonic()
-        ready = self._all_started_at is not None and bool(self.open)
+            self._all_started = len(self.open) >= self.expected or waited > STARTUP_WAIT_S
+        ready = self._all_started and bool(self.open)
         if ready and not self._accepting:
             self._selector.register(self.listener, selectors.EVENT_READ)
         elif self._accepting and not ready:

@@ -316,8 +316,8 @@ def finish(
 @cache
 def _owned() -> Select[Assignment, Study, StudyItem, TaxonomyVersion, bool]:
     # populate_existing: a lease already in the session is read again, as the database has
-    # it now. The prebuilt UPDATEs (bound parameters) do not change objects in the session,
-    # and ``finish_in_transaction`` must see a lease that ``release_expired`` expired.
+    # it now. The leasing UPDATEs run past the ORM (``_run``) and change no object in the
+    # session, and ``finish_in_transaction`` must see a lease that ``release_expired`` expired.
     return (
         select(Assignment, Study, StudyItem, TaxonomyVersion, queries.open_to(_USER))
         .join(Study, Study.id == Assignment.study_id)
